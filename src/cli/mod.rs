@@ -1,0 +1,74 @@
+//! The `readerlink` command line. Each subcommand lives in a file of its
+//! own; `src/main.rs` only calls [`main`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod diagrams;
+pub mod trace;
+
+/// Runs Bluetooth LE card readers: discovery, connection, reconnection,
+/// reboots and updates, on simulated readers or real ones.
+#[derive(Debug, Parser)]
+#[command(name = "readerlink", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write (or check) the Mermaid diagram of every machine.
+    Diagrams(diagrams::DiagramsArgs),
+    /// Work with recorded traces.
+    #[command(subcommand)]
+    Trace(trace::TraceCommand),
+}
+
+/// Parses the command line, runs the subcommand and maps its result to an
+/// exit code: 0 on success, 1 when the command ran and found a problem
+/// (a stale diagram, a bad trace), 2 on bad usage (clap's own).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Diagrams(args) => diagrams::run(args),
+        Command::Trace(command) => trace::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What a subcommand can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Diagram files that do not match the code.
+    #[error("stale state diagrams (run `readerlink diagrams` and commit): {0}")]
+    StaleDiagrams(String),
+    /// A trace that did not validate.
+    #[error("{path}: {source} [{code}]", code = source.code())]
+    BadTrace {
+        /// The trace file.
+        path: String,
+        /// Why it was rejected.
+        source: crate::runtime::TraceError,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Anything else, in a sentence.
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,35 @@
+//! readerlink runs the whole life of Bluetooth LE card readers inside an
+//! application — discovery, connection to a business location, automatic
+//! reconnection, the 24-hour reboot and software updates — as an actor
+//! system in which every actor's lifecycle is an explicit hierarchical state
+//! machine (`actix` actors, `statig` machines).
+//!
+//! The behaviour rules R1–R21 it implements are in `DESIGN.md`; tests and
+//! docs cite them.
+//!
+//! # Layout
+//!
+//! | where | what |
+//! |---|---|
+//! | [`runtime`] | the generic runtime, which knows nothing of readers: the [`runtime::Machine`] trait and outbox, the actix shell, declared transition tables and Mermaid export, traces, replay, the test [`runtime::Harness`] |
+//! | [`reader`] | the reader domain: serial numbers, device types, connection status, disconnect reasons, battery |
+//! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
+//! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
+//! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
+//! | [`machines`] | the registry of every machine, for diagrams |
+//! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
+//!
+//! Outside `src/`: `state-diagrams/` holds the generated diagram of every
+//! machine, `tests/` the integration tests, `snapshots/` their `insta`
+//! snapshots, `benches/` the criterion benchmarks, `examples/` embedding
+//! examples.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod machines;
+pub mod protocol;
+pub mod reader;
+pub mod runtime;
+pub mod secret;
+pub mod transport;

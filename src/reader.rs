@@ -1,0 +1,263 @@
+//! The reader domain: what a reader is, how it is connected, and why a
+//! connection ended. These types are shared by every actor and reach the app
+//! in events, so they are plain, serializable values.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A reader's serial number, the identity that survives reboots, re-pairing
+/// and moving between locations.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SerialNumber(pub String);
+
+impl SerialNumber {
+    /// Wraps a serial number.
+    pub fn new(serial: impl Into<String>) -> Self {
+        Self(serial.into())
+    }
+
+    /// The serial number as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SerialNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SerialNumber {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+/// The reader models readerlink drives. The serialized names are the hosted
+/// API's `device_type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DeviceType {
+    /// BBPOS Chipper 2X BT: the only model that supports proximity discovery
+    /// (R1), and it does not reboot itself daily (R12).
+    #[serde(rename = "bbpos_chipper2x")]
+    Chipper2X,
+    /// BBPOS WisePad 3: reboots itself after 24 hours of operation (R12).
+    #[serde(rename = "bbpos_wisepad3")]
+    WisePad3,
+    /// Stripe Reader M2: reboots itself after 24 hours of operation (R12).
+    #[serde(rename = "stripe_m2")]
+    StripeM2,
+}
+
+impl DeviceType {
+    /// Every device type, in wire-code order.
+    pub const ALL: [DeviceType; 3] = [Self::Chipper2X, Self::WisePad3, Self::StripeM2];
+
+    /// Whether Bluetooth proximity discovery finds this model (R1, R4).
+    pub fn supports_proximity(self) -> bool {
+        matches!(self, Self::Chipper2X)
+    }
+
+    /// Whether the reader reboots itself after 24 hours of operation (R12).
+    pub fn reboots_daily(self) -> bool {
+        matches!(self, Self::WisePad3 | Self::StripeM2)
+    }
+
+    /// The hosted API's name, `bbpos_chipper2x` and so on.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Chipper2X => "bbpos_chipper2x",
+            Self::WisePad3 => "bbpos_wisepad3",
+            Self::StripeM2 => "stripe_m2",
+        }
+    }
+
+    /// The one-byte code this model has on the wire and in advertisements.
+    pub fn wire_code(self) -> u8 {
+        match self {
+            Self::Chipper2X => 1,
+            Self::WisePad3 => 2,
+            Self::StripeM2 => 3,
+        }
+    }
+}
+
+impl TryFrom<u8> for DeviceType {
+    type Error = u8;
+
+    /// Decodes a wire code; the unknown code is handed back as the error.
+    fn try_from(code: u8) -> Result<Self, u8> {
+        match code {
+            1 => Ok(Self::Chipper2X),
+            2 => Ok(Self::WisePad3),
+            3 => Ok(Self::StripeM2),
+            other => Err(other),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceType {
+    type Err = String;
+
+    /// Accepts the API name (`stripe_m2`) or a short one (`m2`, `wisepad3`,
+    /// `chipper2x`), case-insensitively.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+            "bbpos_chipper2x" | "chipper2x" | "chipper_2x" | "chipper2x_bt" => Ok(Self::Chipper2X),
+            "bbpos_wisepad3" | "wisepad3" | "wisepad_3" => Ok(Self::WisePad3),
+            "stripe_m2" | "m2" => Ok(Self::StripeM2),
+            _ => Err(format!(
+                "unknown device type `{s}` (expected one of bbpos_chipper2x, bbpos_wisepad3, stripe_m2)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for DeviceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Chipper2X => "Chipper 2X BT",
+            Self::WisePad3 => "WisePad 3",
+            Self::StripeM2 => "Stripe M2",
+        })
+    }
+}
+
+/// The terminal's connection status (R2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum ConnectionStatus {
+    /// No reader connected and no discovery running.
+    #[default]
+    NotConnected,
+    /// A discovery is running (R2).
+    Discovering,
+    /// A connect is under way, including a required update install (R13).
+    Connecting,
+    /// The reader is connected and usable.
+    Connected,
+    /// The link was lost unexpectedly and the runtime is reconnecting (R9).
+    Reconnecting,
+}
+
+/// Why a connection ended (R8). Every way a connection ends maps to exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// The cause could not be determined.
+    Unknown,
+    /// The app called disconnect: the only reason that ends a connection for good.
+    DisconnectRequested,
+    /// The app called reboot.
+    RebootRequested,
+    /// The reader's own 24-hour security reboot (R12).
+    SecurityReboot,
+    /// The battery is critically low; never reconnected (R9).
+    CriticallyLowBattery,
+    /// The reader was switched off.
+    PoweredOff,
+    /// Bluetooth was turned off on the host.
+    BluetoothDisabled,
+    /// A reader not charging powered itself down after 10 idle hours.
+    IdlePowerDown,
+    /// The USB cable was pulled (kept for completeness).
+    UsbDisconnected,
+    /// Out of range or interference.
+    BluetoothSignalLost,
+    /// The peer removed its pairing information.
+    PeerRemovedPairingInformation,
+}
+
+impl DisconnectReason {
+    /// Every reason, for exhaustive tests.
+    pub const ALL: [DisconnectReason; 11] = [
+        Self::Unknown,
+        Self::DisconnectRequested,
+        Self::RebootRequested,
+        Self::SecurityReboot,
+        Self::CriticallyLowBattery,
+        Self::PoweredOff,
+        Self::BluetoothDisabled,
+        Self::IdlePowerDown,
+        Self::UsbDisconnected,
+        Self::BluetoothSignalLost,
+        Self::PeerRemovedPairingInformation,
+    ];
+
+    /// Whether, with auto-reconnect on, the runtime tries to reconnect after
+    /// a disconnect for this reason (R8, R9, R12): everything but the app's
+    /// own disconnect and a critically low battery.
+    pub fn reconnects(self) -> bool {
+        !matches!(self, Self::DisconnectRequested | Self::CriticallyLowBattery)
+    }
+
+    /// The one-byte code of this reason on the wire.
+    pub fn wire_code(self) -> u8 {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0) as u8
+    }
+}
+
+impl TryFrom<u8> for DisconnectReason {
+    type Error = u8;
+
+    /// Decodes a wire code; the unknown code is handed back as the error.
+    fn try_from(code: u8) -> Result<Self, u8> {
+        Self::ALL.get(code as usize).copied().ok_or(code)
+    }
+}
+
+/// How full a battery is, as the reader classifies it (R18a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatteryStatus {
+    /// Critically low: the reader will power down soon.
+    Critical,
+    /// Low: warn the person using it.
+    Low,
+    /// Enough charge.
+    Nominal,
+}
+
+impl BatteryStatus {
+    /// The reader's classification of a level in [0, 1].
+    pub fn for_level(level: f32) -> Self {
+        if level < 0.05 {
+            Self::Critical
+        } else if level < 0.20 {
+            Self::Low
+        } else {
+            Self::Nominal
+        }
+    }
+}
+
+/// A battery reading (R18a).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Battery {
+    /// Charge in [0, 1].
+    pub level: f32,
+    /// The reader's own classification of `level`.
+    pub status: BatteryStatus,
+    /// Whether the reader is on a charger.
+    pub charging: bool,
+}
+
+/// A reader as the app sees it: what discovery found, enriched by what the
+/// connection learnt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reader {
+    /// The reader's serial number.
+    pub serial_number: SerialNumber,
+    /// Its model.
+    pub device_type: DeviceType,
+    /// Its software version, once known (from advertisement details or hello).
+    pub software_version: Option<String>,
+    /// Its battery, once known.
+    pub battery: Option<Battery>,
+    /// Signal strength of the last advertisement, in dBm.
+    pub rssi: Option<i16>,
+    /// The transport's handle for the peripheral (a BLE address, or a
+    /// simulated reader's id), needed to connect.
+    pub peripheral: String,
+}

@@ -1,0 +1,218 @@
+//! A small example machine that knows nothing of readers: a coin-operated
+//! turnstile with an auto-lock timer. It shows how a machine is written
+//! (statig handlers, the declared table beside them, the `Machine` impl) and
+//! serves the runtime's own tests and benchmarks.
+//!
+//! ```
+//! use readerlink::runtime::{Harness, example::{Turnstile, TurnstileInput}};
+//!
+//! let mut harness = Harness::new(Turnstile::new());
+//! harness.input(TurnstileInput::CoinInserted);
+//! assert_eq!(harness.state(), "waiting_for_push");
+//! harness.advance(std::time::Duration::from_secs(10)); // nobody pushed: auto-lock
+//! assert_eq!(harness.state(), "locked");
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use statig::prelude::*;
+
+use super::machine::{Machine, Outbox, state_name};
+use super::table::{MachineSpec, on, state, superstate};
+
+/// How long the turnstile stays unlocked waiting for a push.
+pub const AUTO_LOCK_AFTER: Duration = Duration::from_secs(5);
+
+/// What happens to a turnstile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+pub enum TurnstileInput {
+    /// Someone inserted a coin.
+    CoinInserted,
+    /// Someone pushed the arm.
+    Pushed,
+    /// The arm finished turning.
+    RotationCompleted,
+    /// A timer elapsed.
+    TimerElapsed(TurnstileTimer),
+}
+
+/// What the turnstile asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TurnstileOutput {
+    /// Release the lock.
+    Unlock,
+    /// Engage the lock.
+    Lock,
+    /// Give the coin back: already paid.
+    Refund,
+    /// Sound the alarm: pushed without paying.
+    Alarm,
+}
+
+/// The turnstile's timers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TurnstileTimer {
+    /// Nobody pushed in time.
+    AutoLock,
+}
+
+/// The declared table (see [`crate::runtime::table`]).
+pub static SPEC: MachineSpec = MachineSpec {
+    name: "turnstile",
+    summary: "Example machine of the generic runtime: a coin-operated turnstile with auto-lock.",
+    initial: "locked",
+    states: &[
+        state(
+            "locked",
+            None,
+            &[on("CoinInserted", &["waiting_for_push"]), on("Pushed", &[])],
+        ),
+        superstate(
+            "unlocked",
+            None,
+            &[on("TimerElapsed", &["locked"]), on("CoinInserted", &[])],
+        ),
+        state(
+            "waiting_for_push",
+            Some("unlocked"),
+            &[on("Pushed", &["rotating"])],
+        ),
+        state(
+            "rotating",
+            Some("unlocked"),
+            &[on("RotationCompleted", &["locked"])],
+        ),
+    ],
+};
+
+type Out = Outbox<TurnstileOutput, TurnstileTimer>;
+
+/// The statig side: shared storage and handlers.
+#[derive(Debug, Default)]
+pub(crate) struct TurnstileCore {
+    /// Coins taken since start; shows shared storage surviving transitions.
+    coins: u32,
+}
+
+#[state_machine(
+    initial = "State::locked()",
+    visibility = "pub(crate)",
+    state(derive(Debug, Clone)),
+    superstate(derive(Debug)),
+    after_transition = "Self::after_transition"
+)]
+impl TurnstileCore {
+    /// Waits for a coin. `CoinInserted` → `waiting_for_push`; `Pushed` is
+    /// handled in place (alarm).
+    #[state]
+    fn locked(&mut self, context: &mut Out, event: &TurnstileInput) -> Outcome<State> {
+        match event {
+            TurnstileInput::CoinInserted => {
+                self.coins += 1;
+                context.emit(TurnstileOutput::Unlock);
+                context.start_timer(TurnstileTimer::AutoLock, AUTO_LOCK_AFTER);
+                Transition(State::waiting_for_push())
+            }
+            TurnstileInput::Pushed => {
+                context.emit(TurnstileOutput::Alarm);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Unlocked, paid for. `TimerElapsed` → `locked`; `CoinInserted` is
+    /// refunded in place.
+    #[superstate]
+    fn unlocked(context: &mut Out, event: &TurnstileInput) -> Outcome<State> {
+        match event {
+            TurnstileInput::TimerElapsed(TurnstileTimer::AutoLock) => {
+                context.emit(TurnstileOutput::Lock);
+                Transition(State::locked())
+            }
+            TurnstileInput::CoinInserted => {
+                context.emit(TurnstileOutput::Refund);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waits for the push. `Pushed` → `rotating`.
+    #[state(superstate = "unlocked")]
+    fn waiting_for_push(context: &mut Out, event: &TurnstileInput) -> Outcome<State> {
+        match event {
+            TurnstileInput::Pushed => {
+                context.cancel_timer(TurnstileTimer::AutoLock);
+                Transition(State::rotating())
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waits for the arm to finish turning. `RotationCompleted` → `locked`.
+    #[state(superstate = "unlocked")]
+    fn rotating(context: &mut Out, event: &TurnstileInput) -> Outcome<State> {
+        match event {
+            TurnstileInput::RotationCompleted => {
+                context.emit(TurnstileOutput::Lock);
+                Transition(State::locked())
+            }
+            _ => Super,
+        }
+    }
+}
+
+impl TurnstileCore {
+    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
+        context.transitioned(state_name(source), state_name(target));
+    }
+}
+
+/// The turnstile as a runtime [`Machine`].
+pub struct Turnstile {
+    inner: statig::blocking::StateMachine<TurnstileCore>,
+}
+
+impl Turnstile {
+    /// A locked turnstile.
+    pub fn new() -> Self {
+        Self {
+            inner: TurnstileCore::default().state_machine(),
+        }
+    }
+
+    /// Coins taken so far.
+    pub fn coins(&self) -> u32 {
+        self.inner.inner().coins
+    }
+}
+
+impl Default for Turnstile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Machine for Turnstile {
+    type Input = TurnstileInput;
+    type Output = TurnstileOutput;
+    type Timer = TurnstileTimer;
+
+    fn spec() -> &'static MachineSpec {
+        &SPEC
+    }
+
+    fn state(&self) -> &'static str {
+        state_name(self.inner.state())
+    }
+
+    fn handle(&mut self, input: &TurnstileInput, out: &mut Out) {
+        self.inner.handle_with_context(input, out);
+    }
+
+    fn timer_elapsed(timer: TurnstileTimer) -> TurnstileInput {
+        TurnstileInput::TimerElapsed(timer)
+    }
+}

@@ -1,0 +1,28 @@
+//! The generic runtime: pure machines, the actix shell that runs them,
+//! declared transition tables and their diagrams, traces and replay. It
+//! knows nothing of readers.
+//!
+//! | piece | file |
+//! |---|---|
+//! | [`Machine`], [`Outbox`], [`Step`] | `machine.rs` |
+//! | declared tables, check, coverage, Mermaid | `table.rs` |
+//! | the actix shell, [`Effects`], the clock | `shell.rs` |
+//! | traces: header, records, [`Tracer`], validation | `trace.rs` |
+//! | machine-level replay | `replay.rs` |
+//! | [`Harness`]: a machine on virtual time without actors | `harness.rs` |
+//! | an example machine | `example.rs` |
+
+pub mod example;
+pub mod harness;
+pub mod machine;
+pub mod replay;
+pub mod shell;
+pub mod table;
+pub mod trace;
+
+pub use harness::{Harness, fmt_ms};
+pub use machine::{EventName, Machine, Millis, Outbox, Step, state_name};
+pub use replay::{Divergence, ReplayError, ReplayOutcome, replay_machine};
+pub use shell::{Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, virtual_time_system};
+pub use table::{MachineSpec, On, StateSpec, UndeclaredTransition};
+pub use trace::{Record, RecordBody, Trace, TraceError, TraceHeader, Tracer};

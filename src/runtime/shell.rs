@@ -1,0 +1,282 @@
+//! The generic `actix` shell that runs any [`Machine`]: it delivers inputs,
+//! carries out outputs through an [`Effects`] implementation, arms and
+//! cancels timers with `ctx.run_later` on tokio time, checks every
+//! transition against the declared table, and records the trace.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::future::Future;
+
+use actix::prelude::*;
+
+use super::machine::{EventName, Machine, Millis, Outbox, Step};
+use super::trace::{RecordBody, Tracer};
+
+/// The run's clock: tokio time since an epoch, so it is virtual whenever
+/// tokio's clock is paused. Only shells read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    epoch: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub fn start() -> Self {
+        Self {
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn now_ms(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// The instant `ms` after the epoch.
+    pub fn instant_at(&self, ms: Millis) -> tokio::time::Instant {
+        self.epoch + std::time::Duration::from_millis(ms)
+    }
+}
+
+/// Builds an actix system over a current-thread tokio runtime whose clock
+/// starts paused: timers fire in order as soon as the system is idle, so a
+/// day runs in milliseconds. No real IO may run under it (see DESIGN, "Two
+/// clock modes").
+pub fn virtual_time_system() -> actix_rt::SystemRunner {
+    actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("building a current-thread tokio runtime cannot fail")
+    })
+}
+
+/// Carries out a machine's outputs: the domain side of a shell. It owns the
+/// handles the outputs need (addresses of other actors, the transport, the
+/// backend client) and reports completions back as inputs.
+pub trait Effects<M: Machine>: Unpin + Sized + 'static {
+    /// Carries out one output.
+    fn perform(&mut self, output: M::Output, ctx: &mut EffectContext<'_, M, Self>);
+}
+
+/// What an [`Effects`] implementation may do with its actor.
+pub struct EffectContext<'a, M: Machine, E: Effects<M>> {
+    ctx: &'a mut Context<MachineActor<M, E>>,
+    now: Millis,
+}
+
+impl<M: Machine, E: Effects<M>> EffectContext<'_, M, E> {
+    /// The time the output was emitted.
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// The actor's own address, to hand to others.
+    pub fn address(&self) -> Addr<MachineActor<M, E>> {
+        self.ctx.address()
+    }
+
+    /// Runs `work` on the actor's context and delivers the input it
+    /// resolves to (if any) back to the machine, recorded with `source`.
+    pub fn spawn_then<F>(&mut self, source: &'static str, work: F)
+    where
+        F: Future<Output = Option<M::Input>> + 'static,
+    {
+        self.ctx
+            .spawn(
+                actix::fut::wrap_future::<_, MachineActor<M, E>>(work).map(move |input, actor, ctx| {
+                    if let Some(input) = input {
+                        actor.deliver(source.into(), input, ctx);
+                    }
+                }),
+            );
+    }
+
+    /// Stops the actor after this input.
+    pub fn stop(&mut self) {
+        self.ctx.stop();
+    }
+}
+
+/// Delivers one input to a machine actor.
+#[derive(Debug, Clone)]
+pub struct Deliver<I> {
+    /// Who sent it, for the trace: `app`, `transport`, `actor:<id>`...
+    pub source: Cow<'static, str>,
+    /// The input.
+    pub input: I,
+}
+
+impl<I> Deliver<I> {
+    /// An input from `source`.
+    pub fn from(source: impl Into<Cow<'static, str>>, input: I) -> Self {
+        Self {
+            source: source.into(),
+            input,
+        }
+    }
+
+    /// An input from the app (the public API).
+    pub fn app(input: I) -> Self {
+        Self::from("app", input)
+    }
+}
+
+impl<I: 'static> Message for Deliver<I> {
+    type Result = ();
+}
+
+/// Asks a machine actor for its current leaf state.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "&'static str")]
+pub struct CurrentState;
+
+/// An actor that runs machine `M`, carrying its outputs out with `E`.
+pub struct MachineActor<M: Machine, E: Effects<M>> {
+    id: String,
+    machine: M,
+    effects: E,
+    tracer: Tracer,
+    clock: Clock,
+    timers: HashMap<M::Timer, SpawnHandle>,
+    outbox: Outbox<M::Output, M::Timer>,
+    strict: bool,
+}
+
+impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
+    /// An actor named `id` (unique in the run: it names the actor in the
+    /// trace) around a fresh machine.
+    pub fn new(id: impl Into<String>, machine: M, effects: E, tracer: Tracer, clock: Clock) -> Self {
+        Self {
+            id: id.into(),
+            machine,
+            effects,
+            tracer,
+            clock,
+            timers: HashMap::new(),
+            outbox: Outbox::default(),
+            strict: cfg!(debug_assertions),
+        }
+    }
+
+    /// Whether an undeclared transition panics (the default in debug builds
+    /// and tests) or is only logged (release builds).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// The effects implementation, for tests that inspect it.
+    pub fn effects(&self) -> &E {
+        &self.effects
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Feeds one input to the machine and carries out every step it takes.
+    pub fn deliver(&mut self, source: Cow<'static, str>, input: M::Input, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        let event = input.event_name();
+        if self.tracer.enabled() {
+            let value =
+                serde_json::to_value(&input).unwrap_or_else(|e| format!("<unserializable: {e}>").into());
+            self.tracer.record(
+                now,
+                &self.id,
+                RecordBody::Input {
+                    source: source.into_owned(),
+                    event: event.to_owned(),
+                    input: value,
+                },
+            );
+        }
+        self.outbox.set_now(now);
+        self.machine.handle(&input, &mut self.outbox);
+        let mut steps = std::mem::take(&mut self.outbox);
+        for step in steps.drain() {
+            if self.tracer.enabled() {
+                self.tracer
+                    .record(now, &self.id, RecordBody::from_step(event, &step));
+            }
+            match step {
+                Step::Transitioned { from, to } => {
+                    if let Err(e) = M::spec().check(from, event, to) {
+                        if self.strict {
+                            panic!("{e}");
+                        }
+                        tracing::error!(actor = %self.id, "{e}");
+                    }
+                }
+                Step::Emitted(output) => {
+                    let mut effect_ctx = EffectContext { ctx, now };
+                    self.effects.perform(output, &mut effect_ctx);
+                }
+                Step::TimerStarted { timer, after } => {
+                    if let Some(handle) = self.timers.remove(&timer) {
+                        ctx.cancel_future(handle);
+                    }
+                    let key = timer.clone();
+                    let handle = ctx.run_later(after, move |actor, ctx| {
+                        actor.timers.remove(&key);
+                        actor.deliver("timer".into(), M::timer_elapsed(key), ctx);
+                    });
+                    self.timers.insert(timer, handle);
+                }
+                Step::TimerCancelled(timer) => {
+                    if let Some(handle) = self.timers.remove(&timer) {
+                        ctx.cancel_future(handle);
+                    }
+                }
+            }
+        }
+        // Hand the (empty) buffer back so its allocation is reused, unless a
+        // nested delivery put one back meanwhile.
+        if self.outbox.steps().is_empty() {
+            self.outbox = steps;
+        }
+    }
+}
+
+impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Self::Context) {
+        if self.tracer.enabled() {
+            let body = RecordBody::Started {
+                machine: M::spec().name.to_owned(),
+                state: self.machine.state().to_owned(),
+            };
+            self.tracer.record(self.clock.now_ms(), &self.id, body);
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if self.tracer.enabled() {
+            let body = RecordBody::Stopped {
+                state: self.machine.state().to_owned(),
+                reason: "stopped".to_owned(),
+            };
+            self.tracer.record(self.clock.now_ms(), &self.id, body);
+        }
+    }
+}
+
+impl<M: Machine, E: Effects<M>> Handler<Deliver<M::Input>> for MachineActor<M, E> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver<M::Input>, ctx: &mut Self::Context) {
+        self.deliver(msg.source, msg.input, ctx);
+    }
+}
+
+impl<M: Machine, E: Effects<M>> Handler<CurrentState> for MachineActor<M, E> {
+    type Result = MessageResult<CurrentState>;
+
+    fn handle(&mut self, _msg: CurrentState, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.machine.state())
+    }
+}
