@@ -15,6 +15,7 @@
 //! | [`reader`] | the reader domain: serial numbers, device types, connection status, disconnect reasons, battery |
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
+//! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams |
 //! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
@@ -26,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cancelable;
 pub mod cli;
 pub mod machines;
 pub mod protocol;
