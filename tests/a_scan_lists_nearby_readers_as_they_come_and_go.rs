@@ -20,7 +20,10 @@ fn ms(n: u64) -> Duration {
 fn a_scan_finds_three_readers_and_reports_their_details_once_heard() {
     let _snapshots = common::snapshots();
     let mut scan = Harness::new(Scanner::new());
-    assert_eq!(scan.input(discover(1, DiscoveryConfig::scan())), vec![ScannerOutput::StartScan]);
+    assert_eq!(
+        scan.input(discover(1, DiscoveryConfig::scan())),
+        vec![ScannerOutput::StartScan]
+    );
 
     scan.note("three readers advertise their short form");
     scan.advance(ms(100));
@@ -48,13 +51,24 @@ fn a_scan_finds_three_readers_and_reports_their_details_once_heard() {
         lists(&scan),
         vec![
             (100, 1, vec!["CHB20-0001".to_owned()]),
-            (600, 1, vec!["CHB20-0001".into(), "STRM2-0001".into(), "WPC32-0001".into()]),
-            (1100, 1, vec!["CHB20-0001".into(), "STRM2-0001".into(), "WPC32-0001".into()]),
+            (
+                600,
+                1,
+                vec!["CHB20-0001".into(), "STRM2-0001".into(), "WPC32-0001".into()]
+            ),
+            (
+                1100,
+                1,
+                vec!["CHB20-0001".into(), "STRM2-0001".into(), "WPC32-0001".into()]
+            ),
         ],
         "first reader at once, the rest held back 500 ms, details once more; jitter never"
     );
     let last = reported(&scan).pop().unwrap();
-    assert!(last.iter().all(|r| r.battery.is_some() && r.software_version.is_some()));
+    assert!(
+        last.iter()
+            .all(|r| r.battery.is_some() && r.software_version.is_some())
+    );
     assert_eq!(last[2].software_version.as_deref(), Some("2.4.1"));
     assert_eq!(scan.state(), "scanning");
     insta::assert_snapshot!("scanner_scan_finds_three_readers", scan.log());
@@ -85,7 +99,9 @@ fn a_reader_walking_out_of_range_disappears_after_forget_after() {
         "gone 5 s after it was last heard at 3 s"
     );
     assert!(
-        reported[1..reported.len() - 1].iter().all(|(_, _, l)| l.len() == 2),
+        reported[1..reported.len() - 1]
+            .iter()
+            .all(|(_, _, l)| l.len() == 2),
         "listed until then: {reported:?}"
     );
     insta::assert_snapshot!("scanner_reader_walks_out_of_range", scan.log());
@@ -95,7 +111,10 @@ fn a_reader_walking_out_of_range_disappears_after_forget_after() {
 fn a_timeout_with_no_reader_found_ends_with_scan_timed_out() {
     let _snapshots = common::snapshots();
     let mut scan = Harness::new(Scanner::new());
-    scan.input(discover(1, DiscoveryConfig::scan().with_timeout(Duration::from_secs(5))));
+    scan.input(discover(
+        1,
+        DiscoveryConfig::scan().with_timeout(Duration::from_secs(5)),
+    ));
     scan.advance(Duration::from_secs(10));
     assert_eq!(endings(&scan), vec![(1, "scan_timed_out")]);
     assert!(lists(&scan).is_empty());
@@ -107,7 +126,10 @@ fn a_timeout_with_no_reader_found_ends_with_scan_timed_out() {
 #[test]
 fn a_timeout_with_readers_listed_ends_the_scan_with_ok() {
     let mut scan = Harness::new(Scanner::new());
-    scan.input(discover(1, DiscoveryConfig::scan().with_timeout(Duration::from_secs(5))));
+    scan.input(discover(
+        1,
+        DiscoveryConfig::scan().with_timeout(Duration::from_secs(5)),
+    ));
     scan.input(short("CHB20-0001", Chipper2X, -50));
     scan.advance(Duration::from_secs(5));
     assert_eq!(endings(&scan), vec![(1, "ok")]);
@@ -121,7 +143,9 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     scan.input(discover(1, DiscoveryConfig::scan()));
     scan.input(short("CHB20-0001", Chipper2X, -50));
     scan.advance(ms(300));
-    let out = scan.input(ScannerInput::CancelRequested { discovery: DiscoveryId(1) });
+    let out = scan.input(ScannerInput::CancelRequested {
+        discovery: DiscoveryId(1),
+    });
     assert_eq!(
         out,
         vec![
@@ -135,7 +159,12 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     assert_eq!(scan.state(), "idle");
     scan.note("late advertisements and a second cancel are ignored");
     assert!(scan.input(short("CHB20-0001", Chipper2X, -50)).is_empty());
-    assert!(scan.input(ScannerInput::CancelRequested { discovery: DiscoveryId(1) }).is_empty());
+    assert!(
+        scan.input(ScannerInput::CancelRequested {
+            discovery: DiscoveryId(1)
+        })
+        .is_empty()
+    );
     scan.advance(Duration::from_secs(30));
     assert_eq!(endings(&scan), vec![(1, "discovery_cancelled")]);
     insta::assert_snapshot!("scanner_cancel", scan.log());
@@ -145,7 +174,10 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
 fn a_second_discovery_supersedes_the_first_without_restarting_the_scan() {
     let _snapshots = common::snapshots();
     let mut scan = Harness::new(Scanner::new());
-    scan.input(discover(1, DiscoveryConfig::scan().with_timeout(Duration::from_secs(30))));
+    scan.input(discover(
+        1,
+        DiscoveryConfig::scan().with_timeout(Duration::from_secs(30)),
+    ));
     scan.input(short("CHB20-0001", Chipper2X, -50));
     scan.advance(ms(200));
     scan.input(short("WPC32-0001", WisePad3, -60));
@@ -164,7 +196,11 @@ fn a_second_discovery_supersedes_the_first_without_restarting_the_scan() {
     scan.advance(ms(200));
     scan.input(short("WPC32-0001", WisePad3, -60));
     scan.advance(Duration::from_secs(60));
-    assert_eq!(endings(&scan), vec![(1, "discovery_superseded")], "the old timeout is gone");
+    assert_eq!(
+        endings(&scan),
+        vec![(1, "discovery_superseded")],
+        "the old timeout is gone"
+    );
     assert_eq!(
         lists(&scan),
         vec![
@@ -243,7 +279,11 @@ fn list_updates_come_no_more_often_than_the_configured_interval() {
         updates.windows(2).all(|w| w[1] - w[0] >= 500),
         "updates closer than the interval: {updates:?}"
     );
-    assert!(updates.len() >= 20, "but it does keep reporting: {}", updates.len());
+    assert!(
+        updates.len() >= 20,
+        "but it does keep reporting: {}",
+        updates.len()
+    );
     assert_eq!(
         reported(&scan).last().unwrap().len(),
         0,
@@ -264,7 +304,10 @@ fn a_failed_scan_or_a_powered_off_adapter_ends_the_discovery_not_stuck() {
     assert_eq!(scan.state(), "idle");
     assert_eq!(
         endings(&scan),
-        vec![(1, "discovery_transport_failed"), (2, "discovery_transport_failed")]
+        vec![
+            (1, "discovery_transport_failed"),
+            (2, "discovery_transport_failed")
+        ]
     );
     scan.input(discover(3, DiscoveryConfig::scan()));
     assert_eq!(scan.state(), "scanning", "a new discovery starts at once");

@@ -33,7 +33,11 @@ fn describe(clock: &Clock, update: &DiscoveryUpdate, log: &mut String) {
             let _ = writeln!(log, "{t:>9}  readers [{}]", readers.join(", "));
         }
         DiscoveryUpdate::Finished(result) => {
-            let _ = writeln!(log, "{t:>9}  finished {:?}", result.as_ref().map_err(DiscoveryError::code));
+            let _ = writeln!(
+                log,
+                "{t:>9}  finished {:?}",
+                result.as_ref().map_err(DiscoveryError::code)
+            );
         }
     }
 }
@@ -83,10 +87,23 @@ fn a_scan_over_simulated_readers_lists_all_three_and_ends_on_its_timeout() {
         let mut serials: Vec<_> = last.iter().map(|r| r.serial_number.to_string()).collect();
         serials.sort();
         assert_eq!(serials, ["CHB20-0001", "STRM2-0001", "WPC32-0001"]);
-        assert!(last.iter().all(|r| r.battery.is_some()), "details from the scan responses");
-        assert_eq!(last[0].serial_number.as_str(), "CHB20-0001", "loudest first: the nearest");
+        assert!(
+            last.iter().all(|r| r.battery.is_some()),
+            "details from the scan responses"
+        );
+        assert_eq!(
+            last[0].serial_number.as_str(),
+            "CHB20-0001",
+            "loudest first: the nearest"
+        );
         let found = scanner.reader(&SerialNumber::new("WPC32-0001")).await.unwrap();
-        assert_eq!(found.peripheral, last.iter().find(|r| r.serial_number == found.serial_number).unwrap().peripheral);
+        assert_eq!(
+            found.peripheral,
+            last.iter()
+                .find(|r| r.serial_number == found.serial_number)
+                .unwrap()
+                .peripheral
+        );
         assert_eq!(clock.now_ms(), 5_000, "5 virtual seconds, no real ones");
         assert_eq!(discovery.cancelable.cancel().await, CancelOutcome::AlreadyEnded);
         log
@@ -151,7 +168,9 @@ fn a_new_discovery_supersedes_the_running_one_through_the_handle() {
         let scanner = ScannerHandle::start(Arc::new(world.transport()), Tracer::off(), Clock::start());
         let first = scanner.discover(DiscoveryConfig::scan()).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let second = scanner.discover(DiscoveryConfig::scan().with_timeout(Duration::from_secs(2))).await;
+        let second = scanner
+            .discover(DiscoveryConfig::scan().with_timeout(Duration::from_secs(2)))
+            .await;
         let first: Vec<_> = first.updates.collect().await;
         assert_eq!(
             first.last(),

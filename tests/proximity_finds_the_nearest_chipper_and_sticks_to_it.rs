@@ -53,16 +53,32 @@ fn proximity_reports_only_the_nearest_chipper_twice_and_identifies_it() {
     }
     near.note("the far Chipper is brought closer: the found one sticks");
     for n in 12..20 {
-        round(&mut near, n, &[("CHB20-0002", Chipper2X, -40), ("CHB20-0001", Chipper2X, -53)]);
+        round(
+            &mut near,
+            n,
+            &[("CHB20-0002", Chipper2X, -40), ("CHB20-0001", Chipper2X, -53)],
+        );
     }
 
     let lists = reported(&near);
     assert_eq!(lists.len(), 2, "reported twice: {lists:?}");
-    assert!(lists.iter().all(|l| l.len() == 1 && l[0].serial_number.as_str() == "CHB20-0001"));
-    assert_eq!((lists[0][0].battery, &lists[0][0].software_version), (None, &None), "serial only first");
+    assert!(
+        lists
+            .iter()
+            .all(|l| l.len() == 1 && l[0].serial_number.as_str() == "CHB20-0001")
+    );
+    assert_eq!(
+        (lists[0][0].battery, &lists[0][0].software_version),
+        (None, &None),
+        "serial only first"
+    );
     assert_eq!(lists[1][0].battery.map(|b| (b.level * 100.0).round()), Some(85.0));
     assert_eq!(lists[1][0].software_version.as_deref(), Some("1.00.03"));
-    assert_eq!(identified(&near), vec!["CHB20-0001"], "identify goes to the found reader alone");
+    assert_eq!(
+        identified(&near),
+        vec!["CHB20-0001"],
+        "identify goes to the found reader alone"
+    );
     assert_eq!(near.state(), "identified");
     insta::assert_snapshot!("scanner_proximity_nearest_chipper", near.log());
 }
@@ -74,7 +90,11 @@ fn proximity_finds_a_new_reader_once_the_found_one_is_powered_off() {
     let mut near = Harness::new(Scanner::new());
     near.input(discover(1, config));
     for n in 0..8 {
-        round(&mut near, n, &[("CHB20-0001", Chipper2X, -50), ("CHB20-0002", Chipper2X, -65)]);
+        round(
+            &mut near,
+            n,
+            &[("CHB20-0001", Chipper2X, -50), ("CHB20-0002", Chipper2X, -65)],
+        );
     }
     assert_eq!(near.state(), "identified");
     near.note("CHB20-0001 is powered off");
@@ -103,10 +123,16 @@ fn proximity_finds_a_new_reader_once_the_found_one_is_powered_off() {
 #[test]
 fn proximity_with_a_timeout_and_no_chipper_around_times_out() {
     let mut near = Harness::new(Scanner::new());
-    near.input(discover(1, DiscoveryConfig::proximity().with_timeout(Duration::from_secs(3))));
+    near.input(discover(
+        1,
+        DiscoveryConfig::proximity().with_timeout(Duration::from_secs(3)),
+    ));
     for n in 0..20 {
         round(&mut near, n, &[("WPC32-0001", WisePad3, -40)]);
     }
-    assert!(lists(&near).is_empty(), "a WisePad 3 is never reported in proximity");
+    assert!(
+        lists(&near).is_empty(),
+        "a WisePad 3 is never reported in proximity"
+    );
     assert_eq!(scanner_support::endings(&near), vec![(1, "scan_timed_out")]);
 }

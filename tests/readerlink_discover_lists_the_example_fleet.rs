@@ -18,7 +18,11 @@ fn readerlink(args: &[&str]) -> std::process::Output {
 fn discover_json_lists_every_reader_of_the_example_fleet_and_exits_zero() {
     let output = readerlink(&["discover", "--json", "--timeout", "2"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
@@ -26,15 +30,17 @@ fn discover_json_lists_every_reader_of_the_example_fleet_and_exits_zero() {
     let (last, updates) = lines.split_last().expect("at least the result line");
     assert_eq!(last["event"], "finished");
     assert_eq!(last["result"], "ok");
-    let listed: BTreeSet<String> = updates
-        .last()
-        .expect("at least one list update")["readers"]
+    let listed: BTreeSet<String> = updates.last().expect("at least one list update")["readers"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["serial_number"].as_str().unwrap().to_owned())
         .collect();
-    let fleet: BTreeSet<String> = Fleet::example().readers.iter().map(|r| r.serial.to_string()).collect();
+    let fleet: BTreeSet<String> = Fleet::example()
+        .readers
+        .iter()
+        .map(|r| r.serial.to_string())
+        .collect();
     assert_eq!(listed, fleet);
     assert!(updates.iter().all(|u| u["event"] == "readers_updated"));
 }

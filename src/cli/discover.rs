@@ -54,7 +54,9 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
     if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("the timeout must be a positive number of seconds, not `{text}`"));
+        return Err(format!(
+            "the timeout must be a positive number of seconds, not `{text}`"
+        ));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` seconds is too long a timeout"))
 }
@@ -63,12 +65,10 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 pub fn run(args: DiscoverArgs) -> Result<(), CliError> {
     let world = match (&args.fleet, args.ble) {
         (_, true) => None,
-        (Some(path), false) => Some(
-            Fleet::load(path).map_err(|e| match e {
-                FleetError::Io { .. } => CliError::Other(e.to_string()),
-                _ => CliError::Other(format!("{}: {e}", path.display())),
-            })?,
-        ),
+        (Some(path), false) => Some(Fleet::load(path).map_err(|e| match e {
+            FleetError::Io { .. } => CliError::Other(e.to_string()),
+            _ => CliError::Other(format!("{}: {e}", path.display())),
+        })?),
         (None, false) => Some(Fleet::example()),
     };
     actix_rt::System::new().block_on(async move {
@@ -223,7 +223,13 @@ fn table(readers: &[Reader]) -> String {
         .collect();
     let header = ["SERIAL", "DEVICE", "SOFTWARE", "BATTERY", "RSSI"];
     let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: [&str; 5]| {
         let cells: Vec<String> = cells

@@ -12,9 +12,7 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use super::machine::Scanner;
-use super::messages::{
-    CancelDiscovery, DiscoveryId, ScanEnded, ScannerInput, ScannerOutput, StartDiscovery,
-};
+use super::messages::{CancelDiscovery, DiscoveryId, ScanEnded, ScannerInput, ScannerOutput, StartDiscovery};
 use super::{DiscoveryUpdate, SeenReaders};
 use crate::cancelable::CancelOutcome;
 use crate::protocol::{Command, ReaderMessage, Reassembler, Request, fragment};
@@ -56,7 +54,11 @@ pub struct ScannerEffects {
 impl ScannerEffects {
     /// Effects on `transport`, recording heard readers in `seen` and the
     /// discovering status in `discovering`.
-    pub(crate) fn new(transport: Arc<dyn Transport>, seen: SeenReaders, discovering: watch::Sender<bool>) -> Self {
+    pub(crate) fn new(
+        transport: Arc<dyn Transport>,
+        seen: SeenReaders,
+        discovering: watch::Sender<bool>,
+    ) -> Self {
         Self {
             transport,
             sinks: RefCell::default(),
@@ -92,7 +94,9 @@ impl ScannerEffects {
                         remember(&seen, &adv);
                         ScannerInput::AdvertisementSeen(adv)
                     }
-                    ScanEvent::AdapterPowerChanged { powered } => ScannerInput::AdapterPowerChanged { powered },
+                    ScanEvent::AdapterPowerChanged { powered } => {
+                        ScannerInput::AdapterPowerChanged { powered }
+                    }
                 };
                 addr.do_send(Deliver::from("transport", input));
             }
@@ -240,7 +244,10 @@ impl Handler<StartDiscovery> for ScannerActor {
     type Result = ();
 
     fn handle(&mut self, msg: StartDiscovery, ctx: &mut Self::Context) {
-        self.effects().sinks.borrow_mut().insert(msg.discovery, msg.updates);
+        self.effects()
+            .sinks
+            .borrow_mut()
+            .insert(msg.discovery, msg.updates);
         let input = ScannerInput::DiscoveryRequested {
             discovery: msg.discovery,
             config: msg.config,

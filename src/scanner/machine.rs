@@ -296,7 +296,8 @@ impl ScannerCore {
                 Transition(State::idle())
             }
             ScannerInput::AdapterPowerChanged { powered: false } => {
-                let error = TransportError::AdapterUnavailable("the Bluetooth adapter was powered off".into());
+                let error =
+                    TransportError::AdapterUnavailable("the Bluetooth adapter was powered off".into());
                 self.end(Err(DiscoveryError::Transport(error)), context);
                 Transition(State::idle())
             }
@@ -358,7 +359,11 @@ impl ScannerCore {
                 self.connected = serials.iter().cloned().collect();
                 let connected = &self.connected;
                 self.candidates.retain(|serial, _| !connected.contains(serial));
-                if self.target.as_ref().is_some_and(|t| connected.contains(&t.serial)) {
+                if self
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| connected.contains(&t.serial))
+                {
                     self.target = None;
                     self.changed(context);
                     return Transition(State::locating());
@@ -380,7 +385,10 @@ impl ScannerCore {
                     self.changed(context);
                     Transition(State::locating())
                 } else {
-                    context.start_timer(ScannerTimer::ForgetDue, Duration::from_millis(forget_after - quiet));
+                    context.start_timer(
+                        ScannerTimer::ForgetDue,
+                        Duration::from_millis(forget_after - quiet),
+                    );
                     Handled
                 }
             }
@@ -543,7 +551,10 @@ impl ScannerCore {
         self.readers.insert(serial.clone(), Heard::new(adv, now));
         if !self.forget_armed {
             self.forget_armed = true;
-            let after = self.running.as_ref().map_or(Duration::ZERO, |r| r.config.forget_after);
+            let after = self
+                .running
+                .as_ref()
+                .map_or(Duration::ZERO, |r| r.config.forget_after);
             context.start_timer(ScannerTimer::ForgetDue, after);
         }
         self.changed(context);
@@ -576,11 +587,17 @@ impl ScannerCore {
             return;
         }
         let now = context.now();
-        let interval = self.running.as_ref().map_or(0, |r| ms(r.config.min_update_interval));
+        let interval = self
+            .running
+            .as_ref()
+            .map_or(0, |r| ms(r.config.min_update_interval));
         match self.last_report_at {
             Some(at) if now < at + interval => {
                 self.report_pending = true;
-                context.start_timer(ScannerTimer::ReportDue, Duration::from_millis(at + interval - now));
+                context.start_timer(
+                    ScannerTimer::ReportDue,
+                    Duration::from_millis(at + interval - now),
+                );
             }
             _ => self.report_now(context),
         }
@@ -661,14 +678,11 @@ impl ScannerCore {
     /// Locating: the window closed; makes the loudest candidate (by mean
     /// RSSI, ties to the lower serial) the target and reports it by serial.
     fn pick_nearest(&mut self, context: &mut Out) -> bool {
-        let nearest = self
-            .candidates
-            .drain()
-            .max_by(|(a_serial, a), (b_serial, b)| {
-                (a.rssi_sum * b.samples)
-                    .cmp(&(b.rssi_sum * a.samples))
-                    .then_with(|| b_serial.cmp(a_serial))
-            });
+        let nearest = self.candidates.drain().max_by(|(a_serial, a), (b_serial, b)| {
+            (a.rssi_sum * b.samples)
+                .cmp(&(b.rssi_sum * a.samples))
+                .then_with(|| b_serial.cmp(a_serial))
+        });
         let Some((serial, candidate)) = nearest else {
             return false;
         };

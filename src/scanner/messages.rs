@@ -152,7 +152,11 @@ impl fmt::Debug for ScannerInput {
             }
             Self::AdvertisementSeen(adv) => {
                 let r = &adv.reader;
-                write!(f, "AdvertisementSeen({} {} {}dBm", r.serial_number, r.device_type, adv.rssi)?;
+                write!(
+                    f,
+                    "AdvertisementSeen({} {} {}dBm",
+                    r.serial_number, r.device_type, adv.rssi
+                )?;
                 if let Some(v) = &r.software_version {
                     write!(f, " v{v}")?;
                 }
@@ -185,7 +189,9 @@ impl fmt::Debug for ScannerOutput {
                 Ok(()) => write!(f, "EndDiscovery({discovery} Ok)"),
                 Err(e) => write!(f, "EndDiscovery({discovery} {})", e.code()),
             },
-            Self::IdentifyReader { serial, peripheral } => write!(f, "IdentifyReader({serial} at {peripheral})"),
+            Self::IdentifyReader { serial, peripheral } => {
+                write!(f, "IdentifyReader({serial} at {peripheral})")
+            }
         }
     }
 }
