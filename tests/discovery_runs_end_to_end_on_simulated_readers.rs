@@ -194,3 +194,39 @@ fn a_new_discovery_supersedes_the_running_one_through_the_handle() {
         );
     });
 }
+
+#[test]
+fn a_recorded_proximity_discovery_replays_the_scanner_exactly() {
+    use readerlink::runtime::{ReplayOutcome, Trace, TraceHeader, replay_machine};
+    use readerlink::scanner::Scanner;
+
+    let text = virtual_time_system().block_on(async {
+        let world = SimWorld::with_readers(vec![
+            reader("CHB20-0001", DeviceType::Chipper2X, 0.5),
+            reader("CHB20-0002", DeviceType::Chipper2X, 4.0),
+        ]);
+        let tracer = Tracer::memory(TraceHeader::new(
+            world.seed(),
+            serde_json::json!({ "test": "proximity" }),
+        ));
+        let scanner = ScannerHandle::start(Arc::new(world.transport()), tracer.clone(), Clock::start());
+        let discovery = scanner
+            .discover(DiscoveryConfig::proximity().with_timeout(Duration::from_secs(4)))
+            .await;
+        let updates: Vec<_> = discovery.updates.collect().await;
+        assert_eq!(updates.last(), Some(&DiscoveryUpdate::Finished(Ok(()))));
+        tracer.contents()
+    });
+    let trace = Trace::parse(&text).expect("the trace validates");
+    match replay_machine(&trace, "scanner", Scanner::new()).unwrap() {
+        ReplayOutcome::Reproduced { inputs, steps } => {
+            assert!(inputs > 10 && steps > 10, "{inputs} inputs, {steps} steps")
+        }
+        ReplayOutcome::Diverged(d) => panic!("{d}"),
+    }
+    let identify_done = trace.records.iter().any(|r| {
+        matches!(&r.body, readerlink::runtime::RecordBody::Input { source, event, .. }
+            if source == "effect" && event == "IdentifyFinished")
+    });
+    assert!(identify_done, "the identify effect reported back as an input");
+}
