@@ -29,8 +29,8 @@
 
 #![warn(missing_docs)]
 
-pub mod cancelable;
 pub mod backend;
+pub mod cancelable;
 pub mod cli;
 pub mod machines;
 pub mod protocol;

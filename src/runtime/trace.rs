@@ -114,6 +114,17 @@ pub enum RecordBody {
         /// Which timer.
         timer: Value,
     },
+    /// The machine panicked while handling the previous input; its steps
+    /// for that input were discarded and its timers disarmed.
+    Panicked {
+        /// Its state before the input.
+        state: String,
+        /// The panic message.
+        message: String,
+        /// Whether it was replaced by a fresh machine (within its restart
+        /// intensity) or the actor gave up and stopped.
+        restarted: bool,
+    },
     /// The actor stopped.
     Stopped {
         /// Its state when it stopped.
