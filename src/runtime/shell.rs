@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::machine::{EventName, Machine, Millis, Outbox, Step};
-use super::trace::{RecordBody, Tracer};
+use super::trace::{BodyRef, RecordBody, Tracer};
 
 /// The run's clock: tokio time since an epoch, so it is virtual whenever
 /// tokio's clock is paused. Only shells read it.
@@ -229,19 +229,12 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
     pub fn deliver(&mut self, source: Cow<'static, str>, input: M::Input, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
         let event = input.event_name();
-        if self.tracer.enabled() {
-            let value =
-                serde_json::to_value(&input).unwrap_or_else(|e| format!("<unserializable: {e}>").into());
-            self.tracer.record(
-                now,
-                &self.id,
-                RecordBody::Input {
-                    source: source.into_owned(),
-                    event: event.to_owned(),
-                    input: value,
-                },
-            );
-        }
+        let body: BodyRef<'_, M::Input, (), ()> = BodyRef::Input {
+            source: &source,
+            event,
+            input: &input,
+        };
+        self.tracer.record_ref(now, &self.id, &body);
         self.outbox.set_now(now);
         let handled =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.machine.handle(&input, &mut self.outbox)));
