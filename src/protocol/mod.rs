@@ -18,7 +18,7 @@
 //!    with a [`RequestId`]) app → reader, [`ReaderMessage`] (responses
 //!    carrying the request id they answer, and notifications) reader → app.
 //! 2. [`frame`]: the envelope — version, opcode, length, body, CRC-16.
-//! 3. [`fragment`]: frames cut into ATT payloads (20 bytes by default, up to
+//! 3. [`mod@fragment`]: frames cut into ATT payloads (20 bytes by default, up to
 //!    244) with a one-byte fragment header, and reassembled.
 //!
 //! Every decoder returns a value or a [`CodecError`]; none panics on any

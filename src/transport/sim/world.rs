@@ -372,24 +372,26 @@ impl SimWorld {
         };
         cell.wake.notify_one();
         let opened = Instant::now();
+        let writer = RawLinkWriter {
+            world: Arc::downgrade(&self.inner),
+            serial: serial.clone(),
+            link_id: id,
+            att_payload,
+            closed,
+            uplink: Arc::new(Mutex::new(Airtime::new(opened, &self.inner.model))),
+        };
         tokio::spawn(forward(
             downlink,
             events_tx,
             Airtime::new(opened, &self.inner.model),
             silenced,
             self.supervision(),
+            writer.clone(),
         ));
         Ok(RawLink {
             serial: serial.clone(),
             att_payload,
-            writer: RawLinkWriter {
-                world: Arc::downgrade(&self.inner),
-                serial: serial.clone(),
-                link_id: id,
-                att_payload,
-                closed,
-                uplink: Arc::new(Mutex::new(Airtime::new(opened, &self.inner.model))),
-            },
+            writer,
             events,
         })
     }
@@ -474,15 +476,26 @@ async fn drive(world: Weak<Inner>, cell: Arc<ReaderCell>) {
 }
 
 /// Carries a link's notifications to the central on the link's timing, and
-/// finally its loss.
+/// finally its loss. When the central drops its event receiver, the link
+/// is closed from the central's side, as if it had disconnected.
 async fn forward(
     mut downlink: mpsc::UnboundedReceiver<Downlink>,
     events: mpsc::UnboundedSender<LinkEvent>,
     mut airtime: Airtime,
     silenced: Arc<AtomicBool>,
     supervision: Duration,
+    central: RawLinkWriter,
 ) {
-    while let Some(item) = downlink.recv().await {
+    loop {
+        let item = tokio::select! {
+            item = downlink.recv() => item,
+            // The central dropped its end: the link is closed from its side.
+            _ = events.closed() => {
+                let _ = central.close();
+                return;
+            }
+        };
+        let Some(item) = item else { return };
         match item {
             Downlink::Payload(payload) => {
                 if silenced.load(Ordering::SeqCst) {
