@@ -35,7 +35,9 @@
 mod core;
 mod error;
 mod faults;
+pub mod http;
 mod local;
+pub mod server;
 mod types;
 
 use futures::future::BoxFuture;
@@ -43,7 +45,9 @@ use futures::future::BoxFuture;
 pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData};
 pub use error::{ApiError, ApiErrorBody, BackendError};
 pub use faults::{FaultDecision, FaultInjector, RouteFaults};
+pub use http::{ConnectionTokenProvider, HttpBackend, HttpBackendConfig, UrlTokenProvider};
 pub use local::LocalBackend;
+pub use server::{BackendServer, RunningServer, ServerConfig};
 pub use types::{
     Address, CreateLocation, Form, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
     Route,
