@@ -4,11 +4,16 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
 use readerlink::backend::{
-    Address, Backend, BackendError, BackendServer, CreateLocation, FaultInjector, HttpBackend,
-    HttpBackendConfig, ReaderIdentity, RegisterReader, Route, RunningServer, ServerConfig,
+    Address, Backend, BackendError, BackendServer, ConnectionTokenProvider, CreateLocation, FaultInjector,
+    HttpBackend, HttpBackendConfig, ReaderIdentity, RegisterReader, Route, RunningServer, ServerConfig,
+    UrlTokenProvider,
 };
 use readerlink::reader::DeviceType;
 use readerlink::secret::Secret;
@@ -302,5 +307,64 @@ async fn a_restarted_server_on_the_same_data_file_loses_nothing() {
     assert_eq!(again.id, reader.id, "the reader keeps its id across the restart");
     let second = backend.create_location(shop()).await.unwrap();
     assert_ne!(second.id, location.id, "ids are not reused after a restart");
+    server.stop().await;
+}
+
+/// An integrator's token source: a fixed token, counting its calls.
+struct FixedTokens(std::sync::atomic::AtomicU32);
+
+impl ConnectionTokenProvider for FixedTokens {
+    fn fetch_connection_token(&self) -> BoxFuture<'_, Result<Secret, BackendError>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        futures::future::ready(Ok(Secret::new("pst_test_from_the_integrator"))).boxed()
+    }
+}
+
+#[tokio::test]
+async fn tokens_come_from_the_integrators_provider_and_the_default_one_posts_to_a_url() {
+    let server = start(FaultInjector::default());
+    let provider = Arc::new(FixedTokens(Default::default()));
+    let config = HttpBackendConfig::new(server.url(), Secret::new(KEY));
+    let backend = HttpBackend::with_token_provider(config.clone(), provider.clone()).unwrap();
+    assert_eq!(
+        backend.connection_token().await.unwrap().expose(),
+        "pst_test_from_the_integrator"
+    );
+    assert_eq!(provider.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        backend.list_locations().await.unwrap().is_empty(),
+        "other routes still go to the server"
+    );
+
+    let url = format!("{}/v1/terminal/connection_tokens", server.url());
+    let by_url = UrlTokenProvider::new(url.clone(), Some(Secret::new(KEY)), &config).unwrap();
+    assert!(
+        by_url
+            .fetch_connection_token()
+            .await
+            .unwrap()
+            .expose()
+            .starts_with("pst_test_")
+    );
+    let anonymous = UrlTokenProvider::new(url, None, &config).unwrap();
+    assert_eq!(
+        anonymous.fetch_connection_token().await.unwrap_err().code(),
+        "unauthorized"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_switched_down_answers_503_until_restored() {
+    let faults = FaultInjector::new(1);
+    let server = start(faults.clone());
+    let backend = client(&server, 1);
+    faults.take_down();
+    match backend.list_locations().await.unwrap_err() {
+        BackendError::Status { status, attempts, .. } => assert_eq!((status, attempts), (503, 2)),
+        other => panic!("expected a 503 after one retry, got {other:?}"),
+    }
+    faults.restore();
+    assert!(backend.list_locations().await.is_ok());
     server.stop().await;
 }

@@ -9,10 +9,12 @@
 //! | [`server`] | the local HTTP server: `actix-web` over the core, the hosted API's paths and error shape |
 //! | [`http`] | [`HttpBackend`]: the `reqwest` client, with timeouts, retries and a [`ConnectionTokenProvider`] |
 //!
-//! Every failure is a [`BackendError`] with a stable code; the in-process
-//! and HTTP sides report the same kinds (an injected failure is a 500
-//! [`BackendError::Status`] on both, a down backend a
-//! [`BackendError::ConnectionFailed`]).
+//! Every failure is a [`BackendError`] with a stable code, the same kinds
+//! on both sides: an injected failure is a 500 [`BackendError::Status`] in
+//! process and over HTTP; a backend switched down is a
+//! [`BackendError::ConnectionFailed`] in process and a 503
+//! [`BackendError::Status`] over HTTP (the server is still listening), after
+//! the client's retries.
 //!
 //! ```
 //! use readerlink::backend::{Address, Backend, BackendCore, CreateLocation, LocalBackend};
@@ -32,11 +34,11 @@
 //! # }
 //! ```
 
-mod core;
+pub mod core;
 mod error;
-mod faults;
+pub mod faults;
 pub mod http;
-mod local;
+pub mod local;
 pub mod server;
 mod types;
 

@@ -39,6 +39,7 @@ pub fn run(args: BackendArgs) -> Result<(), CliError> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .try_init();
     let config = ServerConfig {
         listen: args.listen,
