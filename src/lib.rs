@@ -15,6 +15,7 @@
 //! | [`reader`] | the reader domain: serial numbers, device types, connection status, disconnect reasons, battery |
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
+//! | [`transport::sim`] | the simulated world, the embedded default: simulated readers, fleets, [`transport::sim::SimTransport`] |
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
