@@ -16,6 +16,8 @@ Extra methods on `org.bluez.Mock` at `/`:
   SetAdapterPowered(adapter, on)    the adapter is powered off (or on)
 '''
 
+from xml.etree import ElementTree
+
 import dbus
 import dbus.service
 
@@ -53,6 +55,19 @@ def _adapter_of(device):
     return mockobject.objects[str(device.props[DEVICE_IFACE]['Adapter'])]
 
 
+def _introspect_interfaces_first(obj):
+    '''Introspection data with every <interface> before the child <node>s.
+
+    dbusmock appends property-only interfaces after the children, and
+    BlueZ never does; bluez-async's parser rejects that order.
+    '''
+    tree = ElementTree.fromstring(mockobject.DBusMockObject.Introspect(obj, obj.path, obj.connection))
+    for node in [child for child in tree if child.tag == 'node']:
+        tree.remove(node)
+        tree.append(node)
+    return ElementTree.tostring(tree, encoding='unicode')
+
+
 def _write_value(characteristic, value, options):
     '''Recorded by dbusmock; the test bridge carries the bytes to the reader.'''
     if not characteristic.device.connected:
@@ -82,6 +97,9 @@ def _add_gatt(device):
         'Device': dbus.ObjectPath(path, variant_level=1),
         'Includes': dbus.Array([], signature='o', variant_level=1),
     }, [])
+    mockobject.objects[service_path].AddMethods(dbus.INTROSPECTABLE_IFACE, [
+        ('Introspect', '', 's', _introspect_interfaces_first),
+    ])
     characteristics = [
         (COMMAND_NODE, device.reader['command_uuid'], ['write-without-response', 'write'],
          [('WriteValue', 'aya{sv}', '', _write_value)]),

@@ -51,13 +51,20 @@ pub(crate) fn advertisement_from_properties(
     })
 }
 
-/// What an adapter state change means to a running scan.
-pub(crate) fn scan_event_for_state(state: &CentralState) -> Option<ScanEvent> {
-    match state {
-        CentralState::PoweredOn => Some(ScanEvent::AdapterPowerChanged { powered: true }),
-        CentralState::PoweredOff => Some(ScanEvent::AdapterPowerChanged { powered: false }),
-        CentralState::Unknown => None,
+/// What an adapter state report means to a running scan, given whether the
+/// adapter was powered: only changes are news (BlueZ repeats `Powered`,
+/// and bluez-async sets it again when discovery starts).
+pub(crate) fn scan_event_for_state(powered: &mut bool, state: &CentralState) -> Option<ScanEvent> {
+    let now = match state {
+        CentralState::PoweredOn => true,
+        CentralState::PoweredOff => false,
+        CentralState::Unknown => return None,
+    };
+    if now == *powered {
+        return None;
     }
+    *powered = now;
+    Some(ScanEvent::AdapterPowerChanged { powered: now })
 }
 
 /// Why a link ended, given what the host knew when the disconnect was
@@ -171,16 +178,22 @@ mod tests {
     }
 
     #[test]
-    fn adapter_power_changes_reach_the_scan() {
+    fn adapter_power_changes_reach_the_scan_once_each() {
+        let mut powered = true;
+        assert_eq!(scan_event_for_state(&mut powered, &CentralState::PoweredOn), None);
         assert_eq!(
-            scan_event_for_state(&CentralState::PoweredOff),
+            scan_event_for_state(&mut powered, &CentralState::PoweredOff),
             Some(ScanEvent::AdapterPowerChanged { powered: false })
         );
         assert_eq!(
-            scan_event_for_state(&CentralState::PoweredOn),
+            scan_event_for_state(&mut powered, &CentralState::PoweredOff),
+            None
+        );
+        assert_eq!(scan_event_for_state(&mut powered, &CentralState::Unknown), None);
+        assert_eq!(
+            scan_event_for_state(&mut powered, &CentralState::PoweredOn),
             Some(ScanEvent::AdapterPowerChanged { powered: true })
         );
-        assert_eq!(scan_event_for_state(&CentralState::Unknown), None);
     }
 
     #[test]

@@ -100,6 +100,8 @@ impl BleTransport {
         &self.adapter_name
     }
 
+    /// Fails on a powered-off adapter: bluez-async would power it on to
+    /// scan, but the host's Bluetooth switch belongs to its user.
     async fn require_powered(&self) -> Result<(), TransportError> {
         match self.adapter.adapter_state().await.map_err(stack_error)? {
             CentralState::PoweredOff => Err(TransportError::AdapterUnavailable(format!(
@@ -149,6 +151,8 @@ async fn run_scan(
     mut events: std::pin::Pin<Box<dyn futures::Stream<Item = CentralEvent> + Send>>,
     tx: mpsc::UnboundedSender<ScanEvent>,
 ) {
+    // A scan starts only on a powered adapter.
+    let mut powered = true;
     loop {
         let event = tokio::select! {
             event = events.next() => event,
@@ -160,7 +164,7 @@ async fn run_scan(
             | CentralEvent::DeviceUpdated(id)
             | CentralEvent::ManufacturerDataAdvertisement { id, .. }
             | CentralEvent::RssiUpdate { id, .. } => advertisement_of(&adapter, &id).await,
-            CentralEvent::StateUpdate(state) => mapping::scan_event_for_state(&state),
+            CentralEvent::StateUpdate(state) => mapping::scan_event_for_state(&mut powered, &state),
             _ => None,
         };
         if let Some(scan_event) = scan_event {
