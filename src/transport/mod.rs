@@ -26,6 +26,7 @@ use crate::protocol::advertisement::ReaderAdvertisement;
 
 #[cfg(feature = "ble")]
 pub mod ble;
+pub mod sim;
 
 /// The readerlink reader GATT service.
 pub const SERVICE_UUID: Uuid = Uuid::from_u128(0x7e1a_0001_5c3b_4e8e_9f2a_8c6d_52a1_0b00);
