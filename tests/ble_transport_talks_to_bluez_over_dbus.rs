@@ -14,10 +14,12 @@ use std::time::Duration;
 use bluez::{BluezFixture, ReaderPipe, ReaderSpec};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use readerlink::reader::{DeviceType, SerialNumber};
+use readerlink::protocol::{Command, ReaderMessage, Reassembler, Request, fragment};
+use readerlink::reader::{DeviceType, DisconnectReason, SerialNumber};
 use readerlink::transport::ble::{AdapterChoice, BleTransport};
+use readerlink::transport::sim::{ReaderSpec as SimReaderSpec, SimWorld};
 use readerlink::transport::{
-    Advertisement, LinkEvent, LinkLossCause, MANUFACTURER_ID, ScanEvent, Transport, TransportError,
+    Advertisement, Link, LinkEvent, LinkLossCause, MANUFACTURER_ID, ScanEvent, Transport, TransportError,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -87,6 +89,7 @@ fn a_scan_finds_readers_by_their_manufacturer_data_and_ignores_other_devices() {
             device_type: DeviceType::Chipper2X,
             rssi: -70,
             battery_percent: Some(64),
+            mtu: bluez::MTU,
         });
         let seen = advertisements_until(&mut scan, &["CHB20-0002"]).await;
         assert_eq!(seen["CHB20-0002"].peripheral, chipper);
@@ -254,5 +257,157 @@ fn disconnecting_ends_the_link_as_locally_closed() {
             LinkEvent::LinkLost(LinkLossCause::LocalClosed)
         );
         assert!(!bluez.is_connected("STRM2-0006"));
+    });
+}
+
+/// The app's side of the wire protocol over a link: whole frames out,
+/// fragmented to the link's ATT payload; whole frames in, reassembled.
+struct Conversation {
+    link: Link,
+    reassembler: Reassembler,
+}
+
+impl Conversation {
+    fn new(link: Link) -> Self {
+        Self {
+            link,
+            reassembler: Reassembler::new(),
+        }
+    }
+
+    async fn send(&self, request_id: u16, command: Command) {
+        for payload in fragment(&Request::new(request_id, command).encode(), self.link.att_payload) {
+            self.link.writer.write(payload).await.unwrap();
+        }
+    }
+
+    async fn receive(&mut self) -> ReaderMessage {
+        loop {
+            match next(&mut self.link.events, "a message from the reader").await {
+                LinkEvent::NotificationReceived(payload) => {
+                    if let Some(frame) = self.reassembler.push(&payload).unwrap() {
+                        return ReaderMessage::decode(&frame).unwrap();
+                    }
+                }
+                LinkEvent::LinkLost(cause) => {
+                    panic!("the link was lost ({cause:?}) while waiting for a message")
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_simulated_reader_is_found_answers_hello_and_identify_and_reports_its_battery_through_bluez() {
+    common::init_tracing();
+    let Some(bluez) = BluezFixture::start() else {
+        return;
+    };
+    bluez.run(LIMIT, async {
+        let spec = SimReaderSpec::new("WPC32-0100", DeviceType::WisePad3, "3.1.0");
+        let serial = spec.serial.clone();
+        let world = SimWorld::with_readers(vec![spec.clone()]);
+        let wisepad = bluez.add_sim_reader(&world, &spec);
+        let ble = transport().await;
+
+        let mut scan = ble.scan().await.unwrap();
+        let seen = advertisements_until(&mut scan, &["WPC32-0100"]).await;
+        assert_eq!(seen["WPC32-0100"].peripheral, wisepad);
+        assert_eq!(seen["WPC32-0100"].reader.device_type, DeviceType::WisePad3);
+        assert_eq!(seen["WPC32-0100"].reader.battery_percent, Some(80));
+        ble.stop_scan().await.unwrap();
+
+        let link = ble.connect(&wisepad).await.unwrap();
+        assert_eq!(link.att_payload, 185, "the WisePad 3's ATT payload, from its MTU");
+        let mut reader = Conversation::new(link);
+
+        reader.send(1, Command::Hello).await;
+        match reader.receive().await {
+            ReaderMessage::ReaderInfo { request_id, info } => {
+                assert_eq!(request_id, 1);
+                assert_eq!(info.serial_number, serial);
+                assert_eq!(info.device_type, DeviceType::WisePad3);
+                assert_eq!(info.software_version, "3.1.0");
+                assert!(
+                    (info.battery.level - 0.8).abs() < 0.01,
+                    "battery {:?}",
+                    info.battery
+                );
+            }
+            other => panic!("expected the reader's info, got {other:?}"),
+        }
+        assert!(world.reader_state(&serial).unwrap().connected);
+
+        reader.send(2, Command::Identify { duration_ms: 5000 }).await;
+        assert_eq!(reader.receive().await, ReaderMessage::Ack { request_id: 2 });
+        let state = world.reader_state(&serial).unwrap();
+        assert_eq!(state.identify_count, 1);
+        assert!(state.flashing, "the LEDs flash");
+
+        world.set_charging(&serial, true).unwrap();
+        match reader.receive().await {
+            ReaderMessage::BatteryReport { battery } => assert!(battery.charging),
+            other => panic!("expected a battery report, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn a_simulated_reader_that_reboots_says_so_and_its_link_is_lost() {
+    common::init_tracing();
+    let Some(bluez) = BluezFixture::start() else {
+        return;
+    };
+    bluez.run(LIMIT, async {
+        let spec = SimReaderSpec::new("STRM2-0101", DeviceType::StripeM2, "2.4.1");
+        let world = SimWorld::with_readers(vec![spec.clone()]);
+        let m2 = bluez.add_sim_reader(&world, &spec);
+        let ble = transport().await;
+        let link = ble.connect(&m2).await.unwrap();
+        assert_eq!(link.att_payload, 244);
+        let mut reader = Conversation::new(link);
+        reader.send(1, Command::Reboot).await;
+        assert_eq!(reader.receive().await, ReaderMessage::Ack { request_id: 1 });
+        assert_eq!(
+            reader.receive().await,
+            ReaderMessage::Disconnecting {
+                reason: DisconnectReason::RebootRequested
+            }
+        );
+        // BlueZ does not say who ended the link; the reader's notification
+        // did.
+        assert_eq!(
+            next(&mut reader.link.events, "the link's loss").await,
+            LinkEvent::LinkLost(LinkLossCause::SignalLost)
+        );
+        assert!(!bluez.is_connected("STRM2-0101"));
+    });
+}
+
+#[test]
+fn a_simulated_reader_out_of_range_loses_its_link_after_the_supervision_timeout() {
+    let Some(bluez) = BluezFixture::start() else {
+        return;
+    };
+    bluez.run(LIMIT, async {
+        let spec = SimReaderSpec::new("CHB20-0102", DeviceType::Chipper2X, "1.0.0");
+        let serial = spec.serial.clone();
+        let world = SimWorld::with_readers(vec![spec.clone()]);
+        let chipper = bluez.add_sim_reader(&world, &spec);
+        let ble = transport().await;
+        let mut link = ble.connect(&chipper).await.unwrap();
+        assert_eq!(link.att_payload, 20, "the Chipper 2X keeps the default MTU");
+        let started = tokio::time::Instant::now();
+        world.lose_link(&serial, None).unwrap();
+        assert_eq!(
+            next(&mut link.events, "the link's loss").await,
+            LinkEvent::LinkLost(LinkLossCause::SignalLost)
+        );
+        let supervision = Duration::from_millis(world.link_model().supervision_timeout_ms);
+        assert!(
+            started.elapsed() >= supervision,
+            "lost after {:?}, before the supervision timeout {supervision:?}",
+            started.elapsed()
+        );
     });
 }

@@ -31,8 +31,11 @@ use dbus::channel::Channel;
 use dbus::message::MatchRule;
 use readerlink::protocol::advertisement::ReaderAdvertisement;
 use readerlink::reader::{DeviceType, SerialNumber};
+use readerlink::transport::sim::link::rssi_at;
+use readerlink::transport::sim::{RawLink, ReaderSpec as SimReaderSpec, SimWorld};
 use readerlink::transport::{
-    COMMAND_CHARACTERISTIC_UUID, EVENT_CHARACTERISTIC_UUID, MANUFACTURER_ID, PeripheralId, SERVICE_UUID,
+    COMMAND_CHARACTERISTIC_UUID, EVENT_CHARACTERISTIC_UUID, LinkEvent, MANUFACTURER_ID, PeripheralId,
+    SERVICE_UUID,
 };
 use tokio::sync::mpsc;
 
@@ -64,6 +67,8 @@ pub struct ReaderSpec {
     pub rssi: i16,
     /// Battery percent, when it advertises the long form.
     pub battery_percent: Option<u8>,
+    /// The ATT MTU its characteristics report ([`MTU`] unless it says).
+    pub mtu: u16,
 }
 
 /// A duplex byte pipe to a reader's wire-protocol side: what the app writes
@@ -96,12 +101,38 @@ pub struct Write {
     pub write_type: Option<String>,
 }
 
+/// What the app did to a reader's GATT side, as the stand-in saw it.
+#[derive(Debug)]
+enum GattCall {
+    /// BlueZ shows the device connected (or not any more).
+    Connected(bool),
+    /// The app wrote to the command characteristic.
+    Written(Vec<u8>),
+}
+
+/// What a reader's peer asks of the stand-in.
+#[derive(Debug)]
+enum Outgoing {
+    /// Notify on the event characteristic.
+    Notify(Vec<u8>),
+    /// The reader's side dropped the link.
+    DropLink,
+}
+
+/// Where a device's GATT traffic goes.
+enum Route {
+    /// Writes only, to a byte pipe.
+    Pipe(mpsc::UnboundedSender<Vec<u8>>),
+    /// Connects, disconnects and writes, to a simulated reader's bridge.
+    Sim(mpsc::UnboundedSender<GattCall>),
+}
+
 /// The writes seen on each device's command characteristic, and where to
-/// forward them.
+/// forward the device's traffic.
 #[derive(Default)]
 struct Bridge {
     writes: HashMap<String, Vec<Write>>,
-    peers: HashMap<String, mpsc::UnboundedSender<Vec<u8>>>,
+    routes: HashMap<String, Route>,
 }
 
 /// The running stand-in. Dropping it kills both daemons.
@@ -305,14 +336,39 @@ impl BluezFixture {
                         write_type: args.get(1).and_then(|options| write_type_of(&*options.0)),
                     };
                     let mut bridge = bridge.lock().unwrap();
-                    if let Some(peer) = bridge.peers.get(device) {
-                        let _ = peer.send(write.value.clone());
+                    match bridge.routes.get(device) {
+                        Some(Route::Pipe(peer)) => {
+                            let _ = peer.send(write.value.clone());
+                        }
+                        Some(Route::Sim(peer)) => {
+                            let _ = peer.send(GattCall::Written(write.value.clone()));
+                        }
+                        None => {}
                     }
                     bridge.writes.entry(device.to_owned()).or_default().push(write);
                     true
                 },
             )
             .expect("watching the mock's method calls");
+        let bridge = Arc::clone(&self.bridge);
+        connection
+            .add_match(
+                MatchRule::new_signal("org.freedesktop.DBus.Properties", "PropertiesChanged"),
+                move |(interface, changed, _): (String, dbus::arg::PropMap, Vec<String>), _, message| {
+                    let Some(connected) = dbus::arg::prop_cast::<bool>(&changed, "Connected") else {
+                        return true;
+                    };
+                    if interface != "org.bluez.Device1" {
+                        return true;
+                    }
+                    let path = message.path().map(|path| path.to_string()).unwrap_or_default();
+                    if let Some(Route::Sim(peer)) = bridge.lock().unwrap().routes.get(&path) {
+                        let _ = peer.send(GattCall::Connected(*connected));
+                    }
+                    true
+                },
+            )
+            .expect("watching the devices' connections");
         self.listener = Some(std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 if connection.process(Duration::from_millis(100)).is_err() {
@@ -354,6 +410,7 @@ impl BluezFixture {
             device_type,
             rssi,
             battery_percent: None,
+            mtu: MTU,
         })
     }
 
@@ -381,7 +438,7 @@ impl BluezFixture {
                 SERVICE_UUID.to_string(),
                 COMMAND_CHARACTERISTIC_UUID.to_string(),
                 EVENT_CHARACTERISTIC_UUID.to_string(),
-                MTU,
+                spec.mtu,
             ),
         );
         self.readers.lock().unwrap().insert(spec.serial, path.clone());
@@ -437,16 +494,58 @@ impl BluezFixture {
         self.bridge
             .lock()
             .unwrap()
-            .peers
-            .insert(device.clone(), to_reader);
+            .routes
+            .insert(device.clone(), Route::Pipe(to_reader));
+        self.spawn_outgoing(device, move || from_reader.blocking_recv().map(Outgoing::Notify));
+    }
+
+    /// Adds a simulated reader of `world` (built from `spec`) as BlueZ
+    /// would see it, and bridges it: when the app connects, a
+    /// [`RawLink`](readerlink::transport::sim::RawLink) to the reader
+    /// opens; writes go to it, its notifications come back as
+    /// notifications, and when the reader's side drops the link (reboot,
+    /// power off, out of range) BlueZ reports the device disconnected. Call
+    /// it inside the test's runtime ([`BluezFixture::run`]).
+    pub fn add_sim_reader(&self, world: &SimWorld, spec: &SimReaderSpec) -> PeripheralId {
+        let id = self.add_reader_with(ReaderSpec {
+            serial: spec.serial.clone(),
+            device_type: spec.device_type,
+            rssi: rssi_at(spec.distance_m).round() as i16,
+            battery_percent: Some((spec.battery.clamp(0.0, 1.0) * 100.0).round() as u8),
+            mtu: spec.att_payload as u16 + 3,
+        });
+        let device = self.device_path(spec.serial.as_str());
+        let (calls, calls_rx) = mpsc::unbounded_channel();
+        let (outgoing, mut outgoing_rx) = mpsc::unbounded_channel();
+        self.bridge
+            .lock()
+            .unwrap()
+            .routes
+            .insert(device.clone(), Route::Sim(calls));
+        tokio::spawn(bridge_sim_reader(
+            world.clone(),
+            spec.serial.clone(),
+            calls_rx,
+            outgoing,
+        ));
+        self.spawn_outgoing(device, move || outgoing_rx.blocking_recv());
+        id
+    }
+
+    /// Carries out a peer's requests on a connection of its own, until the
+    /// peer ends or the bus is gone.
+    fn spawn_outgoing(&self, device: String, mut next: impl FnMut() -> Option<Outgoing> + Send + 'static) {
         let connection = connect(&self.address);
         std::thread::spawn(move || {
-            while let Some(value) = from_reader.blocking_recv() {
-                let sent: Result<(), dbus::Error> = connection
-                    .with_proxy("org.bluez", "/", CALL_TIMEOUT)
-                    .method_call(MOCK_IFACE, "Notify", (dbus::Path::from(device.as_str()), value));
-                if let Err(error) = sent {
-                    eprintln!("bluez stand-in: notifying {device} failed: {error}");
+            while let Some(request) = next() {
+                let proxy = connection.with_proxy("org.bluez", "/", CALL_TIMEOUT);
+                let path = dbus::Path::from(device.as_str());
+                let done: Result<(), dbus::Error> = match request {
+                    Outgoing::Notify(value) => proxy.method_call(MOCK_IFACE, "Notify", (path, value)),
+                    Outgoing::DropLink => proxy.method_call(MOCK_IFACE, "DropLink", (path,)),
+                };
+                if let Err(error) = done {
+                    eprintln!("bluez stand-in: a peer's request on {device} failed: {error}");
                     if !connection.channel().is_connected() {
                         break;
                     }
@@ -527,6 +626,61 @@ impl BluezFixture {
     }
 }
 
+/// Carries one simulated reader's traffic between the stand-in and a
+/// [`RawLink`] to it.
+async fn bridge_sim_reader(
+    world: SimWorld,
+    serial: SerialNumber,
+    mut calls: mpsc::UnboundedReceiver<GattCall>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+) {
+    let mut link: Option<RawLink> = None;
+    loop {
+        tokio::select! {
+            call = calls.recv() => match call {
+                None => return,
+                Some(GattCall::Connected(true)) if link.is_none() => match world.open_raw_link(&serial) {
+                    Ok(raw) => link = Some(raw),
+                    Err(error) => {
+                        eprintln!("bluez stand-in: {serial} cannot be reached: {error}");
+                        let _ = outgoing.send(Outgoing::DropLink);
+                    }
+                },
+                Some(GattCall::Connected(true)) => {}
+                Some(GattCall::Connected(false)) => {
+                    if let Some(raw) = link.take() {
+                        let _ = raw.writer.close();
+                    }
+                }
+                Some(GattCall::Written(value)) => {
+                    if let Some(raw) = &link {
+                        if let Err(error) = raw.write(value).await {
+                            eprintln!("bluez stand-in: writing to {serial} failed: {error}");
+                        }
+                    }
+                }
+            },
+            event = next_link_event(&mut link) => match event {
+                Some(LinkEvent::NotificationReceived(value)) => {
+                    let _ = outgoing.send(Outgoing::Notify(value));
+                }
+                Some(LinkEvent::LinkLost(_)) | None => {
+                    link = None;
+                    let _ = outgoing.send(Outgoing::DropLink);
+                }
+            },
+        }
+    }
+}
+
+/// The open link's next event; never, without a link.
+async fn next_link_event(link: &mut Option<RawLink>) -> Option<LinkEvent> {
+    match link {
+        Some(raw) => raw.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// btleplug's id for a BlueZ device path: the path below `/org/bluez/`.
 fn peripheral_id_of(path: &str) -> PeripheralId {
     path.strip_prefix("/org/bluez/").unwrap_or(path).to_owned()
@@ -538,7 +692,7 @@ impl Drop for BluezFixture {
         self.bridge
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .peers
+            .routes
             .clear();
         if std::thread::panicking() {
             eprintln!("--- bluez stand-in log ---\n{}", self.log());
