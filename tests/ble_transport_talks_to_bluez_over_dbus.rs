@@ -19,7 +19,8 @@ use readerlink::reader::{DeviceType, DisconnectReason, SerialNumber};
 use readerlink::transport::ble::{AdapterChoice, BleTransport};
 use readerlink::transport::sim::{ReaderSpec as SimReaderSpec, SimWorld};
 use readerlink::transport::{
-    Advertisement, Link, LinkEvent, LinkLossCause, MANUFACTURER_ID, ScanEvent, Transport, TransportError,
+    Advertisement, Link, LinkEvent, LinkLossCause, MANUFACTURER_ID, SERVICE_UUID, ScanEvent, Transport,
+    TransportError,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -75,6 +76,7 @@ fn a_scan_finds_readers_by_their_manufacturer_data_and_ignores_other_devices() {
         let ble = transport().await;
         assert_eq!(ble.adapter_name(), "hci0");
         let mut scan = ble.scan().await.unwrap();
+        assert_eq!(bluez.discovery_filter_uuids(), vec![SERVICE_UUID.to_string()]);
         let seen = advertisements_until(&mut scan, &["STRM2-0001"]).await;
         let ad = &seen["STRM2-0001"];
         assert_eq!(ad.peripheral, m2);
@@ -257,6 +259,28 @@ fn disconnecting_ends_the_link_as_locally_closed() {
             LinkEvent::LinkLost(LinkLossCause::LocalClosed)
         );
         assert!(!bluez.is_connected("STRM2-0006"));
+    });
+}
+
+#[test]
+fn dropping_a_links_event_stream_closes_the_link() {
+    let Some(bluez) = BluezFixture::start() else {
+        return;
+    };
+    let m2 = bluez.add_reader("STRM2-0007", DeviceType::StripeM2, -45);
+    bluez.run(LIMIT, async {
+        let ble = transport().await;
+        let link = ble.connect(&m2).await.unwrap();
+        assert!(bluez.is_connected("STRM2-0007"));
+        drop(link.events);
+        assert!(
+            tokio::task::block_in_place(|| bluez.wait_until_disconnected("STRM2-0007", WAIT)),
+            "the link stayed open"
+        );
+        assert_eq!(
+            link.writer.write(vec![1]).await.unwrap_err(),
+            TransportError::LinkDown(m2.clone())
+        );
     });
 }
 

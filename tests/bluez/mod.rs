@@ -581,6 +581,21 @@ impl BluezFixture {
         calls.len()
     }
 
+    /// The service UUIDs of the adapter's discovery filter (what the app
+    /// asked BlueZ to scan for).
+    pub fn discovery_filter_uuids(&self) -> Vec<String> {
+        let adapter = format!("/org/bluez/{ADAPTER}");
+        let (filter,): (Variant<dbus::arg::PropMap>,) = self.call(
+            &adapter,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            ("org.bluez.Adapter1", "DiscoveryFilter"),
+        );
+        dbus::arg::prop_cast::<Vec<String>>(&filter.0, "UUIDs")
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Whether BlueZ shows the reader connected.
     pub fn is_connected(&self, serial: &str) -> bool {
         let path = self.device_path(serial);
@@ -591,6 +606,42 @@ impl BluezFixture {
             ("org.bluez.Device1", "Connected"),
         );
         connected.0
+    }
+
+    /// Blocks until BlueZ shows the reader disconnected, at most `limit`;
+    /// says whether it did. (From async code: inside
+    /// `tokio::task::block_in_place`.)
+    pub fn wait_until_disconnected(&self, serial: &str, limit: Duration) -> bool {
+        let path = self.device_path(serial);
+        let connection = connect(&self.address);
+        let disconnected = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&disconnected);
+        let rule = MatchRule::new_signal("org.freedesktop.DBus.Properties", "PropertiesChanged")
+            .with_path(path.clone());
+        connection
+            .add_match(
+                rule,
+                move |(_, changed, _): (String, dbus::arg::PropMap, Vec<String>), _, _| {
+                    if dbus::arg::prop_cast::<bool>(&changed, "Connected") == Some(&false) {
+                        seen.store(true, Ordering::SeqCst);
+                    }
+                    true
+                },
+            )
+            .expect("watching the device");
+        // Subscribed first, so a change between the check and the wait is seen.
+        if !self.is_connected(serial) {
+            return true;
+        }
+        let deadline = Instant::now() + limit;
+        while !disconnected.load(Ordering::SeqCst) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            connection.process(left).expect("waiting on the bus");
+        }
+        true
     }
 
     /// The reader's link is lost (out of range): BlueZ reports it

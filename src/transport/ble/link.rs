@@ -59,7 +59,7 @@ pub(super) async fn open(adapter: &Adapter, id: PeripheralId) -> Result<Link, Tr
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(run_link(
         adapter.clone(),
-        peripheral.id(),
+        peripheral.clone(),
         central_events,
         notifications,
         Arc::clone(&state),
@@ -90,21 +90,23 @@ async fn find(adapter: &Adapter, id: &PeripheralId) -> Result<Peripheral, Transp
 type Events<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
 /// Forwards the event characteristic's notifications until the link is
-/// lost, then reports why and ends the stream.
+/// lost, then reports why and ends the stream. Dropping the stream closes
+/// the link, as the simulated transport does.
 async fn run_link(
     adapter: Adapter,
-    peripheral: btleplug::platform::PeripheralId,
+    device: Peripheral,
     mut central_events: Events<CentralEvent>,
     mut notifications: Events<btleplug::api::ValueNotification>,
     state: Arc<LinkState>,
     tx: mpsc::UnboundedSender<LinkEvent>,
 ) {
+    let peripheral = device.id();
     let cause = loop {
         tokio::select! {
             notification = notifications.next() => match notification {
                 Some(n) if n.service_uuid == SERVICE_UUID && n.uuid == EVENT_CHARACTERISTIC_UUID => {
                     if tx.send(LinkEvent::NotificationReceived(n.value)).is_err() {
-                        return;
+                        break close_abandoned(&device, &state).await;
                     }
                 }
                 Some(_) => {}
@@ -128,12 +130,21 @@ async fn run_link(
                 }
             },
             () = state.closed.notified() => break LinkLossCause::LocalClosed,
-            () = tx.closed() => return,
+            () = tx.closed() => break close_abandoned(&device, &state).await,
         }
     };
     state.ended.store(true, Ordering::SeqCst);
     tracing::debug!(%peripheral, ?cause, "link lost");
     let _ = tx.send(LinkEvent::LinkLost(cause));
+}
+
+/// Closes a link whose event stream nobody reads any more.
+async fn close_abandoned(device: &Peripheral, state: &LinkState) -> LinkLossCause {
+    state.closing.store(true, Ordering::SeqCst);
+    if let Err(error) = device.disconnect().await {
+        tracing::debug!(peripheral = %device.id(), %error, "closing an abandoned link");
+    }
+    LinkLossCause::LocalClosed
 }
 
 /// Writes to the command characteristic (write without response).

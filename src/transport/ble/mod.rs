@@ -18,6 +18,8 @@
 //! when the adapter was powered off, and with
 //! [`LinkLossCause::LocalClosed`](crate::transport::LinkLossCause::LocalClosed)
 //! after [`LinkWriter::disconnect`](crate::transport::LinkWriter::disconnect).
+//! Dropping a link's event stream closes the link, as on the simulated
+//! transport.
 
 mod link;
 mod mapping;
@@ -220,7 +222,18 @@ impl Transport for BleTransport {
 }
 
 impl Drop for BleTransport {
+    /// Ends a running scan; BlueZ keeps discovering until told, so it is
+    /// told, when there is a runtime to tell it from.
     fn drop(&mut self) {
-        self.replace_scan(None);
+        if self.replace_scan(None) {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let adapter = self.adapter.clone();
+                runtime.spawn(async move {
+                    if let Err(error) = adapter.stop_scan().await {
+                        tracing::debug!(%error, "stopping discovery after the transport was dropped");
+                    }
+                });
+            }
+        }
     }
 }
