@@ -15,6 +15,9 @@
 //! | [`reader`] | the reader domain: serial numbers, device types, connection status, disconnect reasons, battery |
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
+//! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
+//! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
+//! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams |
 //! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
@@ -26,10 +29,13 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
+pub mod cancelable;
 pub mod cli;
 pub mod machines;
 pub mod protocol;
 pub mod reader;
 pub mod runtime;
 pub mod secret;
+pub mod store;
 pub mod transport;

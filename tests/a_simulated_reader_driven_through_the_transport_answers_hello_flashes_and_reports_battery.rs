@@ -68,6 +68,10 @@ async fn hello_is_answered_with_the_readers_info_in_tens_of_milliseconds() {
     let asked = Instant::now();
     let answer = central.request(Command::Hello).await.unwrap();
     let took = asked.elapsed();
+    println!(
+        "hello answered in {took:?} at {}-byte payloads",
+        central.link.att_payload
+    );
     let ReaderMessage::ReaderInfo { info, .. } = answer else {
         panic!("hello answered with {answer:?}")
     };
@@ -92,6 +96,12 @@ async fn identify_flashes_the_leds_for_the_duration_asked() {
         central.link.att_payload, 20,
         "a Chipper 2X stays at the default payload"
     );
+    let asked = Instant::now();
+    let hello = central.request(Command::Hello).await;
+    let took = asked.elapsed();
+    assert!(matches!(hello, Some(ReaderMessage::ReaderInfo { .. })));
+    println!("hello answered in {took:?} at 20-byte payloads");
+    assert!(took < Duration::from_millis(100), "hello took {took:?}");
     let answer = central
         .request(Command::Identify { duration_ms: 2000 })
         .await

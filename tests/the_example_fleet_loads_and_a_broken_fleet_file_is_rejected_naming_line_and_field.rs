@@ -120,7 +120,7 @@ fn a_value_of_the_wrong_type_is_rejected_naming_line_and_field() {
     );
     let error = rejected(&text);
     assert!(matches!(error, FleetError::Syntax { .. }));
-    assert_eq!((error.line(), error.field()), (13, "distance_m"));
+    assert_eq!((error.line(), error.field()), (13, "readers[1].distance_m"));
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn a_missing_field_is_rejected_naming_it() {
     let text = with_second_reader("serial = \"B-1\"\ndevice_type = \"m2\"\ndistance_m = 2\nbattery = 0.5\n");
     let error = rejected(&text);
     assert!(matches!(error, FleetError::Syntax { .. }));
-    assert_eq!(error.field(), "software_version");
+    assert_eq!(error.field(), "readers[1].software_version");
     assert!((10..=15).contains(&error.line()), "line {}", error.line());
 }
 
@@ -136,7 +136,21 @@ fn a_missing_field_is_rejected_naming_it() {
 fn broken_toml_is_rejected_naming_the_line() {
     let error = rejected("seed = 3\n[[readers]]\nserial = \"B-1\nbattery = 0.5\n");
     assert!(matches!(error, FleetError::Syntax { line: 3, .. }), "{error:?}");
-    assert_eq!(error.field(), "serial");
+    assert_eq!(error.field(), "readers[0].serial");
+}
+
+#[test]
+fn a_bad_fault_plan_or_link_value_is_named_under_its_table() {
+    let text = with_second_reader(
+        "serial = \"B-1\"\ndevice_type = \"m2\"\ndistance_m = 2\nbattery = 0.5\nsoftware_version = \"1\"\n[readers.fault]\ndrop_link_at_step = \"soon\"\n",
+    );
+    let error = rejected(&text);
+    assert_eq!(
+        (error.line(), error.field()),
+        (17, "readers[1].fault.drop_link_at_step")
+    );
+    let error = rejected("[link]\nconnection_interval_ms = -3\n");
+    assert_eq!((error.line(), error.field()), (2, "link.connection_interval_ms"));
 }
 
 #[test]
@@ -145,5 +159,24 @@ fn an_unknown_key_is_rejected_naming_it() {
         "serial = \"B-1\"\ndevice_type = \"m2\"\ndistance_m = 2\nbatery = 0.5\nsoftware_version = \"1\"\n",
     );
     let error = rejected(&text);
-    assert_eq!((error.line(), error.field()), (14, "batery"));
+    assert_eq!((error.line(), error.field()), (14, "readers[1].batery"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_text_is_a_fleet_or_a_typed_error(text in "(\\PC|\n|\\[|\\]|=|\"){0,200}") {
+        let _ = Fleet::from_toml(&text);
+    }
+
+    #[test]
+    fn any_corruption_of_the_example_is_a_fleet_or_an_error_on_a_real_line(at in 0usize..1500, byte in proptest::prelude::any::<u8>()) {
+        let mut text = Fleet::example_toml().as_bytes().to_vec();
+        let at = at % text.len();
+        text[at] = byte;
+        if let Ok(text) = String::from_utf8(text) {
+            if let Err(error) = Fleet::from_toml(&text) {
+                proptest::prop_assert!(error.line() >= 1 && error.line() <= text.lines().count().max(1));
+            }
+        }
+    }
 }

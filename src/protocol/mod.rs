@@ -35,7 +35,7 @@
 //! | `ReadBattery` | `BatteryLevel` |
 //! | `UpdateBegin { version, size, sha256, window }` | `Ack` or `Error` |
 //! | `UpdateChunk { offset, bytes }` × n | `UpdateChunkAck { up_to_offset }` after every `window` chunks and after the last; `UpdateProgress` notifications as it goes |
-//! | `UpdateCommit` | `Ack` once the digest matched and the new slot is active, else `Error { DigestMismatch }` |
+//! | `UpdateCommit` | `Ack` once the digest matched and the new slot is active (the new image runs at once; no reboot), else `Error { DigestMismatch }` |
 //! | `UpdateAbort` | `Ack`; the old slot stays active |
 //!
 //! Unsolicited: `BatteryReport` (at least every 10 minutes, R18a),

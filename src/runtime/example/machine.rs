@@ -1,25 +1,12 @@
-//! A small example machine that knows nothing of readers: a coin-operated
-//! turnstile with an auto-lock timer. It shows how a machine is written
-//! (statig handlers, the declared table beside them, the `Machine` impl) and
-//! serves the runtime's own tests and benchmarks.
-//!
-//! ```
-//! use readerlink::runtime::{Harness, example::{Turnstile, TurnstileInput}};
-//!
-//! let mut harness = Harness::new(Turnstile::new());
-//! harness.input(TurnstileInput::CoinInserted);
-//! assert_eq!(harness.state(), "waiting_for_push");
-//! harness.advance(std::time::Duration::from_secs(10)); // nobody pushed: auto-lock
-//! assert_eq!(harness.state(), "locked");
-//! ```
+//! The turnstile's pure machine: statig handlers and the declared table.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
-use super::machine::{Machine, Outbox, state_name};
-use super::table::{MachineSpec, on, state, superstate};
+use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::table::{MachineSpec, on, state, superstate};
 
 /// How long the turnstile stays unlocked waiting for a push.
 pub const AUTO_LOCK_AFTER: Duration = Duration::from_secs(5);
@@ -48,6 +35,8 @@ pub enum TurnstileOutput {
     Refund,
     /// Sound the alarm: pushed without paying.
     Alarm,
+    /// Let the arm turn; the shell reports `RotationCompleted` when it has.
+    Rotate,
 }
 
 /// The turnstile's timers.
@@ -145,6 +134,7 @@ impl TurnstileCore {
         match event {
             TurnstileInput::Pushed => {
                 context.cancel_timer(TurnstileTimer::AutoLock);
+                context.emit(TurnstileOutput::Rotate);
                 Transition(State::rotating())
             }
             _ => Super,

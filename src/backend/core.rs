@@ -1,0 +1,438 @@
+//! [`BackendCore`]: the backend's routes as plain synchronous functions over
+//! its data — no HTTP, no tokio. The local HTTP server is a thin adapter
+//! over it, and virtual-time runs call it in-process through
+//! [`super::LocalBackend`].
+//!
+//! ```
+//! use readerlink::backend::{Address, BackendCore, CreateLocation, ReaderIdentity, RegisterReader};
+//! use readerlink::reader::DeviceType;
+//!
+//! let mut core = BackendCore::in_memory(7);
+//! let shop = core
+//!     .create_location(CreateLocation {
+//!         display_name: "Shop".into(),
+//!         address: Address { line1: "1 Main St".into(), country: "US".into(), ..Address::default() },
+//!     })
+//!     .unwrap();
+//! let reader = core
+//!     .register_reader(RegisterReader {
+//!         reader: ReaderIdentity::SerialNumber { serial_number: "STRM26001".into(), device_type: DeviceType::StripeM2 },
+//!         location: shop.id.clone(),
+//!         label: None,
+//!     })
+//!     .unwrap();
+//! assert_eq!(reader.location, shop.id);
+//! assert_eq!(core.location("tml_nope").unwrap_err().code(), "resource_missing");
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BackendError, CreateLocation, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
+};
+use crate::reader::{DeviceType, SerialNumber};
+use crate::secret::Secret;
+use crate::store::atomic::write_atomically;
+
+/// The version of the backend data file.
+pub const BACKEND_DATA_VERSION: u32 = 1;
+
+/// Everything the backend keeps; its data file is this, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendData {
+    /// File format version ([`BACKEND_DATA_VERSION`]).
+    pub version: u32,
+    /// How many locations were ever created: the next id's number.
+    pub locations_created: u64,
+    /// How many readers were ever registered: the next id's number.
+    pub readers_registered: u64,
+    /// How many connection tokens were issued: with the seed, makes every
+    /// token different, across restarts too.
+    pub tokens_issued: u64,
+    /// Locations by id.
+    pub locations: BTreeMap<LocationId, Location>,
+    /// Registered readers by serial number.
+    pub readers: BTreeMap<SerialNumber, RegisteredReader>,
+}
+
+impl Default for BackendData {
+    fn default() -> Self {
+        Self {
+            version: BACKEND_DATA_VERSION,
+            locations_created: 0,
+            readers_registered: 0,
+            tokens_issued: 0,
+            locations: BTreeMap::new(),
+            readers: BTreeMap::new(),
+        }
+    }
+}
+
+/// The backend's logic and data. Methods that change the data save it
+/// first (when file-backed) and change nothing when saving fails.
+#[derive(Debug)]
+pub struct BackendCore {
+    data: BackendData,
+    /// Where the data lives; `None` keeps it in memory only.
+    file: Option<PathBuf>,
+    /// Seeds connection tokens, so a run's tokens are reproducible.
+    seed: u64,
+}
+
+impl BackendCore {
+    /// A core whose data lives in memory only (tests, simulations).
+    pub fn in_memory(seed: u64) -> Self {
+        Self {
+            data: BackendData::default(),
+            file: None,
+            seed,
+        }
+    }
+
+    /// A core whose data lives in `path` (created on the first change). A
+    /// file that cannot be read or decoded is an error: the backend does not
+    /// start over on top of data it could not read.
+    pub fn open(path: impl Into<PathBuf>, seed: u64) -> Result<Self, BackendError> {
+        let path = path.into();
+        let data = read_data(&path)?;
+        Ok(Self {
+            data,
+            file: Some(path),
+            seed,
+        })
+    }
+
+    /// The data file, when file-backed.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// The data, read-only.
+    pub fn data(&self) -> &BackendData {
+        &self.data
+    }
+
+    /// Issues a connection token, optionally restricted to a location
+    /// (which must exist).
+    pub fn create_connection_token(&mut self, location: Option<&str>) -> Result<Secret, BackendError> {
+        if let Some(id) = location {
+            self.known_location(id, Some("location"))?;
+        }
+        let mut next = self.data.clone();
+        next.tokens_issued += 1;
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ next.tokens_issued.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let token = Secret::new(format!("pst_test_{:016x}{:016x}", rng.next_u64(), rng.next_u64()));
+        self.commit(next)?;
+        Ok(token)
+    }
+
+    /// One location.
+    pub fn location(&self, id: &str) -> Result<Location, BackendError> {
+        self.known_location(id, None).cloned()
+    }
+
+    /// Every location, by id.
+    pub fn list_locations(&self) -> Vec<Location> {
+        self.data.locations.values().cloned().collect()
+    }
+
+    /// Creates a location.
+    pub fn create_location(&mut self, request: CreateLocation) -> Result<Location, BackendError> {
+        if request.display_name.trim().is_empty() {
+            return Err(BackendError::invalid(
+                "display_name",
+                "Invalid display_name: must not be empty",
+            ));
+        }
+        if request.address.line1.trim().is_empty() {
+            return Err(BackendError::invalid(
+                "address[line1]",
+                "Invalid address[line1]: must not be empty",
+            ));
+        }
+        let country = &request.address.country;
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(BackendError::invalid(
+                "address[country]",
+                format!("Invalid address[country] `{country}`: expected a two-letter ISO code such as `FR`"),
+            ));
+        }
+        let mut next = self.data.clone();
+        next.locations_created += 1;
+        let location = Location {
+            id: format!("tml_{:06}", next.locations_created),
+            display_name: request.display_name,
+            address: request.address,
+        };
+        next.locations.insert(location.id.clone(), location.clone());
+        self.commit(next)?;
+        Ok(location)
+    }
+
+    /// Registers a reader to a location. Registering a serial number again
+    /// moves it (new location and label) and keeps its id.
+    pub fn register_reader(&mut self, request: RegisterReader) -> Result<RegisteredReader, BackendError> {
+        self.known_location(&request.location, Some("location"))?;
+        let (serial_number, device_type) = match request.reader {
+            ReaderIdentity::SerialNumber {
+                serial_number,
+                device_type,
+            } => {
+                if serial_number.as_str().trim().is_empty() {
+                    return Err(BackendError::invalid(
+                        "serial_number",
+                        "Invalid serial_number: must not be empty",
+                    ));
+                }
+                (serial_number, device_type)
+            }
+            ReaderIdentity::RegistrationCode(code) => self.redeem(&code)?,
+        };
+        let mut next = self.data.clone();
+        let id = match next.readers.get(&serial_number) {
+            Some(existing) => existing.id.clone(),
+            None => {
+                next.readers_registered += 1;
+                format!("tmr_{:06}", next.readers_registered)
+            }
+        };
+        let reader = RegisteredReader {
+            id,
+            label: request.label.unwrap_or_else(|| serial_number.to_string()),
+            serial_number: serial_number.clone(),
+            device_type,
+            location: request.location,
+        };
+        next.readers.insert(serial_number, reader.clone());
+        self.commit(next)?;
+        Ok(reader)
+    }
+
+    /// Every registered reader, by serial number.
+    pub fn readers(&self) -> Vec<RegisteredReader> {
+        self.data.readers.values().cloned().collect()
+    }
+
+    /// The reader a registration code stands for. Only the simulated codes
+    /// exist here: `simulated-<model>` gives a serial derived from the
+    /// model, so registering the same code twice is the same reader.
+    fn redeem(&self, code: &str) -> Result<(SerialNumber, DeviceType), BackendError> {
+        let device_type = code
+            .strip_prefix("simulated-")
+            .and_then(|model| model.parse::<DeviceType>().ok())
+            .ok_or_else(|| {
+                BackendError::invalid(
+                    "registration_code",
+                    format!("The registration code `{code}` is invalid or has expired."),
+                )
+            })?;
+        let serial = format!("SIM-{}", device_type.api_name().to_ascii_uppercase());
+        Ok((SerialNumber::new(serial), device_type))
+    }
+
+    fn known_location(&self, id: &str, param: Option<&str>) -> Result<&Location, BackendError> {
+        self.data.locations.get(id).ok_or_else(|| BackendError::NotFound {
+            resource: "location".into(),
+            id: id.into(),
+            param: param.map(str::to_owned),
+        })
+    }
+
+    /// Saves `next` (when file-backed), then makes it the data.
+    fn commit(&mut self, next: BackendData) -> Result<(), BackendError> {
+        if let Some(path) = &self.file {
+            let bytes = serde_json::to_vec_pretty(&next).expect("backend data always serializes to JSON");
+            write_atomically(path, &bytes).map_err(|e| BackendError::Storage {
+                path: path.display().to_string(),
+                reason: format!("{:?}: {}", e.step, e.source),
+            })?;
+        }
+        self.data = next;
+        Ok(())
+    }
+}
+
+fn read_data(path: &Path) -> Result<BackendData, BackendError> {
+    let storage = |reason: String| BackendError::Storage {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BackendData::default()),
+        Err(e) => return Err(storage(format!("cannot read: {e}"))),
+    };
+    let data: BackendData = serde_json::from_slice(&bytes).map_err(|e| storage(format!("corrupt: {e}")))?;
+    if data.version != BACKEND_DATA_VERSION {
+        return Err(storage(format!(
+            "version {} (this readerlink reads version {BACKEND_DATA_VERSION})",
+            data.version
+        )));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Address;
+
+    fn shop() -> CreateLocation {
+        CreateLocation {
+            display_name: "Shop".into(),
+            address: Address {
+                line1: "1 Main St".into(),
+                country: "US".into(),
+                ..Address::default()
+            },
+        }
+    }
+
+    fn m2(serial: &str, location: &str) -> RegisterReader {
+        RegisterReader {
+            reader: ReaderIdentity::SerialNumber {
+                serial_number: serial.into(),
+                device_type: DeviceType::StripeM2,
+            },
+            location: location.into(),
+            label: None,
+        }
+    }
+
+    #[test]
+    fn locations_get_sequential_ids_and_are_listed() {
+        let mut core = BackendCore::in_memory(1);
+        let a = core.create_location(shop()).unwrap();
+        let b = core.create_location(shop()).unwrap();
+        assert_eq!((a.id.as_str(), b.id.as_str()), ("tml_000001", "tml_000002"));
+        assert_eq!(core.list_locations(), vec![a.clone(), b]);
+        assert_eq!(core.location(&a.id).unwrap(), a);
+    }
+
+    #[test]
+    fn a_bad_country_is_an_invalid_request_naming_the_field() {
+        let mut core = BackendCore::in_memory(1);
+        let mut request = shop();
+        request.address.country = "France".into();
+        match core.create_location(request).unwrap_err() {
+            BackendError::InvalidRequest { param, .. } => {
+                assert_eq!(param.as_deref(), Some("address[country]"))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(core.list_locations().is_empty());
+    }
+
+    #[test]
+    fn registering_to_an_unknown_location_is_not_found_and_registers_nothing() {
+        let mut core = BackendCore::in_memory(1);
+        let err = core.register_reader(m2("S1", "tml_missing")).unwrap_err();
+        assert_eq!(
+            err,
+            BackendError::NotFound {
+                resource: "location".into(),
+                id: "tml_missing".into(),
+                param: Some("location".into())
+            }
+        );
+        assert!(core.readers().is_empty());
+    }
+
+    #[test]
+    fn registering_a_reader_again_moves_it_and_keeps_its_id() {
+        let mut core = BackendCore::in_memory(1);
+        let a = core.create_location(shop()).unwrap();
+        let b = core.create_location(shop()).unwrap();
+        let first = core.register_reader(m2("S1", &a.id)).unwrap();
+        assert_eq!(first.label, "S1");
+        let mut again = m2("S1", &b.id);
+        again.label = Some("Till 2".into());
+        let second = core.register_reader(again).unwrap();
+        assert_eq!(
+            (
+                second.id.as_str(),
+                second.location.as_str(),
+                second.label.as_str()
+            ),
+            (first.id.as_str(), b.id.as_str(), "Till 2")
+        );
+        assert_eq!(core.readers().len(), 1);
+    }
+
+    #[test]
+    fn a_simulated_registration_code_registers_that_model_and_others_are_refused() {
+        let mut core = BackendCore::in_memory(1);
+        let a = core.create_location(shop()).unwrap();
+        let mut request = m2("unused", &a.id);
+        request.reader = ReaderIdentity::RegistrationCode("simulated-wisepad3".into());
+        assert_eq!(
+            core.register_reader(request.clone()).unwrap().device_type,
+            DeviceType::WisePad3
+        );
+        request.reader = ReaderIdentity::RegistrationCode("purple-tiger-seven".into());
+        assert_eq!(
+            core.register_reader(request).unwrap_err().code(),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn tokens_differ_and_the_same_seed_gives_the_same_tokens() {
+        let tokens = |seed| {
+            let mut core = BackendCore::in_memory(seed);
+            [(); 3].map(|_| core.create_connection_token(None).unwrap().expose().to_owned())
+        };
+        let run = tokens(5);
+        assert_eq!(run, tokens(5));
+        assert_ne!(run[0], run[1]);
+        assert!(run[0].starts_with("pst_test_"));
+        let mut core = BackendCore::in_memory(5);
+        assert_eq!(
+            core.create_connection_token(Some("tml_x")).unwrap_err().code(),
+            "resource_missing"
+        );
+    }
+
+    #[test]
+    fn a_file_backed_core_keeps_its_data_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backend.json");
+        let mut core = BackendCore::open(&path, 1).unwrap();
+        let a = core.create_location(shop()).unwrap();
+        core.register_reader(m2("S1", &a.id)).unwrap();
+        let token = core.create_connection_token(None).unwrap();
+        let mut reopened = BackendCore::open(&path, 1).unwrap();
+        assert_eq!(reopened.data(), core.data());
+        assert_ne!(
+            reopened.create_connection_token(None).unwrap(),
+            token,
+            "a restart does not reissue a token"
+        );
+        assert_eq!(reopened.create_location(shop()).unwrap().id, "tml_000002");
+    }
+
+    #[test]
+    fn a_corrupt_data_file_stops_the_core_from_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backend.json");
+        std::fs::write(&path, "{\"version\": 1, \"locat").unwrap();
+        let err = BackendCore::open(&path, 1).unwrap_err();
+        assert_eq!(err.code(), "storage_failed");
+        assert!(err.to_string().contains("backend.json"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_save_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone").join("backend.json");
+        let mut core = BackendCore::open(&path, 1).unwrap();
+        assert_eq!(core.create_location(shop()).unwrap_err().code(), "storage_failed");
+        assert!(core.list_locations().is_empty());
+    }
+}

@@ -1,0 +1,177 @@
+//! [`BackendError`] and the hosted API's error body.
+
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong at the backend boundary. Every kind has a stable
+/// [`code`](Self::code) an integrator can switch on. It is a plain value
+/// (cloneable, serializable) because it reaches machines as an input and
+/// traces record it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum BackendError {
+    /// The thing asked for does not exist (an unknown location).
+    #[error("no such {resource}: `{id}`")]
+    NotFound {
+        /// What kind of thing: `location`, `reader`.
+        resource: String,
+        /// The id asked for.
+        id: String,
+        /// The request parameter that named it, when it came in a form.
+        param: Option<String>,
+    },
+    /// The request was refused as malformed.
+    #[error("invalid request{}: {message}", param.as_ref().map(|p| format!(" (parameter `{p}`)")).unwrap_or_default())]
+    InvalidRequest {
+        /// The offending parameter, when one is to blame.
+        param: Option<String>,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The secret key was missing or wrong (HTTP 401).
+    #[error("not authorized: {message}")]
+    Unauthorized {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server answered with an error status not covered above (5xx after
+    /// the retries, other 4xx).
+    #[error("HTTP {status} from {route} after {attempts} attempt(s): {message}")]
+    Status {
+        /// Which route.
+        route: String,
+        /// The HTTP status.
+        status: u16,
+        /// The hosted API's error `type` (`api_error`, ...), when the body had one.
+        error_type: Option<String>,
+        /// The server's error message (or the start of a body that was not
+        /// the error shape).
+        message: String,
+        /// How many requests were made.
+        attempts: u32,
+    },
+    /// No answer within the timeout.
+    #[error("{route} timed out after {after_ms} ms")]
+    Timeout {
+        /// Which route.
+        route: String,
+        /// The timeout, in milliseconds.
+        after_ms: u64,
+    },
+    /// The server could not be reached (refused, reset, DNS, down).
+    #[error("{route}: connection failed after {attempts} attempt(s): {reason}")]
+    ConnectionFailed {
+        /// Which route.
+        route: String,
+        /// How many connections were tried.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// The server answered 2xx with a body that is not what the route
+    /// returns.
+    #[error("{route}: bad response body: {reason}")]
+    BadResponse {
+        /// Which route.
+        route: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The backend could not save its data (server side).
+    #[error("backend storage {path} failed: {reason}")]
+    Storage {
+        /// The data file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl BackendError {
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "resource_missing",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Status { .. } => "http_status",
+            Self::Timeout { .. } => "timeout",
+            Self::ConnectionFailed { .. } => "connection_failed",
+            Self::BadResponse { .. } => "bad_response",
+            Self::Storage { .. } => "storage_failed",
+        }
+    }
+
+    /// A shorthand for an invalid parameter.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            param: Some(param.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status the local server answers this error with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NotFound { .. } => 404,
+            Self::InvalidRequest { .. } => 400,
+            Self::Unauthorized { .. } => 401,
+            Self::Status { status, .. } => *status,
+            Self::Timeout { .. } => 504,
+            Self::ConnectionFailed { .. } => 503,
+            Self::BadResponse { .. } => 502,
+            Self::Storage { .. } => 500,
+        }
+    }
+
+    /// The hosted API's error body for this error.
+    pub fn to_body(&self) -> ApiErrorBody {
+        let (error_type, code, param) = match self {
+            Self::Status {
+                error_type: Some(t), ..
+            } => (t.as_str(), None, None),
+            Self::NotFound { param, .. } => {
+                ("invalid_request_error", Some("resource_missing"), param.clone())
+            }
+            Self::InvalidRequest { param, .. } => ("invalid_request_error", None, param.clone()),
+            Self::Unauthorized { .. } => ("invalid_request_error", None, None),
+            _ => ("api_error", None, None),
+        };
+        let message = match self {
+            Self::NotFound { resource, id, .. } => format!("No such {resource}: '{id}'"),
+            Self::InvalidRequest { message, .. }
+            | Self::Unauthorized { message }
+            | Self::Status { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        ApiErrorBody {
+            error: ApiError {
+                error_type: error_type.to_owned(),
+                code: code.map(str::to_owned),
+                message,
+                param,
+            },
+        }
+    }
+}
+
+/// The hosted API's error response: `{"error": {type, code, message, param}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// The error.
+    pub error: ApiError,
+}
+
+/// The inside of [`ApiErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// `invalid_request_error`, `api_error`, ...
+    #[serde(rename = "type")]
+    pub error_type: String,
+    /// A finer code (`resource_missing`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// A sentence for a developer.
+    pub message: String,
+    /// The request parameter at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+}

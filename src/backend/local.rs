@@ -1,0 +1,143 @@
+//! [`LocalBackend`]: the backend core called in-process, with fault
+//! injection, for simulations and virtual-time tests (no sockets, so it is
+//! safe under a paused clock).
+//!
+//! ```
+//! use std::time::Duration;
+//! use readerlink::backend::{Backend, BackendCore, LocalBackend, Route};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let backend = LocalBackend::new(BackendCore::in_memory(1));
+//! backend.faults().set_latency(Route::ConnectionToken, Duration::from_millis(250));
+//! let started = tokio::time::Instant::now();
+//! backend.connection_token().await.unwrap();
+//! assert_eq!(started.elapsed(), Duration::from_millis(250)); // virtual time
+//! # }
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{
+    Backend, BackendCore, BackendError, CreateLocation, FaultDecision, FaultInjector, Location,
+    RegisterReader, RegisteredReader, Route,
+};
+use crate::secret::Secret;
+
+/// The backend core behind the [`Backend`] trait, in-process.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    core: Arc<Mutex<BackendCore>>,
+    faults: FaultInjector,
+    /// Calls slower than this (through injected latency) fail with
+    /// [`BackendError::Timeout`], as the HTTP client's would.
+    timeout: Option<Duration>,
+}
+
+impl LocalBackend {
+    /// The core with no faults and no timeout.
+    pub fn new(core: BackendCore) -> Self {
+        Self::shared(Arc::new(Mutex::new(core)), FaultInjector::default())
+    }
+
+    /// A core shared with others (a server, a test that inspects it) and
+    /// fault switches.
+    pub fn shared(core: Arc<Mutex<BackendCore>>, faults: FaultInjector) -> Self {
+        Self {
+            core,
+            faults,
+            timeout: None,
+        }
+    }
+
+    /// Makes calls fail with [`BackendError::Timeout`] after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The fault switches.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
+    }
+
+    /// The core, to inspect or seed its data.
+    pub fn core(&self) -> &Arc<Mutex<BackendCore>> {
+        &self.core
+    }
+
+    async fn call<T>(
+        &self,
+        route: Route,
+        f: impl FnOnce(&mut BackendCore) -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        let (latency, fail) = match self.faults.decide(route) {
+            FaultDecision::Down => {
+                tracing::debug!(route = route.name(), "local backend is down");
+                return Err(BackendError::ConnectionFailed {
+                    route: route.name().into(),
+                    attempts: 1,
+                    reason: "the backend is down".into(),
+                });
+            }
+            FaultDecision::Proceed { latency, fail } => (latency, fail),
+        };
+        if let Some(timeout) = self.timeout.filter(|t| latency >= *t) {
+            tokio::time::sleep(timeout).await;
+            return Err(BackendError::Timeout {
+                route: route.name().into(),
+                after_ms: timeout.as_millis() as u64,
+            });
+        }
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if fail {
+            tracing::debug!(route = route.name(), "injected failure");
+            return Err(BackendError::Status {
+                route: route.name().into(),
+                status: 500,
+                error_type: Some("api_error".into()),
+                message: "injected failure".into(),
+                attempts: 1,
+            });
+        }
+        let mut core = self.core.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut core)
+    }
+}
+
+impl Backend for LocalBackend {
+    fn connection_token(&self) -> BoxFuture<'_, Result<Secret, BackendError>> {
+        self.call(Route::ConnectionToken, |core| core.create_connection_token(None))
+            .boxed()
+    }
+
+    fn location(&self, id: &str) -> BoxFuture<'_, Result<Location, BackendError>> {
+        let id = id.to_owned();
+        self.call(Route::GetLocation, move |core| core.location(&id))
+            .boxed()
+    }
+
+    fn create_location(&self, request: CreateLocation) -> BoxFuture<'_, Result<Location, BackendError>> {
+        self.call(Route::CreateLocation, move |core| core.create_location(request))
+            .boxed()
+    }
+
+    fn list_locations(&self) -> BoxFuture<'_, Result<Vec<Location>, BackendError>> {
+        self.call(Route::ListLocations, |core| Ok(core.list_locations()))
+            .boxed()
+    }
+
+    fn register_reader(
+        &self,
+        request: RegisterReader,
+    ) -> BoxFuture<'_, Result<RegisteredReader, BackendError>> {
+        self.call(Route::RegisterReader, move |core| core.register_reader(request))
+            .boxed()
+    }
+}

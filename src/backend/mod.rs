@@ -1,0 +1,76 @@
+//! The backend boundary: connection tokens, locations and reader
+//! registration, as the connection actor needs them.
+//!
+//! | side | what |
+//! |---|---|
+//! | [`Backend`] | the trait the connection actor calls |
+//! | [`BackendCore`] | the routes' logic and data, plain synchronous code |
+//! | [`LocalBackend`] | the core in-process, with [`FaultInjector`] faults (virtual-time runs) |
+//! | [`server`] | the local HTTP server: `actix-web` over the core, the hosted API's paths and error shape |
+//! | [`http`] | [`HttpBackend`]: the `reqwest` client, with timeouts, retries and a [`ConnectionTokenProvider`] |
+//!
+//! Every failure is a [`BackendError`] with a stable code, the same kinds
+//! on both sides: an injected failure is a 500 [`BackendError::Status`] in
+//! process and over HTTP; a backend switched down is a
+//! [`BackendError::ConnectionFailed`] in process and a 503
+//! [`BackendError::Status`] over HTTP (the server is still listening), after
+//! the client's retries.
+//!
+//! ```
+//! use readerlink::backend::{Address, Backend, BackendCore, CreateLocation, LocalBackend};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let backend: Box<dyn Backend> = Box::new(LocalBackend::new(BackendCore::in_memory(1)));
+//! let shop = backend
+//!     .create_location(CreateLocation {
+//!         display_name: "Shop".into(),
+//!         address: Address { line1: "1 Main St".into(), country: "US".into(), ..Address::default() },
+//!     })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(backend.location(&shop.id).await.unwrap(), shop);
+//! assert_eq!(backend.location("tml_none").await.unwrap_err().code(), "resource_missing");
+//! # }
+//! ```
+
+pub mod core;
+mod error;
+pub mod faults;
+pub mod http;
+pub mod local;
+pub mod server;
+mod types;
+
+use futures::future::BoxFuture;
+
+pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData};
+pub use error::{ApiError, ApiErrorBody, BackendError};
+pub use faults::{FaultDecision, FaultInjector, RouteFaults};
+pub use http::{ConnectionTokenProvider, HttpBackend, HttpBackendConfig, UrlTokenProvider};
+pub use local::LocalBackend;
+pub use server::{BackendServer, RunningServer, ServerConfig};
+pub use types::{
+    Address, CreateLocation, Form, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
+    Route,
+};
+
+use crate::secret::Secret;
+
+/// The backend as the connection actor sees it. Object-safe: hold it as
+/// `Arc<dyn Backend>`.
+pub trait Backend: Send + Sync + 'static {
+    /// A connection token for the reader SDK session.
+    fn connection_token(&self) -> BoxFuture<'_, Result<Secret, BackendError>>;
+    /// One location; [`BackendError::NotFound`] when there is none by that id.
+    fn location(&self, id: &str) -> BoxFuture<'_, Result<Location, BackendError>>;
+    /// Creates a location.
+    fn create_location(&self, request: CreateLocation) -> BoxFuture<'_, Result<Location, BackendError>>;
+    /// Every location.
+    fn list_locations(&self) -> BoxFuture<'_, Result<Vec<Location>, BackendError>>;
+    /// Registers a reader to a location (R6).
+    fn register_reader(
+        &self,
+        request: RegisterReader,
+    ) -> BoxFuture<'_, Result<RegisteredReader, BackendError>>;
+}

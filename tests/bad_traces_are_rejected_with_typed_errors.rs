@@ -1,0 +1,150 @@
+//! Bad trace files get a typed error naming the line, never a panic, and
+//! `readerlink trace check` exits non-zero on each.
+
+use readerlink::runtime::{Trace, TraceError};
+
+const HEADER: &str = r#"{"format":"readerlink-trace","version":1,"seed":1,"config":{},"created_by":"test"}"#;
+const R1: &str = r#"{"seq":1,"t_ms":0,"actor":"a","kind":"started","machine":"turnstile","state":"locked"}"#;
+const R2: &str = r#"{"seq":2,"t_ms":5,"actor":"a","kind":"output","output":"Unlock"}"#;
+
+fn lines(lines: &[&str]) -> String {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+struct Case {
+    name: &'static str,
+    text: String,
+    code: &'static str,
+    line: Option<usize>,
+}
+
+fn cases() -> Vec<Case> {
+    let r2_out_of_order = R2.replace("\"seq\":2", "\"seq\":3");
+    let r3_before_r2 = r#"{"seq":3,"t_ms":1,"actor":"a","kind":"output","output":"Lock"}"#;
+    vec![
+        Case {
+            name: "empty",
+            text: String::new(),
+            code: "trace_empty",
+            line: None,
+        },
+        Case {
+            name: "garbage",
+            text: "\u{1f}\u{8b}garbage\n".into(),
+            code: "trace_bad_header",
+            line: Some(1),
+        },
+        Case {
+            name: "not a readerlink trace",
+            text: lines(&[r#"{"format":"other","version":1}"#]),
+            code: "trace_bad_header",
+            line: Some(1),
+        },
+        Case {
+            name: "unknown version",
+            text: lines(&[&HEADER.replace("\"version\":1", "\"version\":9"), R1]),
+            code: "trace_unsupported_version",
+            line: Some(1),
+        },
+        Case {
+            name: "garbage record",
+            text: lines(&[HEADER, R1, "not json at all", R2]),
+            code: "trace_bad_record",
+            line: Some(3),
+        },
+        Case {
+            name: "unknown record kind",
+            text: lines(&[HEADER, &R1.replace("started", "exploded")]),
+            code: "trace_bad_record",
+            line: Some(2),
+        },
+        Case {
+            name: "truncated",
+            text: format!("{HEADER}\n{R1}\n{}", &R2[..R2.len() - 12]),
+            code: "trace_truncated",
+            line: Some(3),
+        },
+        Case {
+            name: "out-of-order sequence",
+            text: lines(&[HEADER, R1, &r2_out_of_order]),
+            code: "trace_out_of_order",
+            line: Some(3),
+        },
+        Case {
+            name: "time going backwards",
+            text: lines(&[HEADER, R1, R2, r3_before_r2]),
+            code: "trace_time_went_backwards",
+            line: Some(4),
+        },
+    ]
+}
+
+#[test]
+fn a_well_formed_trace_validates() {
+    let trace = Trace::parse(&lines(&[HEADER, R1, R2])).unwrap();
+    assert_eq!(trace.records.len(), 2);
+}
+
+#[test]
+fn each_kind_of_bad_trace_gets_its_typed_error_and_line() {
+    for case in cases() {
+        let error = Trace::parse(&case.text).expect_err(case.name);
+        assert_eq!(error.code(), case.code, "{}: {error}", case.name);
+        assert_eq!(error.line(), case.line, "{}: {error}", case.name);
+        if let Some(line) = case.line {
+            assert!(
+                error.to_string().starts_with(&format!("line {line}:")),
+                "{}: {error}",
+                case.name
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unreadable_file_is_an_io_error_naming_the_path() {
+    let error = Trace::read_file(std::path::Path::new("/no/such/trace.jsonl")).unwrap_err();
+    assert!(matches!(error, TraceError::Io { .. }));
+    assert!(error.to_string().contains("/no/such/trace.jsonl"));
+}
+
+#[test]
+fn trace_check_exits_non_zero_and_names_the_error_for_each_bad_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, case) in cases().into_iter().enumerate() {
+        let path = dir.path().join(format!("bad-{i}.jsonl"));
+        std::fs::write(&path, &case.text).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_readerlink"))
+            .args(["trace", "check"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{}: {stderr}", case.name);
+        assert!(stderr.contains(case.code), "{}: {stderr}", case.name);
+        assert!(!stderr.contains("panicked at"), "{}: {stderr}", case.name);
+    }
+    let binary = dir.path().join("binary.jsonl");
+    std::fs::write(&binary, [0x1f, 0x8b, 0x08, 0xff, 0xfe, b'\n']).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_readerlink"))
+        .args(["trace", "check"])
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("line 1: not a readerlink trace header: not UTF-8")
+    );
+
+    let good = dir.path().join("good.jsonl");
+    std::fs::write(&good, lines(&[HEADER, R1, R2])).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_readerlink"))
+        .args(["trace", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 records from 1 actors"));
+}
