@@ -345,8 +345,14 @@ fn a_simulated_reader_is_found_answers_hello_and_identify_and_reports_its_batter
         assert_eq!(link.att_payload, 185, "the WisePad 3's ATT payload, from its MTU");
         let mut reader = Conversation::new(link);
 
+        let asked = tokio::time::Instant::now();
         reader.send(1, Command::Hello).await;
-        match reader.receive().await {
+        let answer = reader.receive().await;
+        eprintln!(
+            "hello → reader info through btleplug and the BlueZ stand-in: {:?}",
+            asked.elapsed()
+        );
+        match answer {
             ReaderMessage::ReaderInfo { request_id, info } => {
                 assert_eq!(request_id, 1);
                 assert_eq!(info.serial_number, serial);

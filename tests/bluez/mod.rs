@@ -6,8 +6,12 @@
 //! ```text
 //! BleTransport ─ btleplug ─ D-Bus ─ dbusmock "org.bluez" ─ MethodCalled(WriteValue) ─┐
 //!      ▲                                                                              ▼
-//!      └──── PropertiesChanged(Value) ◄── Notify ◄── ReaderPipe ◄── reader peer ◄─────┘
+//!      └── PropertiesChanged(Value) ◄── Notify ◄── ReaderPipe (echo) or RawLink (SimWorld)
 //! ```
+//!
+//! A simulated reader's [`RawLink`] opens when BlueZ shows the device
+//! connected and closes when it shows it disconnected; when the reader's
+//! side ends the link, the stand-in drops it (`DropLink`).
 //!
 //! btleplug reads the system bus address from `DBUS_SYSTEM_BUS_ADDRESS`,
 //! and libdbus reads that variable once per process. So every fixture of a
