@@ -218,7 +218,7 @@ fn a_recorded_proximity_discovery_replays_the_scanner_exactly() {
         tracer.contents()
     });
     let trace = Trace::parse(&text).expect("the trace validates");
-    match replay_machine(&trace, "scanner", Scanner::new()).unwrap() {
+    match replay_machine(&trace, "scanner", Scanner::new).unwrap() {
         ReplayOutcome::Reproduced { inputs, steps } => {
             assert!(inputs > 10 && steps > 10, "{inputs} inputs, {steps} steps")
         }
