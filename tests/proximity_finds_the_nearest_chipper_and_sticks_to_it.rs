@@ -136,3 +136,53 @@ fn proximity_with_a_timeout_and_no_chipper_around_times_out() {
     );
     assert_eq!(scanner_support::endings(&near), vec![(1, "scan_timed_out")]);
 }
+
+#[test]
+fn proximity_superseding_a_scan_reports_details_as_they_arrive_and_drops_a_target_once_connected() {
+    use readerlink::reader::SerialNumber;
+    use readerlink::scanner::ScannerInput;
+
+    let mut near = Harness::new(Scanner::new());
+    near.input(discover(1, DiscoveryConfig::scan()));
+    near.input(short("CHB20-0001", Chipper2X, -50));
+    near.note("a proximity discovery supersedes the scan");
+    near.input(discover(2, DiscoveryConfig::proximity()));
+    assert_eq!(near.state(), "locating");
+    assert_eq!(scanner_support::endings(&near), vec![(1, "discovery_superseded")]);
+    for _ in 0..5 {
+        near.input(short("CHB20-0001", Chipper2X, -50));
+        near.input(short("CHB20-0002", Chipper2X, -60));
+        near.advance(Duration::from_millis(250));
+    }
+    assert_eq!(near.state(), "refining", "found, but no long form heard yet");
+    near.advance(Duration::from_secs(1));
+    near.input(long("CHB20-0001", Chipper2X, -50, 40, "1.00.03"));
+    assert_eq!(near.state(), "identified", "the long form is reported at once");
+    near.note("the app connects CHB20-0001 elsewhere: proximity looks again");
+    near.input(ScannerInput::ConnectedReadersChanged {
+        serials: vec![SerialNumber::new("CHB20-0001")],
+    });
+    assert_eq!(near.state(), "locating");
+    for _ in 0..5 {
+        near.input(short("CHB20-0001", Chipper2X, -50));
+        near.input(long("CHB20-0002", Chipper2X, -60, 70, "1.00.03"));
+        near.advance(Duration::from_millis(250));
+    }
+    near.advance(Duration::from_secs(1));
+    let serials: Vec<_> = lists(&near)
+        .into_iter()
+        .map(|(t, d, l)| format!("{t} #{d} [{}]", l.join(",")))
+        .collect();
+    assert_eq!(
+        serials,
+        [
+            "0 #1 [CHB20-0001]",
+            "1000 #2 [CHB20-0001]",
+            "2250 #2 [CHB20-0001]",
+            "2750 #2 []",
+            "3250 #2 [CHB20-0002]",
+            "3750 #2 [CHB20-0002]",
+        ]
+    );
+    assert_eq!(identified(&near), vec!["CHB20-0001", "CHB20-0002"]);
+}
