@@ -230,3 +230,19 @@ fn a_recorded_proximity_discovery_replays_the_scanner_exactly() {
     });
     assert!(identify_done, "the identify effect reported back as an input");
 }
+
+#[test]
+fn dropping_a_discovery_without_cancelling_it_stops_the_scan() {
+    virtual_time_system().block_on(async {
+        let world = SimWorld::with_readers(vec![reader("CHB20-0001", DeviceType::Chipper2X, 1.0)]);
+        let scanner = ScannerHandle::start(Arc::new(world.transport()), Tracer::off(), Clock::start());
+        let discovery = scanner.discover(DiscoveryConfig::scan()).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(*scanner.discovering().borrow());
+        let cancelable = discovery.cancelable.clone();
+        drop(discovery);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!*scanner.discovering().borrow(), "not left Discovering for ever");
+        assert_eq!(cancelable.cancel().await, CancelOutcome::AlreadyEnded);
+    });
+}

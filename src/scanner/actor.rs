@@ -244,6 +244,21 @@ impl Handler<StartDiscovery> for ScannerActor {
     type Result = ();
 
     fn handle(&mut self, msg: StartDiscovery, ctx: &mut Self::Context) {
+        // An app that drops its discovery's stream without cancelling it
+        // must not leave the scanner scanning (and the status
+        // `Discovering`) for ever: a dropped stream cancels the discovery.
+        let discovery = msg.discovery;
+        let updates = msg.updates.clone();
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(async move { updates.closed().await }).map(
+                move |(), actor, ctx| {
+                    if actor.effects().sinks.borrow().contains_key(&discovery) {
+                        let input = ScannerInput::CancelRequested { discovery };
+                        actor.deliver("app".into(), input, ctx);
+                    }
+                },
+            ),
+        );
         self.effects()
             .sinks
             .borrow_mut()

@@ -255,7 +255,16 @@ impl ScannerHandle {
             })
             .await;
         let updates = match started {
-            Ok(()) => tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed(),
+            // Ends right after `Finished`, whoever else still holds a sender.
+            Ok(()) => futures::stream::unfold((rx, false), |(mut rx, finished)| async move {
+                if finished {
+                    return None;
+                }
+                let update = rx.recv().await?;
+                let finished = matches!(update, DiscoveryUpdate::Finished(_));
+                Some((update, (rx, finished)))
+            })
+            .boxed(),
             Err(_) => futures::stream::iter([DiscoveryUpdate::Finished(Err(DiscoveryError::ScannerStopped))])
                 .boxed(),
         };
