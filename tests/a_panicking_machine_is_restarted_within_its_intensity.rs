@@ -172,8 +172,7 @@ fn panics_further_apart_than_the_window_are_each_restarted() {
             tokio::time::sleep(Duration::from_secs(6)).await;
         }
         fragile.send(Deliver::app(Input::Pinged)).await.unwrap();
-        let seen = seen.0.borrow().clone();
-        seen
+        seen.0.borrow().clone()
     });
     assert_eq!(seen.iter().filter(|s| s.starts_with("restarted")).count(), 3);
     assert_eq!(seen.last().unwrap(), "Ponged(1)");
@@ -194,8 +193,7 @@ fn without_a_policy_the_first_panic_gives_up() {
         fragile.send(Deliver::app(Input::BugTriggered)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(fragile.send(Deliver::app(Input::Pinged)).await.is_err());
-        let seen = seen.0.borrow().clone();
-        seen
+        seen.0.borrow().clone()
     });
     assert_eq!(seen, vec!["gave up at 0 ms after: bug triggered on purpose"]);
 }

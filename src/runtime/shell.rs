@@ -181,6 +181,10 @@ pub struct MachineActor<M: Machine, E: Effects<M>> {
     restart: Option<RestartPolicy<M>>,
     /// When the recent restarts happened, for the restart intensity.
     restarts: VecDeque<Millis>,
+    /// The time of the last input: what the `stopped` record is stamped
+    /// with when the actor stops after its runtime (and so its clock,
+    /// paused or not) is gone, as at system shutdown.
+    last_now: Millis,
 }
 
 impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
@@ -198,6 +202,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
             strict: cfg!(debug_assertions),
             restart: None,
             restarts: VecDeque::new(),
+            last_now: 0,
         }
     }
 
@@ -228,6 +233,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
     /// Feeds one input to the machine and carries out every step it takes.
     pub fn deliver(&mut self, source: Cow<'static, str>, input: M::Input, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
+        self.last_now = now;
         let event = input.event_name();
         let body: BodyRef<'_, M::Input, (), ()> = BodyRef::Input {
             source: &source,
@@ -364,7 +370,11 @@ impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {
                 state: self.machine.state().to_owned(),
                 reason: "stopped".to_owned(),
             };
-            self.tracer.record(self.clock.now_ms(), &self.id, body);
+            let now = match tokio::runtime::Handle::try_current() {
+                Ok(_) => self.clock.now_ms().max(self.last_now),
+                Err(_) => self.last_now,
+            };
+            self.tracer.record(now, &self.id, body);
         }
     }
 }
