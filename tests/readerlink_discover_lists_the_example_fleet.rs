@@ -46,6 +46,37 @@ fn discover_json_lists_every_reader_of_the_example_fleet_and_exits_zero() {
 }
 
 #[test]
+fn discover_proximity_reports_the_nearest_chipper_twice_and_exits_zero() {
+    let output = readerlink(&["discover", "--proximity", "--json", "--timeout", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (last, updates) = lines.split_last().unwrap();
+    assert_eq!(last["result"], "ok");
+    let listed: Vec<(String, bool)> = updates
+        .iter()
+        .map(|u| {
+            let readers = u["readers"].as_array().unwrap();
+            assert_eq!(readers.len(), 1, "{u}");
+            (
+                readers[0]["serial_number"].as_str().unwrap().to_owned(),
+                readers[0]["battery_percent"].is_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("CHB20-0001".to_owned(), false), ("CHB20-0001".to_owned(), true)],
+        "the example fleet's nearest Chipper 2X, serial first, then with its battery"
+    );
+    assert_eq!(updates[1]["readers"][0]["battery_percent"], 85);
+}
+
+#[test]
 fn discover_with_a_zero_timeout_is_a_usage_error() {
     let output = readerlink(&["discover", "--timeout", "0"]);
     assert_eq!(output.status.code(), Some(2));

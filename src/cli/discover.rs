@@ -6,6 +6,18 @@
 //! shipped example fleet by default) or, with `--ble`, on the host's
 //! Bluetooth adapter (cargo feature `ble`). Without `--timeout` it runs
 //! until Ctrl-C.
+//!
+//! `--json` lines:
+//!
+//! ```text
+//! {"event":"readers_updated","t_ms":502,"readers":[{"serial_number":"CHB20-0001","device_type":"bbpos_chipper2x","software_version":null,"battery_percent":null,"rssi":-52,"peripheral":"CHB20-0001"}, ...]}
+//! {"event":"finished","t_ms":2001,"result":"ok","readers":4}
+//! {"event":"finished","t_ms":5000,"result":"error","code":"scan_timed_out","message":"discovery timed out with no reader found"}
+//! ```
+//!
+//! Exit status: 0 when the discovery ended well (a timeout with readers
+//! listed, or Ctrl-C), 1 when it failed (nothing found before the timeout,
+//! the transport failed), 2 on bad usage.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -160,6 +172,7 @@ impl Output {
     fn readers(&mut self, t_ms: u64, readers: &[Reader]) {
         match self {
             Self::Json => {
+                let readers: Vec<_> = readers.iter().map(reader_json).collect();
                 print_line(&json!({ "event": "readers_updated", "t_ms": t_ms, "readers": readers }));
             }
             Self::Table(spinner) => {
@@ -195,6 +208,18 @@ impl Output {
             }
         }
     }
+}
+
+/// One reader in `--json` output; the battery as a whole percentage.
+fn reader_json(r: &Reader) -> serde_json::Value {
+    json!({
+        "serial_number": r.serial_number,
+        "device_type": r.device_type,
+        "software_version": r.software_version,
+        "battery_percent": r.battery.map(|b| (b.level * 100.0).round() as u8),
+        "rssi": r.rssi,
+        "peripheral": r.peripheral,
+    })
 }
 
 fn print_line(value: &serde_json::Value) {
