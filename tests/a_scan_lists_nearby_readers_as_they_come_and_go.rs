@@ -137,6 +137,37 @@ fn a_timeout_with_readers_listed_ends_the_scan_with_ok() {
 }
 
 #[test]
+fn a_change_held_back_when_the_timeout_elapses_is_reported_before_the_end() {
+    let mut scan = Harness::new(Scanner::new());
+    scan.input(discover(
+        1,
+        DiscoveryConfig::scan().with_timeout(Duration::from_secs(5)),
+    ));
+    scan.advance(ms(4_800));
+    scan.input(short("CHB20-0001", Chipper2X, -50));
+    scan.advance(ms(100));
+    scan.input(short("WPC32-0001", WisePad3, -60));
+    scan.advance(Duration::from_secs(1));
+    assert_eq!(
+        lists(&scan),
+        vec![
+            (4_800, 1, vec!["CHB20-0001".to_owned()]),
+            (5_000, 1, vec!["CHB20-0001".to_owned(), "WPC32-0001".to_owned()]),
+        ]
+    );
+    assert_eq!(endings(&scan), vec![(1, "ok")]);
+
+    scan.note("a proximity target reported by serial only counts as found");
+    let config = DiscoveryConfig::proximity().with_timeout(Duration::from_millis(1_600));
+    scan.input(discover(2, config));
+    scan.input(short("CHB20-0001", Chipper2X, -50));
+    scan.advance(ms(900));
+    scan.input(short("CHB20-0001", Chipper2X, -50));
+    scan.advance(Duration::from_secs(2));
+    assert_eq!(endings(&scan), vec![(1, "ok"), (2, "ok")]);
+}
+
+#[test]
 fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     let _snapshots = common::snapshots();
     let mut scan = Harness::new(Scanner::new());

@@ -231,6 +231,9 @@ pub(crate) struct ScannerCore {
     last_report_at: Option<Millis>,
     /// Whether a held-back report is waiting for `ReportDue`.
     report_pending: bool,
+    /// How many readers the last list reported had: the timeout ends with
+    /// `Ok` when the app holds a non-empty list (R3).
+    last_listed: usize,
 }
 
 fn ms(d: Duration) -> Millis {
@@ -283,7 +286,12 @@ impl ScannerCore {
                 Transition(State::idle())
             }
             ScannerInput::TimerElapsed(ScannerTimer::Timeout) => {
-                let result = if self.listed_any() {
+                // A change held back by the update interval is the app's
+                // last chance to see it.
+                if self.report_pending {
+                    self.report_now(context);
+                }
+                let result = if self.last_listed > 0 {
                     Ok(())
                 } else {
                     Err(DiscoveryError::ScanTimedOut)
@@ -527,11 +535,7 @@ impl ScannerCore {
         self.forget_armed = false;
         self.last_report_at = None;
         self.report_pending = false;
-    }
-
-    /// Whether the list the app holds now has a reader in it.
-    fn listed_any(&self) -> bool {
-        !self.readers.is_empty() || self.target.as_ref().is_some_and(|t| t.shown != Shown::Nothing)
+        self.last_listed = 0;
     }
 
     /// Scan intake: the hot path.
@@ -636,6 +640,7 @@ impl ScannerCore {
                 None => Vec::new(),
             },
         };
+        self.last_listed = readers.len();
         context.emit(ScannerOutput::ReportReaders {
             discovery: running.id,
             readers,

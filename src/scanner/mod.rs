@@ -29,8 +29,10 @@
 //!   battery) with its details, and it is sent the identify command. It
 //!   sticks until it is not heard for `forget_after`; then the list empties
 //!   and a new nearest reader may be found.
-//! - A timeout (R3) ends the discovery: `Ok` if a reader is listed then,
-//!   [`DiscoveryError::ScanTimedOut`] if none is.
+//! - A timeout (R3) ends the discovery (a change held back by the update
+//!   interval is reported first): `Ok` if the last list reported has a
+//!   reader in it, [`DiscoveryError::ScanTimedOut`] if it is empty or none
+//!   was reported.
 //! - One discovery at a time (R2): a new one ends the running one with
 //!   [`DiscoveryError::Superseded`]; a connect ends it with `Ok`; its
 //!   [`Cancelable`] ends it with [`DiscoveryError::Cancelled`] (R5).
