@@ -246,3 +246,43 @@ fn dropping_a_discovery_without_cancelling_it_stops_the_scan() {
         assert_eq!(cancelable.cancel().await, CancelOutcome::AlreadyEnded);
     });
 }
+
+#[test]
+fn proximity_moves_on_to_the_next_chipper_when_the_found_one_is_powered_off() {
+    virtual_time_system().block_on(async {
+        let world = SimWorld::with_readers(vec![
+            reader("CHB20-0001", DeviceType::Chipper2X, 0.5),
+            reader("CHB20-0002", DeviceType::Chipper2X, 3.0),
+        ]);
+        let clock = Clock::start();
+        let scanner = ScannerHandle::start(Arc::new(world.transport()), Tracer::off(), clock);
+        let discovery = scanner.discover(DiscoveryConfig::proximity()).await;
+        let mut updates = discovery.updates;
+        let mut next_list = async || match updates.next().await {
+            Some(DiscoveryUpdate::ReadersUpdated(readers)) => readers
+                .iter()
+                .map(|r| (r.serial_number.to_string(), r.battery.is_some()))
+                .collect::<Vec<_>>(),
+            other => panic!("expected a list, got {other:?}"),
+        };
+        assert_eq!(next_list().await, [("CHB20-0001".to_owned(), false)]);
+        assert_eq!(next_list().await, [("CHB20-0001".to_owned(), true)]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        world.power_off(&SerialNumber::new("CHB20-0001")).unwrap();
+        let off_at = clock.now_ms();
+        assert_eq!(next_list().await, [], "given up once not heard for forget_after");
+        let gone_after = clock.now_ms() - off_at;
+        assert!((9_000..=11_000).contains(&gone_after), "{gone_after} ms");
+        assert_eq!(next_list().await, [("CHB20-0002".to_owned(), false)]);
+        assert_eq!(next_list().await, [("CHB20-0002".to_owned(), true)]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let identified = |serial: &str| {
+            world
+                .reader_state(&SerialNumber::new(serial))
+                .unwrap()
+                .identify_count
+        };
+        assert_eq!((identified("CHB20-0001"), identified("CHB20-0002")), (1, 1));
+        discovery.cancelable.cancel().await;
+    });
+}
