@@ -139,8 +139,19 @@ impl fmt::Debug for ScannerInput {
         match self {
             Self::DiscoveryRequested { discovery, config } => {
                 write!(f, "DiscoveryRequested({discovery} {:?}", config.method)?;
+                let ms = |d: std::time::Duration| crate::runtime::fmt_ms(d.as_millis() as u64);
                 if let Some(t) = config.timeout {
-                    write!(f, " timeout {}", crate::runtime::fmt_ms(t.as_millis() as u64))?;
+                    write!(f, " timeout {}", ms(t))?;
+                }
+                // Only what differs from the defaults, to keep lines short.
+                if config.forget_after != DiscoveryConfig::DEFAULT_FORGET_AFTER {
+                    write!(f, " forget_after {}", ms(config.forget_after))?;
+                }
+                if config.min_update_interval != DiscoveryConfig::DEFAULT_MIN_UPDATE_INTERVAL {
+                    write!(f, " min_update_interval {}", ms(config.min_update_interval))?;
+                }
+                if config.locate_window != DiscoveryConfig::DEFAULT_LOCATE_WINDOW {
+                    write!(f, " locate_window {}", ms(config.locate_window))?;
                 }
                 write!(f, ")")
             }
