@@ -24,6 +24,8 @@ use uuid::Uuid;
 
 use crate::protocol::advertisement::ReaderAdvertisement;
 
+pub mod sim;
+
 /// The readerlink reader GATT service.
 pub const SERVICE_UUID: Uuid = Uuid::from_u128(0x7e1a_0001_5c3b_4e8e_9f2a_8c6d_52a1_0b00);
 /// App → reader commands (write without response).
