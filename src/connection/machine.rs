@@ -395,12 +395,14 @@ impl ConnectionCore {
     fn registering(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
             ConnectionInput::ReaderRegistered { registration, .. } => {
+                // Status first, so that when the owner answers the app's
+                // connect call the status already reads `Connected`.
+                self.report_status(context, ConnectionStatus::Connected);
                 let reader = self.reader.clone().expect("a connect under way has its reader");
                 context.emit(ConnectionOutput::Report(ConnectionEvent::Connected {
                     reader,
                     location: registration.location.clone(),
                 }));
-                self.report_status(context, ConnectionStatus::Connected);
                 Transition(State::idle())
             }
             ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
