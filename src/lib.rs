@@ -15,6 +15,7 @@
 //! | [`reader`] | the reader domain: serial numbers, device types, connection status, disconnect reasons, battery |
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
+//! | [`scanner`] | the scanner actor: discovery by Bluetooth scan or proximity (R1–R5), [`scanner::ScannerHandle`] |
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
@@ -39,6 +40,7 @@ pub mod machines;
 pub mod protocol;
 pub mod reader;
 pub mod runtime;
+pub mod scanner;
 pub mod secret;
 pub mod store;
 pub mod terminal;

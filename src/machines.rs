@@ -7,6 +7,7 @@ use crate::runtime::MachineSpec;
 pub fn all() -> Vec<&'static MachineSpec> {
     vec![
         &crate::runtime::example::SPEC,
+        &crate::scanner::SPEC,
         &crate::connection::SPEC,
         &crate::terminal::SPEC,
     ]

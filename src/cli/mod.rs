@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod diagrams;
+pub mod discover;
 pub mod trace;
 
 /// Runs Bluetooth LE card readers: discovery, connection, reconnection,
@@ -23,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Write (or check) the Mermaid diagram of every machine.
     Diagrams(diagrams::DiagramsArgs),
+    /// Discover readers (simulated by default) and print the live list.
+    Discover(discover::DiscoverArgs),
     /// Work with recorded traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Diagrams(args) => diagrams::run(args),
+        Command::Discover(args) => discover::run(args),
         Command::Trace(command) => trace::run(command),
     };
     match result {
