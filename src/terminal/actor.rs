@@ -18,6 +18,7 @@ use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
+use crate::scanner::ScannerHandle;
 use crate::store::{KnownReader, Store};
 use crate::transport::Transport;
 
@@ -58,6 +59,9 @@ pub(crate) struct HubParts {
     pub(crate) view: Arc<Mutex<TerminalView>>,
     pub(crate) calls: Calls,
     pub(crate) delegate: Option<Arc<dyn TerminalDelegate>>,
+    /// Told when a connect starts (it ends the discovery, R2) and which
+    /// readers are connected (discoveries never list them, R2).
+    pub(crate) scanner: ScannerHandle,
 }
 
 /// Carries out the hub's outputs.
@@ -75,6 +79,10 @@ impl HubEffects {
     }
 
     fn publish(&self, event: TerminalEvent) {
+        let connected_changed = matches!(
+            event,
+            TerminalEvent::Connected { .. } | TerminalEvent::Disconnected { .. }
+        );
         {
             let mut view = lock(&self.parts.view);
             match &event {
@@ -82,6 +90,13 @@ impl HubEffects {
                 TerminalEvent::ReaderStatusChanged { serial_number, status } => {
                     if let Some(r) = view.readers.get_mut(serial_number) {
                         r.status = *status;
+                    }
+                    if *status == ConnectionStatus::Connecting {
+                        // The location is known and the link is being made:
+                        // the connect has started, which ends discovery (R2).
+                        let scanner = self.parts.scanner.clone();
+                        let serial = serial_number.clone();
+                        actix::spawn(async move { scanner.connect_started(serial).await });
                     }
                 }
                 TerminalEvent::Connected { reader, location } => {
@@ -102,7 +117,22 @@ impl HubEffects {
                         r.reader.battery = Some(*battery);
                     }
                 }
+                TerminalEvent::Disconnected { serial_number, .. } => {
+                    if let Some(r) = view.readers.get_mut(serial_number) {
+                        r.status = ConnectionStatus::NotConnected;
+                    }
+                }
                 _ => {}
+            }
+            if connected_changed {
+                let serials = view
+                    .readers
+                    .iter()
+                    .filter(|(_, r)| r.status == ConnectionStatus::Connected)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                let scanner = self.parts.scanner.clone();
+                actix::spawn(async move { scanner.set_connected(serials).await });
             }
         }
         if let Some(delegate) = &self.parts.delegate {

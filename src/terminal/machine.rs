@@ -165,12 +165,14 @@ impl TerminalCore {
         }));
     }
 
-    /// The status the readers add up to (R2).
+    /// The status the readers add up to (R2). A connect whose location is
+    /// still being checked counts for nothing yet: if the location is
+    /// unknown, the call fails and nothing changed.
     fn overall(&self) -> ConnectionStatus {
         let any = |status| self.readers.values().any(|e| e.status == status);
         if any(ConnectionStatus::Connected) {
             ConnectionStatus::Connected
-        } else if any(ConnectionStatus::Connecting) || self.readers.values().any(|e| e.connect_call.is_some()) {
+        } else if any(ConnectionStatus::Connecting) {
             ConnectionStatus::Connecting
         } else if self.discovering {
             ConnectionStatus::Discovering

@@ -95,14 +95,6 @@ pub enum TerminalError {
         /// Why; its code is this error's code.
         error: CommandError,
     },
-    /// Discovery could not run.
-    #[error("discovery failed: {message}")]
-    Discovery {
-        /// What the scanner said.
-        message: String,
-        /// The scanner's own code.
-        code: String,
-    },
     /// The terminal's actors are gone (the terminal was shut down).
     #[error("the terminal has stopped")]
     Stopped,
@@ -110,7 +102,7 @@ pub enum TerminalError {
 
 impl TerminalError {
     /// A stable code for the kind of error.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownReader { .. } => "unknown_reader",
             Self::AlreadyConnected { .. } => "already_connected",
@@ -120,7 +112,6 @@ impl TerminalError {
             Self::NotConnected { .. } => "not_connected",
             Self::Connect { error, .. } => error.code(),
             Self::Command { error, .. } => error.code(),
-            Self::Discovery { code, .. } => code,
             Self::Stopped => "terminal_stopped",
         }
     }

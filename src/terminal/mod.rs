@@ -49,8 +49,8 @@ use std::sync::{Arc, Mutex};
 use actix::Addr;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tokio::sync::{broadcast, oneshot};
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 pub use actor::{HubActor, HubEffects};
@@ -64,6 +64,7 @@ use crate::backend::Backend;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
+use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
 use crate::store::Store;
 use crate::transport::Transport;
 use actor::{Calls, HubParts, TerminalView, start_hub};
@@ -118,19 +119,18 @@ impl TerminalBuilder {
         let view = Arc::new(Mutex::new(TerminalView::default()));
         let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
         let seed = self.seed;
-        let parts = HubParts {
+        let parts = Parts {
             transport: self.transport,
             backend: self.backend,
             store: self.store,
             tracer: self.tracer,
-            clock: Clock::start(),
             events: events.clone(),
             view: view.clone(),
             calls: calls.clone(),
             delegate: self.delegate,
         };
-        let (hub, system) = if actix::System::try_current().is_some() {
-            (start_hub(parts), None)
+        let (started, system) = if actix::System::try_current().is_some() {
+            (parts.start(), None)
         } else {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::Builder::new()
@@ -138,16 +138,19 @@ impl TerminalBuilder {
                 .spawn(move || {
                     let system = actix::System::new();
                     system.block_on(async move {
-                        let _ = tx.send((start_hub(parts), actix::System::current()));
+                        let _ = tx.send((parts.start(), actix::System::current()));
                     });
                     let _ = system.run();
                 })
                 .expect("spawning the terminal's thread");
-            let (hub, system) = rx.recv().expect("the terminal's thread starts its hub");
-            (hub, Some(system))
+            let (started, system) = rx.recv().expect("the terminal's thread starts its actors");
+            (started, Some(system))
         };
+        let Started { hub, scanner, arbiter } = started;
         Terminal {
             hub,
+            scanner,
+            arbiter,
             events,
             view,
             calls,
@@ -158,11 +161,77 @@ impl TerminalBuilder {
     }
 }
 
+/// What [`TerminalBuilder::start`] hands to the thread the actors run on.
+struct Parts {
+    transport: Arc<dyn Transport>,
+    backend: Arc<dyn Backend>,
+    store: Arc<dyn Store>,
+    tracer: Tracer,
+    events: broadcast::Sender<TerminalEvent>,
+    view: Arc<Mutex<TerminalView>>,
+    calls: Calls,
+    delegate: Option<Arc<dyn TerminalDelegate>>,
+}
+
+/// The actors, started.
+struct Started {
+    hub: Addr<HubActor>,
+    scanner: ScannerHandle,
+    arbiter: actix::ArbiterHandle,
+}
+
+impl Parts {
+    /// Starts the scanner and the hub on the current arbiter, and keeps the
+    /// hub told whether a discovery runs (R2).
+    fn start(self) -> Started {
+        let clock = Clock::start();
+        let scanner = ScannerHandle::start(self.transport.clone(), self.tracer.clone(), clock);
+        let hub = start_hub(HubParts {
+            transport: self.transport,
+            backend: self.backend,
+            store: self.store,
+            tracer: self.tracer,
+            clock,
+            events: self.events,
+            view: self.view,
+            calls: self.calls,
+            delegate: self.delegate,
+            scanner: scanner.clone(),
+        });
+        let mut discovering = scanner.discovering();
+        let to_hub = hub.clone();
+        actix::spawn(async move {
+            let mut last = false;
+            loop {
+                let running = *discovering.borrow_and_update();
+                if running != last {
+                    last = running;
+                    to_hub.do_send(Deliver::from(
+                        "actor:scanner",
+                        TerminalInput::DiscoveryRunningChanged { running },
+                    ));
+                }
+                if discovering.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Started {
+            hub,
+            scanner,
+            arbiter: actix::Arbiter::current(),
+        }
+    }
+}
+
 /// Connects readers to business locations and reports what happens to
 /// them. Every method can be called from any async runtime; the status
 /// queries are synchronous.
 pub struct Terminal {
     hub: Addr<HubActor>,
+    scanner: ScannerHandle,
+    /// The arbiter the actors run on, for the tasks that feed them.
+    arbiter: actix::ArbiterHandle,
     events: broadcast::Sender<TerminalEvent>,
     view: Arc<Mutex<TerminalView>>,
     calls: Calls,
@@ -212,6 +281,37 @@ impl Terminal {
                 Err(BroadcastStreamRecvError::Lagged(count)) => TerminalEvent::EventsMissed { count },
             })
             .boxed()
+    }
+
+    /// Starts a discovery (R1); a running one ends superseded (R2). The
+    /// list also reaches the event stream as `DiscoveredReadersUpdated`,
+    /// and a reader listed by it can then be connected.
+    pub async fn discover_readers(&self, config: DiscoveryConfig) -> Discovery {
+        let Discovery {
+            cancelable,
+            mut updates,
+        } = self.scanner.discover(config).await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let hub = self.hub.clone();
+        self.arbiter.spawn(async move {
+            while let Some(update) = updates.next().await {
+                if let DiscoveryUpdate::ReadersUpdated(readers) = &update {
+                    // The hub hears first, so a reader the app has seen
+                    // listed is known when the app connects it.
+                    hub.do_send(Deliver::from(
+                        "actor:scanner",
+                        TerminalInput::ReadersDiscovered {
+                            readers: readers.clone(),
+                        },
+                    ));
+                }
+                let _ = tx.send(update);
+            }
+        });
+        Discovery {
+            cancelable,
+            updates: UnboundedReceiverStream::new(rx).boxed(),
+        }
     }
 
     /// Connects `reader` (as discovery found it) and registers it to
@@ -299,10 +399,6 @@ impl Terminal {
         rx.await.unwrap_or(Err(TerminalError::Stopped))
     }
 
-    /// Delivers an input to the hub, for the pieces that feed it (discovery).
-    fn deliver(&self, input: TerminalInput) {
-        self.hub.do_send(Deliver::app(input));
-    }
 }
 
 impl Drop for Terminal {
