@@ -125,6 +125,9 @@ impl BackendError {
     /// The hosted API's error body for this error.
     pub fn to_body(&self) -> ApiErrorBody {
         let (error_type, code, param) = match self {
+            Self::Status {
+                error_type: Some(t), ..
+            } => (t.as_str(), None, None),
             Self::NotFound { param, .. } => {
                 ("invalid_request_error", Some("resource_missing"), param.clone())
             }
@@ -134,7 +137,9 @@ impl BackendError {
         };
         let message = match self {
             Self::NotFound { resource, id, .. } => format!("No such {resource}: '{id}'"),
-            Self::InvalidRequest { message, .. } | Self::Unauthorized { message } => message.clone(),
+            Self::InvalidRequest { message, .. }
+            | Self::Unauthorized { message }
+            | Self::Status { message, .. } => message.clone(),
             other => other.to_string(),
         };
         ApiErrorBody {

@@ -9,10 +9,12 @@
 //! | [`server`] | the local HTTP server: `actix-web` over the core, the hosted API's paths and error shape |
 //! | [`http`] | [`HttpBackend`]: the `reqwest` client, with timeouts, retries and a [`ConnectionTokenProvider`] |
 //!
-//! Every failure is a [`BackendError`] with a stable code; the in-process
-//! and HTTP sides report the same kinds (an injected failure is a 500
-//! [`BackendError::Status`] on both, a down backend a
-//! [`BackendError::ConnectionFailed`]).
+//! Every failure is a [`BackendError`] with a stable code, the same kinds
+//! on both sides: an injected failure is a 500 [`BackendError::Status`] in
+//! process and over HTTP; a backend switched down is a
+//! [`BackendError::ConnectionFailed`] in process and a 503
+//! [`BackendError::Status`] over HTTP (the server is still listening), after
+//! the client's retries.
 //!
 //! ```
 //! use readerlink::backend::{Address, Backend, BackendCore, CreateLocation, LocalBackend};
@@ -32,10 +34,12 @@
 //! # }
 //! ```
 
-mod core;
+pub mod core;
 mod error;
-mod faults;
-mod local;
+pub mod faults;
+pub mod http;
+pub mod local;
+pub mod server;
 mod types;
 
 use futures::future::BoxFuture;
@@ -43,7 +47,9 @@ use futures::future::BoxFuture;
 pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData};
 pub use error::{ApiError, ApiErrorBody, BackendError};
 pub use faults::{FaultDecision, FaultInjector, RouteFaults};
+pub use http::{ConnectionTokenProvider, HttpBackend, HttpBackendConfig, UrlTokenProvider};
 pub use local::LocalBackend;
+pub use server::{BackendServer, RunningServer, ServerConfig};
 pub use types::{
     Address, CreateLocation, Form, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
     Route,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod backend;
 pub mod diagrams;
 pub mod discover;
 pub mod trace;
@@ -22,6 +23,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the local backend server (connection tokens, locations, readers).
+    Backend(backend::BackendArgs),
     /// Write (or check) the Mermaid diagram of every machine.
     Diagrams(diagrams::DiagramsArgs),
     /// Discover readers (simulated by default) and print the live list.
@@ -37,6 +40,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Backend(args) => backend::run(args),
         Command::Diagrams(args) => diagrams::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Trace(command) => trace::run(command),
