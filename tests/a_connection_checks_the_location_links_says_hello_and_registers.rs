@@ -187,15 +187,15 @@ fn a_backend_that_always_fails_fails_the_connect_after_the_bounded_retries() {
     assert_eq!(
         reports[reports.len() - 2..],
         [
+            ConnectionEvent::StatusChanged {
+                status: ConnectionStatus::NotConnected
+            },
             ConnectionEvent::ConnectFailed {
                 error: ConnectError::BackendUnavailable {
                     call: BackendCall::RegisterReader,
                     attempts: 4,
                     error: failure,
                 }
-            },
-            ConnectionEvent::StatusChanged {
-                status: ConnectionStatus::NotConnected
             },
         ]
     );

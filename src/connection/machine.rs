@@ -613,18 +613,20 @@ impl ConnectionCore {
         }
     }
 
-    /// Ends a connect: closes the link, reports the failure and the status.
+    /// Ends a connect: closes the link, reports the status, then the
+    /// failure (status first, so that whoever answers a call on the failure
+    /// finds the status current).
     fn fail(&mut self, context: &mut Out, error: ConnectError) -> Outcome<State> {
         self.close_link(context);
-        context.emit(ConnectionOutput::Report(ConnectionEvent::ConnectFailed { error }));
         self.report_status(context, ConnectionStatus::NotConnected);
+        context.emit(ConnectionOutput::Report(ConnectionEvent::ConnectFailed { error }));
         Transition(State::disconnected())
     }
 
-    /// Ends a connection: reports its one reason and the status.
+    /// Ends a connection: reports the status, then its one reason.
     fn disconnected_for(&mut self, context: &mut Out, reason: DisconnectReason) -> Outcome<State> {
-        context.emit(ConnectionOutput::Report(ConnectionEvent::Disconnected { reason }));
         self.report_status(context, ConnectionStatus::NotConnected);
+        context.emit(ConnectionOutput::Report(ConnectionEvent::Disconnected { reason }));
         Transition(State::disconnected())
     }
 
