@@ -43,8 +43,12 @@ fn a_clean_connect_goes_connecting_then_connected_and_relays_reader_reports() {
     h.note("connected: the reader reports (R18a)");
     h.advance(Duration::from_secs(600));
     for message in [
-        ReaderMessage::BatteryReport { battery: battery(0.19) },
-        ReaderMessage::LowBatteryWarning { battery: battery(0.19) },
+        ReaderMessage::BatteryReport {
+            battery: battery(0.19),
+        },
+        ReaderMessage::LowBatteryWarning {
+            battery: battery(0.19),
+        },
         ReaderMessage::CardInserted,
         ReaderMessage::CardRemoved,
     ] {
@@ -53,7 +57,11 @@ fn a_clean_connect_goes_connecting_then_connected_and_relays_reader_reports() {
     h.note("an hour without commands: the reader sleeps, the connection stays (R7)");
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.state(), "idle");
-    assert!(h.armed_timers().is_empty(), "no idle timer: {:?}", h.armed_timers());
+    assert!(
+        h.armed_timers().is_empty(),
+        "no idle timer: {:?}",
+        h.armed_timers()
+    );
     let reports = reports(&h);
     assert_eq!(
         reports[..2],
@@ -104,9 +112,10 @@ fn an_unknown_location_fails_before_any_link_or_status_change() {
         }]
     );
     assert!(
-        !h.outputs()
-            .iter()
-            .any(|(_, o)| matches!(o, ConnectionOutput::OpenLink { .. } | ConnectionOutput::RegisterReader { .. })),
+        !h.outputs().iter().any(|(_, o)| matches!(
+            o,
+            ConnectionOutput::OpenLink { .. } | ConnectionOutput::RegisterReader { .. }
+        )),
         "nothing linked or registered"
     );
     insta::assert_snapshot!("connection_unknown_location", h.log());
@@ -240,7 +249,11 @@ fn the_reader_dropping_the_link_while_registering_fails_the_connect_and_late_ans
             reason: DisconnectReason::BluetoothSignalLost
         }
     }));
-    assert!(!reports.iter().any(|r| matches!(r, ConnectionEvent::Connected { .. })));
+    assert!(
+        !reports
+            .iter()
+            .any(|r| matches!(r, ConnectionEvent::Connected { .. }))
+    );
     insta::assert_snapshot!("connection_link_lost_while_registering", h.log());
 }
 

@@ -72,5 +72,8 @@ fn the_connection_token_never_reaches_the_trace_or_the_log() {
     assert!(log.contains("connected"), "the log was captured");
     assert!(!trace.contains(&token), "the connection token is in the trace");
     assert!(!log.contains(&token), "the connection token is in the log");
-    assert!(!trace.contains("pst_test_") && !log.contains("pst_test_"), "no token at all");
+    assert!(
+        !trace.contains("pst_test_") && !log.contains("pst_test_"),
+        "no token at all"
+    );
 }

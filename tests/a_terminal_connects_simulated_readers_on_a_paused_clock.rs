@@ -30,13 +30,22 @@ fn a_clean_connect_registers_the_reader_saves_it_and_relays_its_reports() {
         assert_eq!(connected.software_version.as_deref(), Some("3.1.0"));
         assert_eq!(rig.terminal.connection_status(), ConnectionStatus::Connected);
         assert_eq!(rig.terminal.connected_reader(), Some(connected.clone()));
-        assert_eq!(rig.terminal.reader_location(&m2.serial_number).as_deref(), Some(rig.shop.id.as_str()));
+        assert_eq!(
+            rig.terminal.reader_location(&m2.serial_number).as_deref(),
+            Some(rig.shop.id.as_str())
+        );
 
         let registered = rig.backend.core().lock().unwrap().readers();
         assert_eq!(registered.len(), 1);
         assert_eq!(registered[0].location, rig.shop.id);
-        let saved = rig.store.last_connected().expect("the connected reader is saved (R11)");
-        assert_eq!((saved.serial_number, saved.location), (m2.serial_number.clone(), rig.shop.id.clone()));
+        let saved = rig
+            .store
+            .last_connected()
+            .expect("the connected reader is saved (R11)");
+        assert_eq!(
+            (saved.serial_number, saved.location),
+            (m2.serial_number.clone(), rig.shop.id.clone())
+        );
 
         rig.world.insert_card(&m2.serial_number).unwrap();
         rig.settle().await;
@@ -51,7 +60,10 @@ fn a_clean_connect_registers_the_reader_saves_it_and_relays_its_reports() {
             "a sleeping reader stays connected (R7)"
         );
 
-        rig.terminal.reboot_reader(&m2.serial_number).await.expect("the reader accepts the reboot");
+        rig.terminal
+            .reboot_reader(&m2.serial_number)
+            .await
+            .expect("the reader accepts the reboot");
         rig.settle().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
@@ -59,8 +71,16 @@ fn a_clean_connect_registers_the_reader_saves_it_and_relays_its_reports() {
         assert!(events.contains(&TerminalEvent::CardInserted {
             serial_number: m2.serial_number.clone()
         }));
-        assert!(events.iter().any(|e| matches!(e, TerminalEvent::LowBatteryWarning { .. })));
-        assert!(events.iter().any(|e| matches!(e, TerminalEvent::BatteryLevelReported { .. })));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, TerminalEvent::LowBatteryWarning { .. }))
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, TerminalEvent::BatteryLevelReported { .. }))
+        );
         assert!(events.contains(&TerminalEvent::ConnectionStatusChanged {
             status: ConnectionStatus::NotConnected
         }));
@@ -76,24 +96,42 @@ fn a_clean_connect_registers_the_reader_saves_it_and_relays_its_reports() {
 fn calls_that_cannot_start_fail_with_typed_errors_and_change_nothing() {
     virtual_time_system().block_on(async {
         let rig = rig(Tracer::off());
-        let [m2, wisepad] = rig.discover(&["STRM2-0001", "WPC32-0001"]).await.try_into().unwrap();
+        let [m2, wisepad] = rig
+            .discover(&["STRM2-0001", "WPC32-0001"])
+            .await
+            .try_into()
+            .unwrap();
         let mut stranger = m2.clone();
         stranger.serial_number = serial("STRM2-9999");
         let events_before = rig.events().len();
 
         let attempts = [
-            (stranger.clone(), ConnectionConfig::new(&rig.shop.id), "unknown_reader"),
+            (
+                stranger.clone(),
+                ConnectionConfig::new(&rig.shop.id),
+                "unknown_reader",
+            ),
             (m2.clone(), ConnectionConfig::new("  "), "empty_location"),
             (m2.clone(), ConnectionConfig::default(), "empty_location"),
-            (m2.clone(), ConnectionConfig::new("tml_nowhere"), "location_not_found"),
+            (
+                m2.clone(),
+                ConnectionConfig::new("tml_nowhere"),
+                "location_not_found",
+            ),
         ];
         for (reader, config, code) in attempts {
             let error = rig.terminal.connect_reader(&reader, config).await.unwrap_err();
             assert_eq!(error.code(), code, "{error}");
         }
-        assert!(rig.backend.core().lock().unwrap().readers().is_empty(), "nothing registered");
+        assert!(
+            rig.backend.core().lock().unwrap().readers().is_empty(),
+            "nothing registered"
+        );
         assert!(rig.store.last_connected().is_none(), "nothing saved");
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::NotConnected);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::NotConnected
+        );
         assert!(
             rig.events()[events_before..]
                 .iter()
@@ -108,7 +146,11 @@ fn calls_that_cannot_start_fail_with_typed_errors_and_change_nothing() {
             })
         );
         assert_eq!(
-            rig.terminal.reboot_reader(&wisepad.serial_number).await.unwrap_err().code(),
+            rig.terminal
+                .reboot_reader(&wisepad.serial_number)
+                .await
+                .unwrap_err()
+                .code(),
             "not_connected"
         );
 
@@ -162,7 +204,11 @@ fn two_readers_connect_at_once_and_keep_independent_statuses() {
     let _snapshots = common::snapshots();
     virtual_time_system().block_on(async {
         let rig = rig(Tracer::off());
-        let [m2, wisepad] = rig.discover(&["STRM2-0001", "WPC32-0001"]).await.try_into().unwrap();
+        let [m2, wisepad] = rig
+            .discover(&["STRM2-0001", "WPC32-0001"])
+            .await
+            .try_into()
+            .unwrap();
         let config = ConnectionConfig::new(&rig.shop.id);
         let (a, b) = futures::join!(
             rig.terminal.connect_reader(&m2, config.clone()),
@@ -171,12 +217,22 @@ fn two_readers_connect_at_once_and_keep_independent_statuses() {
         a.unwrap();
         b.unwrap();
         assert_eq!(rig.terminal.connected_readers().len(), 2);
-        assert_eq!(rig.terminal.connected_reader(), None, "the easy path needs exactly one");
+        assert_eq!(
+            rig.terminal.connected_reader(),
+            None,
+            "the easy path needs exactly one"
+        );
         assert_eq!(rig.backend.core().lock().unwrap().readers().len(), 2);
 
         rig.terminal.disconnect_reader(&m2.serial_number).await.unwrap();
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::NotConnected);
-        assert_eq!(rig.terminal.reader_status(&wisepad.serial_number), ConnectionStatus::Connected);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::NotConnected
+        );
+        assert_eq!(
+            rig.terminal.reader_status(&wisepad.serial_number),
+            ConnectionStatus::Connected
+        );
         assert_eq!(rig.terminal.connection_status(), ConnectionStatus::Connected);
         rig.world.power_off(&wisepad.serial_number).unwrap();
         rig.settle().await;
@@ -185,7 +241,10 @@ fn two_readers_connect_at_once_and_keep_independent_statuses() {
             .events()
             .into_iter()
             .filter_map(|e| match e {
-                TerminalEvent::Disconnected { serial_number, reason } => Some((serial_number, reason)),
+                TerminalEvent::Disconnected {
+                    serial_number,
+                    reason,
+                } => Some((serial_number, reason)),
                 _ => None,
             })
             .collect();
@@ -212,7 +271,10 @@ fn a_backend_down_at_connect_time_is_retried_until_it_is_back() {
             .connect_reader(&m2, ConnectionConfig::new(&rig.shop.id))
             .await
             .expect("connects once the backend is back");
-        assert!(started.elapsed() >= Duration::from_secs(3), "waited 1 s + 2 s of backoff");
+        assert!(
+            started.elapsed() >= Duration::from_secs(3),
+            "waited 1 s + 2 s of backoff"
+        );
 
         rig.terminal.disconnect_reader(&m2.serial_number).await.unwrap();
         rig.backend.faults().take_down();
@@ -223,6 +285,9 @@ fn a_backend_down_at_connect_time_is_retried_until_it_is_back() {
             .unwrap_err();
         assert_eq!(error.code(), "backend_unavailable", "{error}");
         assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
-        insta::assert_snapshot!("terminal_backend_down_then_up_then_always_down_events", rig.event_log());
+        insta::assert_snapshot!(
+            "terminal_backend_down_then_up_then_always_down_events",
+            rig.event_log()
+        );
     });
 }

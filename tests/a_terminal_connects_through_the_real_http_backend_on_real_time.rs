@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use readerlink::backend::{Address, Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig};
+use readerlink::backend::{
+    Address, Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig,
+};
 use readerlink::reader::ConnectionStatus;
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use readerlink::secret::Secret;
@@ -49,7 +51,10 @@ async fn a_reader_connects_and_registers_over_http_and_a_bad_location_changes_no
     let m2 = loop {
         match tokio::time::timeout(Duration::from_secs(10), discovery.updates.next()).await {
             Ok(Some(DiscoveryUpdate::ReadersUpdated(readers))) => {
-                if let Some(r) = readers.into_iter().find(|r| r.serial_number.as_str() == "STRM2-0001") {
+                if let Some(r) = readers
+                    .into_iter()
+                    .find(|r| r.serial_number.as_str() == "STRM2-0001")
+                {
                     break r;
                 }
             }
@@ -62,7 +67,10 @@ async fn a_reader_connects_and_registers_over_http_and_a_bad_location_changes_no
         .await
         .unwrap_err();
     assert_eq!(error.code(), "location_not_found", "{error}");
-    assert!(server.core().lock().unwrap().readers().is_empty(), "nothing registered");
+    assert!(
+        server.core().lock().unwrap().readers().is_empty(),
+        "nothing registered"
+    );
 
     let connected = tokio::time::timeout(
         Duration::from_secs(10),
@@ -75,7 +83,10 @@ async fn a_reader_connects_and_registers_over_http_and_a_bad_location_changes_no
     assert_eq!(terminal.connection_status(), ConnectionStatus::Connected);
     let registered = server.core().lock().unwrap().readers();
     assert_eq!(registered.len(), 1);
-    assert_eq!((&registered[0].serial_number, &registered[0].location), (&m2.serial_number, &shop.id));
+    assert_eq!(
+        (&registered[0].serial_number, &registered[0].location),
+        (&m2.serial_number, &shop.id)
+    );
     assert_eq!(store.last_connected().unwrap().location, shop.id);
 
     terminal.disconnect_reader(&m2.serial_number).await.unwrap();
@@ -84,8 +95,15 @@ async fn a_reader_connects_and_registers_over_http_and_a_bad_location_changes_no
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), events.next()).await {
         seen.push(event);
     }
-    assert!(seen.iter().any(|e| matches!(e, TerminalEvent::Connected { .. })), "{seen:?}");
-    assert!(seen.iter().any(|e| matches!(e, TerminalEvent::Disconnected { .. })), "{seen:?}");
+    assert!(
+        seen.iter().any(|e| matches!(e, TerminalEvent::Connected { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, TerminalEvent::Disconnected { .. })),
+        "{seen:?}"
+    );
     drop(terminal);
     server.stop().await;
 }

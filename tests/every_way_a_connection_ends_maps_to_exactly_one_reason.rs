@@ -71,7 +71,9 @@ fn app_reboot(reader_announces: bool) -> Harness<Connection> {
         .outputs()
         .iter()
         .find_map(|(_, o)| match o {
-            ConnectionOutput::Send { request, .. } if request.command == Command::Reboot => Some(request.request_id),
+            ConnectionOutput::Send { request, .. } if request.command == Command::Reboot => {
+                Some(request.request_id)
+            }
             _ => None,
         })
         .expect("the reboot was sent");
@@ -99,10 +101,18 @@ fn every_way_a_connection_ends_reports_exactly_one_reason() {
     let _snapshots = common::snapshots();
     let mut scenarios: Vec<(String, Harness<Connection>)> = DisconnectReason::ALL
         .iter()
-        .map(|&reason| (format!("reader announces {reason:?}, closes"), announced_then_closed(reason)))
+        .map(|&reason| {
+            (
+                format!("reader announces {reason:?}, closes"),
+                announced_then_closed(reason),
+            )
+        })
         .collect();
     scenarios.extend([
-        ("signal lost, no announcement".to_owned(), lost(LinkLossCause::SignalLost)),
+        (
+            "signal lost, no announcement".to_owned(),
+            lost(LinkLossCause::SignalLost),
+        ),
         (
             "host adapter powered off, no announcement".to_owned(),
             lost(LinkLossCause::AdapterPoweredOff),
@@ -112,7 +122,10 @@ fn every_way_a_connection_ends_reports_exactly_one_reason() {
             lost(LinkLossCause::RemoteClosed),
         ),
         ("app disconnects, link goes down".to_owned(), app_disconnect(true)),
-        ("app disconnects, link never says".to_owned(), app_disconnect(false)),
+        (
+            "app disconnects, link never says".to_owned(),
+            app_disconnect(false),
+        ),
         ("app reboots, reader announces".to_owned(), app_reboot(true)),
         ("app reboots, reader just drops".to_owned(), app_reboot(false)),
     ]);
@@ -121,13 +134,24 @@ fn every_way_a_connection_ends_reports_exactly_one_reason() {
     let mut reported = BTreeSet::new();
     for (scenario, h) in &scenarios {
         let reasons = disconnects(h);
-        assert_eq!(reasons.len(), 1, "{scenario}: exactly one reason, got {reasons:?}");
+        assert_eq!(
+            reasons.len(),
+            1,
+            "{scenario}: exactly one reason, got {reasons:?}"
+        );
         assert_eq!(h.state(), "disconnected", "{scenario}");
         reported.insert(format!("{:?}", reasons[0]));
-        let _ = writeln!(table, "{scenario:<54} -> Disconnected {{ reason: {:?} }}", reasons[0]);
+        let _ = writeln!(
+            table,
+            "{scenario:<54} -> Disconnected {{ reason: {:?} }}",
+            reasons[0]
+        );
     }
     for reason in DisconnectReason::ALL {
-        assert!(reported.contains(&format!("{reason:?}")), "{reason:?} is reported by some scenario");
+        assert!(
+            reported.contains(&format!("{reason:?}")),
+            "{reason:?} is reported by some scenario"
+        );
     }
     insta::assert_snapshot!("connection_disconnect_reasons", table);
 }

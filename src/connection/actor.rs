@@ -141,7 +141,10 @@ impl Effects<Connection> for ConnectionEffects {
                 let backend = self.backend.clone();
                 ctx.spawn_then("backend", async move {
                     Some(match backend.register_reader(request).await {
-                        Ok(registration) => ConnectionInput::ReaderRegistered { session, registration },
+                        Ok(registration) => ConnectionInput::ReaderRegistered {
+                            session,
+                            registration,
+                        },
                         Err(error) => ConnectionInput::BackendCallFailed {
                             session,
                             call: BackendCall::RegisterReader,

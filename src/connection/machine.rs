@@ -267,7 +267,11 @@ impl ConnectionCore {
         match event {
             ConnectionInput::LocationFound { .. } => {
                 self.report_status(context, ConnectionStatus::Connecting);
-                let peripheral = self.reader.as_ref().map(|r| r.peripheral.clone()).unwrap_or_default();
+                let peripheral = self
+                    .reader
+                    .as_ref()
+                    .map(|r| r.peripheral.clone())
+                    .unwrap_or_default();
                 self.link_open = true;
                 context.emit(ConnectionOutput::OpenLink {
                     session: self.session,
@@ -276,7 +280,9 @@ impl ConnectionCore {
                 context.start_timer(ConnectionTimer::LinkTimeout, LINK_TIMEOUT);
                 Transition(State::linking())
             }
-            ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
+            ConnectionInput::BackendCallFailed { call, error, .. } => {
+                self.backend_failed(context, *call, error)
+            }
             ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::CheckLocation {
@@ -376,7 +382,9 @@ impl ConnectionCore {
                 });
                 Transition(State::registering())
             }
-            ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
+            ConnectionInput::BackendCallFailed { call, error, .. } => {
+                self.backend_failed(context, *call, error)
+            }
             ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::FetchConnectionToken {
@@ -405,7 +413,9 @@ impl ConnectionCore {
                 }));
                 Transition(State::idle())
             }
-            ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
+            ConnectionInput::BackendCallFailed { call, error, .. } => {
+                self.backend_failed(context, *call, error)
+            }
             ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::RegisterReader {
@@ -545,7 +555,10 @@ impl ConnectionCore {
             }
             ConnectionInput::TimerElapsed(ConnectionTimer::DisconnectTimeout) => {
                 self.link_open = false;
-                let reason = self.announced.or(self.requested).unwrap_or(DisconnectReason::DisconnectRequested);
+                let reason = self
+                    .announced
+                    .or(self.requested)
+                    .unwrap_or(DisconnectReason::DisconnectRequested);
                 self.disconnected_for(context, reason)
             }
             ConnectionInput::FrameReceived { .. }
@@ -601,7 +614,9 @@ impl ConnectionCore {
     fn report_status(&mut self, context: &mut Out, status: ConnectionStatus) {
         if self.status != status {
             self.status = status;
-            context.emit(ConnectionOutput::Report(ConnectionEvent::StatusChanged { status }));
+            context.emit(ConnectionOutput::Report(ConnectionEvent::StatusChanged {
+                status,
+            }));
         }
     }
 
@@ -632,7 +647,12 @@ impl ConnectionCore {
 
     /// A backend call failed: retry it after a backoff when the failure is
     /// passing and attempts remain, else fail the connect.
-    fn backend_failed(&mut self, context: &mut Out, call: BackendCall, error: &BackendError) -> Outcome<State> {
+    fn backend_failed(
+        &mut self,
+        context: &mut Out,
+        call: BackendCall,
+        error: &BackendError,
+    ) -> Outcome<State> {
         if call == BackendCall::GetLocation && matches!(error, BackendError::NotFound { .. }) {
             let location = self.location.clone();
             return self.fail(context, ConnectError::LocationNotFound { location });

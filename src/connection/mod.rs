@@ -38,6 +38,6 @@ pub use machine::{
     LINK_TIMEOUT, SPEC, disconnect_reason,
 };
 pub use messages::{
-    BackendCall, CommandError, ConnectError, ConnectionEvent, ConnectionInput, ConnectionOutput, ConnectionTimer,
-    Session,
+    BackendCall, CommandError, ConnectError, ConnectionEvent, ConnectionInput, ConnectionOutput,
+    ConnectionTimer, Session,
 };

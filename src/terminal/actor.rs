@@ -87,7 +87,10 @@ impl HubEffects {
             let mut view = lock(&self.parts.view);
             match &event {
                 TerminalEvent::ConnectionStatusChanged { status } => view.status = *status,
-                TerminalEvent::ReaderStatusChanged { serial_number, status } => {
+                TerminalEvent::ReaderStatusChanged {
+                    serial_number,
+                    status,
+                } => {
                     if let Some(r) = view.readers.get_mut(serial_number) {
                         r.status = *status;
                     }
@@ -100,7 +103,8 @@ impl HubEffects {
                     }
                 }
                 TerminalEvent::Connected { reader, location } => {
-                    view.discovered.retain(|r| r.serial_number != reader.serial_number);
+                    view.discovered
+                        .retain(|r| r.serial_number != reader.serial_number);
                     view.readers.insert(
                         reader.serial_number.clone(),
                         ReaderView {
@@ -111,8 +115,14 @@ impl HubEffects {
                     );
                 }
                 TerminalEvent::DiscoveredReadersUpdated { readers } => view.discovered = readers.clone(),
-                TerminalEvent::BatteryLevelReported { serial_number, battery }
-                | TerminalEvent::LowBatteryWarning { serial_number, battery } => {
+                TerminalEvent::BatteryLevelReported {
+                    serial_number,
+                    battery,
+                }
+                | TerminalEvent::LowBatteryWarning {
+                    serial_number,
+                    battery,
+                } => {
                     if let Some(r) = view.readers.get_mut(serial_number) {
                         r.reader.battery = Some(*battery);
                     }

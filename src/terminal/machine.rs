@@ -114,7 +114,9 @@ impl TerminalCore {
                 let readers: Vec<Reader> = readers.iter().filter(|r| !connected(r)).cloned().collect();
                 self.known
                     .extend(readers.iter().map(|r| (r.serial_number.clone(), r.clone())));
-                context.emit(TerminalOutput::Publish(TerminalEvent::DiscoveredReadersUpdated { readers }));
+                context.emit(TerminalOutput::Publish(TerminalEvent::DiscoveredReadersUpdated {
+                    readers,
+                }));
             }
             TerminalInput::DiscoveryRunningChanged { running } => self.discovering = *running,
         }
@@ -185,7 +187,13 @@ impl TerminalCore {
         context.emit(TerminalOutput::Reply { call, result });
     }
 
-    fn connect_requested(&mut self, context: &mut Out, call: CallId, reader: &Reader, config: &ConnectionConfig) {
+    fn connect_requested(
+        &mut self,
+        context: &mut Out,
+        call: CallId,
+        reader: &Reader,
+        config: &ConnectionConfig,
+    ) {
         let serial_number = reader.serial_number.clone();
         let refusal = if config.location_id.trim().is_empty() {
             Some(TerminalError::EmptyLocation)
@@ -268,7 +276,12 @@ impl TerminalCore {
         Self::reply(context, call, Err(error));
     }
 
-    fn connection_reported(&mut self, context: &mut Out, serial_number: &SerialNumber, event: &ConnectionEvent) {
+    fn connection_reported(
+        &mut self,
+        context: &mut Out,
+        serial_number: &SerialNumber,
+        event: &ConnectionEvent,
+    ) {
         let Some(entry) = self.readers.get_mut(serial_number) else {
             return;
         };

@@ -50,8 +50,8 @@ use actix::Addr;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
 pub use actor::{HubActor, HubEffects};
 pub use events::{TerminalDelegate, TerminalEvent};
@@ -146,7 +146,11 @@ impl TerminalBuilder {
             let (started, system) = rx.recv().expect("the terminal's thread starts its actors");
             (started, Some(system))
         };
-        let Started { hub, scanner, arbiter } = started;
+        let Started {
+            hub,
+            scanner,
+            arbiter,
+        } = started;
         Terminal {
             hub,
             scanner,
@@ -318,7 +322,11 @@ impl Terminal {
     /// `config.location_id` (R6); answers once it is connected. Fails
     /// without changing anything when the location is empty or unknown, the
     /// reader unknown, or already connected or connecting.
-    pub async fn connect_reader(&self, reader: &Reader, config: ConnectionConfig) -> Result<Reader, TerminalError> {
+    pub async fn connect_reader(
+        &self,
+        reader: &Reader,
+        config: ConnectionConfig,
+    ) -> Result<Reader, TerminalError> {
         let reader = reader.clone();
         match self
             .call(|call| TerminalInput::ConnectReaderRequested { call, reader, config })
@@ -398,7 +406,6 @@ impl Terminal {
         self.hub.do_send(Deliver::app(input(call)));
         rx.await.unwrap_or(Err(TerminalError::Stopped))
     }
-
 }
 
 impl Drop for Terminal {

@@ -44,10 +44,14 @@ pub fn rig(tracer: Tracer) -> Rig {
         })
         .unwrap();
     let store = Arc::new(MemoryStore::new());
-    let terminal = Terminal::builder(Arc::new(world.transport()), Arc::new(backend.clone()), store.clone())
-        .tracer(tracer)
-        .seed(42)
-        .start();
+    let terminal = Terminal::builder(
+        Arc::new(world.transport()),
+        Arc::new(backend.clone()),
+        store.clone(),
+    )
+    .tracer(tracer)
+    .seed(42)
+    .start();
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = events.clone();
     let clock = Clock::start();
@@ -106,8 +110,14 @@ impl Rig {
                     reader.device_type,
                     reader.software_version.as_deref().unwrap_or("?")
                 ),
-                TerminalEvent::BatteryLevelReported { serial_number, battery }
-                | TerminalEvent::LowBatteryWarning { serial_number, battery } => {
+                TerminalEvent::BatteryLevelReported {
+                    serial_number,
+                    battery,
+                }
+                | TerminalEvent::LowBatteryWarning {
+                    serial_number,
+                    battery,
+                } => {
                     let kind = if matches!(event, TerminalEvent::LowBatteryWarning { .. }) {
                         "LowBatteryWarning"
                     } else {
@@ -129,7 +139,12 @@ impl Rig {
 
     /// The events so far.
     pub fn events(&self) -> Vec<TerminalEvent> {
-        self.events.lock().unwrap().iter().map(|(_, e)| e.clone()).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 }
 
