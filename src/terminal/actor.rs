@@ -3,12 +3,12 @@
 //! store and fans events out to the stream, the delegate and the view the
 //! synchronous queries read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use super::events::{TerminalDelegate, TerminalEvent};
 use super::machine::Hub;
@@ -68,21 +68,32 @@ pub(crate) struct HubParts {
 pub struct HubEffects {
     parts: HubParts,
     connections: HashMap<SerialNumber, Addr<ConnectionActor>>,
+    /// The connected readers for the scanner. A watch, so that a burst of
+    /// connects (R21: hundreds at once) reaches the scanner as the latest
+    /// list, not as one list per connect.
+    connected: watch::Sender<BTreeSet<SerialNumber>>,
 }
 
 impl HubEffects {
+    /// Effects over `parts`; starts the task that keeps the scanner told
+    /// which readers are connected, so call it on the hub's arbiter.
     pub(crate) fn new(parts: HubParts) -> Self {
+        let (connected, mut latest) = watch::channel(BTreeSet::new());
+        let scanner = parts.scanner.clone();
+        actix::spawn(async move {
+            while latest.changed().await.is_ok() {
+                let serials = latest.borrow_and_update().iter().cloned().collect();
+                scanner.set_connected(serials).await;
+            }
+        });
         Self {
             parts,
             connections: HashMap::new(),
+            connected,
         }
     }
 
     fn publish(&self, event: TerminalEvent) {
-        let connected_changed = matches!(
-            event,
-            TerminalEvent::Connected { .. } | TerminalEvent::Disconnected { .. }
-        );
         {
             let mut view = lock(&self.parts.view);
             match &event {
@@ -134,16 +145,15 @@ impl HubEffects {
                 }
                 _ => {}
             }
-            if connected_changed {
-                let serials = view
-                    .readers
-                    .iter()
-                    .filter(|(_, r)| r.status == ConnectionStatus::Connected)
-                    .map(|(s, _)| s.clone())
-                    .collect();
-                let scanner = self.parts.scanner.clone();
-                actix::spawn(async move { scanner.set_connected(serials).await });
-            }
+        }
+        match &event {
+            TerminalEvent::Connected { reader, .. } => self.connected.send_modify(|set| {
+                set.insert(reader.serial_number.clone());
+            }),
+            TerminalEvent::Disconnected { serial_number, .. } => self.connected.send_modify(|set| {
+                set.remove(serial_number);
+            }),
+            _ => {}
         }
         if let Some(delegate) = &self.parts.delegate {
             delegate.on_event(&event);
