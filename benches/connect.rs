@@ -113,10 +113,16 @@ fn run(n: usize) -> Run {
         let (wall, started) = (Instant::now(), tokio::time::Instant::now());
         let config = ConnectionConfig::new(&shop.id);
         let results =
-            futures::future::join_all(readers.iter().map(|r| terminal.connect_reader(r, config.clone()))).await;
+            futures::future::join_all(readers.iter().map(|r| terminal.connect_reader(r, config.clone())))
+                .await;
         let (wall, virtual_time) = (wall.elapsed(), started.elapsed());
         let failed = results.iter().filter(|r| r.is_err()).count();
-        assert_eq!(failed, 0, "{failed} of {n} connects failed: {:?}", results.iter().find(|r| r.is_err()));
+        assert_eq!(
+            failed,
+            0,
+            "{failed} of {n} connects failed: {:?}",
+            results.iter().find(|r| r.is_err())
+        );
         assert_eq!(terminal.connected_readers().len(), n);
         let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
         let retained = LIVE.load(Ordering::Relaxed).saturating_sub(before);
@@ -135,7 +141,9 @@ fn main() {
         Some(n) => vec![n],
         None => vec![10, 100, 1000],
     };
-    println!("| readers | connect phase, wall | per reader, wall | virtual time | peak heap per reader | retained heap per reader |");
+    println!(
+        "| readers | connect phase, wall | per reader, wall | virtual time | peak heap per reader | retained heap per reader |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let run = run(n);

@@ -291,3 +291,94 @@ fn a_backend_down_at_connect_time_is_retried_until_it_is_back() {
         );
     });
 }
+
+#[derive(Default)]
+struct Counts {
+    connected: std::sync::Mutex<Vec<String>>,
+    disconnected: std::sync::Mutex<Vec<DisconnectReason>>,
+    statuses: std::sync::Mutex<Vec<ConnectionStatus>>,
+}
+
+impl readerlink::terminal::TerminalDelegate for Counts {
+    fn on_connected(&self, reader: &readerlink::reader::Reader) {
+        self.connected
+            .lock()
+            .unwrap()
+            .push(reader.serial_number.to_string());
+    }
+    fn on_disconnected(&self, _serial: &readerlink::reader::SerialNumber, reason: DisconnectReason) {
+        self.disconnected.lock().unwrap().push(reason);
+    }
+    fn on_connection_status_changed(&self, status: ConnectionStatus) {
+        self.statuses.lock().unwrap().push(status);
+    }
+}
+
+#[test]
+fn a_delegate_hears_the_same_story_as_the_event_stream() {
+    use readerlink::backend::{BackendCore, LocalBackend};
+    use readerlink::store::MemoryStore;
+    use readerlink::terminal::Terminal;
+    use readerlink::transport::sim::{Fleet, SimWorld};
+    use std::sync::Arc;
+
+    virtual_time_system().block_on(async {
+        let delegate = Arc::new(Counts::default());
+        let world = SimWorld::new(Fleet::example());
+        let backend = LocalBackend::new(BackendCore::in_memory(1));
+        let shop = backend
+            .core()
+            .lock()
+            .unwrap()
+            .create_location(readerlink::backend::CreateLocation {
+                display_name: "Shop".into(),
+                address: readerlink::backend::Address {
+                    line1: "1 Main St".into(),
+                    country: "US".into(),
+                    ..Default::default()
+                },
+            })
+            .unwrap();
+        let terminal = Terminal::builder(
+            Arc::new(world.transport()),
+            Arc::new(backend),
+            Arc::new(MemoryStore::new()),
+        )
+        .delegate(delegate.clone())
+        .start();
+        let mut discovery = terminal
+            .discover_readers(readerlink::scanner::DiscoveryConfig::scan())
+            .await;
+        let m2 = loop {
+            use futures::StreamExt;
+            if let Some(readerlink::scanner::DiscoveryUpdate::ReadersUpdated(readers)) =
+                discovery.updates.next().await
+                && let Some(r) = readers
+                    .into_iter()
+                    .find(|r| r.serial_number.as_str() == "STRM2-0001")
+            {
+                break r;
+            }
+        };
+        terminal
+            .connect_reader(&m2, ConnectionConfig::new(&shop.id))
+            .await
+            .unwrap();
+        terminal.disconnect_reader(&m2.serial_number).await.unwrap();
+        assert_eq!(*delegate.connected.lock().unwrap(), ["STRM2-0001"]);
+        assert_eq!(
+            *delegate.disconnected.lock().unwrap(),
+            [DisconnectReason::DisconnectRequested]
+        );
+        assert_eq!(
+            *delegate.statuses.lock().unwrap(),
+            [
+                ConnectionStatus::Discovering,
+                ConnectionStatus::Connecting,
+                ConnectionStatus::Connected,
+                ConnectionStatus::NotConnected
+            ]
+        );
+        drop(terminal);
+    });
+}

@@ -402,6 +402,9 @@ impl Terminal {
     async fn call(&self, input: impl FnOnce(CallId) -> TerminalInput) -> Result<CallOutcome, TerminalError> {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
+        if !self.hub.connected() {
+            return Err(TerminalError::Stopped);
+        }
         lock(&self.calls).insert(call, tx);
         self.hub.do_send(Deliver::app(input(call)));
         rx.await.unwrap_or(Err(TerminalError::Stopped))
