@@ -278,3 +278,153 @@ fn a_reader_that_never_answers_hello_times_out_the_handshake() {
         error: ConnectError::HandshakeTimedOut { after_ms: 5000 }
     }));
 }
+
+/// Drives a fresh connection to `state` through the answers of a clean connect.
+fn connection_in(state: &str) -> Harness<Connection> {
+    let mut h = Harness::new(Connection::new());
+    h.input(ConnectionInput::ConnectRequested {
+        reader: reader(),
+        location: LOCATION.into(),
+    });
+    let steps: Vec<ConnectionInput> = vec![
+        ConnectionInput::LocationFound {
+            session: 1,
+            location: location(),
+        },
+        ConnectionInput::LinkEstablished {
+            session: 1,
+            att_payload: 244,
+        },
+        ConnectionInput::FrameReceived {
+            session: 1,
+            message: hello_answer(0),
+        },
+        ConnectionInput::ConnectionTokenFetched { session: 1 },
+    ];
+    for step in steps {
+        if h.state() == state {
+            break;
+        }
+        h.input(step);
+    }
+    assert_eq!(h.state(), state);
+    h
+}
+
+#[test]
+fn every_other_way_a_connect_fails_names_its_error_and_ends_disconnected() {
+    let _snapshots = common::snapshots();
+    let unauthorized = BackendError::Unauthorized {
+        message: "Invalid API Key provided".into(),
+    };
+    let mut other = hello_answer(0);
+    if let ReaderMessage::ReaderInfo { info, .. } = &mut other {
+        info.serial_number = "STRM26999".into();
+    }
+    type Step = Box<dyn Fn(&mut Harness<Connection>)>;
+    let scenarios: Vec<(&str, &str, Step)> = vec![
+        (
+            "app disconnects while linking",
+            "linking",
+            Box::new(|h| {
+                h.input(ConnectionInput::DisconnectRequested);
+            }),
+        ),
+        (
+            "transport cannot link",
+            "linking",
+            Box::new(|h| {
+                h.input(ConnectionInput::LinkFailed {
+                    session: 1,
+                    error: readerlink::transport::TransportError::UnknownPeripheral(SERIAL.into()),
+                });
+            }),
+        ),
+        (
+            "transport never links",
+            "linking",
+            Box::new(|h| {
+                h.advance(Duration::from_secs(11));
+            }),
+        ),
+        (
+            "reader refuses hello",
+            "handshaking",
+            Box::new(|h| {
+                h.input(ConnectionInput::FrameReceived {
+                    session: 1,
+                    message: ReaderMessage::Error {
+                        request_id: 0,
+                        code: readerlink::protocol::ErrorCode::Busy,
+                    },
+                });
+            }),
+        ),
+        (
+            "another reader answers hello",
+            "handshaking",
+            Box::new(move |h| {
+                h.input(ConnectionInput::FrameReceived {
+                    session: 1,
+                    message: other.clone(),
+                });
+            }),
+        ),
+        (
+            "backend refuses the token",
+            "fetching_token",
+            Box::new(move |h| {
+                h.input(ConnectionInput::BackendCallFailed {
+                    session: 1,
+                    call: BackendCall::ConnectionToken,
+                    error: unauthorized.clone(),
+                });
+            }),
+        ),
+    ];
+    let mut table = String::new();
+    for (scenario, state, step) in scenarios {
+        let mut h = connection_in(state);
+        step(&mut h);
+        assert_eq!(h.state(), "disconnected", "{scenario}");
+        let failures: Vec<ConnectError> = reports(&h)
+            .into_iter()
+            .filter_map(|r| match r {
+                ConnectionEvent::ConnectFailed { error } => Some(error),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failures.len(), 1, "{scenario}: exactly one failure");
+        let closed = h
+            .outputs()
+            .iter()
+            .filter(|(_, o)| matches!(o, ConnectionOutput::CloseLink { .. }))
+            .count();
+        let link = if closed == 1 {
+            "link closed"
+        } else {
+            "no link to close"
+        };
+        table.push_str(&format!(
+            "{scenario:<30} in {state:<15} -> {:<20} ({link}) {}\n",
+            failures[0].code(),
+            failures[0]
+        ));
+    }
+    insta::assert_snapshot!("connection_connect_failures", table);
+}
+
+#[test]
+fn a_reboot_the_reader_never_answers_times_out_and_keeps_the_connection() {
+    let mut h = connected();
+    h.input(ConnectionInput::RebootRequested);
+    assert_eq!(h.state(), "busy");
+    h.advance(Duration::from_secs(6));
+    assert_eq!(h.state(), "idle");
+    assert_eq!(
+        reports(&h).last(),
+        Some(&ConnectionEvent::RebootFailed {
+            error: readerlink::connection::CommandError::TimedOut { after_ms: 5000 }
+        })
+    );
+}

@@ -227,7 +227,8 @@ impl ConnectionCore {
                 });
                 Transition(State::checking_location())
             }
-            ConnectionInput::DisconnectRequested | ConnectionInput::RebootRequested => Handled,
+            // Nothing to disconnect or reboot; anything else is a late
+            // answer from the session that just ended.
             _ => Handled,
         }
     }
@@ -561,10 +562,7 @@ impl ConnectionCore {
                     .unwrap_or(DisconnectReason::DisconnectRequested);
                 self.disconnected_for(context, reason)
             }
-            ConnectionInput::FrameReceived { .. }
-            | ConnectionInput::DisconnectRequested
-            | ConnectionInput::RebootRequested
-            | ConnectionInput::ConnectRequested { .. } => Handled,
+            // The connection is ending: frames and requests change nothing.
             _ => Handled,
         }
     }

@@ -26,13 +26,15 @@ use crate::runtime::table::{MachineSpec, On, on, state, superstate};
 
 const ANY_STATUS: &[&str] = &["not_connected", "discovering", "connecting", "connected"];
 
+/// Only a reader's status change or a discovery starting or ending can
+/// change what the statuses add up to; calls and lists are handled in place.
 const RUNNING_ON: &[On] = &[
-    on("ConnectReaderRequested", ANY_STATUS),
-    on("DisconnectReaderRequested", ANY_STATUS),
-    on("RebootReaderRequested", ANY_STATUS),
     on("ConnectionReported", ANY_STATUS),
-    on("ReadersDiscovered", ANY_STATUS),
-    on("DiscoveryRunningChanged", ANY_STATUS),
+    on("DiscoveryRunningChanged", &["not_connected", "discovering"]),
+    on("ConnectReaderRequested", &[]),
+    on("DisconnectReaderRequested", &[]),
+    on("RebootReaderRequested", &[]),
+    on("ReadersDiscovered", &[]),
 ];
 
 /// The declared table (see [`crate::runtime::table`]).
@@ -340,14 +342,18 @@ impl TerminalCore {
                 }
             }
             ConnectionEvent::Disconnected { reason } => {
-                for call in entry.disconnect_calls.drain(..) {
-                    Self::reply(context, call, Ok(CallOutcome::Done));
-                }
-                if let Some(call) = entry.reboot_call.take() {
-                    Self::reply(context, call, Ok(CallOutcome::Done));
-                }
+                // The event first, then the answers: a caller that awaited
+                // the disconnect finds it already in the stream.
+                let calls: Vec<CallId> = entry
+                    .disconnect_calls
+                    .drain(..)
+                    .chain(entry.reboot_call.take())
+                    .collect();
                 let config = entry.config.clone();
                 self.unexpected_or_requested_disconnect(context, serial_number, *reason, &config);
+                for call in calls {
+                    Self::reply(context, call, Ok(CallOutcome::Done));
+                }
             }
             ConnectionEvent::BatteryReported { battery } => publish(
                 context,

@@ -11,8 +11,10 @@ use crate::reader::{Reader, SerialNumber};
 /// Numbers one API call so its answer finds its caller.
 pub type CallId = u64;
 
-/// How to connect a reader (R6).
+/// How to connect a reader (R6). Fields left out of a serialized config
+/// take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConnectionConfig {
     /// The location to register the reader to; must exist at the backend.
     pub location_id: LocationId,
