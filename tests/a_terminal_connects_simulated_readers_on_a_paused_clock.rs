@@ -54,6 +54,8 @@ fn a_clean_connect_registers_the_reader_saves_it_and_relays_its_reports() {
         rig.world.set_battery(&m2.serial_number, 0.15).unwrap();
         rig.world.set_charging(&m2.serial_number, false).unwrap();
         tokio::time::sleep(Duration::from_secs(11 * 60)).await;
+        let asleep = rig.world.reader_state(&m2.serial_number).unwrap();
+        assert!(asleep.asleep && asleep.connected, "the reader slept by itself, still linked");
         assert_eq!(
             rig.terminal.connection_status(),
             ConnectionStatus::Connected,

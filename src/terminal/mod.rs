@@ -16,24 +16,54 @@
 //! `#[tokio::main]`, a thread) [`TerminalBuilder::start`] runs them on a
 //! thread of their own, on real time, stopped when the terminal is dropped.
 //!
+//! A whole session on a paused clock — discover, connect, watch events,
+//! disconnect (on real time the same code runs with `#[tokio::main]` and no
+//! actix system):
+//!
 //! ```
 //! use std::sync::Arc;
-//! use readerlink::backend::{BackendCore, LocalBackend};
-//! use readerlink::reader::ConnectionStatus;
+//! use futures::StreamExt;
+//! use readerlink::backend::{Address, BackendCore, CreateLocation, LocalBackend};
+//! use readerlink::reader::{ConnectionStatus, DisconnectReason};
+//! use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
 //! use readerlink::store::MemoryStore;
-//! use readerlink::terminal::Terminal;
+//! use readerlink::terminal::{ConnectionConfig, Terminal, TerminalEvent};
 //! use readerlink::transport::sim::SimWorld;
 //!
 //! readerlink::runtime::virtual_time_system().block_on(async {
 //!     let world = SimWorld::example();
+//!     let backend = LocalBackend::new(BackendCore::in_memory(1));
+//!     let shop = backend.core().lock().unwrap().create_location(CreateLocation {
+//!         display_name: "Shop".into(),
+//!         address: Address { line1: "1 Main St".into(), country: "US".into(), ..Address::default() },
+//!     }).unwrap();
 //!     let terminal = Terminal::builder(
 //!         Arc::new(world.transport()),
-//!         Arc::new(LocalBackend::new(BackendCore::in_memory(1))),
+//!         Arc::new(backend),
 //!         Arc::new(MemoryStore::new()),
 //!     )
 //!     .seed(1)
 //!     .start();
-//!     assert_eq!(terminal.connection_status(), ConnectionStatus::NotConnected);
+//!     let mut events = terminal.events();
+//!
+//!     let mut discovery = terminal.discover_readers(DiscoveryConfig::scan()).await;
+//!     let reader = loop {
+//!         if let Some(DiscoveryUpdate::ReadersUpdated(readers)) = discovery.updates.next().await {
+//!             if let Some(m2) = readers.into_iter().find(|r| r.serial_number.as_str() == "STRM2-0001") {
+//!                 break m2;
+//!             }
+//!         }
+//!     };
+//!     let reader = terminal.connect_reader(&reader, ConnectionConfig::new(&shop.id)).await.unwrap();
+//!     assert_eq!(terminal.connection_status(), ConnectionStatus::Connected);
+//!
+//!     terminal.disconnect_reader(&reader.serial_number).await.unwrap();
+//!     loop {
+//!         if let Some(TerminalEvent::Disconnected { reason, .. }) = events.next().await {
+//!             assert_eq!(reason, DisconnectReason::DisconnectRequested);
+//!             break;
+//!         }
+//!     }
 //! });
 //! ```
 
