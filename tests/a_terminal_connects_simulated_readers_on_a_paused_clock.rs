@@ -55,7 +55,10 @@ fn a_clean_connect_registers_the_reader_saves_it_and_relays_its_reports() {
         rig.world.set_charging(&m2.serial_number, false).unwrap();
         tokio::time::sleep(Duration::from_secs(11 * 60)).await;
         let asleep = rig.world.reader_state(&m2.serial_number).unwrap();
-        assert!(asleep.asleep && asleep.connected, "the reader slept by itself, still linked");
+        assert!(
+            asleep.asleep && asleep.connected,
+            "the reader slept by itself, still linked"
+        );
         assert_eq!(
             rig.terminal.connection_status(),
             ConnectionStatus::Connected,
@@ -382,5 +385,37 @@ fn a_delegate_hears_the_same_story_as_the_event_stream() {
             ]
         );
         drop(terminal);
+    });
+}
+
+#[test]
+fn the_link_dropping_while_the_backend_registers_fails_the_connect() {
+    use readerlink::backend::Route;
+    virtual_time_system().block_on(async {
+        let rig = rig(Tracer::off());
+        let [m2] = rig.discover(&["STRM2-0001"]).await.try_into().unwrap();
+        rig.backend
+            .faults()
+            .set_latency(Route::RegisterReader, Duration::from_secs(5));
+        let world = rig.world.clone();
+        let serial = m2.serial_number.clone();
+        actix::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            world.lose_link(&serial, None).unwrap();
+        });
+        let error = rig
+            .terminal
+            .connect_reader(&m2, ConnectionConfig::new(&rig.shop.id))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "link_lost_while_connecting", "{error}");
+        assert!(error.to_string().contains("BluetoothSignalLost"), "{error}");
+        assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
+        assert!(
+            !rig.events()
+                .iter()
+                .any(|e| matches!(e, TerminalEvent::Connected { .. })),
+            "never reported connected"
+        );
     });
 }
