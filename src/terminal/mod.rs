@@ -452,3 +452,24 @@ impl Drop for Terminal {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+
+    /// An app keeps a terminal in an `Arc` and calls it from spawned tasks
+    /// on a multi-threaded runtime: the terminal and its calls' futures
+    /// must be `Send` (and the terminal `Sync`).
+    #[allow(dead_code)]
+    fn a_terminal_and_its_calls_cross_threads(terminal: &Terminal, reader: &Reader) {
+        send_sync(terminal);
+        send(terminal.connect_reader(reader, ConnectionConfig::default()));
+        send(terminal.disconnect_reader(&reader.serial_number));
+        send(terminal.reboot_reader(&reader.serial_number));
+        send(terminal.discover_readers(DiscoveryConfig::scan()));
+        send(terminal.events());
+    }
+}
