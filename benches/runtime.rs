@@ -160,6 +160,16 @@ fn runtime(c: &mut Criterion) {
             )
         })
     });
+    group.bench_function("b2_shell_trace_to_io_sink", |b| {
+        b.iter_custom(|iters| {
+            let tracer = Tracer::writer(
+                TraceHeader::new(0, serde_json::Value::Null),
+                Box::new(std::io::sink()),
+            )
+            .unwrap();
+            shell_round_trips(iters, tracer)
+        })
+    });
     group.bench_function("c_plain_actix_actor", |b| {
         b.iter_custom(|iters| {
             actix_rt::System::new().block_on(async move {
@@ -181,6 +191,32 @@ fn runtime(c: &mut Criterion) {
         b.iter(|| {
             machine.handle(&Input::Flipped, &mut out);
             out.drain().count()
+        })
+    });
+    group.bench_function("e_trace_alone_three_records", |b| {
+        let tracer = Tracer::memory(TraceHeader::new(0, serde_json::Value::Null));
+        let step: readerlink::runtime::Step<Output, Timer> =
+            readerlink::runtime::Step::Emitted(Output { flips: 1 });
+        b.iter(|| {
+            let input: readerlink::runtime::trace::BodyRef<'_, Input, (), ()> =
+                readerlink::runtime::trace::BodyRef::Input {
+                    source: "app",
+                    event: "Flipped",
+                    input: &Input::Flipped,
+                };
+            tracer.record_ref(1, "toggle", &input);
+            tracer.record_ref(
+                1,
+                "toggle",
+                &readerlink::runtime::trace::BodyRef::step("Flipped", &step),
+            );
+            let transition: readerlink::runtime::trace::BodyRef<'_, (), (), ()> =
+                readerlink::runtime::trace::BodyRef::Transition {
+                    event: "Flipped",
+                    from: "on",
+                    to: "off",
+                };
+            tracer.record_ref(1, "toggle", &transition);
         })
     });
     group.finish();

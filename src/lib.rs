@@ -15,6 +15,7 @@
 //! | [`reader`] | the reader domain: serial numbers, device types, connection status, disconnect reasons, battery |
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
+//! | [`transport::sim`] | the simulated world, the embedded default: simulated readers, fleets, [`transport::sim::SimTransport`] |
 //! | [`scanner`] | the scanner actor: discovery by Bluetooth scan or proximity (R1–R5), [`scanner::ScannerHandle`] |
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
@@ -32,8 +33,8 @@
 
 #![warn(missing_docs)]
 
-pub mod cancelable;
 pub mod backend;
+pub mod cancelable;
 pub mod cli;
 pub mod connection;
 pub mod machines;

@@ -42,7 +42,7 @@ fn every_connection_and_the_hub_replay_from_the_trace_without_divergence() {
 
     let trace = Trace::parse(&text).expect("the recorded trace validates");
     for actor in ["connection:STRM2-0001", "connection:WPC32-0001"] {
-        match replay_machine(&trace, actor, Connection::new()).unwrap() {
+        match replay_machine(&trace, actor, Connection::new).unwrap() {
             ReplayOutcome::Reproduced { inputs, steps } => {
                 assert!(
                     inputs >= 7 && steps >= 15,
@@ -52,7 +52,7 @@ fn every_connection_and_the_hub_replay_from_the_trace_without_divergence() {
             ReplayOutcome::Diverged(d) => panic!("{actor}: {d}"),
         }
     }
-    match replay_machine(&trace, "terminal", Hub::new()).unwrap() {
+    match replay_machine(&trace, "terminal", Hub::new).unwrap() {
         ReplayOutcome::Reproduced { inputs, .. } => assert!(inputs >= 10, "terminal: {inputs} inputs"),
         ReplayOutcome::Diverged(d) => panic!("terminal: {d}"),
     }

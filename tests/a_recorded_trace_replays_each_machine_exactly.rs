@@ -60,7 +60,7 @@ fn every_machine_replays_from_the_trace_without_divergence() {
     assert_eq!(trace.actors(), vec!["gate-1", "gate-2"]);
 
     for actor in ["gate-1", "gate-2"] {
-        match replay_machine(&trace, actor, Turnstile::new()).unwrap() {
+        match replay_machine(&trace, actor, Turnstile::new).unwrap() {
             ReplayOutcome::Reproduced { inputs, steps } => {
                 assert!(
                     inputs >= 2 && steps >= 4,
@@ -120,7 +120,7 @@ fn an_edited_output_is_reported_as_the_divergence_at_its_record() {
         .join("\n");
     let trace = Trace::parse(&text).unwrap();
 
-    match replay_machine(&trace, "gate-2", Turnstile::new()).unwrap() {
+    match replay_machine(&trace, "gate-2", Turnstile::new).unwrap() {
         ReplayOutcome::Diverged(d) => {
             assert_eq!(d.seq, edited);
             assert_eq!(
@@ -140,7 +140,7 @@ fn an_edited_output_is_reported_as_the_divergence_at_its_record() {
     }
     // The other machine is untouched by the edit.
     assert!(matches!(
-        replay_machine(&trace, "gate-1", Turnstile::new()).unwrap(),
+        replay_machine(&trace, "gate-1", Turnstile::new).unwrap(),
         ReplayOutcome::Reproduced { .. }
     ));
 }
@@ -157,7 +157,7 @@ fn a_dropped_record_is_reported_where_the_machine_did_more_than_recorded() {
         .clone();
     let mut trace = trace;
     trace.records.retain(|r| r.seq != transition.seq);
-    match replay_machine(&trace, "gate-1", Turnstile::new()).unwrap() {
+    match replay_machine(&trace, "gate-1", Turnstile::new).unwrap() {
         ReplayOutcome::Diverged(d) => {
             assert_eq!(d.replayed, Some(transition.body));
             assert!(

@@ -124,7 +124,7 @@ fn trace_check_exits_non_zero_and_names_the_error_for_each_bad_trace() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{}: {stderr}", case.name);
         assert!(stderr.contains(case.code), "{}: {stderr}", case.name);
-        assert!(!stderr.contains("panicked"), "{}: {stderr}", case.name);
+        assert!(!stderr.contains("panicked at"), "{}: {stderr}", case.name);
     }
     let binary = dir.path().join("binary.jsonl");
     std::fs::write(&binary, [0x1f, 0x8b, 0x08, 0xff, 0xfe, b'\n']).unwrap();

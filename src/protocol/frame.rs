@@ -12,7 +12,7 @@
 //! | 4 | n | body; for commands and responses it starts with the 2-byte request id |
 //! | 4 + n | 2 | CRC-16/IBM-SDLC (the X.25 CRC) over bytes `0 .. 4 + n` |
 //!
-//! A frame is then cut into ATT payloads by [`super::fragment`].
+//! A frame is then cut into ATT payloads by [`mod@super::fragment`].
 
 use crc::{CRC_16_IBM_SDLC, Crc};
 

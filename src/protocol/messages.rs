@@ -485,6 +485,11 @@ impl ReaderMessage {
         }
     }
 
+    /// Whether this is a notification (unsolicited) rather than a response.
+    pub fn is_notification(&self) -> bool {
+        self.request_id().is_none()
+    }
+
     /// Encodes the whole frame (before fragmentation).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = BodyWriter::default();

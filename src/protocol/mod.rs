@@ -18,7 +18,7 @@
 //!    with a [`RequestId`]) app → reader, [`ReaderMessage`] (responses
 //!    carrying the request id they answer, and notifications) reader → app.
 //! 2. [`frame`]: the envelope — version, opcode, length, body, CRC-16.
-//! 3. [`fragment`]: frames cut into ATT payloads (20 bytes by default, up to
+//! 3. [`mod@fragment`]: frames cut into ATT payloads (20 bytes by default, up to
 //!    244) with a one-byte fragment header, and reassembled.
 //!
 //! Every decoder returns a value or a [`CodecError`]; none panics on any
@@ -35,7 +35,7 @@
 //! | `ReadBattery` | `BatteryLevel` |
 //! | `UpdateBegin { version, size, sha256, window }` | `Ack` or `Error` |
 //! | `UpdateChunk { offset, bytes }` × n | `UpdateChunkAck { up_to_offset }` after every `window` chunks and after the last; `UpdateProgress` notifications as it goes |
-//! | `UpdateCommit` | `Ack` once the digest matched and the new slot is active, else `Error { DigestMismatch }` |
+//! | `UpdateCommit` | `Ack` once the digest matched and the new slot is active (the new image runs at once; no reboot), else `Error { DigestMismatch }` |
 //! | `UpdateAbort` | `Ack`; the old slot stays active |
 //!
 //! Unsolicited: `BatteryReport` (at least every 10 minutes, R18a),

@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+
 use std::time::Duration;
 
 use serde::Serialize;
@@ -140,24 +141,29 @@ impl<O, T> Outbox<O, T> {
 /// The table name of a `statig` state (or superstate) value: its variant name
 /// in snake_case, which is the handler function's name (`WaitingForLink {..}`
 /// → `waiting_for_link`). Names are interned, so each is computed once.
-pub fn state_name<S: Debug>(state: &S) -> &'static str {
+pub fn state_name<S: Debug + 'static>(state: &S) -> &'static str {
+    use std::any::TypeId;
+    use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::fmt::Write;
-    use std::sync::{Mutex, OnceLock};
+    use std::hash::{DefaultHasher, Hasher};
 
-    static NAMES: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+    thread_local! {
+        /// (state type, variant) → name: a machine's few names are computed
+        /// once per thread, then every lookup is a hash of two words.
+        static NAMES: RefCell<HashMap<(TypeId, u64), &'static str>> = RefCell::new(HashMap::new());
+    }
 
-    let mut debug = String::with_capacity(32);
-    let _ = write!(debug, "{state:?}");
+    let mut hasher = DefaultHasher::new();
+    std::mem::discriminant(state).hash(&mut hasher);
+    let key = (TypeId::of::<S>(), hasher.finish());
+    if let Some(name) = NAMES.with(|names| names.borrow().get(&key).copied()) {
+        return name;
+    }
+    let debug = format!("{state:?}");
     let variant = debug
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .next()
         .unwrap_or_default();
-    let names = NAMES.get_or_init(Default::default);
-    let mut names = names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(name) = names.get(variant) {
-        return name;
-    }
     let mut snake = String::with_capacity(variant.len() + 4);
     for (i, c) in variant.char_indices() {
         if c.is_uppercase() {
@@ -169,8 +175,10 @@ pub fn state_name<S: Debug>(state: &S) -> &'static str {
             snake.push(c);
         }
     }
+    // Leaked once per state type and variant per thread: a handful of
+    // short strings for the life of the process.
     let name: &'static str = Box::leak(snake.into_boxed_str());
-    names.insert(variant.to_owned(), name);
+    NAMES.with(|names| names.borrow_mut().insert(key, name));
     name
 }
 

@@ -75,13 +75,15 @@ pub enum ReplayError {
     },
 }
 
-/// Replays `actor`'s inputs from `trace` into `machine`, a fresh machine
-/// built as the recorded one was.
+/// Replays `actor`'s inputs from `trace` into machines built by `fresh` as
+/// the recorded one was: one at the start, and one after each recorded
+/// restart (a `panicked` record with `restarted: true`).
 pub fn replay_machine<M: Machine>(
     trace: &Trace,
     actor: &str,
-    mut machine: M,
+    fresh: impl Fn() -> M,
 ) -> Result<ReplayOutcome, ReplayError> {
+    let mut machine = fresh();
     let records: Vec<&Record> = trace.actor(actor).collect();
     if records.is_empty() {
         return Err(ReplayError::UnknownActor(actor.to_owned()));
@@ -102,6 +104,9 @@ pub fn replay_machine<M: Machine>(
         let record = records[i];
         i += 1;
         let RecordBody::Input { event, input, .. } = &record.body else {
+            if let RecordBody::Panicked { restarted: true, .. } = record.body {
+                machine = fresh();
+            }
             if record.body.is_step() {
                 // A step before any input: the machine did something on its own.
                 return Ok(ReplayOutcome::Diverged(Divergence {
@@ -118,7 +123,29 @@ pub fn replay_machine<M: Machine>(
         })?;
         inputs += 1;
         outbox.set_now(record.t_ms);
-        machine.handle(&decoded, &mut outbox);
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            machine.handle(&decoded, &mut outbox)
+        }));
+        if handled.is_err() {
+            // The recorded run panicked here too when the next record says so.
+            let _ = outbox.drain().count();
+            match records.get(i) {
+                Some(next) if matches!(next.body, RecordBody::Panicked { .. }) => continue,
+                next => {
+                    let seq = next.map_or(record.seq, |r| r.seq);
+                    let replayed = Some(RecordBody::Panicked {
+                        state: machine.state().to_owned(),
+                        message: "panicked in replay".into(),
+                        restarted: false,
+                    });
+                    return Ok(ReplayOutcome::Diverged(Divergence {
+                        seq,
+                        recorded: next.map(|r| r.body.clone()),
+                        replayed,
+                    }));
+                }
+            }
+        }
         let replayed: Vec<RecordBody> = outbox.drain().map(|s| RecordBody::from_step(event, &s)).collect();
         let mut replayed = replayed.into_iter();
         loop {

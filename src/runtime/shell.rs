@@ -4,13 +4,15 @@
 //! transition against the declared table, and records the trace.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::machine::{EventName, Machine, Millis, Outbox, Step};
-use super::trace::{RecordBody, Tracer};
+use super::trace::{BodyRef, RecordBody, Tracer};
 
 /// The run's clock: tokio time since an epoch, so it is virtual whenever
 /// tokio's clock is paused. Only shells read it.
@@ -58,6 +60,40 @@ pub fn virtual_time_system() -> actix_rt::SystemRunner {
 pub trait Effects<M: Machine>: Unpin + Sized + 'static {
     /// Carries out one output.
     fn perform(&mut self, output: M::Output, ctx: &mut EffectContext<'_, M, Self>);
+
+    /// The machine panicked and was replaced by a fresh one (within its
+    /// [`RestartPolicy`]). Its timers are disarmed; re-establish whatever the
+    /// fresh machine needs.
+    fn machine_restarted(&mut self, _panic: &str, _ctx: &mut EffectContext<'_, M, Self>) {}
+
+    /// The machine panicked once too often (past its restart intensity, or
+    /// with no policy): the actor stops after this call. Report it — a
+    /// reader actor reports its reader disconnected — so the rest of the
+    /// system keeps running.
+    fn machine_gave_up(&mut self, _panic: &str, _ctx: &mut EffectContext<'_, M, Self>) {}
+}
+
+/// How often a panicking machine is replaced by a fresh one before its actor
+/// gives up: at most `max_restarts` within any `within` (Erlang's default is
+/// 1 in 5 s, [`RestartPolicy::erlang_default`]).
+pub struct RestartPolicy<M> {
+    /// Restarts allowed within the window.
+    pub max_restarts: usize,
+    /// The window.
+    pub within: Duration,
+    /// Builds the fresh machine.
+    pub fresh: Box<dyn Fn() -> M>,
+}
+
+impl<M> RestartPolicy<M> {
+    /// One restart in five seconds.
+    pub fn erlang_default(fresh: impl Fn() -> M + 'static) -> Self {
+        Self {
+            max_restarts: 1,
+            within: Duration::from_secs(5),
+            fresh: Box::new(fresh),
+        }
+    }
 }
 
 /// What an [`Effects`] implementation may do with its actor.
@@ -142,6 +178,9 @@ pub struct MachineActor<M: Machine, E: Effects<M>> {
     timers: HashMap<M::Timer, SpawnHandle>,
     outbox: Outbox<M::Output, M::Timer>,
     strict: bool,
+    restart: Option<RestartPolicy<M>>,
+    /// When the recent restarts happened, for the restart intensity.
+    restarts: VecDeque<Millis>,
 }
 
 impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
@@ -157,7 +196,16 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
             timers: HashMap::new(),
             outbox: Outbox::default(),
             strict: cfg!(debug_assertions),
+            restart: None,
+            restarts: VecDeque::new(),
         }
+    }
+
+    /// Replaces a panicking machine by a fresh one under `policy`, instead
+    /// of stopping the actor at the first panic.
+    pub fn restart_with(mut self, policy: RestartPolicy<M>) -> Self {
+        self.restart = Some(policy);
+        self
     }
 
     /// Whether an undeclared transition panics (the default in debug builds
@@ -181,21 +229,19 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
     pub fn deliver(&mut self, source: Cow<'static, str>, input: M::Input, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
         let event = input.event_name();
-        if self.tracer.enabled() {
-            let value =
-                serde_json::to_value(&input).unwrap_or_else(|e| format!("<unserializable: {e}>").into());
-            self.tracer.record(
-                now,
-                &self.id,
-                RecordBody::Input {
-                    source: source.into_owned(),
-                    event: event.to_owned(),
-                    input: value,
-                },
-            );
-        }
+        let body: BodyRef<'_, M::Input, (), ()> = BodyRef::Input {
+            source: &source,
+            event,
+            input: &input,
+        };
+        self.tracer.record_ref(now, &self.id, &body);
         self.outbox.set_now(now);
-        self.machine.handle(&input, &mut self.outbox);
+        let handled =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.machine.handle(&input, &mut self.outbox)));
+        if let Err(panic) = handled {
+            self.machine_panicked(now, panic_message(panic.as_ref()), ctx);
+            return;
+        }
         let mut steps = std::mem::take(&mut self.outbox);
         for step in steps.drain() {
             if self.tracer.enabled() {
@@ -239,6 +285,64 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
             self.outbox = steps;
         }
     }
+}
+
+impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
+    /// Discards the failed input's steps and timers, then restarts the
+    /// machine within the restart intensity or gives up and stops.
+    fn machine_panicked(&mut self, now: Millis, message: String, ctx: &mut Context<Self>) {
+        let _ = self.outbox.drain().count();
+        for (_, handle) in self.timers.drain() {
+            ctx.cancel_future(handle);
+        }
+        let state = self.machine.state().to_owned();
+        let restart = self.restart.as_ref().is_some_and(|policy| {
+            let window = policy.within.as_millis() as Millis;
+            while self
+                .restarts
+                .front()
+                .is_some_and(|t| now.saturating_sub(*t) >= window)
+            {
+                self.restarts.pop_front();
+            }
+            self.restarts.len() < policy.max_restarts
+        });
+        tracing::error!(actor = %self.id, %state, restarted = restart, "machine panicked: {message}");
+        self.tracer.record(
+            now,
+            &self.id,
+            RecordBody::Panicked {
+                state,
+                message: message.clone(),
+                restarted: restart,
+            },
+        );
+        let mut effect_ctx = EffectContext { ctx, now };
+        match self.restart.as_ref().filter(|_| restart) {
+            Some(policy) => {
+                self.restarts.push_back(now);
+                self.machine = (policy.fresh)();
+                let body = RecordBody::Started {
+                    machine: M::spec().name.to_owned(),
+                    state: self.machine.state().to_owned(),
+                };
+                self.tracer.record(now, &self.id, body);
+                self.effects.machine_restarted(&message, &mut effect_ctx);
+            }
+            None => {
+                self.effects.machine_gave_up(&message, &mut effect_ctx);
+                effect_ctx.stop();
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked with a non-string payload".to_owned())
 }
 
 impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {

@@ -101,18 +101,12 @@ impl MachineSpec {
         self.states.iter().find(|s| s.name == name)
     }
 
-    /// `name` and its superstates, innermost first.
-    pub fn lineage(&self, name: &str) -> Vec<&StateSpec> {
-        let mut chain = Vec::new();
-        let mut next = self.state(name);
-        while let Some(state) = next {
-            if chain.iter().any(|s: &&StateSpec| s.name == state.name) {
-                break;
-            }
-            chain.push(state);
-            next = state.superstate.and_then(|p| self.state(p));
-        }
-        chain
+    /// `name` and its superstates, innermost first. A (malformed) cycle of
+    /// superstates ends after as many steps as there are states.
+    pub fn lineage<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a StateSpec> + 'a {
+        let first = self.state(name);
+        std::iter::successors(first, |state| state.superstate.and_then(|p| self.state(p)))
+            .take(self.states.len())
     }
 
     /// Checks that `from --event--> to` is declared on `from` or one of its
@@ -255,6 +249,20 @@ pub mod coverage {
     }
 
     pub(super) fn record(spec: &'static MachineSpec, (on, event, to): DeclaredTransition) {
+        thread_local! {
+            /// What this thread already recorded, so that a transition taken
+            /// again costs one hash of four pointers and no lock.
+            static SEEN: std::cell::RefCell<HashSet<(usize, usize, usize, usize)>> = Default::default();
+        }
+        let key = (
+            spec as *const MachineSpec as usize,
+            on.as_ptr() as usize,
+            event.as_ptr() as usize,
+            to.as_ptr() as usize,
+        );
+        if !SEEN.with(|seen| seen.borrow_mut().insert(key)) {
+            return;
+        }
         let mut taken = taken().lock().unwrap_or_else(|p| p.into_inner());
         if !taken.insert((spec.name, on, event, to)) {
             return;

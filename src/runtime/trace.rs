@@ -114,6 +114,17 @@ pub enum RecordBody {
         /// Which timer.
         timer: Value,
     },
+    /// The machine panicked while handling the previous input; its steps
+    /// for that input were discarded and its timers disarmed.
+    Panicked {
+        /// Its state before the input.
+        state: String,
+        /// The panic message.
+        message: String,
+        /// Whether it was replaced by a fresh machine (within its restart
+        /// intensity) or the actor gave up and stopped.
+        restarted: bool,
+    },
     /// The actor stopped.
     Stopped {
         /// Its state when it stopped.
@@ -137,13 +148,21 @@ impl RecordBody {
 }
 
 enum Sink {
-    Memory(Vec<String>),
+    /// The whole trace as JSON Lines, header first, in chunks of about
+    /// [`MEMORY_CHUNK`] bytes, so that a growing trace is never copied.
+    Memory(Vec<Vec<u8>>),
     Writer(Box<dyn Write + Send>),
 }
+
+/// The size of one chunk of a memory trace.
+const MEMORY_CHUNK: usize = 1 << 20;
 
 struct Inner {
     next_seq: u64,
     sink: Sink,
+    /// The line being built, reused so that recording allocates nothing
+    /// once warm.
+    line: Vec<u8>,
     error: Option<String>,
 }
 
@@ -162,6 +181,65 @@ impl std::fmt::Debug for Tracer {
     }
 }
 
+/// A record body borrowed from the shell's own values, so that the hot path
+/// serializes inputs and outputs straight into the line, without building
+/// JSON values. It serializes exactly as the matching [`RecordBody`].
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BodyRef<'a, I, O, T> {
+    /// See [`RecordBody::Input`].
+    Input {
+        /// Who sent it.
+        source: &'a str,
+        /// The input's event name.
+        event: &'a str,
+        /// The input.
+        input: &'a I,
+    },
+    /// See [`RecordBody::Transition`].
+    Transition {
+        /// The event that caused it.
+        event: &'a str,
+        /// The state it left.
+        from: &'a str,
+        /// The state it entered.
+        to: &'a str,
+    },
+    /// See [`RecordBody::Output`].
+    Output {
+        /// The output.
+        output: &'a O,
+    },
+    /// See [`RecordBody::TimerStarted`].
+    TimerStarted {
+        /// Which timer.
+        timer: &'a T,
+        /// After how many milliseconds it elapses.
+        after_ms: u64,
+    },
+    /// See [`RecordBody::TimerCancelled`].
+    TimerCancelled {
+        /// Which timer.
+        timer: &'a T,
+    },
+}
+
+impl<'a, O, T> BodyRef<'a, (), O, T> {
+    /// The body of one machine step caused by the input named `event`.
+    pub fn step(event: &'a str, step: &'a super::machine::Step<O, T>) -> Self {
+        use super::machine::Step;
+        match step {
+            Step::Transitioned { from, to } => Self::Transition { event, from, to },
+            Step::Emitted(output) => Self::Output { output },
+            Step::TimerStarted { timer, after } => Self::TimerStarted {
+                timer,
+                after_ms: after.as_millis() as u64,
+            },
+            Step::TimerCancelled(timer) => Self::TimerCancelled { timer },
+        }
+    }
+}
+
 impl Tracer {
     /// Records nothing.
     pub fn off() -> Self {
@@ -170,8 +248,10 @@ impl Tracer {
 
     /// Keeps the trace in memory; read it with [`Tracer::contents`].
     pub fn memory(header: TraceHeader) -> Self {
-        let line = serde_json::to_string(&header).expect("a trace header always serializes");
-        Self::with_sink(Sink::Memory(vec![line]))
+        let mut text = Vec::with_capacity(MEMORY_CHUNK);
+        serde_json::to_writer(&mut text, &header).expect("a trace header always serializes");
+        text.push(b'\n');
+        Self::with_sink(Sink::Memory(vec![text]))
     }
 
     /// Writes the trace to `writer`, header first.
@@ -191,6 +271,7 @@ impl Tracer {
         Self(Some(Arc::new(Mutex::new(Inner {
             next_seq: 1,
             sink,
+            line: Vec::with_capacity(256),
             error: None,
         }))))
     }
@@ -203,31 +284,55 @@ impl Tracer {
     /// Appends one record. A write error is kept (see [`Tracer::flush`])
     /// rather than stopping the run.
     pub fn record(&self, t_ms: Millis, actor: &str, body: RecordBody) {
+        self.record_ref(t_ms, actor, &body);
+    }
+
+    /// Appends one record whose body is any value that serializes as a
+    /// [`RecordBody`] does (a [`RecordBody`] or a [`BodyRef`]).
+    pub fn record_ref<B: Serialize>(&self, t_ms: Millis, actor: &str, body: &B) {
         let Some(inner) = &self.0 else { return };
-        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
-        let record = Record {
-            seq: inner.next_seq,
-            t_ms,
-            actor: actor.to_owned(),
-            body,
-        };
+        let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = &mut *guard;
+        let seq = inner.next_seq;
         inner.next_seq += 1;
-        let line = match serde_json::to_string(&record) {
-            Ok(line) => line,
-            Err(e) => {
-                inner
-                    .error
-                    .get_or_insert(format!("record {} did not serialize: {e}", record.seq));
-                return;
+        // `{"seq":..,"t_ms":..,"actor":..,` then the body's own fields: the
+        // body serializes as an object, so its opening brace is dropped.
+        let line = &mut inner.line;
+        line.clear();
+        let mut number = itoa::Buffer::new();
+        line.extend_from_slice(b"{\"seq\":");
+        line.extend_from_slice(number.format(seq).as_bytes());
+        line.extend_from_slice(b",\"t_ms\":");
+        line.extend_from_slice(number.format(t_ms).as_bytes());
+        line.extend_from_slice(b",\"actor\":");
+        let written = serde_json::to_writer(&mut *line, actor).and_then(|_| {
+            line.push(b',');
+            let body_start = line.len();
+            serde_json::to_writer(&mut *line, body)?;
+            if line.get(body_start) == Some(&b'{') {
+                line.remove(body_start);
             }
-        };
+            Ok(())
+        });
+        if let Err(e) = written {
+            inner
+                .error
+                .get_or_insert(format!("record {seq} did not serialize: {e}"));
+            return;
+        }
+        line.push(b'\n');
         match &mut inner.sink {
-            Sink::Memory(lines) => lines.push(line),
+            Sink::Memory(chunks) => match chunks.last_mut() {
+                Some(chunk) if chunk.capacity() - chunk.len() >= line.len() => chunk.extend_from_slice(line),
+                _ => {
+                    let mut chunk = Vec::with_capacity(MEMORY_CHUNK.max(line.len()));
+                    chunk.extend_from_slice(line);
+                    chunks.push(chunk);
+                }
+            },
             Sink::Writer(w) => {
-                if let Err(e) = w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")) {
-                    inner
-                        .error
-                        .get_or_insert(format!("writing record {}: {e}", record.seq));
+                if let Err(e) = w.write_all(line) {
+                    inner.error.get_or_insert(format!("writing record {seq}: {e}"));
                 }
             }
         }
@@ -240,11 +345,8 @@ impl Tracer {
         };
         let inner = inner.lock().unwrap_or_else(|p| p.into_inner());
         match &inner.sink {
-            Sink::Memory(lines) => {
-                let mut text = lines.join("\n");
-                text.push('\n');
-                text
-            }
+            // serde_json writes UTF-8 only, so this never replaces anything.
+            Sink::Memory(chunks) => String::from_utf8_lossy(&chunks.concat()).into_owned(),
             Sink::Writer(_) => String::new(),
         }
     }

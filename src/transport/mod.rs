@@ -24,6 +24,8 @@ use uuid::Uuid;
 
 use crate::protocol::advertisement::ReaderAdvertisement;
 
+#[cfg(feature = "ble")]
+pub mod ble;
 pub mod sim;
 
 /// The readerlink reader GATT service.

@@ -404,28 +404,52 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The field a parse error is about: the one the message names
-/// (``missing field `serial` ``), else the key on the error's line.
+/// The field a parse error is about, as a path (`readers[1].battery`): the
+/// key the message names (``missing field `serial` ``) or else the key on
+/// the error's line, under the table the line is in.
 fn field_of(text: &str, span: Option<Range<usize>>, message: &str) -> String {
-    if let Some(named) = message
-        .split_once("field `")
-        .and_then(|(_, rest)| rest.split_once('`'))
-        .map(|(name, _)| name)
-    {
-        return named.to_owned();
-    }
-    let Some(span) = span else {
-        return String::new();
-    };
-    let start = span.start.min(text.len());
+    let start = span.map_or(0, |s| s.start.min(text.len()));
     let line_start = text.as_bytes()[..start]
         .iter()
         .rposition(|b| *b == b'\n')
         .map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or_default();
-    match line.split_once('=') {
-        Some((key, _)) => key.trim().to_owned(),
-        None => line.trim().to_owned(),
+    let line_end = line_start + line.len();
+    let mut table = String::new();
+    let mut readers = 0usize;
+    for header in text[..line_end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('['))
+    {
+        if header.starts_with("[[readers]]") {
+            readers += 1;
+        }
+        let name = header.split('#').next().unwrap_or_default();
+        table = name
+            .trim()
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_owned();
+    }
+    let named = message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name.to_owned());
+    let key = named.unwrap_or_else(|| match line.split_once('=') {
+        Some((key, _)) if !line.trim_start().starts_with('[') => key.trim().to_owned(),
+        _ => String::new(),
+    });
+    let index = readers.saturating_sub(1);
+    let prefix = match table.as_str() {
+        "readers" => format!("readers[{index}]"),
+        "readers.fault" => format!("readers[{index}].fault"),
+        other => other.to_owned(),
+    };
+    match (prefix.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => prefix,
+        (false, false) => format!("{prefix}.{key}"),
     }
 }
 

@@ -31,8 +31,10 @@
 //! takes [`LinkModel::connect_ms`] and negotiates the smaller of the
 //! reader's ATT payload (20 for the Chipper 2X, 185 for the WisePad 3, 244
 //! for the M2, unless the fleet says) and 244; it keeps trying a reader that
-//! is off, booting or out of reach for [`world::CONNECT_TIMEOUT`], then fails
-//! with [`TransportError::ConnectFailed`].
+//! is off, booting, out of reach or connected elsewhere (it does not
+//! advertise then) for [`world::CONNECT_TIMEOUT`], then fails with
+//! [`TransportError::ConnectFailed`]. Dropping a link's event stream
+//! closes the link, as [`crate::transport::LinkWriter::disconnect`] does.
 //!
 //! A link reports [`LinkEvent::LinkLost`] with
 //! [`LinkLossCause::RemoteClosed`] right after the reader's
@@ -157,12 +159,6 @@ impl Transport for SimTransport {
                             Err(TransportError::ConnectFailed { reason, .. }) => reason,
                             Err(other) => return Err(other),
                         }
-                    }
-                    Ok(Err(reader::Unreachable::AlreadyConnected)) => {
-                        return Err(TransportError::ConnectFailed {
-                            peripheral,
-                            reason: reader::Unreachable::AlreadyConnected.to_string(),
-                        });
                     }
                     Ok(Err(why)) => why.to_string(),
                 };

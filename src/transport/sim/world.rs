@@ -372,24 +372,27 @@ impl SimWorld {
         };
         cell.wake.notify_one();
         let opened = Instant::now();
+        let writer = RawLinkWriter {
+            world: Arc::downgrade(&self.inner),
+            serial: serial.clone(),
+            link_id: id,
+            att_payload,
+            closed,
+            reported: Arc::new(AtomicBool::new(false)),
+            uplink: Arc::new(Mutex::new(Airtime::new(opened, &self.inner.model))),
+        };
         tokio::spawn(forward(
             downlink,
             events_tx,
             Airtime::new(opened, &self.inner.model),
             silenced,
             self.supervision(),
+            writer.clone(),
         ));
         Ok(RawLink {
             serial: serial.clone(),
             att_payload,
-            writer: RawLinkWriter {
-                world: Arc::downgrade(&self.inner),
-                serial: serial.clone(),
-                link_id: id,
-                att_payload,
-                closed,
-                uplink: Arc::new(Mutex::new(Airtime::new(opened, &self.inner.model))),
-            },
+            writer,
             events,
         })
     }
@@ -474,15 +477,26 @@ async fn drive(world: Weak<Inner>, cell: Arc<ReaderCell>) {
 }
 
 /// Carries a link's notifications to the central on the link's timing, and
-/// finally its loss.
+/// finally its loss. When the central drops its event receiver, the link
+/// is closed from the central's side, as if it had disconnected.
 async fn forward(
     mut downlink: mpsc::UnboundedReceiver<Downlink>,
     events: mpsc::UnboundedSender<LinkEvent>,
     mut airtime: Airtime,
     silenced: Arc<AtomicBool>,
     supervision: Duration,
+    central: RawLinkWriter,
 ) {
-    while let Some(item) = downlink.recv().await {
+    loop {
+        let item = tokio::select! {
+            item = downlink.recv() => item,
+            // The central dropped its end: the link is closed from its side.
+            _ = events.closed() => {
+                let _ = central.close();
+                return;
+            }
+        };
+        let Some(item) = item else { return };
         match item {
             Downlink::Payload(payload) => {
                 if silenced.load(Ordering::SeqCst) {
@@ -500,6 +514,7 @@ async fn forward(
                 if cause == LinkLossCause::SignalLost {
                     tokio::time::sleep(supervision).await;
                 }
+                central.reported.store(true, Ordering::SeqCst);
                 let _ = events.send(LinkEvent::LinkLost(cause));
                 break;
             }
@@ -553,6 +568,7 @@ pub struct RawLinkWriter {
     link_id: u64,
     att_payload: usize,
     closed: Arc<AtomicBool>,
+    reported: Arc<AtomicBool>,
     uplink: Arc<Mutex<Airtime>>,
 }
 
@@ -561,27 +577,43 @@ impl RawLinkWriter {
         TransportError::LinkDown(self.serial.to_string())
     }
 
-    /// Runs `f` on the reader if this link is still its link.
-    fn on_link(&self, f: impl FnOnce(&mut SimReader, Millis)) -> Result<(), TransportError> {
-        let inner = self.world.upgrade().ok_or_else(|| self.down())?;
-        let cell = inner.cell(&self.serial).map_err(|_| self.down())?;
+    /// A write on a link that is gone: until the central has been told
+    /// ([`LinkEvent::LinkLost`] delivered) the payload is silently lost in
+    /// the air, as on a real link; after, the write fails.
+    fn gone(&self) -> Result<(), TransportError> {
+        if self.reported.load(Ordering::SeqCst) {
+            Err(self.down())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` on the reader if this link is still its link; `false` if
+    /// it is not.
+    fn on_link(&self, f: impl FnOnce(&mut SimReader, Millis)) -> bool {
+        let Some(inner) = self.world.upgrade() else {
+            return false;
+        };
+        let Ok(cell) = inner.cell(&self.serial) else {
+            return false;
+        };
         let now = inner.now();
         {
             let mut state = cell.state.lock().expect("reader lock");
             if state.link.as_ref().map(|l| l.id) != Some(self.link_id) {
-                return Err(self.down());
+                return false;
             }
             f(&mut state.reader, now);
             dispatch(&mut state);
         }
         cell.wake.notify_one();
-        Ok(())
+        true
     }
 
     /// Writes one ATT payload (write without response).
     pub async fn write_payload(&self, payload: Vec<u8>) -> Result<(), TransportError> {
         if self.closed.load(Ordering::SeqCst) {
-            return Err(self.down());
+            return self.gone();
         }
         if payload.len() > self.att_payload {
             return Err(TransportError::Stack(format!(
@@ -592,18 +624,28 @@ impl RawLinkWriter {
         }
         let at = self.uplink.lock().expect("uplink lock").reserve(Instant::now());
         tokio::time::sleep_until(at).await;
-        self.on_link(|reader, now| reader.payload_received(now, &payload))
+        if self.on_link(|reader, now| reader.payload_received(now, &payload)) {
+            Ok(())
+        } else {
+            self.gone()
+        }
     }
 
-    /// Closes the link from the central's side.
+    /// Closes the link from the central's side; the events then end with
+    /// [`LinkEvent::LinkLost`]`(`[`LinkLossCause::LocalClosed`]`)`. Closing
+    /// a link that is already gone does nothing.
     pub fn close(&self) -> Result<(), TransportError> {
-        let inner = self.world.upgrade().ok_or_else(|| self.down())?;
-        let cell = inner.cell(&self.serial).map_err(|_| self.down())?;
+        let Some(inner) = self.world.upgrade() else {
+            return Ok(());
+        };
+        let Ok(cell) = inner.cell(&self.serial) else {
+            return Ok(());
+        };
         let now = inner.now();
         {
             let mut state = cell.state.lock().expect("reader lock");
             if state.link.as_ref().map(|l| l.id) != Some(self.link_id) {
-                return Err(self.down());
+                return Ok(());
             }
             state.reader.link_closed(now);
             dispatch(&mut state);
