@@ -16,10 +16,12 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use super::machine::Connection;
-use super::messages::{BackendCall, ConnectionEvent, ConnectionInput, ConnectionOutput, Session};
+use super::messages::{
+    BackendCall, ConnectError, ConnectionEvent, ConnectionInput, ConnectionOutput, Session,
+};
 use crate::backend::Backend;
 use crate::protocol::{ReaderMessage, Reassembler, fragment};
-use crate::reader::SerialNumber;
+use crate::reader::{ConnectionStatus, DisconnectReason, SerialNumber};
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
 use crate::secret::Secret;
@@ -55,6 +57,20 @@ pub struct ConnectionEffects {
     /// The session's connection token. It never enters the machine, a
     /// trace or a log; it is kept for the commands that will need it.
     token: Rc<RefCell<Option<Secret>>>,
+    /// How far the current session got, as the reports told: what to
+    /// report if the machine panics and its actor stops.
+    phase: Phase,
+}
+
+/// How far a session got, from the machine's own outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No session, or it ended.
+    Idle,
+    /// A connect is under way; `reported` once status `Connecting` was.
+    Connecting { reported: bool },
+    /// Connected.
+    Connected,
 }
 
 impl ConnectionEffects {
@@ -72,6 +88,7 @@ impl ConnectionEffects {
             report,
             link: None,
             token: Rc::default(),
+            phase: Phase::Idle,
         }
     }
 
@@ -85,6 +102,9 @@ impl Effects<Connection> for ConnectionEffects {
     fn perform(&mut self, output: ConnectionOutput, ctx: &mut EffectContext<'_, Connection, Self>) {
         match output {
             ConnectionOutput::CheckLocation { session, location } => {
+                if self.phase == Phase::Idle {
+                    self.phase = Phase::Connecting { reported: false };
+                }
                 let backend = self.backend.clone();
                 ctx.spawn_then("backend", async move {
                     Some(match backend.location(&location).await {
@@ -162,14 +182,52 @@ impl Effects<Connection> for ConnectionEffects {
                 }
             }
             ConnectionOutput::Report(event) => {
-                if matches!(
-                    event,
-                    ConnectionEvent::Disconnected { .. } | ConnectionEvent::ConnectFailed { .. }
-                ) {
-                    self.link = None;
-                    self.token.borrow_mut().take();
+                match &event {
+                    ConnectionEvent::Disconnected { .. } | ConnectionEvent::ConnectFailed { .. } => {
+                        self.link = None;
+                        self.token.borrow_mut().take();
+                        self.phase = Phase::Idle;
+                    }
+                    ConnectionEvent::StatusChanged {
+                        status: ConnectionStatus::Connecting,
+                    } => self.phase = Phase::Connecting { reported: true },
+                    ConnectionEvent::Connected { .. } => self.phase = Phase::Connected,
+                    _ => {}
                 }
                 (self.report)(event);
+            }
+        }
+    }
+
+    /// The machine panicked past its restart intensity (it has none: one
+    /// panic) and the actor stops: close the link and tell the owner the
+    /// session ended, so no call waits forever and no status lies.
+    fn machine_gave_up(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
+        tracing::error!(reader = %self.serial, "the connection machine failed: {panic}");
+        if let Some(link) = self.link.take() {
+            let _ = link.ops.send(LinkOp::Close);
+        }
+        self.token.borrow_mut().take();
+        let not_connected = ConnectionEvent::StatusChanged {
+            status: ConnectionStatus::NotConnected,
+        };
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Idle => {}
+            Phase::Connecting { reported } => {
+                if reported {
+                    (self.report)(not_connected);
+                }
+                (self.report)(ConnectionEvent::ConnectFailed {
+                    error: ConnectError::MachineFailed {
+                        panic: panic.to_owned(),
+                    },
+                });
+            }
+            Phase::Connected => {
+                (self.report)(not_connected);
+                (self.report)(ConnectionEvent::Disconnected {
+                    reason: DisconnectReason::Unknown,
+                });
             }
         }
     }

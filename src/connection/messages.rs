@@ -317,6 +317,13 @@ pub enum ConnectError {
     /// The app stopped the connect (disconnect while connecting).
     #[error("the connect was cancelled")]
     Cancelled,
+    /// The connection's machine panicked; its actor stopped, so the
+    /// process did not.
+    #[error("the connection machine failed: {panic}")]
+    MachineFailed {
+        /// The panic's message.
+        panic: String,
+    },
 }
 
 impl ConnectError {
@@ -333,6 +340,7 @@ impl ConnectError {
             Self::BackendRefused { .. } => "backend_refused",
             Self::BackendUnavailable { .. } => "backend_unavailable",
             Self::Cancelled => "connect_cancelled",
+            Self::MachineFailed { .. } => "connection_machine_failed",
         }
     }
 }

@@ -164,6 +164,15 @@ impl HubEffects {
 
     fn connection(&mut self, reader: &Reader, hub: Addr<HubActor>) -> Addr<ConnectionActor> {
         let serial = reader.serial_number.clone();
+        // A connection actor whose machine failed has stopped (after
+        // reporting the reader disconnected): start a fresh one.
+        if self
+            .connections
+            .get(&serial)
+            .is_some_and(|actor| !actor.connected())
+        {
+            self.connections.remove(&serial);
+        }
         let parts = &self.parts;
         self.connections
             .entry(serial.clone())
