@@ -16,8 +16,11 @@
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
 //! | [`transport::sim`] | the simulated world, the embedded default: simulated readers, fleets, [`transport::sim::SimTransport`] |
+//! | [`scanner`] | the scanner actor: discovery by Bluetooth scan or proximity (R1–R5), [`scanner::ScannerHandle`] |
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
+//! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
+//! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams |
@@ -33,10 +36,13 @@
 pub mod backend;
 pub mod cancelable;
 pub mod cli;
+pub mod connection;
 pub mod machines;
 pub mod protocol;
 pub mod reader;
 pub mod runtime;
+pub mod scanner;
 pub mod secret;
 pub mod store;
+pub mod terminal;
 pub mod transport;

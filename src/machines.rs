@@ -5,5 +5,10 @@ use crate::runtime::MachineSpec;
 
 /// Every machine's declared table. Add a machine here when you add one.
 pub fn all() -> Vec<&'static MachineSpec> {
-    vec![&crate::runtime::example::SPEC]
+    vec![
+        &crate::runtime::example::SPEC,
+        &crate::scanner::SPEC,
+        &crate::connection::SPEC,
+        &crate::terminal::SPEC,
+    ]
 }

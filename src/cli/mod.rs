@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod backend;
 pub mod diagrams;
+pub mod discover;
 pub mod trace;
 
 /// Runs Bluetooth LE card readers: discovery, connection, reconnection,
@@ -26,6 +27,8 @@ pub enum Command {
     Backend(backend::BackendArgs),
     /// Write (or check) the Mermaid diagram of every machine.
     Diagrams(diagrams::DiagramsArgs),
+    /// Discover readers (simulated by default) and print the live list.
+    Discover(discover::DiscoverArgs),
     /// Work with recorded traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
@@ -39,6 +42,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Backend(args) => backend::run(args),
         Command::Diagrams(args) => diagrams::run(args),
+        Command::Discover(args) => discover::run(args),
         Command::Trace(command) => trace::run(command),
     };
     match result {

@@ -1,0 +1,251 @@
+//! The connection's shell side: how its outputs are carried out.
+//!
+//! The transport link is split in two local tasks so the actor never waits
+//! on IO: a writer that owns the [`LinkWriter`] and writes frames in order
+//! (fragmented to the link's ATT payload), and a forwarder that reassembles
+//! and decodes notifications and delivers them, and the link's loss, to the
+//! actor as inputs. Backend calls run with [`EffectContext::spawn_then`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::mpsc;
+
+use super::machine::Connection;
+use super::messages::{BackendCall, ConnectionEvent, ConnectionInput, ConnectionOutput, Session};
+use crate::backend::Backend;
+use crate::protocol::{ReaderMessage, Reassembler, fragment};
+use crate::reader::SerialNumber;
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
+use crate::runtime::trace::Tracer;
+use crate::secret::Secret;
+use crate::transport::{LinkEvent, LinkLossCause, LinkWriter, Transport};
+
+/// A connection actor: the [`Connection`] machine run by its shell.
+pub type ConnectionActor = MachineActor<Connection, ConnectionEffects>;
+
+/// Where a connection's reports go: called on the actor, in order.
+pub type ReportFn = Rc<dyn Fn(ConnectionEvent)>;
+
+enum LinkOp {
+    /// One whole encoded frame, to fragment and write.
+    Frame(Vec<u8>),
+    /// Close the link.
+    Close,
+}
+
+/// The session's link as the shell holds it.
+struct LinkHandle {
+    session: Session,
+    ops: mpsc::UnboundedSender<LinkOp>,
+}
+
+/// Carries out a connection's outputs over a transport and a backend.
+pub struct ConnectionEffects {
+    serial: SerialNumber,
+    transport: Arc<dyn Transport>,
+    backend: Arc<dyn Backend>,
+    report: ReportFn,
+    /// The current session's link, from `OpenLink` until `CloseLink`.
+    link: Option<LinkHandle>,
+    /// The session's connection token. It never enters the machine, a
+    /// trace or a log; it is kept for the commands that will need it.
+    token: Rc<RefCell<Option<Secret>>>,
+}
+
+impl ConnectionEffects {
+    /// Effects for the reader `serial`, reporting through `report`.
+    pub fn new(
+        serial: SerialNumber,
+        transport: Arc<dyn Transport>,
+        backend: Arc<dyn Backend>,
+        report: ReportFn,
+    ) -> Self {
+        Self {
+            serial,
+            transport,
+            backend,
+            report,
+            link: None,
+            token: Rc::default(),
+        }
+    }
+
+    /// Whether the session has a connection token.
+    pub fn has_token(&self) -> bool {
+        self.token.borrow().is_some()
+    }
+}
+
+impl Effects<Connection> for ConnectionEffects {
+    fn perform(&mut self, output: ConnectionOutput, ctx: &mut EffectContext<'_, Connection, Self>) {
+        match output {
+            ConnectionOutput::CheckLocation { session, location } => {
+                let backend = self.backend.clone();
+                ctx.spawn_then("backend", async move {
+                    Some(match backend.location(&location).await {
+                        Ok(location) => ConnectionInput::LocationFound { session, location },
+                        Err(error) => ConnectionInput::BackendCallFailed {
+                            session,
+                            call: BackendCall::GetLocation,
+                            error,
+                        },
+                    })
+                });
+            }
+            ConnectionOutput::OpenLink { session, peripheral } => {
+                let (ops, ops_rx) = mpsc::unbounded_channel();
+                self.link = Some(LinkHandle { session, ops });
+                let transport = self.transport.clone();
+                let actor = ctx.address();
+                ctx.spawn_then("transport", async move {
+                    Some(match transport.connect(&peripheral).await {
+                        Ok(link) => {
+                            let att_payload = link.att_payload;
+                            actix::spawn(write_link(link.writer, ops_rx, att_payload));
+                            actix::spawn(forward_link(link.events, actor, session));
+                            ConnectionInput::LinkEstablished { session, att_payload }
+                        }
+                        Err(error) => ConnectionInput::LinkFailed { session, error },
+                    })
+                });
+            }
+            ConnectionOutput::Send { session, request } => match &self.link {
+                Some(link) if link.session == session => {
+                    let _ = link.ops.send(LinkOp::Frame(request.encode()));
+                }
+                _ => tracing::debug!(reader = %self.serial, session, "dropped a request for a closed link"),
+            },
+            ConnectionOutput::FetchConnectionToken { session } => {
+                let backend = self.backend.clone();
+                let slot = self.token.clone();
+                ctx.spawn_then("backend", async move {
+                    Some(match backend.connection_token().await {
+                        Ok(token) => {
+                            *slot.borrow_mut() = Some(token);
+                            ConnectionInput::ConnectionTokenFetched { session }
+                        }
+                        Err(error) => ConnectionInput::BackendCallFailed {
+                            session,
+                            call: BackendCall::ConnectionToken,
+                            error,
+                        },
+                    })
+                });
+            }
+            ConnectionOutput::RegisterReader { session, request } => {
+                let backend = self.backend.clone();
+                ctx.spawn_then("backend", async move {
+                    Some(match backend.register_reader(request).await {
+                        Ok(registration) => ConnectionInput::ReaderRegistered { session, registration },
+                        Err(error) => ConnectionInput::BackendCallFailed {
+                            session,
+                            call: BackendCall::RegisterReader,
+                            error,
+                        },
+                    })
+                });
+            }
+            ConnectionOutput::CloseLink { session } => {
+                if self.link.as_ref().is_some_and(|l| l.session == session) {
+                    if let Some(link) = self.link.take() {
+                        let _ = link.ops.send(LinkOp::Close);
+                    }
+                    self.token.borrow_mut().take();
+                }
+            }
+            ConnectionOutput::Report(event) => {
+                if matches!(
+                    event,
+                    ConnectionEvent::Disconnected { .. } | ConnectionEvent::ConnectFailed { .. }
+                ) {
+                    self.link = None;
+                    self.token.borrow_mut().take();
+                }
+                (self.report)(event);
+            }
+        }
+    }
+}
+
+/// Starts a connection actor for `serial` on the current arbiter. Its id in
+/// the trace is `connection:<serial>`.
+pub fn start_connection(
+    serial: SerialNumber,
+    transport: Arc<dyn Transport>,
+    backend: Arc<dyn Backend>,
+    report: ReportFn,
+    tracer: Tracer,
+    clock: Clock,
+) -> Addr<ConnectionActor> {
+    let id = format!("connection:{serial}");
+    let effects = ConnectionEffects::new(serial, transport, backend, report);
+    MachineActor::new(id, Connection::new(), effects, tracer, clock).start()
+}
+
+/// Writes frames in order until the link is closed, or the actor is gone
+/// (then closes the link).
+async fn write_link(
+    writer: Box<dyn LinkWriter>,
+    mut ops: mpsc::UnboundedReceiver<LinkOp>,
+    att_payload: usize,
+) {
+    while let Some(op) = ops.recv().await {
+        match op {
+            LinkOp::Frame(frame) => {
+                for payload in fragment(&frame, att_payload) {
+                    if let Err(e) = writer.write(payload).await {
+                        // The link's loss reaches the machine through the
+                        // event stream; the rest of this frame is moot.
+                        tracing::debug!("write failed: {e}");
+                        break;
+                    }
+                }
+            }
+            LinkOp::Close => break,
+        }
+    }
+    let _ = writer.disconnect().await;
+}
+
+/// Reassembles and decodes the link's notifications and delivers them, and
+/// the link's loss, to the connection actor.
+async fn forward_link(
+    mut events: BoxStream<'static, LinkEvent>,
+    actor: Addr<ConnectionActor>,
+    session: Session,
+) {
+    let mut reassembler = Reassembler::new();
+    let deliver = |input| actor.do_send(Deliver::from("transport", input));
+    while let Some(event) = events.next().await {
+        match event {
+            LinkEvent::NotificationReceived(payload) => match reassembler.push(&payload) {
+                Ok(None) => {}
+                Ok(Some(frame)) => match ReaderMessage::decode(&frame) {
+                    Ok(message) => deliver(ConnectionInput::FrameReceived { session, message }),
+                    Err(e) => deliver(ConnectionInput::FrameUndecodable {
+                        session,
+                        error: e.to_string(),
+                    }),
+                },
+                Err(e) => deliver(ConnectionInput::FrameUndecodable {
+                    session,
+                    error: e.to_string(),
+                }),
+            },
+            LinkEvent::LinkLost(cause) => {
+                deliver(ConnectionInput::LinkLost { session, cause });
+                return;
+            }
+        }
+    }
+    // A stream that ends without saying why: the peer is gone.
+    deliver(ConnectionInput::LinkLost {
+        session,
+        cause: LinkLossCause::RemoteClosed,
+    });
+}

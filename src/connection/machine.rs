@@ -1,0 +1,731 @@
+//! The connection's pure machine: statig handlers and the declared table.
+//!
+//! ```text
+//! disconnected
+//! connecting
+//!   checking_location → linking → handshaking → fetching_token → registering
+//! connected
+//!   idle ⇄ busy
+//! disconnecting
+//! ```
+//!
+//! The location is looked up before anything else, so a connect to an
+//! unknown location fails before a link is made or a status changes. The
+//! status becomes `Connecting` once the location is known (R6), and
+//! `Connected` once the backend registered the reader.
+
+use std::time::Duration;
+
+use statig::prelude::*;
+
+use super::messages::{
+    BackendCall, CommandError, ConnectError, ConnectionEvent, ConnectionInput, ConnectionOutput,
+    ConnectionTimer, Session,
+};
+use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
+use crate::protocol::{Command, ReaderMessage, Request, RequestId};
+use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
+use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::table::{MachineSpec, on, state, superstate};
+use crate::transport::LinkLossCause;
+
+/// How long the transport may take to link.
+pub const LINK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the reader may take to answer hello.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times a backend call is made before a passing failure (down,
+/// timeout, 5xx) fails the connect.
+pub const BACKEND_ATTEMPTS: u32 = 4;
+/// The wait before the first backend retry; it doubles at each retry
+/// (1 s, 2 s, 4 s).
+pub const BACKEND_RETRY_BASE: Duration = Duration::from_secs(1);
+/// How long the reader may take to answer a command.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the link may take to go down after the app's disconnect.
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The reason a connection ended (R8), from what is known when the link
+/// goes down, most specific first: the reader's own `Disconnecting`
+/// notification; else what the app asked for (disconnect, reboot); else
+/// the link's loss cause.
+pub fn disconnect_reason(
+    announced: Option<DisconnectReason>,
+    requested: Option<DisconnectReason>,
+    cause: LinkLossCause,
+) -> DisconnectReason {
+    announced.or(requested).unwrap_or(match cause {
+        LinkLossCause::SignalLost => DisconnectReason::BluetoothSignalLost,
+        LinkLossCause::AdapterPoweredOff => DisconnectReason::BluetoothDisabled,
+        LinkLossCause::LocalClosed => DisconnectReason::DisconnectRequested,
+        LinkLossCause::RemoteClosed => DisconnectReason::Unknown,
+    })
+}
+
+/// The declared table (see [`crate::runtime::table`]).
+pub static SPEC: MachineSpec = MachineSpec {
+    name: "connection",
+    summary: "One reader's connection: location check, link, hello, token, registration (R6); disconnect reasons (R8); reader reports (R18a).",
+    initial: "disconnected",
+    states: &[
+        state(
+            "disconnected",
+            None,
+            &[
+                on("ConnectRequested", &["checking_location"]),
+                on("DisconnectRequested", &[]),
+                on("RebootRequested", &[]),
+            ],
+        ),
+        superstate(
+            "connecting",
+            None,
+            &[
+                on("DisconnectRequested", &["disconnected"]),
+                on("LinkLost", &["disconnected"]),
+                on("FrameReceived", &[]),
+                on("FrameUndecodable", &[]),
+                on("RebootRequested", &[]),
+                on("ConnectRequested", &[]),
+            ],
+        ),
+        state(
+            "checking_location",
+            Some("connecting"),
+            &[
+                on("LocationFound", &["linking"]),
+                on("BackendCallFailed", &["disconnected"]),
+                on("TimerElapsed", &[]),
+            ],
+        ),
+        state(
+            "linking",
+            Some("connecting"),
+            &[
+                on("LinkEstablished", &["handshaking"]),
+                on("LinkFailed", &["disconnected"]),
+                on("TimerElapsed", &["disconnected"]),
+            ],
+        ),
+        state(
+            "handshaking",
+            Some("connecting"),
+            &[
+                on("FrameReceived", &["fetching_token", "disconnected"]),
+                on("TimerElapsed", &["disconnected"]),
+            ],
+        ),
+        state(
+            "fetching_token",
+            Some("connecting"),
+            &[
+                on("ConnectionTokenFetched", &["registering"]),
+                on("BackendCallFailed", &["disconnected"]),
+                on("TimerElapsed", &[]),
+            ],
+        ),
+        state(
+            "registering",
+            Some("connecting"),
+            &[
+                on("ReaderRegistered", &["idle"]),
+                on("BackendCallFailed", &["disconnected"]),
+                on("TimerElapsed", &[]),
+            ],
+        ),
+        superstate(
+            "connected",
+            None,
+            &[
+                on("DisconnectRequested", &["disconnecting"]),
+                on("LinkLost", &["disconnected"]),
+                on("FrameReceived", &[]),
+                on("FrameUndecodable", &[]),
+                on("ConnectRequested", &[]),
+            ],
+        ),
+        state("idle", Some("connected"), &[on("RebootRequested", &["busy"])]),
+        state(
+            "busy",
+            Some("connected"),
+            &[
+                on("FrameReceived", &["idle"]),
+                on("TimerElapsed", &["idle"]),
+                on("RebootRequested", &[]),
+            ],
+        ),
+        state(
+            "disconnecting",
+            None,
+            &[
+                on("LinkLost", &["disconnected"]),
+                on("TimerElapsed", &["disconnected"]),
+                on("DisconnectRequested", &[]),
+                on("RebootRequested", &[]),
+                on("ConnectRequested", &[]),
+                on("FrameReceived", &[]),
+            ],
+        ),
+    ],
+};
+
+type Out = Outbox<ConnectionOutput, ConnectionTimer>;
+
+/// The statig side: what a connection remembers across states.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCore {
+    /// The current session; answers from others are dropped.
+    session: Session,
+    /// The reader being connected, updated by hello.
+    reader: Option<Reader>,
+    /// The location to register it to.
+    location: LocationId,
+    /// Whether the session's link was asked for and not yet closed, so
+    /// that ending a connect closes it exactly once.
+    link_open: bool,
+    /// The status last reported, so each change is reported once.
+    status: ConnectionStatus,
+    /// The next request id; wraps.
+    next_request_id: RequestId,
+    /// The hello waiting for `ReaderInfo`.
+    hello: Option<RequestId>,
+    /// The command waiting for its answer (only `Reboot` so far).
+    pending_command: Option<RequestId>,
+    /// Calls made of the backend call under way.
+    backend_attempts: u32,
+    /// The reason the reader announced before dropping the link.
+    announced: Option<DisconnectReason>,
+    /// What the app asked for that ends the connection (disconnect, reboot).
+    requested: Option<DisconnectReason>,
+}
+
+#[state_machine(
+    initial = "State::disconnected()",
+    visibility = "pub(crate)",
+    state(derive(Debug, Clone)),
+    superstate(derive(Debug)),
+    after_transition = "Self::after_transition"
+)]
+impl ConnectionCore {
+    /// No connection. `ConnectRequested` → `checking_location`; disconnect
+    /// and reboot requests are handled in place (nothing to do).
+    #[state]
+    fn disconnected(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::ConnectRequested { reader, location } => {
+                self.session += 1;
+                self.reader = Some(reader.clone());
+                self.location = location.clone();
+                self.link_open = false;
+                self.hello = None;
+                self.pending_command = None;
+                self.announced = None;
+                self.requested = None;
+                self.backend_attempts = 1;
+                context.emit(ConnectionOutput::CheckLocation {
+                    session: self.session,
+                    location: location.clone(),
+                });
+                Transition(State::checking_location())
+            }
+            ConnectionInput::DisconnectRequested | ConnectionInput::RebootRequested => Handled,
+            _ => Handled,
+        }
+    }
+
+    /// A connect under way. `DisconnectRequested` → `disconnected` (the
+    /// connect fails, cancelled); `LinkLost` → `disconnected` (fails with
+    /// the reason). Frames outside the handshake, a second connect and a
+    /// reboot are handled in place (ignored: the owner refuses those).
+    #[superstate(exit_action = "exit_connecting")]
+    fn connecting(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::DisconnectRequested => self.fail(context, ConnectError::Cancelled),
+            ConnectionInput::LinkLost { cause, .. } => {
+                self.link_open = false;
+                let reason = disconnect_reason(self.announced, None, *cause);
+                self.fail(context, ConnectError::LinkLost { reason })
+            }
+            ConnectionInput::FrameReceived { message, .. } => {
+                if let ReaderMessage::Disconnecting { reason } = message {
+                    self.announced = Some(*reason);
+                }
+                Handled
+            }
+            ConnectionInput::FrameUndecodable { .. }
+            | ConnectionInput::RebootRequested
+            | ConnectionInput::ConnectRequested { .. } => Handled,
+            _ => Super,
+        }
+    }
+
+    /// Waits for the backend to confirm the location. `LocationFound` →
+    /// `linking` (status `Connecting`); `BackendCallFailed` → retried in
+    /// place after `BackendRetry`, or `disconnected` when the location does
+    /// not exist or the retries ran out.
+    #[state(superstate = "connecting")]
+    fn checking_location(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::LocationFound { .. } => {
+                self.report_status(context, ConnectionStatus::Connecting);
+                let peripheral = self.reader.as_ref().map(|r| r.peripheral.clone()).unwrap_or_default();
+                self.link_open = true;
+                context.emit(ConnectionOutput::OpenLink {
+                    session: self.session,
+                    peripheral,
+                });
+                context.start_timer(ConnectionTimer::LinkTimeout, LINK_TIMEOUT);
+                Transition(State::linking())
+            }
+            ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
+            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+                self.backend_attempts += 1;
+                context.emit(ConnectionOutput::CheckLocation {
+                    session: self.session,
+                    location: self.location.clone(),
+                });
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waits for the transport's link. `LinkEstablished` → `handshaking`
+    /// (hello sent); `LinkFailed` or `LinkTimeout` → `disconnected`.
+    #[state(superstate = "connecting")]
+    fn linking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::LinkEstablished { .. } => {
+                context.cancel_timer(ConnectionTimer::LinkTimeout);
+                let id = self.request(context, Command::Hello);
+                self.hello = Some(id);
+                context.start_timer(ConnectionTimer::HandshakeTimeout, HANDSHAKE_TIMEOUT);
+                Transition(State::handshaking())
+            }
+            ConnectionInput::LinkFailed { error, .. } => {
+                self.link_open = false;
+                self.fail(context, ConnectError::LinkFailed { error: error.clone() })
+            }
+            ConnectionInput::TimerElapsed(ConnectionTimer::LinkTimeout) => self.fail(
+                context,
+                ConnectError::LinkTimedOut {
+                    after_ms: LINK_TIMEOUT.as_millis() as u64,
+                },
+            ),
+            _ => Super,
+        }
+    }
+
+    /// Waits for the reader's answer to hello. `ReaderInfo` → `fetching_token`
+    /// (or `disconnected` if it is another reader); an `Error` answer or
+    /// `HandshakeTimeout` → `disconnected`.
+    #[state(superstate = "connecting")]
+    fn handshaking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::FrameReceived {
+                message: ReaderMessage::ReaderInfo { request_id, info },
+                ..
+            } if Some(*request_id) == self.hello => {
+                context.cancel_timer(ConnectionTimer::HandshakeTimeout);
+                let Some(reader) = self.reader.as_mut() else {
+                    return self.fail(context, ConnectError::Cancelled);
+                };
+                if reader.serial_number != info.serial_number {
+                    let error = ConnectError::UnexpectedReader {
+                        expected: reader.serial_number.clone(),
+                        found: info.serial_number.clone(),
+                    };
+                    return self.fail(context, error);
+                }
+                reader.device_type = info.device_type;
+                reader.software_version = Some(info.software_version.clone());
+                reader.battery = Some(info.battery);
+                self.backend_attempts = 1;
+                context.emit(ConnectionOutput::FetchConnectionToken {
+                    session: self.session,
+                });
+                Transition(State::fetching_token())
+            }
+            ConnectionInput::FrameReceived {
+                message: ReaderMessage::Error { request_id, code },
+                ..
+            } if Some(*request_id) == self.hello => {
+                context.cancel_timer(ConnectionTimer::HandshakeTimeout);
+                self.fail(context, ConnectError::HandshakeRefused { code: *code })
+            }
+            ConnectionInput::TimerElapsed(ConnectionTimer::HandshakeTimeout) => self.fail(
+                context,
+                ConnectError::HandshakeTimedOut {
+                    after_ms: HANDSHAKE_TIMEOUT.as_millis() as u64,
+                },
+            ),
+            _ => Super,
+        }
+    }
+
+    /// Waits for a connection token. `ConnectionTokenFetched` →
+    /// `registering`; `BackendCallFailed` → retried in place, or
+    /// `disconnected`.
+    #[state(superstate = "connecting")]
+    fn fetching_token(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::ConnectionTokenFetched { .. } => {
+                self.backend_attempts = 1;
+                context.emit(ConnectionOutput::RegisterReader {
+                    session: self.session,
+                    request: self.registration(),
+                });
+                Transition(State::registering())
+            }
+            ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
+            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+                self.backend_attempts += 1;
+                context.emit(ConnectionOutput::FetchConnectionToken {
+                    session: self.session,
+                });
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waits for the backend to register the reader. `ReaderRegistered` →
+    /// `idle` (status `Connected`); `BackendCallFailed` → retried in place,
+    /// or `disconnected`.
+    #[state(superstate = "connecting")]
+    fn registering(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::ReaderRegistered { registration, .. } => {
+                // Status first, so that when the owner answers the app's
+                // connect call the status already reads `Connected`.
+                self.report_status(context, ConnectionStatus::Connected);
+                let reader = self.reader.clone().expect("a connect under way has its reader");
+                context.emit(ConnectionOutput::Report(ConnectionEvent::Connected {
+                    reader,
+                    location: registration.location.clone(),
+                }));
+                Transition(State::idle())
+            }
+            ConnectionInput::BackendCallFailed { call, error, .. } => self.backend_failed(context, *call, error),
+            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+                self.backend_attempts += 1;
+                context.emit(ConnectionOutput::RegisterReader {
+                    session: self.session,
+                    request: self.registration(),
+                });
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Connected and registered. `DisconnectRequested` → `disconnecting`;
+    /// `LinkLost` → `disconnected`, reporting exactly one reason (R8).
+    /// Reader reports (battery, low battery, cards) are handled in place
+    /// and reported (R18a); a `Disconnecting` notification is remembered
+    /// for the reason. There is no idle timer: a sleeping reader stays
+    /// connected and wakes on the next command (R7).
+    #[superstate]
+    fn connected(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::DisconnectRequested => {
+                self.requested = Some(DisconnectReason::DisconnectRequested);
+                context.cancel_timer(ConnectionTimer::CommandTimeout);
+                self.close_link(context);
+                context.start_timer(ConnectionTimer::DisconnectTimeout, DISCONNECT_TIMEOUT);
+                Transition(State::disconnecting())
+            }
+            ConnectionInput::LinkLost { cause, .. } => {
+                self.link_open = false;
+                context.cancel_timer(ConnectionTimer::CommandTimeout);
+                let reason = disconnect_reason(self.announced, self.requested, *cause);
+                self.disconnected_for(context, reason)
+            }
+            ConnectionInput::FrameReceived { message, .. } => {
+                let report = match message {
+                    ReaderMessage::BatteryReport { battery } => {
+                        self.set_battery(*battery);
+                        Some(ConnectionEvent::BatteryReported { battery: *battery })
+                    }
+                    ReaderMessage::LowBatteryWarning { battery } => {
+                        self.set_battery(*battery);
+                        Some(ConnectionEvent::LowBatteryWarned { battery: *battery })
+                    }
+                    ReaderMessage::CardInserted => Some(ConnectionEvent::CardInserted),
+                    ReaderMessage::CardRemoved => Some(ConnectionEvent::CardRemoved),
+                    ReaderMessage::Disconnecting { reason } => {
+                        self.announced = Some(*reason);
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(report) = report {
+                    context.emit(ConnectionOutput::Report(report));
+                }
+                Handled
+            }
+            ConnectionInput::FrameUndecodable { .. } | ConnectionInput::ConnectRequested { .. } => Handled,
+            _ => Super,
+        }
+    }
+
+    /// No command waiting. `RebootRequested` → `busy` (reboot sent).
+    #[state(superstate = "connected")]
+    fn idle(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::RebootRequested => {
+                let id = self.request(context, Command::Reboot);
+                self.pending_command = Some(id);
+                self.requested = Some(DisconnectReason::RebootRequested);
+                context.start_timer(ConnectionTimer::CommandTimeout, COMMAND_TIMEOUT);
+                Transition(State::busy())
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waits for the answer to a command. Its `Ack` → `idle` (the reboot's
+    /// disconnect follows); its `Error` or `CommandTimeout` → `idle`, the
+    /// reboot failed. Another reboot is refused in place (busy).
+    #[state(superstate = "connected")]
+    fn busy(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::FrameReceived {
+                message: ReaderMessage::Ack { request_id },
+                ..
+            } if Some(*request_id) == self.pending_command => {
+                self.pending_command = None;
+                context.cancel_timer(ConnectionTimer::CommandTimeout);
+                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootAccepted));
+                Transition(State::idle())
+            }
+            ConnectionInput::FrameReceived {
+                message: ReaderMessage::Error { request_id, code },
+                ..
+            } if Some(*request_id) == self.pending_command => {
+                self.pending_command = None;
+                self.requested = None;
+                context.cancel_timer(ConnectionTimer::CommandTimeout);
+                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
+                    error: CommandError::Refused { code: *code },
+                }));
+                Transition(State::idle())
+            }
+            ConnectionInput::TimerElapsed(ConnectionTimer::CommandTimeout) => {
+                self.pending_command = None;
+                self.requested = None;
+                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
+                    error: CommandError::TimedOut {
+                        after_ms: COMMAND_TIMEOUT.as_millis() as u64,
+                    },
+                }));
+                Transition(State::idle())
+            }
+            ConnectionInput::RebootRequested => {
+                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
+                    error: CommandError::Busy,
+                }));
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waits for the link to go down after the app's disconnect. `LinkLost`
+    /// or `DisconnectTimeout` → `disconnected` (reason: disconnect
+    /// requested, or what the reader announced). Requests are handled in
+    /// place (ignored: the connection is ending).
+    #[state]
+    fn disconnecting(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        match event {
+            ConnectionInput::LinkLost { cause, .. } => {
+                self.link_open = false;
+                context.cancel_timer(ConnectionTimer::DisconnectTimeout);
+                let reason = disconnect_reason(self.announced, self.requested, *cause);
+                self.disconnected_for(context, reason)
+            }
+            ConnectionInput::TimerElapsed(ConnectionTimer::DisconnectTimeout) => {
+                self.link_open = false;
+                let reason = self.announced.or(self.requested).unwrap_or(DisconnectReason::DisconnectRequested);
+                self.disconnected_for(context, reason)
+            }
+            ConnectionInput::FrameReceived { .. }
+            | ConnectionInput::DisconnectRequested
+            | ConnectionInput::RebootRequested
+            | ConnectionInput::ConnectRequested { .. } => Handled,
+            _ => Handled,
+        }
+    }
+
+    #[action]
+    fn exit_connecting(context: &mut Out) {
+        context.cancel_timer(ConnectionTimer::LinkTimeout);
+        context.cancel_timer(ConnectionTimer::HandshakeTimeout);
+        context.cancel_timer(ConnectionTimer::BackendRetry);
+    }
+}
+
+impl ConnectionCore {
+    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
+        context.transitioned(state_name(source), state_name(target));
+    }
+
+    /// Sends `command` on the session's link and returns its request id.
+    fn request(&mut self, context: &mut Out, command: Command) -> RequestId {
+        let id = self.next_request_id;
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        context.emit(ConnectionOutput::Send {
+            session: self.session,
+            request: Request::new(id, command),
+        });
+        id
+    }
+
+    fn registration(&self) -> RegisterReader {
+        let reader = self.reader.as_ref().expect("a connect under way has its reader");
+        RegisterReader {
+            reader: ReaderIdentity::SerialNumber {
+                serial_number: reader.serial_number.clone(),
+                device_type: reader.device_type,
+            },
+            location: self.location.clone(),
+            label: None,
+        }
+    }
+
+    fn set_battery(&mut self, battery: crate::reader::Battery) {
+        if let Some(reader) = self.reader.as_mut() {
+            reader.battery = Some(battery);
+        }
+    }
+
+    fn report_status(&mut self, context: &mut Out, status: ConnectionStatus) {
+        if self.status != status {
+            self.status = status;
+            context.emit(ConnectionOutput::Report(ConnectionEvent::StatusChanged { status }));
+        }
+    }
+
+    fn close_link(&mut self, context: &mut Out) {
+        if std::mem::take(&mut self.link_open) {
+            context.emit(ConnectionOutput::CloseLink {
+                session: self.session,
+            });
+        }
+    }
+
+    /// Ends a connect: closes the link, reports the status, then the
+    /// failure (status first, so that whoever answers a call on the failure
+    /// finds the status current).
+    fn fail(&mut self, context: &mut Out, error: ConnectError) -> Outcome<State> {
+        self.close_link(context);
+        self.report_status(context, ConnectionStatus::NotConnected);
+        context.emit(ConnectionOutput::Report(ConnectionEvent::ConnectFailed { error }));
+        Transition(State::disconnected())
+    }
+
+    /// Ends a connection: reports the status, then its one reason.
+    fn disconnected_for(&mut self, context: &mut Out, reason: DisconnectReason) -> Outcome<State> {
+        self.report_status(context, ConnectionStatus::NotConnected);
+        context.emit(ConnectionOutput::Report(ConnectionEvent::Disconnected { reason }));
+        Transition(State::disconnected())
+    }
+
+    /// A backend call failed: retry it after a backoff when the failure is
+    /// passing and attempts remain, else fail the connect.
+    fn backend_failed(&mut self, context: &mut Out, call: BackendCall, error: &BackendError) -> Outcome<State> {
+        if call == BackendCall::GetLocation && matches!(error, BackendError::NotFound { .. }) {
+            let location = self.location.clone();
+            return self.fail(context, ConnectError::LocationNotFound { location });
+        }
+        if !is_passing(error) {
+            let error = ConnectError::BackendRefused {
+                call,
+                error: error.clone(),
+            };
+            return self.fail(context, error);
+        }
+        if self.backend_attempts >= BACKEND_ATTEMPTS {
+            let error = ConnectError::BackendUnavailable {
+                call,
+                attempts: self.backend_attempts,
+                error: error.clone(),
+            };
+            return self.fail(context, error);
+        }
+        let backoff = BACKEND_RETRY_BASE * 2u32.pow(self.backend_attempts - 1);
+        context.start_timer(ConnectionTimer::BackendRetry, backoff);
+        Handled
+    }
+}
+
+/// Whether a backend failure may pass by itself (worth a retry): the
+/// backend unreachable, slow, or failing on its side (5xx).
+fn is_passing(error: &BackendError) -> bool {
+    match error {
+        BackendError::ConnectionFailed { .. } | BackendError::Timeout { .. } => true,
+        BackendError::Status { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// One reader's connection as a runtime [`Machine`].
+pub struct Connection {
+    inner: statig::blocking::StateMachine<ConnectionCore>,
+}
+
+impl Connection {
+    /// A connection in `disconnected`.
+    pub fn new() -> Self {
+        Self {
+            inner: ConnectionCore::default().state_machine(),
+        }
+    }
+
+    /// The current session (0 before the first connect).
+    pub fn session(&self) -> Session {
+        self.inner.inner().session
+    }
+
+    /// The reader of the current (or last) session, as far as it is known.
+    pub fn reader(&self) -> Option<&Reader> {
+        self.inner.inner().reader.as_ref()
+    }
+
+    /// The status last reported.
+    pub fn status(&self) -> ConnectionStatus {
+        self.inner.inner().status
+    }
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Machine for Connection {
+    type Input = ConnectionInput;
+    type Output = ConnectionOutput;
+    type Timer = ConnectionTimer;
+
+    fn spec() -> &'static MachineSpec {
+        &SPEC
+    }
+
+    fn state(&self) -> &'static str {
+        state_name(self.inner.state())
+    }
+
+    fn handle(&mut self, input: &ConnectionInput, out: &mut Out) {
+        // An answer from an older session is about a link or call that was
+        // given up on; it must not touch the current one.
+        if input.session().is_some_and(|s| s != self.session()) {
+            return;
+        }
+        self.inner.handle_with_context(input, out);
+    }
+
+    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
+        ConnectionInput::TimerElapsed(timer)
+    }
+}

@@ -1,0 +1,374 @@
+//! What the connection machine takes in, what it asks its shell to do, and
+//! what it reports to whoever owns it (the terminal hub, later the
+//! reconnect supervisor).
+//!
+//! Every input that answers an output carries the `session` the output
+//! carried: a session is one connect attempt and the connection it leads
+//! to. The machine drops answers from an older session (a link that was
+//! already given up on, a backend call that came back after a timeout), so
+//! a late answer can never be mistaken for the current one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendError, Location, LocationId, RegisterReader, RegisteredReader};
+use crate::protocol::{ErrorCode, ReaderMessage, Request};
+use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::transport::{LinkLossCause, PeripheralId, TransportError};
+
+/// One connect attempt and the connection it leads to; numbered from 1 by
+/// the machine.
+pub type Session = u32;
+
+/// Which backend call an input or error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum BackendCall {
+    /// Looking the location up before anything else (so a bad location
+    /// changes nothing).
+    GetLocation,
+    /// Fetching a connection token for the reader session.
+    ConnectionToken,
+    /// Registering the reader to the location (R6).
+    RegisterReader,
+}
+
+/// What happens to a connection: requests from its owner (past-tense:
+/// "the app asked"), answers from the transport and the backend, and
+/// timers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+pub enum ConnectionInput {
+    /// The app asked to connect `reader` and register it to `location` (R6).
+    ConnectRequested {
+        /// The reader, as discovery found it (its `peripheral` is linked).
+        reader: Reader,
+        /// The location to register it to.
+        location: LocationId,
+    },
+    /// The app asked to disconnect (or to stop a connect under way).
+    DisconnectRequested,
+    /// The app asked the reader to reboot now (R12).
+    RebootRequested,
+    /// The location exists.
+    LocationFound {
+        /// The session that asked.
+        session: Session,
+        /// The location.
+        location: Location,
+    },
+    /// A connection token was issued. The token itself stays in the shell
+    /// (it is a [`crate::secret::Secret`]); the machine only needs to know.
+    ConnectionTokenFetched {
+        /// The session that asked.
+        session: Session,
+    },
+    /// The backend registered the reader to the location.
+    ReaderRegistered {
+        /// The session that asked.
+        session: Session,
+        /// What the backend recorded.
+        registration: RegisteredReader,
+    },
+    /// A backend call failed.
+    BackendCallFailed {
+        /// The session that asked.
+        session: Session,
+        /// Which call.
+        call: BackendCall,
+        /// Why.
+        error: BackendError,
+    },
+    /// The transport linked to the reader (service found, notifications on).
+    LinkEstablished {
+        /// The session that asked.
+        session: Session,
+        /// The negotiated ATT payload, for the record.
+        att_payload: usize,
+    },
+    /// The transport could not link to the reader.
+    LinkFailed {
+        /// The session that asked.
+        session: Session,
+        /// What the transport said.
+        error: TransportError,
+    },
+    /// A whole frame came from the reader (reassembled and decoded by the
+    /// shell).
+    FrameReceived {
+        /// The session whose link it came on.
+        session: Session,
+        /// The frame.
+        message: ReaderMessage,
+    },
+    /// Bytes came from the reader that did not decode; they are dropped.
+    FrameUndecodable {
+        /// The session whose link they came on.
+        session: Session,
+        /// The decoder's error, in a sentence.
+        error: String,
+    },
+    /// The link went down.
+    LinkLost {
+        /// The session whose link it was.
+        session: Session,
+        /// Why, as far as the transport can tell.
+        cause: LinkLossCause,
+    },
+    /// A timer elapsed.
+    TimerElapsed(ConnectionTimer),
+}
+
+impl ConnectionInput {
+    /// The session an answer belongs to; `None` for requests and timers.
+    pub fn session(&self) -> Option<Session> {
+        match self {
+            Self::LocationFound { session, .. }
+            | Self::ConnectionTokenFetched { session }
+            | Self::ReaderRegistered { session, .. }
+            | Self::BackendCallFailed { session, .. }
+            | Self::LinkEstablished { session, .. }
+            | Self::LinkFailed { session, .. }
+            | Self::FrameReceived { session, .. }
+            | Self::FrameUndecodable { session, .. }
+            | Self::LinkLost { session, .. } => Some(*session),
+            Self::ConnectRequested { .. }
+            | Self::DisconnectRequested
+            | Self::RebootRequested
+            | Self::TimerElapsed(_) => None,
+        }
+    }
+}
+
+/// What the connection machine asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ConnectionOutput {
+    /// Look the location up; answer `LocationFound` or `BackendCallFailed`.
+    CheckLocation {
+        /// Echo it back.
+        session: Session,
+        /// The location id.
+        location: LocationId,
+    },
+    /// Link to the peripheral; answer `LinkEstablished` or `LinkFailed`,
+    /// then forward the link's frames and its loss.
+    OpenLink {
+        /// Echo it back.
+        session: Session,
+        /// Which peripheral.
+        peripheral: PeripheralId,
+    },
+    /// Encode, fragment and write one request on the session's link.
+    Send {
+        /// The link to write on.
+        session: Session,
+        /// The request.
+        request: Request,
+    },
+    /// Fetch a connection token; answer `ConnectionTokenFetched` or
+    /// `BackendCallFailed`.
+    FetchConnectionToken {
+        /// Echo it back.
+        session: Session,
+    },
+    /// Register the reader; answer `ReaderRegistered` or `BackendCallFailed`.
+    RegisterReader {
+        /// Echo it back.
+        session: Session,
+        /// The registration.
+        request: RegisterReader,
+    },
+    /// Close the session's link (harmless when it is already down).
+    CloseLink {
+        /// Which link.
+        session: Session,
+    },
+    /// Tell the owner something happened.
+    Report(ConnectionEvent),
+}
+
+/// The connection machine's timers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConnectionTimer {
+    /// The transport took too long to link.
+    LinkTimeout,
+    /// The reader took too long to answer hello.
+    HandshakeTimeout,
+    /// Time to retry a backend call that failed for a passing reason.
+    BackendRetry,
+    /// The reader took too long to answer a command.
+    CommandTimeout,
+    /// The link took too long to go down after the app's disconnect.
+    DisconnectTimeout,
+}
+
+/// What a connection reports to its owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ConnectionEvent {
+    /// The reader's connection status changed (R6).
+    StatusChanged {
+        /// The new status.
+        status: ConnectionStatus,
+    },
+    /// The reader is connected and registered (R6).
+    Connected {
+        /// The reader, with what hello told (software version, battery).
+        reader: Reader,
+        /// The location it is registered to.
+        location: LocationId,
+    },
+    /// The connect failed; the reader is not connected.
+    ConnectFailed {
+        /// Why.
+        error: ConnectError,
+    },
+    /// The connection ended, for exactly one reason (R8).
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// The reader reported its battery (R18a).
+    BatteryReported {
+        /// The battery now.
+        battery: Battery,
+    },
+    /// The reader warned that its battery is low (R18a).
+    LowBatteryWarned {
+        /// The battery now.
+        battery: Battery,
+    },
+    /// A card was inserted (R18a).
+    CardInserted,
+    /// The card was removed (R18a).
+    CardRemoved,
+    /// The reader acknowledged the reboot; its disconnect follows.
+    RebootAccepted,
+    /// The reboot was not carried out.
+    RebootFailed {
+        /// Why.
+        error: CommandError,
+    },
+}
+
+/// Why a connect failed. Every kind has a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum ConnectError {
+    /// The transport could not link to the reader.
+    #[error("could not link to the reader: {error}")]
+    LinkFailed {
+        /// What the transport said.
+        error: TransportError,
+    },
+    /// The transport did not link within the link timeout.
+    #[error("the reader did not link within {after_ms} ms")]
+    LinkTimedOut {
+        /// The timeout.
+        after_ms: u64,
+    },
+    /// The reader did not answer hello within the handshake timeout.
+    #[error("the reader did not answer hello within {after_ms} ms")]
+    HandshakeTimedOut {
+        /// The timeout.
+        after_ms: u64,
+    },
+    /// The reader answered hello with an error.
+    #[error("the reader refused hello: {code:?}")]
+    HandshakeRefused {
+        /// The reader's error code.
+        code: ErrorCode,
+    },
+    /// The peripheral is a different reader from the one asked for.
+    #[error("expected reader {expected} but the peripheral is {found}")]
+    UnexpectedReader {
+        /// The serial number asked for.
+        expected: SerialNumber,
+        /// The serial number the reader gave.
+        found: SerialNumber,
+    },
+    /// The link went down before the connect finished.
+    #[error("the link went down while connecting ({reason:?})")]
+    LinkLost {
+        /// Why it went down (R8).
+        reason: DisconnectReason,
+    },
+    /// The backend has no such location.
+    #[error("no such location: `{location}`")]
+    LocationNotFound {
+        /// The location asked for.
+        location: LocationId,
+    },
+    /// The backend refused a call for a reason retrying cannot fix.
+    #[error("the backend refused {call:?}: {error}")]
+    BackendRefused {
+        /// Which call.
+        call: BackendCall,
+        /// What the backend said.
+        error: BackendError,
+    },
+    /// The backend kept failing for a passing reason until the retries ran out.
+    #[error("the backend failed {call:?} {attempts} time(s); last: {error}")]
+    BackendUnavailable {
+        /// Which call.
+        call: BackendCall,
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last failure.
+        error: BackendError,
+    },
+    /// The app stopped the connect (disconnect while connecting).
+    #[error("the connect was cancelled")]
+    Cancelled,
+}
+
+impl ConnectError {
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::LinkFailed { .. } => "link_failed",
+            Self::LinkTimedOut { .. } => "link_timed_out",
+            Self::HandshakeTimedOut { .. } => "handshake_timed_out",
+            Self::HandshakeRefused { .. } => "handshake_refused",
+            Self::UnexpectedReader { .. } => "unexpected_reader",
+            Self::LinkLost { .. } => "link_lost_while_connecting",
+            Self::LocationNotFound { .. } => "location_not_found",
+            Self::BackendRefused { .. } => "backend_refused",
+            Self::BackendUnavailable { .. } => "backend_unavailable",
+            Self::Cancelled => "connect_cancelled",
+        }
+    }
+}
+
+/// Why a command to a connected reader was not carried out. Every kind has
+/// a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum CommandError {
+    /// Another command is waiting for its answer.
+    #[error("the reader is busy with another command")]
+    Busy,
+    /// The reader did not answer in time.
+    #[error("the reader did not answer within {after_ms} ms")]
+    TimedOut {
+        /// The timeout.
+        after_ms: u64,
+    },
+    /// The reader refused the command.
+    #[error("the reader refused the command: {code:?}")]
+    Refused {
+        /// The reader's error code.
+        code: ErrorCode,
+    },
+    /// The reader is not connected.
+    #[error("the reader is not connected")]
+    NotConnected,
+}
+
+impl CommandError {
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Busy => "reader_busy",
+            Self::TimedOut { .. } => "command_timed_out",
+            Self::Refused { .. } => "command_refused",
+            Self::NotConnected => "not_connected",
+        }
+    }
+}

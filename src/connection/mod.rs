@@ -1,0 +1,43 @@
+//! The connection actor, one per reader: links to the reader over the
+//! transport, says hello, fetches a connection token and registers the
+//! reader to its location with the backend (R6); then relays the reader's
+//! reports (R18a), carries out a reboot (R12) and, when the connection
+//! ends, reports exactly one [`crate::reader::DisconnectReason`] (R8).
+//!
+//! | file | what |
+//! |---|---|
+//! | `messages.rs` | inputs, outputs, timers, the events it reports, [`ConnectError`], [`CommandError`] |
+//! | `machine.rs` | the pure statig machine [`Connection`] and its table [`SPEC`] |
+//! | `actor.rs` | the shell: [`ConnectionEffects`] over the transport and the backend |
+//!
+//! ```
+//! use readerlink::connection::{Connection, ConnectionInput};
+//! use readerlink::reader::{DeviceType, Reader};
+//! use readerlink::runtime::Harness;
+//!
+//! let mut harness = Harness::new(Connection::new());
+//! let reader = Reader {
+//!     serial_number: "STRM26001".into(),
+//!     device_type: DeviceType::StripeM2,
+//!     software_version: None,
+//!     battery: None,
+//!     rssi: None,
+//!     peripheral: "sim-1".into(),
+//! };
+//! harness.input(ConnectionInput::ConnectRequested { reader, location: "tml_000001".into() });
+//! assert_eq!(harness.state(), "checking_location");
+//! ```
+
+mod actor;
+mod machine;
+mod messages;
+
+pub use actor::{ConnectionActor, ConnectionEffects, ReportFn, start_connection};
+pub use machine::{
+    BACKEND_ATTEMPTS, BACKEND_RETRY_BASE, COMMAND_TIMEOUT, Connection, DISCONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
+    LINK_TIMEOUT, SPEC, disconnect_reason,
+};
+pub use messages::{
+    BackendCall, CommandError, ConnectError, ConnectionEvent, ConnectionInput, ConnectionOutput, ConnectionTimer,
+    Session,
+};

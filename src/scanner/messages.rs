@@ -1,0 +1,223 @@
+//! What the scanner machine takes in and asks for, and the actix messages
+//! its actor accepts besides [`crate::runtime::Deliver`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DiscoveryConfig, DiscoveryError, DiscoveryUpdate};
+use crate::cancelable::CancelOutcome;
+use crate::reader::{Reader, SerialNumber};
+use crate::transport::{Advertisement, PeripheralId, TransportError};
+
+/// Names one discovery, so that what the machine reports reaches the
+/// caller that started it (and not the one that superseded it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DiscoveryId(pub u64);
+
+impl fmt::Display for DiscoveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What happens to the scanner: past-tense facts from the app, the
+/// transport and its own timers.
+#[derive(Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+pub enum ScannerInput {
+    /// The app asked for a discovery; one already running is superseded (R2).
+    DiscoveryRequested {
+        /// The new discovery.
+        discovery: DiscoveryId,
+        /// How to discover.
+        config: DiscoveryConfig,
+    },
+    /// The app cancelled a discovery (R5); ignored unless it is the running one.
+    CancelRequested {
+        /// The discovery to cancel.
+        discovery: DiscoveryId,
+    },
+    /// A connect to a reader started: the running discovery ends (R2).
+    ConnectStarted {
+        /// The reader being connected.
+        serial: SerialNumber,
+    },
+    /// The set of connected readers changed; they are never listed (R2).
+    ConnectedReadersChanged {
+        /// Every reader connected now.
+        serials: Vec<SerialNumber>,
+    },
+    /// The transport heard an advertisement (or scan response).
+    AdvertisementSeen(Advertisement),
+    /// The host's Bluetooth adapter was powered off or on.
+    AdapterPowerChanged {
+        /// Whether it is on now.
+        powered: bool,
+    },
+    /// The scan could not start, or its stream ended on its own.
+    ScanFailed(TransportError),
+    /// The identify command (R4) reached the reader, or did not.
+    IdentifyFinished {
+        /// The reader told to flash.
+        serial: SerialNumber,
+        /// Whether the reader acknowledged it.
+        result: Result<(), TransportError>,
+    },
+    /// A timer elapsed.
+    TimerElapsed(ScannerTimer),
+}
+
+/// What the scanner asks its shell to do.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScannerOutput {
+    /// Start scanning for advertisements (the status becomes `Discovering`).
+    StartScan,
+    /// Stop scanning (the status leaves `Discovering`).
+    StopScan,
+    /// Give a discovery's caller the current list of readers.
+    ReportReaders {
+        /// Whose list it is.
+        discovery: DiscoveryId,
+        /// The readers, loudest first.
+        readers: Vec<Reader>,
+    },
+    /// End a discovery: its caller gets `Finished(result)` and nothing more.
+    EndDiscovery {
+        /// Which discovery.
+        discovery: DiscoveryId,
+        /// How it ended.
+        result: Result<(), DiscoveryError>,
+    },
+    /// Connect to a reader, send it the identify command (flash its LEDs,
+    /// R4) and disconnect; report `IdentifyFinished`.
+    IdentifyReader {
+        /// The reader.
+        serial: SerialNumber,
+        /// Where to connect.
+        peripheral: PeripheralId,
+    },
+}
+
+/// The scanner's timers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScannerTimer {
+    /// The discovery's timeout (R3).
+    Timeout,
+    /// A list update held back by `min_update_interval` is due.
+    ReportDue,
+    /// The reader heard longest ago may have gone quiet for `forget_after`.
+    ForgetDue,
+    /// Proximity: the window in which candidates are compared has closed.
+    LocateWindowClosed,
+}
+
+/// One reader in a log line: `CHB-0001 Chipper 2X BT -48dBm v2.4.1 80%`.
+pub(crate) struct ShortReader<'a>(pub &'a Reader);
+
+impl fmt::Display for ShortReader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        write!(f, "{} {}", r.serial_number, r.device_type)?;
+        if let Some(rssi) = r.rssi {
+            write!(f, " {rssi}dBm")?;
+        }
+        if let Some(version) = &r.software_version {
+            write!(f, " v{version}")?;
+        }
+        if let Some(battery) = &r.battery {
+            write!(f, " {:.0}%", battery.level * 100.0)?;
+        }
+        Ok(())
+    }
+}
+
+// Hand-written Debug: these lines are the transition-log snapshots, so they
+// stay short enough to read.
+impl fmt::Debug for ScannerInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DiscoveryRequested { discovery, config } => {
+                write!(f, "DiscoveryRequested({discovery} {:?}", config.method)?;
+                if let Some(t) = config.timeout {
+                    write!(f, " timeout {}", crate::runtime::fmt_ms(t.as_millis() as u64))?;
+                }
+                write!(f, ")")
+            }
+            Self::CancelRequested { discovery } => write!(f, "CancelRequested({discovery})"),
+            Self::ConnectStarted { serial } => write!(f, "ConnectStarted({serial})"),
+            Self::ConnectedReadersChanged { serials } => {
+                let serials: Vec<_> = serials.iter().map(SerialNumber::as_str).collect();
+                write!(f, "ConnectedReadersChanged([{}])", serials.join(", "))
+            }
+            Self::AdvertisementSeen(adv) => {
+                let r = &adv.reader;
+                write!(f, "AdvertisementSeen({} {} {}dBm", r.serial_number, r.device_type, adv.rssi)?;
+                if let Some(v) = &r.software_version {
+                    write!(f, " v{v}")?;
+                }
+                if let Some(b) = r.battery_percent {
+                    write!(f, " {b}%")?;
+                }
+                write!(f, ")")
+            }
+            Self::AdapterPowerChanged { powered } => write!(f, "AdapterPowerChanged(powered: {powered})"),
+            Self::ScanFailed(e) => write!(f, "ScanFailed({e})"),
+            Self::IdentifyFinished { serial, result } => match result {
+                Ok(()) => write!(f, "IdentifyFinished({serial} ok)"),
+                Err(e) => write!(f, "IdentifyFinished({serial} failed: {e})"),
+            },
+            Self::TimerElapsed(t) => write!(f, "TimerElapsed({t:?})"),
+        }
+    }
+}
+
+impl fmt::Debug for ScannerOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StartScan => write!(f, "StartScan"),
+            Self::StopScan => write!(f, "StopScan"),
+            Self::ReportReaders { discovery, readers } => {
+                let readers: Vec<_> = readers.iter().map(|r| ShortReader(r).to_string()).collect();
+                write!(f, "ReportReaders({discovery} [{}])", readers.join(", "))
+            }
+            Self::EndDiscovery { discovery, result } => match result {
+                Ok(()) => write!(f, "EndDiscovery({discovery} Ok)"),
+                Err(e) => write!(f, "EndDiscovery({discovery} {})", e.code()),
+            },
+            Self::IdentifyReader { serial, peripheral } => write!(f, "IdentifyReader({serial} at {peripheral})"),
+        }
+    }
+}
+
+/// Starts a discovery whose updates go to `updates` (sent by
+/// [`super::ScannerHandle::discover`]).
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub struct StartDiscovery {
+    /// The new discovery.
+    pub discovery: DiscoveryId,
+    /// How to discover.
+    pub config: DiscoveryConfig,
+    /// Where its list updates and its end go.
+    pub updates: tokio::sync::mpsc::UnboundedSender<DiscoveryUpdate>,
+}
+
+/// Cancels a discovery and says whether it was still running.
+#[derive(Debug, Clone, Copy, actix::Message)]
+#[rtype(result = "CancelOutcome")]
+pub struct CancelDiscovery {
+    /// The discovery to cancel.
+    pub discovery: DiscoveryId,
+}
+
+/// The scan stream of generation `generation` failed or ended; delivered as
+/// [`ScannerInput::ScanFailed`] only if that scan is still the current one.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub struct ScanEnded {
+    /// Which scan (the shell counts them).
+    pub generation: u64,
+    /// What went wrong.
+    pub error: TransportError,
+}

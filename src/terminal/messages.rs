@@ -1,0 +1,215 @@
+//! The terminal hub's inputs and outputs, and the public
+//! [`ConnectionConfig`] and [`TerminalError`].
+
+use serde::{Deserialize, Serialize};
+
+use super::events::TerminalEvent;
+use crate::backend::LocationId;
+use crate::connection::{CommandError, ConnectError, ConnectionEvent, ConnectionInput};
+use crate::reader::{Reader, SerialNumber};
+
+/// Numbers one API call so its answer finds its caller.
+pub type CallId = u64;
+
+/// How to connect a reader (R6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionConfig {
+    /// The location to register the reader to; must exist at the backend.
+    pub location_id: LocationId,
+    /// Whether an unexpected disconnect starts a reconnection (R9) rather
+    /// than only reporting `Disconnected` (R10). Defaults to true.
+    pub auto_reconnect_on_unexpected_disconnect: bool,
+}
+
+impl ConnectionConfig {
+    /// Connect to `location_id`, with auto-reconnect on.
+    pub fn new(location_id: impl Into<LocationId>) -> Self {
+        Self {
+            location_id: location_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for ConnectionConfig {
+    /// No location (set one), auto-reconnect on.
+    fn default() -> Self {
+        Self {
+            location_id: LocationId::new(),
+            auto_reconnect_on_unexpected_disconnect: true,
+        }
+    }
+}
+
+/// What a terminal call can fail with. Every kind has a stable
+/// [`code`](Self::code) an integrator can switch on. A call that fails
+/// before it starts (the first six kinds) changes nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum TerminalError {
+    /// The reader was not found by a discovery of this terminal.
+    #[error("reader {serial_number} is unknown: discover it first")]
+    UnknownReader {
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// The reader is already connected.
+    #[error("reader {serial_number} is already connected")]
+    AlreadyConnected {
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// A connect of this reader is already under way.
+    #[error("reader {serial_number} is already connecting")]
+    ConnectInProgress {
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// The connection config has no location.
+    #[error("the connection config has an empty location_id")]
+    EmptyLocation,
+    /// The backend has no such location; nothing was linked or registered.
+    #[error("no such location: `{location}`")]
+    LocationNotFound {
+        /// The location asked for.
+        location: LocationId,
+    },
+    /// The reader is not connected (nor connecting).
+    #[error("reader {serial_number} is not connected")]
+    NotConnected {
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// The connect started and failed; the reader is not connected.
+    #[error("connecting reader {serial_number} failed: {error}")]
+    Connect {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// Why; its code is this error's code.
+        error: ConnectError,
+    },
+    /// A command to a connected reader (reboot) was not carried out.
+    #[error("reader {serial_number}: {error}")]
+    Command {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// Why; its code is this error's code.
+        error: CommandError,
+    },
+    /// The terminal's actors are gone (the terminal was shut down).
+    #[error("the terminal has stopped")]
+    Stopped,
+}
+
+impl TerminalError {
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownReader { .. } => "unknown_reader",
+            Self::AlreadyConnected { .. } => "already_connected",
+            Self::ConnectInProgress { .. } => "connect_in_progress",
+            Self::EmptyLocation => "empty_location",
+            Self::LocationNotFound { .. } => "location_not_found",
+            Self::NotConnected { .. } => "not_connected",
+            Self::Connect { error, .. } => error.code(),
+            Self::Command { error, .. } => error.code(),
+            Self::Stopped => "terminal_stopped",
+        }
+    }
+}
+
+/// What a successful call answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CallOutcome {
+    /// `connect_reader`: the reader, connected.
+    Connected {
+        /// The reader.
+        reader: Reader,
+    },
+    /// `disconnect_reader`, `reboot_reader`: done.
+    Done,
+}
+
+/// What happens to the terminal hub: the app's calls (past tense: "the app
+/// asked") and its connections' reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+pub enum TerminalInput {
+    /// The app asked to connect a reader (R6).
+    ConnectReaderRequested {
+        /// The call to answer.
+        call: CallId,
+        /// The reader, as discovery found it.
+        reader: Reader,
+        /// How.
+        config: ConnectionConfig,
+    },
+    /// The app asked to disconnect a reader.
+    DisconnectReaderRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// The app asked to reboot a reader (R12).
+    RebootReaderRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// A connection reported something.
+    ConnectionReported {
+        /// Whose connection.
+        serial_number: SerialNumber,
+        /// What.
+        event: ConnectionEvent,
+    },
+    /// The running discovery's list changed.
+    ReadersDiscovered {
+        /// Every reader found so far.
+        readers: Vec<Reader>,
+    },
+    /// A discovery started or ended (R2).
+    DiscoveryRunningChanged {
+        /// Whether one runs now.
+        running: bool,
+    },
+}
+
+/// What the hub asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TerminalOutput {
+    /// Answer an API call.
+    Reply {
+        /// Which call.
+        call: CallId,
+        /// The answer.
+        result: Result<CallOutcome, TerminalError>,
+    },
+    /// Start (or reuse) the reader's connection actor and ask it to connect.
+    StartConnect {
+        /// The reader.
+        reader: Reader,
+        /// The location.
+        location: LocationId,
+    },
+    /// Deliver an input to a reader's connection actor.
+    ToConnection {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// What.
+        input: ConnectionInput,
+    },
+    /// Remember the connected reader and its location (R11).
+    Persist {
+        /// The reader.
+        reader: Reader,
+        /// Its location.
+        location: LocationId,
+    },
+    /// Tell the app.
+    Publish(TerminalEvent),
+}
+
+/// The hub has no timers of its own; every wait is a connection's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TerminalTimer {}

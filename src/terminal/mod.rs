@@ -1,0 +1,414 @@
+//! The public API: a [`Terminal`] connects readers to business locations
+//! and tells the app what happens to them as one stream of
+//! [`TerminalEvent`]s. It is plain async Rust: no actix in its signatures.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Terminal`], [`TerminalBuilder`] |
+//! | `messages.rs` | [`ConnectionConfig`], [`TerminalError`], the hub's inputs and outputs |
+//! | `events.rs` | [`TerminalEvent`], [`TerminalDelegate`] |
+//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`] |
+//! | `actor.rs` | the hub's shell: one connection actor per reader (R21), the store, the fan-out |
+//!
+//! Inside an actix system (a test's [`crate::runtime::virtual_time_system`],
+//! an actix-web app) the terminal's actors run on the current arbiter, on
+//! whatever clock it has — paused or real. Anywhere else (a plain
+//! `#[tokio::main]`, a thread) [`TerminalBuilder::start`] runs them on a
+//! thread of their own, on real time, stopped when the terminal is dropped.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use readerlink::backend::{BackendCore, LocalBackend};
+//! use readerlink::reader::ConnectionStatus;
+//! use readerlink::store::MemoryStore;
+//! use readerlink::terminal::Terminal;
+//! use readerlink::transport::sim::SimWorld;
+//!
+//! readerlink::runtime::virtual_time_system().block_on(async {
+//!     let world = SimWorld::example();
+//!     let terminal = Terminal::builder(
+//!         Arc::new(world.transport()),
+//!         Arc::new(LocalBackend::new(BackendCore::in_memory(1))),
+//!         Arc::new(MemoryStore::new()),
+//!     )
+//!     .seed(1)
+//!     .start();
+//!     assert_eq!(terminal.connection_status(), ConnectionStatus::NotConnected);
+//! });
+//! ```
+
+mod actor;
+mod events;
+mod machine;
+mod messages;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::Addr;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+pub use actor::{HubActor, HubEffects};
+pub use events::{TerminalDelegate, TerminalEvent};
+pub use machine::{Hub, SPEC};
+pub use messages::{
+    CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalInput, TerminalOutput, TerminalTimer,
+};
+
+use crate::backend::Backend;
+use crate::reader::{ConnectionStatus, Reader, SerialNumber};
+use crate::runtime::shell::{Clock, Deliver};
+use crate::runtime::trace::Tracer;
+use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
+use crate::store::Store;
+use crate::transport::Transport;
+use actor::{Calls, HubParts, TerminalView, start_hub};
+
+/// How many events a slow subscriber may fall behind before it is told
+/// [`TerminalEvent::EventsMissed`].
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// Builds a [`Terminal`]: [`Terminal::builder`].
+pub struct TerminalBuilder {
+    transport: Arc<dyn Transport>,
+    backend: Arc<dyn Backend>,
+    store: Arc<dyn Store>,
+    tracer: Tracer,
+    seed: u64,
+    delegate: Option<Arc<dyn TerminalDelegate>>,
+    event_capacity: usize,
+}
+
+impl TerminalBuilder {
+    /// Records every actor's inputs, transitions and outputs (default: off).
+    pub fn tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// The seed every random choice of the run comes from (default 0);
+    /// record it in the trace header.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Callbacks, besides the event stream.
+    pub fn delegate(mut self, delegate: Arc<dyn TerminalDelegate>) -> Self {
+        self.delegate = Some(delegate);
+        self
+    }
+
+    /// How far an event subscriber may fall behind
+    /// ([`DEFAULT_EVENT_CAPACITY`]).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Starts the terminal's actors: on the current actix system when
+    /// called inside one (from within its runtime), else on a thread of
+    /// their own on real time.
+    pub fn start(self) -> Terminal {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        let view = Arc::new(Mutex::new(TerminalView::default()));
+        let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
+        let seed = self.seed;
+        let parts = Parts {
+            transport: self.transport,
+            backend: self.backend,
+            store: self.store,
+            tracer: self.tracer,
+            events: events.clone(),
+            view: view.clone(),
+            calls: calls.clone(),
+            delegate: self.delegate,
+        };
+        let (started, system) = if actix::System::try_current().is_some() {
+            (parts.start(), None)
+        } else {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("readerlink-terminal".into())
+                .spawn(move || {
+                    let system = actix::System::new();
+                    system.block_on(async move {
+                        let _ = tx.send((parts.start(), actix::System::current()));
+                    });
+                    let _ = system.run();
+                })
+                .expect("spawning the terminal's thread");
+            let (started, system) = rx.recv().expect("the terminal's thread starts its actors");
+            (started, Some(system))
+        };
+        let Started { hub, scanner, arbiter } = started;
+        Terminal {
+            hub,
+            scanner,
+            arbiter,
+            events,
+            view,
+            calls,
+            next_call: AtomicU64::new(1),
+            seed,
+            system,
+        }
+    }
+}
+
+/// What [`TerminalBuilder::start`] hands to the thread the actors run on.
+struct Parts {
+    transport: Arc<dyn Transport>,
+    backend: Arc<dyn Backend>,
+    store: Arc<dyn Store>,
+    tracer: Tracer,
+    events: broadcast::Sender<TerminalEvent>,
+    view: Arc<Mutex<TerminalView>>,
+    calls: Calls,
+    delegate: Option<Arc<dyn TerminalDelegate>>,
+}
+
+/// The actors, started.
+struct Started {
+    hub: Addr<HubActor>,
+    scanner: ScannerHandle,
+    arbiter: actix::ArbiterHandle,
+}
+
+impl Parts {
+    /// Starts the scanner and the hub on the current arbiter, and keeps the
+    /// hub told whether a discovery runs (R2).
+    fn start(self) -> Started {
+        let clock = Clock::start();
+        let scanner = ScannerHandle::start(self.transport.clone(), self.tracer.clone(), clock);
+        let hub = start_hub(HubParts {
+            transport: self.transport,
+            backend: self.backend,
+            store: self.store,
+            tracer: self.tracer,
+            clock,
+            events: self.events,
+            view: self.view,
+            calls: self.calls,
+            delegate: self.delegate,
+            scanner: scanner.clone(),
+        });
+        let mut discovering = scanner.discovering();
+        let to_hub = hub.clone();
+        actix::spawn(async move {
+            let mut last = false;
+            loop {
+                let running = *discovering.borrow_and_update();
+                if running != last {
+                    last = running;
+                    to_hub.do_send(Deliver::from(
+                        "actor:scanner",
+                        TerminalInput::DiscoveryRunningChanged { running },
+                    ));
+                }
+                if discovering.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Started {
+            hub,
+            scanner,
+            arbiter: actix::Arbiter::current(),
+        }
+    }
+}
+
+/// Connects readers to business locations and reports what happens to
+/// them. Every method can be called from any async runtime; the status
+/// queries are synchronous.
+pub struct Terminal {
+    hub: Addr<HubActor>,
+    scanner: ScannerHandle,
+    /// The arbiter the actors run on, for the tasks that feed them.
+    arbiter: actix::ArbiterHandle,
+    events: broadcast::Sender<TerminalEvent>,
+    view: Arc<Mutex<TerminalView>>,
+    calls: Calls,
+    next_call: AtomicU64,
+    seed: u64,
+    /// The actix system the terminal started on its own thread, if it did.
+    system: Option<actix::System>,
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("status", &self.connection_status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Terminal {
+    /// A builder over a transport, a backend and a store.
+    pub fn builder(
+        transport: Arc<dyn Transport>,
+        backend: Arc<dyn Backend>,
+        store: Arc<dyn Store>,
+    ) -> TerminalBuilder {
+        TerminalBuilder {
+            transport,
+            backend,
+            store,
+            tracer: Tracer::off(),
+            seed: 0,
+            delegate: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+        }
+    }
+
+    /// The seed the terminal was built with.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Every event from now on, in order. A subscriber that falls more than
+    /// the event capacity behind gets [`TerminalEvent::EventsMissed`].
+    pub fn events(&self) -> BoxStream<'static, TerminalEvent> {
+        BroadcastStream::new(self.events.subscribe())
+            .map(|item| match item {
+                Ok(event) => event,
+                Err(BroadcastStreamRecvError::Lagged(count)) => TerminalEvent::EventsMissed { count },
+            })
+            .boxed()
+    }
+
+    /// Starts a discovery (R1); a running one ends superseded (R2). The
+    /// list also reaches the event stream as `DiscoveredReadersUpdated`,
+    /// and a reader listed by it can then be connected.
+    pub async fn discover_readers(&self, config: DiscoveryConfig) -> Discovery {
+        let Discovery {
+            cancelable,
+            mut updates,
+        } = self.scanner.discover(config).await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let hub = self.hub.clone();
+        self.arbiter.spawn(async move {
+            while let Some(update) = updates.next().await {
+                if let DiscoveryUpdate::ReadersUpdated(readers) = &update {
+                    // The hub hears first, so a reader the app has seen
+                    // listed is known when the app connects it.
+                    hub.do_send(Deliver::from(
+                        "actor:scanner",
+                        TerminalInput::ReadersDiscovered {
+                            readers: readers.clone(),
+                        },
+                    ));
+                }
+                let _ = tx.send(update);
+            }
+        });
+        Discovery {
+            cancelable,
+            updates: UnboundedReceiverStream::new(rx).boxed(),
+        }
+    }
+
+    /// Connects `reader` (as discovery found it) and registers it to
+    /// `config.location_id` (R6); answers once it is connected. Fails
+    /// without changing anything when the location is empty or unknown, the
+    /// reader unknown, or already connected or connecting.
+    pub async fn connect_reader(&self, reader: &Reader, config: ConnectionConfig) -> Result<Reader, TerminalError> {
+        let reader = reader.clone();
+        match self
+            .call(|call| TerminalInput::ConnectReaderRequested { call, reader, config })
+            .await?
+        {
+            CallOutcome::Connected { reader } => Ok(reader),
+            CallOutcome::Done => Err(TerminalError::Stopped),
+        }
+    }
+
+    /// Disconnects a reader (or stops its connect); answers once the link
+    /// is down. The reason reported is `DisconnectRequested` (R8), and no
+    /// reconnection follows.
+    pub async fn disconnect_reader(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
+        let serial_number = serial_number.clone();
+        self.call(|call| TerminalInput::DisconnectReaderRequested { call, serial_number })
+            .await
+            .map(|_| ())
+    }
+
+    /// Asks a connected reader to reboot now (R12); answers once the reader
+    /// accepted. Its disconnect follows with reason `RebootRequested`.
+    pub async fn reboot_reader(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
+        let serial_number = serial_number.clone();
+        self.call(|call| TerminalInput::RebootReaderRequested { call, serial_number })
+            .await
+            .map(|_| ())
+    }
+
+    /// The terminal's overall status (R2): `Connected` while any reader is.
+    pub fn connection_status(&self) -> ConnectionStatus {
+        lock(&self.view).status
+    }
+
+    /// One reader's status (R21).
+    pub fn reader_status(&self, serial_number: &SerialNumber) -> ConnectionStatus {
+        lock(&self.view)
+            .readers
+            .get(serial_number)
+            .map_or(ConnectionStatus::NotConnected, |r| r.status)
+    }
+
+    /// Every connected reader, by serial number.
+    pub fn connected_readers(&self) -> Vec<Reader> {
+        lock(&self.view)
+            .readers
+            .values()
+            .filter(|r| r.status == ConnectionStatus::Connected)
+            .map(|r| r.reader.clone())
+            .collect()
+    }
+
+    /// The connected reader, when exactly one is: the single-reader easy path.
+    pub fn connected_reader(&self) -> Option<Reader> {
+        let mut readers = self.connected_readers();
+        (readers.len() == 1).then(|| readers.remove(0))
+    }
+
+    /// The location a connected reader is registered to.
+    pub fn reader_location(&self, serial_number: &SerialNumber) -> Option<String> {
+        lock(&self.view)
+            .readers
+            .get(serial_number)
+            .filter(|r| r.status == ConnectionStatus::Connected)
+            .and_then(|r| r.location.clone())
+    }
+
+    /// The readers the running (or last) discovery lists.
+    pub fn discovered_readers(&self) -> Vec<Reader> {
+        lock(&self.view).discovered.clone()
+    }
+
+    async fn call(&self, input: impl FnOnce(CallId) -> TerminalInput) -> Result<CallOutcome, TerminalError> {
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.calls).insert(call, tx);
+        self.hub.do_send(Deliver::app(input(call)));
+        rx.await.unwrap_or(Err(TerminalError::Stopped))
+    }
+
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Some(system) = &self.system {
+            system.stop();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

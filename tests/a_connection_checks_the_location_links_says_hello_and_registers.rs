@@ -1,0 +1,267 @@
+//! The connection machine's connect (R6), on a Harness: no actors, virtual
+//! time, the test playing the shell. Each scenario's transition log is a
+//! snapshot.
+
+mod common;
+mod connection_support;
+
+use std::time::Duration;
+
+use connection_support::*;
+use readerlink::backend::BackendError;
+use readerlink::connection::{
+    BackendCall, ConnectError, Connection, ConnectionEvent, ConnectionInput, ConnectionOutput,
+};
+use readerlink::protocol::ReaderMessage;
+use readerlink::reader::{ConnectionStatus, DisconnectReason};
+use readerlink::runtime::Harness;
+use readerlink::transport::LinkLossCause;
+
+fn reports(h: &Harness<Connection>) -> Vec<ConnectionEvent> {
+    h.outputs()
+        .iter()
+        .filter_map(|(_, o)| match o {
+            ConnectionOutput::Report(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn down(call: &str) -> BackendError {
+    BackendError::ConnectionFailed {
+        route: call.into(),
+        attempts: 1,
+        reason: "the backend is down".into(),
+    }
+}
+
+#[test]
+fn a_clean_connect_goes_connecting_then_connected_and_relays_reader_reports() {
+    let _snapshots = common::snapshots();
+    let mut h = connected();
+    let session = h.machine().session();
+    h.note("connected: the reader reports (R18a)");
+    h.advance(Duration::from_secs(600));
+    for message in [
+        ReaderMessage::BatteryReport { battery: battery(0.19) },
+        ReaderMessage::LowBatteryWarning { battery: battery(0.19) },
+        ReaderMessage::CardInserted,
+        ReaderMessage::CardRemoved,
+    ] {
+        h.input(ConnectionInput::FrameReceived { session, message });
+    }
+    h.note("an hour without commands: the reader sleeps, the connection stays (R7)");
+    h.advance(Duration::from_secs(3600));
+    assert_eq!(h.state(), "idle");
+    assert!(h.armed_timers().is_empty(), "no idle timer: {:?}", h.armed_timers());
+    let reports = reports(&h);
+    assert_eq!(
+        reports[..2],
+        [
+            ConnectionEvent::StatusChanged {
+                status: ConnectionStatus::Connecting
+            },
+            ConnectionEvent::StatusChanged {
+                status: ConnectionStatus::Connected
+            },
+        ]
+    );
+    match &reports[2] {
+        ConnectionEvent::Connected { reader, location } => {
+            assert_eq!(reader.software_version.as_deref(), Some("2.1.0"));
+            assert_eq!(location, LOCATION);
+        }
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    assert_eq!(reports.len(), 7);
+    insta::assert_snapshot!("connection_clean_connect", h.log());
+}
+
+#[test]
+fn an_unknown_location_fails_before_any_link_or_status_change() {
+    let _snapshots = common::snapshots();
+    let mut h = Harness::new(Connection::new());
+    h.input(ConnectionInput::ConnectRequested {
+        reader: reader(),
+        location: "tml_nowhere".into(),
+    });
+    h.input(ConnectionInput::BackendCallFailed {
+        session: 1,
+        call: BackendCall::GetLocation,
+        error: BackendError::NotFound {
+            resource: "location".into(),
+            id: "tml_nowhere".into(),
+            param: None,
+        },
+    });
+    assert_eq!(h.state(), "disconnected");
+    assert_eq!(
+        reports(&h),
+        [ConnectionEvent::ConnectFailed {
+            error: ConnectError::LocationNotFound {
+                location: "tml_nowhere".into()
+            }
+        }]
+    );
+    assert!(
+        !h.outputs()
+            .iter()
+            .any(|(_, o)| matches!(o, ConnectionOutput::OpenLink { .. } | ConnectionOutput::RegisterReader { .. })),
+        "nothing linked or registered"
+    );
+    insta::assert_snapshot!("connection_unknown_location", h.log());
+}
+
+#[test]
+fn a_backend_down_then_up_is_retried_with_backoff_until_the_connect_succeeds() {
+    let _snapshots = common::snapshots();
+    let mut h = Harness::new(Connection::new());
+    h.input(ConnectionInput::ConnectRequested {
+        reader: reader(),
+        location: LOCATION.into(),
+    });
+    h.note("the backend is down");
+    h.input(ConnectionInput::BackendCallFailed {
+        session: 1,
+        call: BackendCall::GetLocation,
+        error: down("get_location"),
+    });
+    h.advance(Duration::from_secs(1));
+    h.input(ConnectionInput::BackendCallFailed {
+        session: 1,
+        call: BackendCall::GetLocation,
+        error: down("get_location"),
+    });
+    h.advance(Duration::from_secs(2));
+    h.note("the backend is up again");
+    h.input(ConnectionInput::LocationFound {
+        session: 1,
+        location: location(),
+    });
+    h.input(ConnectionInput::LinkEstablished {
+        session: 1,
+        att_payload: 244,
+    });
+    h.input(ConnectionInput::FrameReceived {
+        session: 1,
+        message: hello_answer(0),
+    });
+    h.input(ConnectionInput::ConnectionTokenFetched { session: 1 });
+    h.input(ConnectionInput::ReaderRegistered {
+        session: 1,
+        registration: registration(),
+    });
+    assert_eq!(h.state(), "idle");
+    let checks = h
+        .outputs()
+        .iter()
+        .filter(|(_, o)| matches!(o, ConnectionOutput::CheckLocation { .. }))
+        .map(|(t, _)| *t)
+        .collect::<Vec<_>>();
+    assert_eq!(checks, [0, 1000, 3000], "retried after 1 s, then 2 s");
+    insta::assert_snapshot!("connection_backend_down_then_up", h.log());
+}
+
+#[test]
+fn a_backend_that_always_fails_fails_the_connect_after_the_bounded_retries() {
+    let _snapshots = common::snapshots();
+    let mut h = Harness::new(Connection::new());
+    up_to_registering(&mut h);
+    let failure = BackendError::Status {
+        route: "register_reader".into(),
+        status: 500,
+        error_type: Some("api_error".into()),
+        message: "injected failure".into(),
+        attempts: 1,
+    };
+    for _ in 0..4 {
+        h.input(ConnectionInput::BackendCallFailed {
+            session: 1,
+            call: BackendCall::RegisterReader,
+            error: failure.clone(),
+        });
+        h.advance(Duration::from_secs(10));
+    }
+    assert_eq!(h.state(), "disconnected");
+    let reports = reports(&h);
+    assert_eq!(
+        reports[reports.len() - 2..],
+        [
+            ConnectionEvent::StatusChanged {
+                status: ConnectionStatus::NotConnected
+            },
+            ConnectionEvent::ConnectFailed {
+                error: ConnectError::BackendUnavailable {
+                    call: BackendCall::RegisterReader,
+                    attempts: 4,
+                    error: failure,
+                }
+            },
+        ]
+    );
+    assert!(
+        h.outputs()
+            .iter()
+            .any(|(_, o)| matches!(o, ConnectionOutput::CloseLink { session: 1 })),
+        "the link is closed"
+    );
+    insta::assert_snapshot!("connection_backend_always_failing", h.log());
+}
+
+#[test]
+fn the_reader_dropping_the_link_while_registering_fails_the_connect_and_late_answers_are_ignored() {
+    let _snapshots = common::snapshots();
+    let mut h = Harness::new(Connection::new());
+    up_to_registering(&mut h);
+    h.note("the reader goes out of range while the backend registers it");
+    h.input(ConnectionInput::LinkLost {
+        session: 1,
+        cause: LinkLossCause::SignalLost,
+    });
+    assert_eq!(h.state(), "disconnected");
+    h.note("the registration comes back late: ignored");
+    h.input(ConnectionInput::ReaderRegistered {
+        session: 1,
+        registration: registration(),
+    });
+    h.note("a new connect: the old session's answers cannot touch it");
+    h.input(ConnectionInput::ConnectRequested {
+        reader: reader(),
+        location: LOCATION.into(),
+    });
+    h.input(ConnectionInput::LocationFound {
+        session: 1,
+        location: location(),
+    });
+    assert_eq!(h.state(), "checking_location");
+    let reports = reports(&h);
+    assert!(reports.contains(&ConnectionEvent::ConnectFailed {
+        error: ConnectError::LinkLost {
+            reason: DisconnectReason::BluetoothSignalLost
+        }
+    }));
+    assert!(!reports.iter().any(|r| matches!(r, ConnectionEvent::Connected { .. })));
+    insta::assert_snapshot!("connection_link_lost_while_registering", h.log());
+}
+
+#[test]
+fn a_reader_that_never_answers_hello_times_out_the_handshake() {
+    let mut h = Harness::new(Connection::new());
+    h.input(ConnectionInput::ConnectRequested {
+        reader: reader(),
+        location: LOCATION.into(),
+    });
+    h.input(ConnectionInput::LocationFound {
+        session: 1,
+        location: location(),
+    });
+    h.input(ConnectionInput::LinkEstablished {
+        session: 1,
+        att_payload: 20,
+    });
+    h.advance(Duration::from_secs(6));
+    assert_eq!(h.state(), "disconnected");
+    assert!(reports(&h).contains(&ConnectionEvent::ConnectFailed {
+        error: ConnectError::HandshakeTimedOut { after_ms: 5000 }
+    }));
+}

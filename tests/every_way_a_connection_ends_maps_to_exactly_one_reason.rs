@@ -1,0 +1,154 @@
+//! R8: every way a connection ends is reported with exactly one
+//! `DisconnectReason` — the reader's own announcement when it sends one,
+//! else what the app asked for, else the link's loss cause. Machine level.
+
+mod common;
+mod connection_support;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use connection_support::connected;
+use readerlink::connection::{Connection, ConnectionEvent, ConnectionInput, ConnectionOutput};
+use readerlink::protocol::{Command, ReaderMessage};
+use readerlink::reader::DisconnectReason;
+use readerlink::runtime::Harness;
+use readerlink::transport::LinkLossCause;
+
+/// The reasons reported by the scenario, in order.
+fn disconnects(h: &Harness<Connection>) -> Vec<DisconnectReason> {
+    h.outputs()
+        .iter()
+        .filter_map(|(_, o)| match o {
+            ConnectionOutput::Report(ConnectionEvent::Disconnected { reason }) => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+fn announced_then_closed(reason: DisconnectReason) -> Harness<Connection> {
+    let mut h = connected();
+    let session = h.machine().session();
+    h.input(ConnectionInput::FrameReceived {
+        session,
+        message: ReaderMessage::Disconnecting { reason },
+    });
+    h.input(ConnectionInput::LinkLost {
+        session,
+        cause: LinkLossCause::RemoteClosed,
+    });
+    h
+}
+
+fn lost(cause: LinkLossCause) -> Harness<Connection> {
+    let mut h = connected();
+    let session = h.machine().session();
+    h.input(ConnectionInput::LinkLost { session, cause });
+    h
+}
+
+fn app_disconnect(link_goes_down: bool) -> Harness<Connection> {
+    let mut h = connected();
+    let session = h.machine().session();
+    h.input(ConnectionInput::DisconnectRequested);
+    if link_goes_down {
+        h.input(ConnectionInput::LinkLost {
+            session,
+            cause: LinkLossCause::LocalClosed,
+        });
+    } else {
+        h.advance(Duration::from_secs(5));
+    }
+    h
+}
+
+fn app_reboot(reader_announces: bool) -> Harness<Connection> {
+    let mut h = connected();
+    let session = h.machine().session();
+    h.input(ConnectionInput::RebootRequested);
+    let reboot = h
+        .outputs()
+        .iter()
+        .find_map(|(_, o)| match o {
+            ConnectionOutput::Send { request, .. } if request.command == Command::Reboot => Some(request.request_id),
+            _ => None,
+        })
+        .expect("the reboot was sent");
+    h.input(ConnectionInput::FrameReceived {
+        session,
+        message: ReaderMessage::Ack { request_id: reboot },
+    });
+    if reader_announces {
+        h.input(ConnectionInput::FrameReceived {
+            session,
+            message: ReaderMessage::Disconnecting {
+                reason: DisconnectReason::RebootRequested,
+            },
+        });
+    }
+    h.input(ConnectionInput::LinkLost {
+        session,
+        cause: LinkLossCause::RemoteClosed,
+    });
+    h
+}
+
+#[test]
+fn every_way_a_connection_ends_reports_exactly_one_reason() {
+    let _snapshots = common::snapshots();
+    let mut scenarios: Vec<(String, Harness<Connection>)> = DisconnectReason::ALL
+        .iter()
+        .map(|&reason| (format!("reader announces {reason:?}, closes"), announced_then_closed(reason)))
+        .collect();
+    scenarios.extend([
+        ("signal lost, no announcement".to_owned(), lost(LinkLossCause::SignalLost)),
+        (
+            "host adapter powered off, no announcement".to_owned(),
+            lost(LinkLossCause::AdapterPoweredOff),
+        ),
+        (
+            "reader closes without announcement".to_owned(),
+            lost(LinkLossCause::RemoteClosed),
+        ),
+        ("app disconnects, link goes down".to_owned(), app_disconnect(true)),
+        ("app disconnects, link never says".to_owned(), app_disconnect(false)),
+        ("app reboots, reader announces".to_owned(), app_reboot(true)),
+        ("app reboots, reader just drops".to_owned(), app_reboot(false)),
+    ]);
+
+    let mut table = String::new();
+    let mut reported = BTreeSet::new();
+    for (scenario, h) in &scenarios {
+        let reasons = disconnects(h);
+        assert_eq!(reasons.len(), 1, "{scenario}: exactly one reason, got {reasons:?}");
+        assert_eq!(h.state(), "disconnected", "{scenario}");
+        reported.insert(format!("{:?}", reasons[0]));
+        let _ = writeln!(table, "{scenario:<54} -> Disconnected {{ reason: {:?} }}", reasons[0]);
+    }
+    for reason in DisconnectReason::ALL {
+        assert!(reported.contains(&format!("{reason:?}")), "{reason:?} is reported by some scenario");
+    }
+    insta::assert_snapshot!("connection_disconnect_reasons", table);
+}
+
+#[test]
+fn a_reboot_refused_by_the_reader_keeps_the_connection() {
+    let mut h = connected();
+    let session = h.machine().session();
+    h.input(ConnectionInput::RebootRequested);
+    h.input(ConnectionInput::RebootRequested);
+    h.input(ConnectionInput::FrameReceived {
+        session,
+        message: ReaderMessage::Error {
+            request_id: 1,
+            code: readerlink::protocol::ErrorCode::Busy,
+        },
+    });
+    assert_eq!(h.state(), "idle");
+    h.input(ConnectionInput::LinkLost {
+        session,
+        cause: LinkLossCause::SignalLost,
+    });
+    assert_eq!(disconnects(&h), [DisconnectReason::BluetoothSignalLost]);
+}

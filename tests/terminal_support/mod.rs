@@ -1,0 +1,138 @@
+//! A terminal over simulated readers and the in-process backend, for the
+//! end-to-end tests on a paused clock, and a readable event log.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use readerlink::backend::{Address, BackendCore, CreateLocation, LocalBackend, Location};
+use readerlink::reader::{Reader, SerialNumber};
+use readerlink::runtime::{Clock, Tracer, fmt_ms};
+use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
+use readerlink::store::MemoryStore;
+use readerlink::terminal::{Terminal, TerminalEvent};
+use readerlink::transport::sim::{Fleet, SimWorld};
+
+/// Everything a scenario touches.
+pub struct Rig {
+    pub world: SimWorld,
+    pub backend: LocalBackend,
+    pub store: Arc<MemoryStore>,
+    pub terminal: Terminal,
+    pub shop: Location,
+    pub events: Arc<Mutex<Vec<(u64, TerminalEvent)>>>,
+}
+
+/// The example fleet, a backend with one location, an empty store, and a
+/// task logging every terminal event with its virtual time. Call inside an
+/// actix system.
+pub fn rig(tracer: Tracer) -> Rig {
+    let world = SimWorld::new(Fleet::example());
+    let backend = LocalBackend::new(BackendCore::in_memory(7));
+    let shop = backend
+        .core()
+        .lock()
+        .unwrap()
+        .create_location(CreateLocation {
+            display_name: "Shop".into(),
+            address: Address {
+                line1: "1 Main St".into(),
+                country: "US".into(),
+                ..Address::default()
+            },
+        })
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let terminal = Terminal::builder(Arc::new(world.transport()), Arc::new(backend.clone()), store.clone())
+        .tracer(tracer)
+        .seed(42)
+        .start();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
+    let clock = Clock::start();
+    let mut stream = terminal.events();
+    actix::spawn(async move {
+        while let Some(event) = stream.next().await {
+            log.lock().unwrap().push((clock.now_ms(), event));
+        }
+    });
+    Rig {
+        world,
+        backend,
+        store,
+        terminal,
+        shop,
+        events,
+    }
+}
+
+impl Rig {
+    /// Discovers until every serial in `serials` is listed; returns them.
+    pub async fn discover(&self, serials: &[&str]) -> Vec<Reader> {
+        let mut discovery = self.terminal.discover_readers(DiscoveryConfig::scan()).await;
+        while let Some(update) = discovery.updates.next().await {
+            if let DiscoveryUpdate::ReadersUpdated(readers) = update {
+                let found: Vec<Reader> = serials
+                    .iter()
+                    .filter_map(|s| readers.iter().find(|r| r.serial_number.as_str() == *s).cloned())
+                    .collect();
+                if found.len() == serials.len() {
+                    return found;
+                }
+            }
+        }
+        panic!("discovery ended before listing {serials:?}");
+    }
+
+    /// Lets the actors settle (virtual time).
+    pub async fn settle(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    /// The event log, one line per event, discovery lists shortened to
+    /// serial numbers.
+    pub fn event_log(&self) -> String {
+        let mut log = String::new();
+        for (t, event) in self.events.lock().unwrap().iter() {
+            let line = match event {
+                TerminalEvent::DiscoveredReadersUpdated { readers } => {
+                    let serials: Vec<&str> = readers.iter().map(|r| r.serial_number.as_str()).collect();
+                    format!("DiscoveredReadersUpdated [{}]", serials.join(", "))
+                }
+                TerminalEvent::Connected { reader, location } => format!(
+                    "Connected {{ {} {:?} v{}, location: {location} }}",
+                    reader.serial_number,
+                    reader.device_type,
+                    reader.software_version.as_deref().unwrap_or("?")
+                ),
+                TerminalEvent::BatteryLevelReported { serial_number, battery }
+                | TerminalEvent::LowBatteryWarning { serial_number, battery } => {
+                    let kind = if matches!(event, TerminalEvent::LowBatteryWarning { .. }) {
+                        "LowBatteryWarning"
+                    } else {
+                        "BatteryLevelReported"
+                    };
+                    format!(
+                        "{kind} {{ {serial_number}, {:.0}% {:?}{} }}",
+                        battery.level * 100.0,
+                        battery.status,
+                        if battery.charging { " charging" } else { "" }
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            let _ = writeln!(log, "{:>9}  {line}", fmt_ms(*t));
+        }
+        log
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<TerminalEvent> {
+        self.events.lock().unwrap().iter().map(|(_, e)| e.clone()).collect()
+    }
+}
+
+pub fn serial(s: &str) -> SerialNumber {
+    SerialNumber::new(s)
+}
