@@ -6,7 +6,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::CliError;
-use crate::runtime::{TraceHeader, Tracer};
 use crate::scenario;
 
 /// Arguments of `readerlink simulate`.
@@ -33,24 +32,12 @@ pub fn run(args: SimulateArgs) -> Result<(), CliError> {
     };
     let scenario = scenario::load(&path)
         .map_err(|e| CliError::Other(format!("{}: {e} [{}]", path.display(), e.code())))?;
-    let tracer = match &args.trace {
-        None => Tracer::off(),
-        Some(out) => {
-            let header = TraceHeader::new(scenario.seed, serde_json::json!({ "scenario": scenario.name }));
-            Tracer::file(header, out).map_err(|source| CliError::Io {
-                path: out.display().to_string(),
-                source,
-            })?
-        }
-    };
-    let outcome = scenario::run_blocking(&scenario, tracer.clone())
+    let trace = args
+        .trace
+        .clone()
+        .map_or(scenario::TraceTo::Off, scenario::TraceTo::File);
+    let outcome = scenario::run_blocking(&scenario, &trace)
         .map_err(|e| CliError::Other(format!("{}: {e} [{}]", path.display(), e.code())))?;
-    if let Some(out) = &args.trace {
-        tracer.flush().map_err(|source| CliError::Io {
-            path: out.display().to_string(),
-            source,
-        })?;
-    }
     let stream = if args.json {
         outcome.json_lines()
     } else {

@@ -152,5 +152,5 @@ pub use format::{
 };
 pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, load, parse};
 pub use runner::{
-    App, AppError, AppParts, EventSink, Outcome, TerminalApp, check_supported, run, run_blocking,
+    App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
 };

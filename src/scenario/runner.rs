@@ -5,6 +5,9 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +26,7 @@ use super::format::{
 use crate::backend::{Address, BackendCore, CreateLocation, FaultInjector, LocalBackend, Route};
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::runtime::{Tracer, fmt_ms};
+use crate::runtime::{TraceHeader, Tracer, fmt_ms};
 use crate::scanner::{DiscoveryConfig, DiscoveryMethod, DiscoveryUpdate};
 use crate::store::{MemoryStore, Store};
 use crate::terminal::{ConnectionConfig, Terminal};
@@ -371,17 +374,82 @@ pub fn check_supported<A: App>(scenario: &Scenario) -> Result<(), ScenarioError>
     Ok(())
 }
 
+/// Where [`run_blocking`] writes the run's trace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TraceTo {
+    /// Nowhere.
+    #[default]
+    Off,
+    /// To a new JSON Lines file, header first.
+    File(PathBuf),
+}
+
+/// A trace file that stops taking records when the run is over, so the
+/// records actors write while the process tears the system down (off the
+/// virtual clock) never reach it and two runs give the same bytes.
+#[derive(Clone)]
+struct TraceFile(Arc<Mutex<Option<BufWriter<File>>>>);
+
+impl TraceFile {
+    fn close(&self) -> std::io::Result<()> {
+        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match taken {
+            Some(mut file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for TraceFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(file) => file.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Runs a scenario through the [`Terminal`] on its own actix system (on a
-/// paused clock unless the scenario says `clock = "real"`). Call it
-/// outside any runtime.
-pub fn run_blocking(scenario: &Scenario, tracer: Tracer) -> Result<Outcome, ScenarioError> {
+/// paused clock unless the scenario says `clock = "real"`), writing its
+/// trace as `trace` says. Call it outside any runtime.
+pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, ScenarioError> {
     check_supported::<TerminalApp>(scenario)?;
+    let io_error = |path: &Path, e: std::io::Error| ScenarioError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let (tracer, file) = match trace {
+        TraceTo::Off => (Tracer::off(), None),
+        TraceTo::File(path) => {
+            let created = File::create(path).map_err(|e| io_error(path, e))?;
+            let file = TraceFile(Arc::new(Mutex::new(Some(BufWriter::new(created)))));
+            let header = TraceHeader::new(scenario.seed, serde_json::json!({ "scenario": scenario.name }));
+            let tracer = Tracer::writer(header, Box::new(file.clone())).map_err(|e| io_error(path, e))?;
+            (tracer, Some((path, file)))
+        }
+    };
     let system = match scenario.clock {
         ClockMode::Virtual => crate::runtime::virtual_time_system(),
         ClockMode::Real => actix::System::new(),
     };
-    let outcome = system.block_on(run::<TerminalApp>(scenario, tracer.clone()));
-    let _ = tracer.flush();
+    let outcome = system.block_on(async {
+        let outcome = run::<TerminalApp>(scenario, tracer.clone()).await;
+        let flushed = tracer.flush();
+        let closed = file.as_ref().map_or(Ok(()), |(_, f)| f.close());
+        (outcome, flushed.and(closed))
+    });
+    drop(system);
+    let (outcome, written) = outcome;
+    if let (Err(e), Some((path, _))) = (written, &file) {
+        return Err(io_error(path, e));
+    }
     outcome
 }
 
