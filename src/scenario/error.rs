@@ -118,7 +118,7 @@ pub enum ScenarioError {
     /// The fleet (inline `[[readers]]`, or the file `fleet` names) was
     /// rejected; the line and field are in the scenario file for inline
     /// readers, in the fleet file otherwise.
-    #[error("{}line {line}, field `{field}`: {source}", path.as_ref().map(|p| format!("fleet file {p}, ")).unwrap_or_default())]
+    #[error("{}line {line}, field `{field}`: {message}", path.as_ref().map_or_else(|| "scenario ".to_owned(), |p| format!("fleet file {p}, ")))]
     Fleet {
         /// The fleet file, when the fleet is not inline.
         path: Option<String>,
@@ -126,6 +126,8 @@ pub enum ScenarioError {
         line: usize,
         /// The field.
         field: String,
+        /// What is wrong, with lines in the same file as `line`.
+        message: String,
         /// The fleet's own error.
         source: FleetError,
     },

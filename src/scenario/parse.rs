@@ -285,12 +285,14 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
                     path: None,
                     line,
                     field: "fleet".into(),
+                    message: source.to_string(),
                     source,
                 },
                 source => ScenarioError::Fleet {
                     path: Some(file.display().to_string()),
                     line: source.line(),
                     field: source.field().to_owned(),
+                    message: fleet_message(&source),
                     source,
                 },
             })
@@ -322,15 +324,35 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
             Fleet::from_toml(&text).map_err(|source| {
                 let field = source.field().to_owned();
                 let line = inline_fleet_line(&field, readers, raw.link.as_ref(), lines);
+                let message = match &source {
+                    FleetError::DuplicateSerial { serial, .. } => {
+                        let first = readers
+                            .iter()
+                            .filter_map(|r| r.get_ref().get("serial"))
+                            .find(|v| v.get_ref().as_str() == Some(serial.as_str()))
+                            .map_or(0, |v| lines.at(v.span()));
+                        format!("serial `{serial}` is already used on line {first}")
+                    }
+                    other => fleet_message(other),
+                };
                 ScenarioError::Fleet {
                     path: None,
                     line,
                     field,
+                    message,
                     source,
                 }
             })
         }
     }
+}
+
+/// A fleet error's message without its "fleet file line, field" prefix,
+/// which the scenario error says in its own words.
+fn fleet_message(error: &FleetError) -> String {
+    let text = error.to_string();
+    let prefix = format!("fleet file line {}, field `{}`: ", error.line(), error.field());
+    text.strip_prefix(&prefix).map_or_else(|| text.clone(), str::to_owned)
 }
 
 /// The scenario line of a fleet error's field (`readers[1].battery`,
