@@ -129,7 +129,7 @@ pub enum ScenarioError {
         /// What is wrong, with lines in the same file as `line`.
         message: String,
         /// The fleet's own error.
-        source: FleetError,
+        source: Box<FleetError>,
     },
     /// The scenario uses something this build cannot do yet (an action or
     /// an event whose feature is not implemented); nothing was run.

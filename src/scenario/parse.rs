@@ -286,14 +286,14 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
                     line,
                     field: "fleet".into(),
                     message: source.to_string(),
-                    source,
+                    source: Box::new(source),
                 },
                 source => ScenarioError::Fleet {
                     path: Some(file.display().to_string()),
                     line: source.line(),
                     field: source.field().to_owned(),
                     message: fleet_message(&source),
-                    source,
+                    source: Box::new(source),
                 },
             })
         }
@@ -340,7 +340,7 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
                     line,
                     field,
                     message,
-                    source,
+                    source: Box::new(source),
                 }
             })
         }
@@ -352,7 +352,8 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
 fn fleet_message(error: &FleetError) -> String {
     let text = error.to_string();
     let prefix = format!("fleet file line {}, field `{}`: ", error.line(), error.field());
-    text.strip_prefix(&prefix).map_or_else(|| text.clone(), str::to_owned)
+    text.strip_prefix(&prefix)
+        .map_or_else(|| text.clone(), str::to_owned)
 }
 
 /// The scenario line of a fleet error's field (`readers[1].battery`,
@@ -425,8 +426,7 @@ fn table_at(text: &str, offset: usize) -> String {
         .unwrap_or_default()
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with('['))
-        .next_back()
+        .rfind(|l| l.starts_with('['))
         .map(|h| {
             h.split('#')
                 .next()
