@@ -276,3 +276,140 @@ pub fn check(
     }
     failures
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scenario::Expected;
+
+    fn event(kind: &str, fields: Value) -> RecordedEvent {
+        RecordedEvent {
+            t_ms: 0,
+            kind: kind.into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn pattern(kind: &str, fields: &[(&str, Value)]) -> EventPattern {
+        EventPattern {
+            event: kind.into(),
+            fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn fields_match_by_path_one_level_down_through_lists_and_numbers_within_a_tolerance() {
+        let connected = event(
+            "Connected",
+            json!({ "reader": { "serial_number": "STRM2-0001", "battery": { "level": 0.15_f32 } }, "location": "tml_1" }),
+        );
+        let listed = event(
+            "DiscoveredReadersUpdated",
+            json!({ "readers": [ { "serial_number": "A" }, { "serial_number": "B" } ] }),
+        );
+        let yes = [
+            (pattern("Connected", &[]), &connected),
+            (pattern("Connected", &[("location", json!("tml_1"))]), &connected),
+            (
+                pattern("Connected", &[("reader.serial_number", json!("STRM2-0001"))]),
+                &connected,
+            ),
+            (
+                pattern("Connected", &[("serial_number", json!("STRM2-0001"))]),
+                &connected,
+            ),
+            (
+                pattern("Connected", &[("reader.battery.level", json!(0.15))]),
+                &connected,
+            ),
+            (
+                pattern("DiscoveredReadersUpdated", &[("serial_number", json!("B"))]),
+                &listed,
+            ),
+            (
+                pattern(
+                    "DiscoveredReadersUpdated",
+                    &[("readers.serial_number", json!("A"))],
+                ),
+                &listed,
+            ),
+        ];
+        for (p, e) in yes {
+            assert!(matches(&p, e), "{} should match {e:?}", describe(&p));
+        }
+        let no = [
+            (pattern("Disconnected", &[]), &connected),
+            (pattern("Connected", &[("location", json!("tml_2"))]), &connected),
+            (
+                pattern("Connected", &[("serial_number", json!("WPC32-0001"))]),
+                &connected,
+            ),
+            (
+                pattern("Connected", &[("battery.level", json!(0.15))]),
+                &connected,
+            ),
+            (pattern("Connected", &[("reader.rssi", json!(-50))]), &connected),
+            (
+                pattern("DiscoveredReadersUpdated", &[("serial_number", json!("C"))]),
+                &listed,
+            ),
+        ];
+        for (p, e) in no {
+            assert!(!matches(&p, e), "{} should not match {e:?}", describe(&p));
+        }
+    }
+
+    #[test]
+    fn a_sequence_matches_in_order_and_reports_what_is_missing_after_what() {
+        let at = |t_ms, kind: &str| RecordedEvent {
+            t_ms,
+            ..event(kind, json!({}))
+        };
+        let events = [at(0, "A"), at(10, "B"), at(20, "A"), at(30, "C")];
+        let expected = |kind: &str, by: Option<u64>| Expected {
+            line: 1,
+            field: format!("expect.sequence[{kind}]"),
+            pattern: pattern(kind, &[]),
+            by: by.map(Duration::from_millis),
+        };
+        let statuses = BTreeMap::new();
+        let check_seq = |sequence: Vec<Expected>| {
+            let expect = Expectations {
+                sequence,
+                ..Expectations::default()
+            };
+            check(&expect, &events, &statuses, ConnectionStatus::NotConnected)
+        };
+        assert!(
+            check_seq(vec![
+                expected("A", None),
+                expected("B", None),
+                expected("A", Some(20))
+            ])
+            .is_empty()
+        );
+        let late = check_seq(vec![expected("B", None), expected("C", Some(25))]);
+        assert_eq!(late.len(), 1);
+        assert!(
+            late[0].why.contains("came at 0.030s, after its deadline 0.025s"),
+            "{}",
+            late[0]
+        );
+        let missing = check_seq(vec![expected("C", None), expected("B", None)]);
+        assert_eq!(missing.len(), 1);
+        assert!(
+            missing[0]
+                .why
+                .contains("no `B` after `C`; one came earlier, at 0.010s"),
+            "{}",
+            missing[0]
+        );
+        assert_eq!(
+            missing[0].around.len(),
+            CONTEXT_EVENTS.min(events.len()),
+            "the events before the end"
+        );
+    }
+}

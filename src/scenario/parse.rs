@@ -994,3 +994,34 @@ fn json(value: &toml::Value, line: usize, field: &str) -> Result<serde_json::Val
         message: format!("cannot be matched against an event: {e}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The complete example in the module docs is a valid scenario.
+    #[test]
+    fn the_documented_example_parses() {
+        let docs = include_str!("mod.rs");
+        let start = docs.find("//! ```toml\n").expect("the docs have a TOML example") + "//! ```toml\n".len();
+        let end = start + docs[start..].find("//! ```\n").expect("the example ends");
+        let text: String = docs[start..end]
+            .lines()
+            .map(|l| {
+                l.strip_prefix("//! ")
+                    .or_else(|| l.strip_prefix("//!"))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let scenario = parse(&text, None, None).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(scenario.name, "connect and disconnect");
+        assert_eq!(scenario.steps.len(), 3);
+        assert_eq!(scenario.run_for, Duration::from_secs(40));
+        assert_eq!(scenario.expect.len(), 7);
+        assert!(matches!(
+            &scenario.steps[1].trigger,
+            Trigger::After { event, .. } if event.event == "DiscoveredReadersUpdated"
+        ));
+    }
+}
