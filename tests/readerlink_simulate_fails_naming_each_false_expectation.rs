@@ -172,3 +172,39 @@ fn a_bad_scenario_is_an_error_naming_its_line_and_field() {
     assert!(stderr.contains("[malformed_duration]"), "{stderr}");
     assert!(output.stdout.is_empty(), "nothing ran");
 }
+
+#[test]
+fn a_step_whose_event_never_comes_fails_the_run_and_the_steps_after_it_do_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("never.toml");
+    let never = SCENARIO
+        .replace(
+            "action = \"connect\"\nserial = \"STRM2-0001\"\n",
+            "action = \"connect\"\nserial = \"STRM2-0001\"\nlocation = \"tml_nowhere\"\n",
+        )
+        .replace(
+            "at = \"10s\"\naction = \"disconnect\"",
+            "after = \"Connected\"\naction = \"disconnect\"",
+        );
+    std::fs::write(&path, never).unwrap();
+    let output = simulate(&path, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAILED line 25 `steps[2].after`: step 2 runs after Connected"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no such event came by the end of the run (30.000s)"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("ActionFailed action=connect error=location_not_found"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("action=disconnect"),
+        "the step did not run: {stdout}"
+    );
+}

@@ -534,7 +534,10 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
                             "no such event came by the end of the run ({}); this step and the rest did not run",
                             fmt_ms(ms(scenario.run_for))
                         ),
-                        around: events.get(from..).map(<[_]>::to_vec).unwrap_or_default(),
+                        around: events
+                            .get(from..events.len().min(mark + expect::CONTEXT_EVENTS))
+                            .map(<[_]>::to_vec)
+                            .unwrap_or_default(),
                     });
                     break;
                 }
