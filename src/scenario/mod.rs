@@ -18,6 +18,7 @@
 //!
 //! ```toml
 //! name = "connect and disconnect"  # for reports (default: the file name)
+//! description = "Scan, connect the M2, disconnect it."  # for people; not used by the run
 //! seed = 7                         # seeds the world, the backend, its faults and the terminal (default 0)
 //! clock = "virtual"                # "virtual" (default) or "real"
 //! run_for = "40s"                  # how long the run lasts (default: 30 s past the latest time the file names)
