@@ -21,6 +21,7 @@
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
+//! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams |
@@ -42,6 +43,7 @@ pub mod protocol;
 pub mod reader;
 pub mod runtime;
 pub mod scanner;
+pub mod scenario;
 pub mod secret;
 pub mod store;
 pub mod terminal;

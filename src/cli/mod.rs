@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod backend;
 pub mod diagrams;
 pub mod discover;
+pub mod simulate;
 pub mod trace;
 
 /// Runs Bluetooth LE card readers: discovery, connection, reconnection,
@@ -29,6 +30,8 @@ pub enum Command {
     Diagrams(diagrams::DiagramsArgs),
     /// Discover readers (simulated by default) and print the live list.
     Discover(discover::DiscoverArgs),
+    /// Run a scenario script on virtual time and check its expectations.
+    Simulate(simulate::SimulateArgs),
     /// Work with recorded traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Backend(args) => backend::run(args),
         Command::Diagrams(args) => diagrams::run(args),
         Command::Discover(args) => discover::run(args),
+        Command::Simulate(args) => simulate::run(args),
         Command::Trace(command) => trace::run(command),
     };
     match result {

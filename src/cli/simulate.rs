@@ -1,0 +1,60 @@
+//! `readerlink simulate --scenario FILE [--json] [--trace OUT]`: runs a
+//! scenario script ([`crate::scenario`]) on virtual time, prints its event
+//! stream, writes its trace, and exits 0 only when every expectation holds.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use super::CliError;
+use crate::scenario;
+
+/// Arguments of `readerlink simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The scenario file to run (format: the `readerlink::scenario` docs;
+    /// examples in `examples/scenarios/`).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Print one JSON object per event (virtual time in ms, kind, typed
+    /// fields) instead of lines for people.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the run's trace (JSON Lines) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub trace: Option<PathBuf>,
+}
+
+/// Runs the scenario: the event stream goes to stdout, the verdict (and
+/// each failed expectation with the events around it) to stderr.
+pub fn run(args: SimulateArgs) -> Result<(), CliError> {
+    let Some(path) = args.scenario else {
+        return Err(CliError::Other("simulate needs --scenario FILE".into()));
+    };
+    let scenario = scenario::load(&path)
+        .map_err(|e| CliError::Other(format!("{}: {e} [{}]", path.display(), e.code())))?;
+    let trace = args
+        .trace
+        .clone()
+        .map_or(scenario::TraceTo::Off, scenario::TraceTo::File);
+    let outcome = scenario::run_blocking(&scenario, &trace)
+        .map_err(|e| CliError::Other(format!("{}: {e} [{}]", path.display(), e.code())))?;
+    let stream = if args.json {
+        outcome.json_lines()
+    } else {
+        outcome.human_lines()
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(stream.as_bytes());
+    let _ = stdout.flush();
+    eprint!("{}", outcome.report());
+    if outcome.passed() {
+        Ok(())
+    } else {
+        Err(CliError::Other(format!(
+            "scenario `{}`: {} of {} expectations failed",
+            outcome.scenario,
+            outcome.failures.len(),
+            outcome.expectations
+        )))
+    }
+}

@@ -1,0 +1,201 @@
+//! [`ScenarioError`]: why a scenario file was rejected, naming the line and
+//! the field.
+
+use crate::transport::sim::FleetError;
+
+/// Why a scenario file was rejected before it ran. Every kind names the
+/// line (1-based; 0 when there is no line, as for an unreadable file) and
+/// the field (`steps[2].at`, 0-based indices as in fleet files), and has a
+/// stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        message: String,
+    },
+    /// Not TOML, or a value of the wrong type where the format is fixed.
+    #[error("scenario line {line}, field `{field}`: {message}")]
+    Syntax {
+        /// The line.
+        line: usize,
+        /// The field, as far as it is known.
+        field: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A key the format does not have.
+    #[error("scenario line {line}, field `{field}`: unknown field")]
+    UnknownField {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+    },
+    /// A key the format needs is missing.
+    #[error("scenario line {line}, field `{field}`: missing")]
+    MissingField {
+        /// The line of the table it is missing from.
+        line: usize,
+        /// The field.
+        field: String,
+    },
+    /// A step's `action` is none of the known actions.
+    #[error("scenario line {line}, field `{field}`: unknown action `{name}` (known: {known})")]
+    UnknownAction {
+        /// The line.
+        line: usize,
+        /// The field, `steps[i].action`.
+        field: String,
+        /// The name given.
+        name: String,
+        /// Every known action, comma-separated.
+        known: String,
+    },
+    /// An event name that is none of the known events.
+    #[error("scenario line {line}, field `{field}`: unknown event `{name}` (known: {known})")]
+    UnknownEvent {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+        /// The name given.
+        name: String,
+        /// Every known event, comma-separated.
+        known: String,
+    },
+    /// A serial number that is not in the fleet.
+    #[error("scenario line {line}, field `{field}`: no reader `{serial}` in the fleet")]
+    UnknownSerial {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+        /// The serial given.
+        serial: String,
+    },
+    /// A step's `at` is earlier than the step before it.
+    #[error(
+        "scenario line {line}, field `{field}`: time goes backwards: {at} is before {previous} (line {previous_line})"
+    )]
+    TimeGoesBackwards {
+        /// The line.
+        line: usize,
+        /// The field, `steps[i].at`.
+        field: String,
+        /// This step's time, as written.
+        at: String,
+        /// The previous timed step's time, as written.
+        previous: String,
+        /// The previous timed step's line.
+        previous_line: usize,
+    },
+    /// A duration that `humantime` cannot read (`"2.5s"`, `"24h"`, `"1m 30s"`).
+    #[error("scenario line {line}, field `{field}`: malformed duration `{value}`: {message}")]
+    MalformedDuration {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+        /// The value as written.
+        value: String,
+        /// Why it was rejected.
+        message: String,
+    },
+    /// Any other value outside its domain.
+    #[error("scenario line {line}, field `{field}`: {message}")]
+    InvalidValue {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The fleet (inline `[[readers]]`, or the file `fleet` names) was
+    /// rejected; the line and field are in the scenario file for inline
+    /// readers, in the fleet file otherwise.
+    #[error("{}line {line}, field `{field}`: {message}", path.as_ref().map_or_else(|| "scenario ".to_owned(), |p| format!("fleet file {p}, ")))]
+    Fleet {
+        /// The fleet file, when the fleet is not inline.
+        path: Option<String>,
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What is wrong, with lines in the same file as `line`.
+        message: String,
+        /// The fleet's own error.
+        source: Box<FleetError>,
+    },
+    /// The scenario uses something this build cannot do yet (an action or
+    /// an event whose feature is not implemented); nothing was run.
+    #[error("scenario line {line}, field `{field}`: not supported yet: {what}")]
+    Unsupported {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What is missing, in a sentence.
+        what: String,
+    },
+}
+
+impl ScenarioError {
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "scenario_io",
+            Self::Syntax { .. } => "scenario_syntax",
+            Self::UnknownField { .. } => "unknown_field",
+            Self::MissingField { .. } => "missing_field",
+            Self::UnknownAction { .. } => "unknown_action",
+            Self::UnknownEvent { .. } => "unknown_event",
+            Self::UnknownSerial { .. } => "unknown_serial",
+            Self::TimeGoesBackwards { .. } => "time_goes_backwards",
+            Self::MalformedDuration { .. } => "malformed_duration",
+            Self::InvalidValue { .. } => "invalid_value",
+            Self::Fleet { .. } => "bad_fleet",
+            Self::Unsupported { .. } => "unsupported",
+        }
+    }
+
+    /// The line the error is on (0 when there is none).
+    pub fn line(&self) -> usize {
+        match self {
+            Self::Io { .. } => 0,
+            Self::Syntax { line, .. }
+            | Self::UnknownField { line, .. }
+            | Self::MissingField { line, .. }
+            | Self::UnknownAction { line, .. }
+            | Self::UnknownEvent { line, .. }
+            | Self::UnknownSerial { line, .. }
+            | Self::TimeGoesBackwards { line, .. }
+            | Self::MalformedDuration { line, .. }
+            | Self::InvalidValue { line, .. }
+            | Self::Fleet { line, .. }
+            | Self::Unsupported { line, .. } => *line,
+        }
+    }
+
+    /// The field the error is about (empty when there is none).
+    pub fn field(&self) -> &str {
+        match self {
+            Self::Io { .. } => "",
+            Self::Syntax { field, .. }
+            | Self::UnknownField { field, .. }
+            | Self::MissingField { field, .. }
+            | Self::UnknownAction { field, .. }
+            | Self::UnknownEvent { field, .. }
+            | Self::UnknownSerial { field, .. }
+            | Self::TimeGoesBackwards { field, .. }
+            | Self::MalformedDuration { field, .. }
+            | Self::InvalidValue { field, .. }
+            | Self::Fleet { field, .. }
+            | Self::Unsupported { field, .. } => field,
+        }
+    }
+}

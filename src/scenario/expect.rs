@@ -1,0 +1,415 @@
+//! The expectation checker: does a run's event stream hold what the
+//! scenario expects? It works on [`RecordedEvent`]s (kind plus JSON
+//! fields), so it does not depend on the event types' Rust shape.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::events::RecordedEvent;
+use super::format::{EventPattern, Expectations};
+use crate::reader::{ConnectionStatus, SerialNumber};
+
+/// How many events a failure shows on each side of where it should have
+/// matched.
+pub const CONTEXT_EVENTS: usize = 3;
+
+/// An expectation that did not hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The expectation's line in the file.
+    pub line: usize,
+    /// Its field path (`expect.sequence[2]`).
+    pub field: String,
+    /// The expectation, in a few words.
+    pub expectation: String,
+    /// Why it failed.
+    pub why: String,
+    /// The events around where it should have matched (or where it broke).
+    pub around: Vec<RecordedEvent>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "FAILED line {} `{}`: {}",
+            self.line, self.field, self.expectation
+        )?;
+        writeln!(f, "  why: {}", self.why)?;
+        if self.around.is_empty() {
+            writeln!(f, "  (no events there)")?;
+        } else {
+            writeln!(f, "  events around it:")?;
+            for event in &self.around {
+                writeln!(f, "  {}", event.human_line())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `event` matches `pattern`: same kind, and every field matches.
+///
+/// A field path with dots (`reader.serial_number`) is followed exactly; a
+/// list on the way is searched element by element. A plain name
+/// (`serial_number`) that is not a top-level field is also looked for one
+/// level down, so `serial_number` finds `reader.serial_number` and any
+/// `readers[*].serial_number`. A list matches a value when any element
+/// does; numbers match within 1e-6.
+pub fn matches(pattern: &EventPattern, event: &RecordedEvent) -> bool {
+    pattern.event == event.kind
+        && pattern
+            .fields
+            .iter()
+            .all(|(path, expected)| field_matches(&event.fields, path, expected))
+}
+
+fn field_matches(fields: &Map<String, Value>, path: &str, expected: &Value) -> bool {
+    let mut keys = path.split('.');
+    let first = keys.next().unwrap_or_default();
+    let rest: Vec<&str> = keys.collect();
+    match fields.get(first) {
+        Some(value) => follow(value, &rest).iter().any(|v| value_eq(v, expected)),
+        None if rest.is_empty() => fields
+            .values()
+            .any(|child| follow(child, &[first]).iter().any(|v| value_eq(v, expected))),
+        None => false,
+    }
+}
+
+/// The values at `path` below `value`, fanning out over lists.
+fn follow<'v>(value: &'v Value, path: &[&str]) -> Vec<&'v Value> {
+    let Some((key, rest)) = path.split_first() else {
+        return vec![value];
+    };
+    match value {
+        Value::Object(o) => o.get(*key).map(|v| follow(v, rest)).unwrap_or_default(),
+        Value::Array(items) => items.iter().flat_map(|item| follow(item, path)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn value_eq(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+            _ => a == b,
+        },
+        (Value::Array(items), e) if !e.is_array() => items.iter().any(|item| value_eq(item, e)),
+        (a, e) => a == e,
+    }
+}
+
+/// A pattern in a few words: `Disconnected reason="disconnect_requested"`.
+pub fn describe(pattern: &EventPattern) -> String {
+    let mut text = pattern.event.clone();
+    for (path, value) in &pattern.fields {
+        text.push_str(&format!(" {path}={value}"));
+    }
+    text
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn around(events: &[RecordedEvent], at: usize) -> Vec<RecordedEvent> {
+    let start = at.saturating_sub(CONTEXT_EVENTS);
+    let end = at.saturating_add(CONTEXT_EVENTS).min(events.len());
+    events.get(start..end).map(<[_]>::to_vec).unwrap_or_default()
+}
+
+/// Checks a run against the expectations; returns every one that failed,
+/// in file order within each kind (sequence, events, absent, final
+/// statuses).
+pub fn check(
+    expect: &Expectations,
+    events: &[RecordedEvent],
+    final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
+    final_connection_status: ConnectionStatus,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+
+    // Earliest matches, in order: if any in-order choice meets the
+    // deadlines, this one does.
+    let mut next = 0usize;
+    let mut previous: Option<String> = None;
+    for expected in &expect.sequence {
+        let what = describe(&expected.pattern);
+        let expectation = match expected.by {
+            Some(by) => format!("sequence: {what} by {}", crate::runtime::fmt_ms(ms(by))),
+            None => format!("sequence: {what}"),
+        };
+        let found = events
+            .iter()
+            .enumerate()
+            .skip(next)
+            .find(|(_, e)| matches(&expected.pattern, e));
+        match found {
+            None => {
+                let anywhere = events.iter().position(|e| matches(&expected.pattern, e));
+                let after = previous
+                    .as_ref()
+                    .map_or_else(|| "the start".to_owned(), |p| format!("`{p}`"));
+                let why = match anywhere {
+                    Some(i) => format!(
+                        "no `{what}` after {after}; one came earlier, at {}",
+                        crate::runtime::fmt_ms(events[i].t_ms)
+                    ),
+                    None => format!("no `{what}` after {after}: it never came"),
+                };
+                failures.push(super::expect::Failure {
+                    line: expected.line,
+                    field: expected.field.clone(),
+                    expectation,
+                    why,
+                    around: around(events, next),
+                });
+                // The rest of the sequence cannot be placed after a match
+                // that did not happen; each is still reported on its own.
+                previous = Some(what);
+                continue;
+            }
+            Some((i, event)) => {
+                if let Some(by) = expected.by
+                    && event.t_ms > ms(by)
+                {
+                    failures.push(Failure {
+                        line: expected.line,
+                        field: expected.field.clone(),
+                        expectation,
+                        why: format!(
+                            "it came at {}, after its deadline {}",
+                            crate::runtime::fmt_ms(event.t_ms),
+                            crate::runtime::fmt_ms(ms(by))
+                        ),
+                        around: around(events, i),
+                    });
+                }
+                next = i + 1;
+                previous = Some(what);
+            }
+        }
+    }
+
+    for expected in &expect.events {
+        let what = describe(&expected.pattern);
+        let deadline = expected.by.map(ms);
+        let expectation = match deadline {
+            Some(by) => format!("event: {what} by {}", crate::runtime::fmt_ms(by)),
+            None => format!("event: {what}"),
+        };
+        let first = events.iter().position(|e| matches(&expected.pattern, e));
+        match (first, deadline) {
+            (Some(i), Some(by)) if events[i].t_ms > by => failures.push(Failure {
+                line: expected.line,
+                field: expected.field.clone(),
+                expectation,
+                why: format!(
+                    "the first came at {}, after its deadline",
+                    crate::runtime::fmt_ms(events[i].t_ms)
+                ),
+                around: around(events, i),
+            }),
+            (Some(_), _) => {}
+            (None, _) => {
+                let at = deadline.map_or(events.len(), |by| events.partition_point(|e| e.t_ms <= by));
+                failures.push(Failure {
+                    line: expected.line,
+                    field: expected.field.clone(),
+                    expectation,
+                    why: format!("no `{what}` in the whole run"),
+                    around: around(events, at),
+                });
+            }
+        }
+    }
+
+    for absent in &expect.absent {
+        let what = describe(&absent.pattern);
+        let (from, until) = (ms(absent.from), absent.until.map(ms));
+        let expectation = format!(
+            "absent: {what} from {} until {}",
+            crate::runtime::fmt_ms(from),
+            until.map_or_else(|| "the end".to_owned(), crate::runtime::fmt_ms)
+        );
+        let hit = events
+            .iter()
+            .position(|e| e.t_ms >= from && until.is_none_or(|u| e.t_ms <= u) && matches(&absent.pattern, e));
+        if let Some(i) = hit {
+            failures.push(Failure {
+                line: absent.line,
+                field: absent.field.clone(),
+                expectation,
+                why: format!("one came at {}", crate::runtime::fmt_ms(events[i].t_ms)),
+                around: around(events, i),
+            });
+        }
+    }
+
+    let tail = around(events, events.len());
+    for expected in &expect.final_status {
+        let actual = final_status.get(&expected.serial).copied().unwrap_or_default();
+        if actual != expected.status {
+            failures.push(Failure {
+                line: expected.line,
+                field: format!("expect.final_status.{}", expected.serial),
+                expectation: format!("final status of {}: {:?}", expected.serial, expected.status),
+                why: format!("it ended {actual:?}"),
+                around: tail.clone(),
+            });
+        }
+    }
+    if let Some((line, status)) = expect.final_connection_status
+        && status != final_connection_status
+    {
+        failures.push(Failure {
+            line,
+            field: "expect.final_connection_status".into(),
+            expectation: format!("final connection status: {status:?}"),
+            why: format!("it ended {final_connection_status:?}"),
+            around: tail,
+        });
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scenario::Expected;
+
+    fn event(kind: &str, fields: Value) -> RecordedEvent {
+        RecordedEvent {
+            t_ms: 0,
+            kind: kind.into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn pattern(kind: &str, fields: &[(&str, Value)]) -> EventPattern {
+        EventPattern {
+            event: kind.into(),
+            fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn fields_match_by_path_one_level_down_through_lists_and_numbers_within_a_tolerance() {
+        let connected = event(
+            "Connected",
+            json!({ "reader": { "serial_number": "STRM2-0001", "battery": { "level": 0.15_f32 } }, "location": "tml_1" }),
+        );
+        let listed = event(
+            "DiscoveredReadersUpdated",
+            json!({ "readers": [ { "serial_number": "A" }, { "serial_number": "B" } ] }),
+        );
+        let yes = [
+            (pattern("Connected", &[]), &connected),
+            (pattern("Connected", &[("location", json!("tml_1"))]), &connected),
+            (
+                pattern("Connected", &[("reader.serial_number", json!("STRM2-0001"))]),
+                &connected,
+            ),
+            (
+                pattern("Connected", &[("serial_number", json!("STRM2-0001"))]),
+                &connected,
+            ),
+            (
+                pattern("Connected", &[("reader.battery.level", json!(0.15))]),
+                &connected,
+            ),
+            (
+                pattern("DiscoveredReadersUpdated", &[("serial_number", json!("B"))]),
+                &listed,
+            ),
+            (
+                pattern(
+                    "DiscoveredReadersUpdated",
+                    &[("readers.serial_number", json!("A"))],
+                ),
+                &listed,
+            ),
+        ];
+        for (p, e) in yes {
+            assert!(matches(&p, e), "{} should match {e:?}", describe(&p));
+        }
+        let no = [
+            (pattern("Disconnected", &[]), &connected),
+            (pattern("Connected", &[("location", json!("tml_2"))]), &connected),
+            (
+                pattern("Connected", &[("serial_number", json!("WPC32-0001"))]),
+                &connected,
+            ),
+            (
+                pattern("Connected", &[("battery.level", json!(0.15))]),
+                &connected,
+            ),
+            (pattern("Connected", &[("reader.rssi", json!(-50))]), &connected),
+            (
+                pattern("DiscoveredReadersUpdated", &[("serial_number", json!("C"))]),
+                &listed,
+            ),
+        ];
+        for (p, e) in no {
+            assert!(!matches(&p, e), "{} should not match {e:?}", describe(&p));
+        }
+    }
+
+    #[test]
+    fn a_sequence_matches_in_order_and_reports_what_is_missing_after_what() {
+        let at = |t_ms, kind: &str| RecordedEvent {
+            t_ms,
+            ..event(kind, json!({}))
+        };
+        let events = [at(0, "A"), at(10, "B"), at(20, "A"), at(30, "C")];
+        let expected = |kind: &str, by: Option<u64>| Expected {
+            line: 1,
+            field: format!("expect.sequence[{kind}]"),
+            pattern: pattern(kind, &[]),
+            by: by.map(Duration::from_millis),
+        };
+        let statuses = BTreeMap::new();
+        let check_seq = |sequence: Vec<Expected>| {
+            let expect = Expectations {
+                sequence,
+                ..Expectations::default()
+            };
+            check(&expect, &events, &statuses, ConnectionStatus::NotConnected)
+        };
+        assert!(
+            check_seq(vec![
+                expected("A", None),
+                expected("B", None),
+                expected("A", Some(20))
+            ])
+            .is_empty()
+        );
+        let late = check_seq(vec![expected("B", None), expected("C", Some(25))]);
+        assert_eq!(late.len(), 1);
+        assert!(
+            late[0].why.contains("came at 0.030s, after its deadline 0.025s"),
+            "{}",
+            late[0]
+        );
+        let missing = check_seq(vec![expected("C", None), expected("B", None)]);
+        assert_eq!(missing.len(), 1);
+        assert!(
+            missing[0]
+                .why
+                .contains("no `B` after `C`; one came earlier, at 0.010s"),
+            "{}",
+            missing[0]
+        );
+        assert_eq!(
+            missing[0].around.len(),
+            CONTEXT_EVENTS.min(events.len()),
+            "the events before the end"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Scenario scripts: drive the simulated world from a file of timed actions
+//! and expectations, with no Rust to write. A scenario names a fleet, a
+//! timeline of steps (app, world and backend actions), and the events it
+//! expects; `readerlink simulate --scenario FILE` runs it on virtual time
+//! (deterministic from its seed), prints the event stream, writes the
+//! trace, and exits 0 only when every expectation holds.
+//!
+//! | file | what |
+//! |---|---|
+//! | `format.rs` | what a parsed scenario is: [`Scenario`], [`Step`], [`Action`], [`Expectations`] |
+//! | `parse.rs` | TOML → [`Scenario`]: [`load`], [`parse`]; every error a [`ScenarioError`] naming line and field |
+//! | `error.rs` | [`ScenarioError`] |
+//! | `events.rs` | [`RecordedEvent`]: an event as kind + JSON fields + virtual time; which kinds exist |
+//! | `expect.rs` | the expectation checker: [`check`], [`Failure`] |
+//! | `runner.rs` | [`run_blocking`] / [`run`]: world, backend, store and the [`App`] adapter ([`TerminalApp`]) on the scenario's clock |
+//!
+//! # Format
+//!
+//! ```toml
+//! name = "connect and disconnect"  # for reports (default: the file name)
+//! description = "Scan, connect the M2, disconnect it."  # for people; not used by the run
+//! seed = 7                         # seeds the world, the backend, its faults and the terminal (default 0)
+//! clock = "virtual"                # "virtual" (default) or "real"
+//! run_for = "40s"                  # how long the run lasts (default: 30 s past the latest time the file names)
+//!
+//! # The fleet: inline readers as in a fleet file (see `transport::sim::fleet`),
+//! # or `fleet = "../fleets/example.toml"` (relative to this file); neither = the example fleet.
+//! [[readers]]
+//! serial = "STRM2-0001"
+//! device_type = "stripe_m2"
+//! distance_m = 1.2
+//! battery = 0.93
+//! software_version = "3.1.0"
+//!
+//! [[locations]]                    # created at the backend before the run
+//! name = "shop"                    # what `connect` steps say; its backend id is made then
+//! display_name = "The shop"        # optional
+//!
+//! # [store]                        # what an earlier run saved (R11)
+//! # last_connected = "STRM2-0001"
+//! # location = "shop"
+//!
+//! [[steps]]
+//! at = "0s"                        # a virtual time since the start ("2.5s", "1m 30s", "24h")
+//! action = "discover"
+//! method = "scan"                  # or "proximity"
+//! timeout = "10s"                  # optional (R3)
+//!
+//! [[steps]]
+//! after = { event = "DiscoveredReadersUpdated", serial_number = "STRM2-0001" }
+//! action = "connect"               # or after = "Connected" (the kind alone)
+//! serial = "STRM2-0001"
+//! location = "shop"                # default: the first location
+//! auto_reconnect = true            # default true
+//!
+//! [[steps]]
+//! after = "Connected"
+//! delay = "5s"                     # optional: this long after the event
+//! action = "disconnect"
+//! serial = "STRM2-0001"
+//!
+//! [expect]
+//! sequence = [                     # in this order, others may come between
+//!   { event = "Connected", serial_number = "STRM2-0001", by = "10s" },
+//!   { event = "Disconnected", reason = "disconnect_requested" },
+//! ]
+//! events = [ { event = "DiscoveryFinished", ok = true } ]   # anywhere, optionally `by`
+//! absent = [ { event = "ActionFailed" }, { event = "Disconnected", reason = "bluetooth_signal_lost", from = "0s", until = "40s" } ]
+//! final_connection_status = "NotConnected"
+//!
+//! [expect.final_status]
+//! STRM2-0001 = "NotConnected"
+//! ```
+//!
+//! Steps run in file order: each waits for the one before it, then for its
+//! trigger — `at` (an absolute virtual time; it may not go backwards) or
+//! `after` (an event after the previous step ran, then `delay`). A step
+//! whose event never comes fails the run, and the steps after it do not
+//! run. App actions run in the background, like an app's calls: the next
+//! step does not wait for a connect to finish; a failed one reports
+//! `ActionFailed` with the error's code.
+//!
+//! # Actions
+//!
+//! | action | keys | does |
+//! |---|---|---|
+//! | `discover` | `method` (`scan`, `proximity`), `timeout` | start a discovery (R1–R3) |
+//! | `cancel_discovery` | | cancel it (R5) |
+//! | `connect` | `serial`, `location`, `auto_reconnect` | connect and register (R6) |
+//! | `disconnect` | `serial` | disconnect (R8) |
+//! | `reboot` | `serial` | reboot now (R12) |
+//! | `cancel_reconnect` | `serial` | cancel a reconnection (R9) — *not supported yet* |
+//! | `reconnect_at_start` | `timeout` | reconnect the saved reader (R11) — *not supported yet* |
+//! | `install_update` | `serial` | install the available update (R17) — *not supported yet* |
+//! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20) — *not supported yet* |
+//! | `move_reader` | `serial`, `distance_m` | RSSI follows; beyond about 63 m the link is lost |
+//! | `power_off` / `cut_power` / `power_on` | `serial` | power button / power lost / boots |
+//! | `lose_link` | `serial`, `for` | signal lost, unreachable for `for` (or until `restore_link`) |
+//! | `restore_link` | `serial` | reachable again |
+//! | `set_battery` | `serial`, `level` (0–1) | battery level |
+//! | `set_charging` | `serial`, `charging` | charger on or off |
+//! | `insert_card`, `remove_card` | `serial` | a card |
+//! | `fail_next_install` | `serial`, `percent` | the next install fails there |
+//! | `set_adapter` | `powered` | the host's Bluetooth adapter |
+//! | `backend_down` | `for` | every backend call fails (503), for `for` or until `backend_restore` |
+//! | `backend_restore` | | the backend answers again |
+//! | `backend_latency` | `route`, `latency` | calls take longer (every route when `route` is absent) |
+//! | `backend_fail` | `route`, `count` | the next `count` (default 1) calls to `route` fail |
+//!
+//! An action this build cannot carry out is rejected with
+//! [`ScenarioError::Unsupported`] before anything runs; so is an
+//! expectation naming an event whose feature is not built yet
+//! ([`events::PLANNED_EVENTS`]).
+//!
+//! # Events
+//!
+//! Every event is a kind and typed fields ([`RecordedEvent`]): the
+//! terminal's events ([`crate::terminal::TerminalEvent`], named as its
+//! variants: `Connected`, `Disconnected`, `DiscoveredReadersUpdated`, ...)
+//! and the runner's `StepRan`, `ActionFailed` and `DiscoveryFinished`
+//! ([`events::RUNNER_EVENTS`]). With `--json` each is one line:
+//! `{"t_ms":2561,"event":"Disconnected","reason":"disconnect_requested","serial_number":"STRM2-0001"}`.
+//!
+//! # Matching events
+//!
+//! A pattern is a kind plus fields. A dotted path (`reader.serial_number`)
+//! is followed exactly, fanning out over lists; a plain name that is not a
+//! top-level field is also looked for one level down, so `serial_number`
+//! finds `reader.serial_number` and any `readers[*].serial_number`. A list
+//! matches when any element does; numbers match within 1e-6. Values are
+//! written as they appear in the JSON (`reason = "bluetooth_signal_lost"`,
+//! `status = "Connected"`).
+//!
+//! # Errors
+//!
+//! A bad scenario gets a [`ScenarioError`] naming the line and the field
+//! (`steps[2].at`): unknown field, action, event or serial, time going
+//! backwards, a malformed duration, a bad fleet. Parsing never panics.
+
+mod error;
+pub mod events;
+mod expect;
+mod format;
+mod parse;
+mod runner;
+
+pub use error::ScenarioError;
+pub use events::{EventKind, RecordedEvent, event_kind};
+pub use expect::{CONTEXT_EVENTS, Failure, check, describe, matches};
+pub use format::{
+    Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
+    LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
+};
+pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, load, parse};
+pub use runner::{
+    App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
+};

@@ -1,0 +1,1027 @@
+//! From TOML text to a checked [`Scenario`], or a [`ScenarioError`] naming
+//! the line and the field. Nothing here panics on any input.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::ScenarioError;
+use super::events::{EventKind, event_kind};
+use super::format::{
+    Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
+    LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
+};
+use crate::backend::Route;
+use crate::reader::{ConnectionStatus, SerialNumber};
+use crate::scanner::DiscoveryMethod;
+use crate::transport::sim::{Fleet, FleetError};
+
+/// The longest duration a scenario may name: a month of virtual time.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How long a run lasts past the latest time the file names, when it does
+/// not say `run_for`.
+pub const DEFAULT_RUN_PAST: Duration = Duration::from_secs(30);
+
+/// Every action name, for error messages.
+pub const ACTIONS: &[&str] = &[
+    "discover",
+    "cancel_discovery",
+    "connect",
+    "disconnect",
+    "cancel_reconnect",
+    "reboot",
+    "install_update",
+    "start_transaction",
+    "end_transaction",
+    "reconnect_at_start",
+    "move_reader",
+    "power_off",
+    "cut_power",
+    "power_on",
+    "lose_link",
+    "restore_link",
+    "set_battery",
+    "set_charging",
+    "insert_card",
+    "remove_card",
+    "fail_next_install",
+    "set_adapter",
+    "backend_down",
+    "backend_restore",
+    "backend_latency",
+    "backend_fail",
+];
+
+type Entries = BTreeMap<String, Spanned<toml::Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    #[allow(dead_code)]
+    description: Option<String>,
+    seed: Option<Spanned<i64>>,
+    clock: Option<Spanned<String>>,
+    fleet: Option<Spanned<String>>,
+    link: Option<Spanned<toml::Value>>,
+    readers: Option<Vec<Spanned<Entries>>>,
+    locations: Option<Vec<Spanned<Entries>>>,
+    store: Option<Spanned<Entries>>,
+    run_for: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    steps: Vec<Spanned<Entries>>,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    sequence: Vec<Spanned<Entries>>,
+    #[serde(default)]
+    events: Vec<Spanned<Entries>>,
+    #[serde(default)]
+    absent: Vec<Spanned<Entries>>,
+    #[serde(default)]
+    final_status: Entries,
+    final_connection_status: Option<Spanned<String>>,
+}
+
+/// Reads and parses a scenario file; `fleet = "path"` is relative to it.
+pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    parse(&text, path.parent(), name.as_deref())
+}
+
+/// Parses and validates a scenario. `dir` is where `fleet = "path"` is
+/// looked for (no fleet file can be named without it); `default_name`
+/// names the scenario when it does not name itself.
+pub fn parse(text: &str, dir: Option<&Path>, default_name: Option<&str>) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+    let lines = Lines(text);
+    let seed = match &raw.seed {
+        None => 0,
+        Some(s) => u64::try_from(*s.get_ref()).map_err(|_| ScenarioError::InvalidValue {
+            line: lines.at(s.span()),
+            field: "seed".into(),
+            message: "the seed must be >= 0".into(),
+        })?,
+    };
+    let clock = match &raw.clock {
+        None => ClockMode::Virtual,
+        Some(c) => match c.get_ref().as_str() {
+            "virtual" => ClockMode::Virtual,
+            "real" => ClockMode::Real,
+            other => {
+                return Err(ScenarioError::InvalidValue {
+                    line: lines.at(c.span()),
+                    field: "clock".into(),
+                    message: format!("clock must be \"virtual\" or \"real\", is \"{other}\""),
+                });
+            }
+        },
+    };
+    let mut fleet = fleet(&raw, lines, dir)?;
+    fleet.seed = seed;
+
+    let mut locations = Vec::new();
+    for (i, entry) in raw.locations.unwrap_or_default().into_iter().enumerate() {
+        let mut keys = Keys::new(lines, format!("locations[{i}]"), entry);
+        let (name, line) = keys.req_string("name")?;
+        if name.trim().is_empty() || locations.iter().any(|l: &LocationSpec| l.name == name) {
+            return Err(ScenarioError::InvalidValue {
+                line,
+                field: keys.field("name"),
+                message: format!("location name `{name}` must be non-empty and unique"),
+            });
+        }
+        let display_name = keys
+            .string("display_name")?
+            .map_or_else(|| name.clone(), |(d, _)| d);
+        keys.finish()?;
+        locations.push(LocationSpec { name, display_name });
+    }
+    let ctx = Context {
+        lines,
+        fleet: &fleet,
+        locations: &locations,
+    };
+
+    let saved_reader = match raw.store {
+        None => None,
+        Some(store) => {
+            let mut keys = Keys::new(lines, "store".into(), store);
+            let serial = ctx.serial(&mut keys, "last_connected")?;
+            let location = ctx.location(&mut keys)?;
+            keys.finish()?;
+            Some(SavedReader { serial, location })
+        }
+    };
+
+    let mut steps = Vec::with_capacity(raw.steps.len());
+    let mut latest_named = Duration::ZERO;
+    let mut previous_at: Option<(Duration, String, usize)> = None;
+    for (index, entry) in raw.steps.into_iter().enumerate() {
+        let mut keys = Keys::new(lines, format!("steps[{index}]"), entry);
+        let line = keys.line;
+        let at = keys.take("at");
+        let after = keys.take("after");
+        let trigger = match (at, after) {
+            (Some(_), Some((_, after_line))) => {
+                return Err(ScenarioError::InvalidValue {
+                    line: after_line,
+                    field: keys.field("after"),
+                    message: "a step has either `at` or `after`, not both".into(),
+                });
+            }
+            (None, None) => {
+                return Err(ScenarioError::MissingField {
+                    line,
+                    field: keys.field("at"),
+                });
+            }
+            (Some((value, at_line)), None) => {
+                let field = keys.field("at");
+                let at = duration(&value, at_line, &field)?;
+                let written = value.as_str().unwrap_or_default().to_owned();
+                if let Some((previous, previous_written, previous_line)) = &previous_at
+                    && at < *previous
+                {
+                    return Err(ScenarioError::TimeGoesBackwards {
+                        line: at_line,
+                        field,
+                        at: written,
+                        previous: previous_written.clone(),
+                        previous_line: *previous_line,
+                    });
+                }
+                previous_at = Some((at, written, at_line));
+                latest_named = latest_named.max(at);
+                Trigger::At(at)
+            }
+            (None, Some((value, after_line))) => {
+                let event = ctx.pattern_value(&value, after_line, &keys.field("after"))?;
+                let delay = keys.duration("delay")?.unwrap_or_default();
+                Trigger::After { event, delay }
+            }
+        };
+        let action = ctx.action(&mut keys)?;
+        keys.finish()?;
+        steps.push(Step {
+            index,
+            line,
+            trigger,
+            action,
+        });
+    }
+
+    let expect = ctx.expectations(raw.expect, &mut latest_named)?;
+    let run_for = match &raw.run_for {
+        Some(value) => {
+            let line = lines.at(value.span());
+            let run_for = duration(value.get_ref(), line, "run_for")?;
+            if run_for < latest_named {
+                return Err(ScenarioError::InvalidValue {
+                    line,
+                    field: "run_for".into(),
+                    message: format!(
+                        "the run ends before the latest time the file names ({})",
+                        humantime::format_duration(latest_named)
+                    ),
+                });
+            }
+            run_for
+        }
+        None => latest_named.saturating_add(DEFAULT_RUN_PAST).min(MAX_DURATION),
+    };
+    Ok(Scenario {
+        name: raw
+            .name
+            .or_else(|| default_name.map(str::to_owned))
+            .unwrap_or_else(|| "scenario".into()),
+        seed,
+        clock,
+        fleet,
+        locations,
+        saved_reader,
+        run_for,
+        steps,
+        expect,
+    })
+}
+
+/// The fleet: inline `[[readers]]` (and `[link]`), the file `fleet` names,
+/// or the example fleet when neither is given.
+fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Fleet, ScenarioError> {
+    match (&raw.fleet, &raw.readers) {
+        (Some(path), Some(_)) => Err(ScenarioError::InvalidValue {
+            line: lines.at(path.span()),
+            field: "fleet".into(),
+            message: "name a fleet file or list [[readers]], not both".into(),
+        }),
+        (Some(path), None) => {
+            let line = lines.at(path.span());
+            let Some(dir) = dir else {
+                return Err(ScenarioError::InvalidValue {
+                    line,
+                    field: "fleet".into(),
+                    message: "a fleet file can only be named in a scenario read from a file".into(),
+                });
+            };
+            let file = dir.join(path.get_ref());
+            Fleet::load(&file).map_err(|source| match source {
+                FleetError::Io { .. } => ScenarioError::Fleet {
+                    path: None,
+                    line,
+                    field: "fleet".into(),
+                    message: source.to_string(),
+                    source: Box::new(source),
+                },
+                source => ScenarioError::Fleet {
+                    path: Some(file.display().to_string()),
+                    line: source.line(),
+                    field: source.field().to_owned(),
+                    message: fleet_message(&source),
+                    source: Box::new(source),
+                },
+            })
+        }
+        (None, None) if raw.link.is_none() => Ok(Fleet::example()),
+        (None, readers) => {
+            let readers = readers.as_deref().unwrap_or_default();
+            let mut table = toml::Table::new();
+            if let Some(link) = &raw.link {
+                table.insert("link".into(), link.get_ref().clone());
+            }
+            let array = readers
+                .iter()
+                .map(|r| {
+                    toml::Value::Table(
+                        r.get_ref()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                            .collect(),
+                    )
+                })
+                .collect();
+            table.insert("readers".into(), toml::Value::Array(array));
+            let text = toml::to_string(&table).map_err(|e| ScenarioError::InvalidValue {
+                line: 1,
+                field: "readers".into(),
+                message: e.to_string(),
+            })?;
+            Fleet::from_toml(&text).map_err(|source| {
+                let field = source.field().to_owned();
+                let line = inline_fleet_line(&field, readers, raw.link.as_ref(), lines);
+                let message = match &source {
+                    FleetError::DuplicateSerial { serial, .. } => {
+                        let first = readers
+                            .iter()
+                            .filter_map(|r| r.get_ref().get("serial"))
+                            .find(|v| v.get_ref().as_str() == Some(serial.as_str()))
+                            .map_or(0, |v| lines.at(v.span()));
+                        format!("serial `{serial}` is already used on line {first}")
+                    }
+                    other => fleet_message(other),
+                };
+                ScenarioError::Fleet {
+                    path: None,
+                    line,
+                    field,
+                    message,
+                    source: Box::new(source),
+                }
+            })
+        }
+    }
+}
+
+/// A fleet error's message without its "fleet file line, field" prefix,
+/// which the scenario error says in its own words.
+fn fleet_message(error: &FleetError) -> String {
+    let text = error.to_string();
+    let prefix = format!("fleet file line {}, field `{}`: ", error.line(), error.field());
+    text.strip_prefix(&prefix)
+        .map_or_else(|| text.clone(), str::to_owned)
+}
+
+/// The scenario line of a fleet error's field (`readers[1].battery`,
+/// `link.connect_ms`) in the inline fleet.
+fn inline_fleet_line(
+    field: &str,
+    readers: &[Spanned<Entries>],
+    link: Option<&Spanned<toml::Value>>,
+    lines: Lines<'_>,
+) -> usize {
+    if let Some(rest) = field.strip_prefix("readers[")
+        && let Some((index, key)) = rest.split_once(']')
+        && let Ok(index) = index.parse::<usize>()
+        && let Some(reader) = readers.get(index)
+    {
+        let key = key.trim_start_matches('.');
+        let key = key.split(['.', '[']).next().unwrap_or_default();
+        return reader
+            .get_ref()
+            .get(key)
+            .map_or_else(|| lines.at(reader.span()), |v| lines.at(v.span()));
+    }
+    match link {
+        Some(link) if field.starts_with("link") => lines.at(link.span()),
+        _ => readers.first().map_or(1, |r| lines.at(r.span())),
+    }
+}
+
+/// Turns a `toml` error into [`ScenarioError::UnknownField`] or
+/// [`ScenarioError::Syntax`], with its line and as much of the field as
+/// can be told.
+fn syntax_error(text: &str, e: &toml::de::Error) -> ScenarioError {
+    let lines = Lines(text);
+    let line = e.span().map_or(1, |s| lines.at(s));
+    let table = e.span().map(|s| table_at(text, s.start)).unwrap_or_default();
+    let named = e.message().split('`').nth(1).map(str::to_owned);
+    let join = |name: &str| {
+        if table.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{table}.{name}")
+        }
+    };
+    if e.message().starts_with("unknown field")
+        && let Some(name) = &named
+    {
+        return ScenarioError::UnknownField {
+            line,
+            field: join(name),
+        };
+    }
+    let key = e
+        .span()
+        .and_then(|s| text.get(line_start(text, s.start)..))
+        .and_then(|l| l.lines().next())
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    ScenarioError::Syntax {
+        line,
+        field: key.map_or_else(|| table.clone(), |k| join(&k)),
+        message: e.message().trim().to_owned(),
+    }
+}
+
+/// The table header (`steps`, `expect`) in force at `offset`.
+fn table_at(text: &str, offset: usize) -> String {
+    let end = line_start(text, offset.min(text.len()));
+    text.get(..end)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('['))
+        .map(|h| {
+            h.split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+fn line_start(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
+/// Line numbers from byte offsets.
+#[derive(Clone, Copy)]
+struct Lines<'t>(&'t str);
+
+impl Lines<'_> {
+    fn at(self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.0.len());
+        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    }
+}
+
+/// Parses a duration written as a string (`"2.5s"`, `"24h"`, `"1m 30s"`).
+fn duration(value: &toml::Value, line: usize, field: &str) -> Result<Duration, ScenarioError> {
+    let Some(text) = value.as_str() else {
+        return Err(ScenarioError::MalformedDuration {
+            line,
+            field: field.to_owned(),
+            value: value.to_string(),
+            message: "write a duration as a string, like \"2.5s\", \"500ms\" or \"24h\"".into(),
+        });
+    };
+    let parsed = humantime::parse_duration(text).map_err(|e| ScenarioError::MalformedDuration {
+        line,
+        field: field.to_owned(),
+        value: text.to_owned(),
+        message: e.to_string(),
+    })?;
+    if parsed > MAX_DURATION {
+        return Err(ScenarioError::InvalidValue {
+            line,
+            field: field.to_owned(),
+            message: format!("`{text}` is longer than the longest scenario duration, 30 days"),
+        });
+    }
+    Ok(parsed)
+}
+
+/// One TOML table's keys, taken one by one; [`Keys::finish`] rejects the
+/// keys nobody took.
+struct Keys<'t> {
+    lines: Lines<'t>,
+    path: String,
+    line: usize,
+    entries: Entries,
+}
+
+impl<'t> Keys<'t> {
+    fn new(lines: Lines<'t>, path: String, table: Spanned<Entries>) -> Self {
+        let line = lines.at(table.span());
+        Self {
+            lines,
+            path,
+            line,
+            entries: table.into_inner(),
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    fn take(&mut self, key: &str) -> Option<(toml::Value, usize)> {
+        self.entries.remove(key).map(|v| {
+            let line = self.lines.at(v.span());
+            (v.into_inner(), line)
+        })
+    }
+
+    fn invalid(&self, key: &str, line: usize, message: String) -> ScenarioError {
+        ScenarioError::InvalidValue {
+            line,
+            field: self.field(key),
+            message,
+        }
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<(String, usize)>, ScenarioError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some((toml::Value::String(s), line)) => Ok(Some((s, line))),
+            Some((other, line)) => {
+                Err(self.invalid(key, line, format!("must be a string, is {}", other.type_str())))
+            }
+        }
+    }
+
+    fn req_string(&mut self, key: &str) -> Result<(String, usize), ScenarioError> {
+        self.string(key)?.ok_or_else(|| ScenarioError::MissingField {
+            line: self.line,
+            field: self.field(key),
+        })
+    }
+
+    fn duration(&mut self, key: &str) -> Result<Option<Duration>, ScenarioError> {
+        let field = self.field(key);
+        self.take(key)
+            .map(|(v, line)| duration(&v, line, &field))
+            .transpose()
+    }
+
+    fn bool(&mut self, key: &str) -> Result<Option<bool>, ScenarioError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some((toml::Value::Boolean(b), _)) => Ok(Some(b)),
+            Some((other, line)) => Err(self.invalid(
+                key,
+                line,
+                format!("must be true or false, is {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn number(&mut self, key: &str) -> Result<Option<(f64, usize)>, ScenarioError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some((toml::Value::Float(f), line)) => Ok(Some((f, line))),
+            Some((toml::Value::Integer(i), line)) => Ok(Some((i as f64, line))),
+            Some((other, line)) => {
+                Err(self.invalid(key, line, format!("must be a number, is {}", other.type_str())))
+            }
+        }
+    }
+
+    fn req_number(&mut self, key: &str) -> Result<(f64, usize), ScenarioError> {
+        self.number(key)?.ok_or_else(|| ScenarioError::MissingField {
+            line: self.line,
+            field: self.field(key),
+        })
+    }
+
+    fn req_bool(&mut self, key: &str) -> Result<bool, ScenarioError> {
+        self.bool(key)?.ok_or_else(|| ScenarioError::MissingField {
+            line: self.line,
+            field: self.field(key),
+        })
+    }
+
+    /// Rejects the first key (in name order) nobody took.
+    fn finish(&mut self) -> Result<(), ScenarioError> {
+        match std::mem::take(&mut self.entries).into_iter().next() {
+            None => Ok(()),
+            Some((key, value)) => Err(ScenarioError::UnknownField {
+                line: self.lines.at(value.span()),
+                field: format!("{}.{key}", self.path),
+            }),
+        }
+    }
+}
+
+/// What validation checks names against.
+struct Context<'a> {
+    lines: Lines<'a>,
+    fleet: &'a Fleet,
+    locations: &'a [LocationSpec],
+}
+
+impl Context<'_> {
+    fn serial(&self, keys: &mut Keys<'_>, key: &str) -> Result<SerialNumber, ScenarioError> {
+        let (serial, line) = keys.req_string(key)?;
+        if self.fleet.readers.iter().any(|r| r.serial.as_str() == serial) {
+            Ok(SerialNumber::new(serial))
+        } else {
+            Err(ScenarioError::UnknownSerial {
+                line,
+                field: keys.field(key),
+                serial,
+            })
+        }
+    }
+
+    fn location(&self, keys: &mut Keys<'_>) -> Result<String, ScenarioError> {
+        match keys.string("location")? {
+            Some((location, _)) => Ok(location),
+            None => {
+                self.locations
+                    .first()
+                    .map(|l| l.name.clone())
+                    .ok_or_else(|| ScenarioError::MissingField {
+                        line: keys.line,
+                        field: keys.field("location"),
+                    })
+            }
+        }
+    }
+
+    fn action(&self, keys: &mut Keys<'_>) -> Result<Action, ScenarioError> {
+        let (name, line) = keys.req_string("action")?;
+        let serial = |keys: &mut Keys<'_>| self.serial(keys, "serial");
+        Ok(match name.as_str() {
+            "discover" => {
+                let method = match keys.string("method")? {
+                    None => DiscoveryMethod::BluetoothScan,
+                    Some((m, _)) if m == "scan" => DiscoveryMethod::BluetoothScan,
+                    Some((m, _)) if m == "proximity" => DiscoveryMethod::BluetoothProximity,
+                    Some((m, l)) => {
+                        return Err(keys.invalid(
+                            "method",
+                            l,
+                            format!("method must be \"scan\" or \"proximity\", is \"{m}\""),
+                        ));
+                    }
+                };
+                let timeout = keys.duration("timeout")?;
+                Action::App(AppAction::Discover { method, timeout })
+            }
+            "cancel_discovery" => Action::App(AppAction::CancelDiscovery),
+            "connect" => {
+                let serial = serial(keys)?;
+                let location = self.location(keys)?;
+                let auto_reconnect = keys.bool("auto_reconnect")?.unwrap_or(true);
+                Action::App(AppAction::Connect {
+                    serial,
+                    location,
+                    auto_reconnect,
+                })
+            }
+            "disconnect" => Action::App(AppAction::Disconnect {
+                serial: serial(keys)?,
+            }),
+            "cancel_reconnect" => Action::App(AppAction::CancelReconnect {
+                serial: serial(keys)?,
+            }),
+            "reboot" => Action::App(AppAction::Reboot {
+                serial: serial(keys)?,
+            }),
+            "install_update" => Action::App(AppAction::InstallUpdate {
+                serial: serial(keys)?,
+            }),
+            "start_transaction" => Action::App(AppAction::StartTransaction {
+                serial: serial(keys)?,
+            }),
+            "end_transaction" => Action::App(AppAction::EndTransaction {
+                serial: serial(keys)?,
+            }),
+            "reconnect_at_start" => Action::App(AppAction::ReconnectAtStart {
+                timeout: keys.duration("timeout")?.unwrap_or(Duration::from_secs(30)),
+            }),
+            "move_reader" => {
+                let serial = serial(keys)?;
+                let (distance, l) = keys.req_number("distance_m")?;
+                if !(distance.is_finite() && (0.0..=1.0e6).contains(&distance)) {
+                    return Err(keys.invalid(
+                        "distance_m",
+                        l,
+                        format!("distance {distance} m must be in 0..=1000000"),
+                    ));
+                }
+                Action::World(WorldAction::MoveReader {
+                    serial,
+                    distance_m: distance as f32,
+                })
+            }
+            "power_off" => Action::World(WorldAction::PowerOff {
+                serial: serial(keys)?,
+            }),
+            "cut_power" => Action::World(WorldAction::CutPower {
+                serial: serial(keys)?,
+            }),
+            "power_on" => Action::World(WorldAction::PowerOn {
+                serial: serial(keys)?,
+            }),
+            "lose_link" => Action::World(WorldAction::LoseLink {
+                serial: serial(keys)?,
+                duration: keys.duration("for")?,
+            }),
+            "restore_link" => Action::World(WorldAction::RestoreLink {
+                serial: serial(keys)?,
+            }),
+            "set_battery" => {
+                let serial = serial(keys)?;
+                let (level, l) = keys.req_number("level")?;
+                if !(0.0..=1.0).contains(&level) {
+                    return Err(keys.invalid("level", l, format!("battery level {level} must be in [0, 1]")));
+                }
+                Action::World(WorldAction::SetBattery {
+                    serial,
+                    level: level as f32,
+                })
+            }
+            "set_charging" => Action::World(WorldAction::SetCharging {
+                serial: serial(keys)?,
+                charging: keys.req_bool("charging")?,
+            }),
+            "insert_card" => Action::World(WorldAction::InsertCard {
+                serial: serial(keys)?,
+            }),
+            "remove_card" => Action::World(WorldAction::RemoveCard {
+                serial: serial(keys)?,
+            }),
+            "fail_next_install" => {
+                let serial = serial(keys)?;
+                let (percent, l) = keys.req_number("percent")?;
+                if !(0.0..=100.0).contains(&percent) || percent.fract() != 0.0 {
+                    return Err(keys.invalid(
+                        "percent",
+                        l,
+                        format!("percent {percent} must be a whole number in 0..=100"),
+                    ));
+                }
+                Action::World(WorldAction::FailNextInstall {
+                    serial,
+                    percent: percent as u8,
+                })
+            }
+            "set_adapter" => Action::World(WorldAction::SetAdapter {
+                powered: keys.req_bool("powered")?,
+            }),
+            "backend_down" => Action::Backend(BackendAction::Down {
+                duration: keys.duration("for")?,
+            }),
+            "backend_restore" => Action::Backend(BackendAction::Restore),
+            "backend_latency" => {
+                let route = self.route(keys, false)?;
+                let latency = keys
+                    .duration("latency")?
+                    .ok_or_else(|| ScenarioError::MissingField {
+                        line: keys.line,
+                        field: keys.field("latency"),
+                    })?;
+                Action::Backend(BackendAction::Latency { route, latency })
+            }
+            "backend_fail" => {
+                let route = self.route(keys, true)?.unwrap_or(Route::RegisterReader);
+                let count = match keys.number("count")? {
+                    None => 1,
+                    Some((c, l)) if !(1.0..=1.0e6).contains(&c) || c.fract() != 0.0 => {
+                        return Err(keys.invalid(
+                            "count",
+                            l,
+                            format!("count {c} must be a whole number in 1..=1000000"),
+                        ));
+                    }
+                    Some((c, _)) => c as u32,
+                };
+                Action::Backend(BackendAction::Fail { route, count })
+            }
+            _ => {
+                return Err(ScenarioError::UnknownAction {
+                    line,
+                    field: keys.field("action"),
+                    name,
+                    known: ACTIONS.join(", "),
+                });
+            }
+        })
+    }
+
+    fn route(&self, keys: &mut Keys<'_>, required: bool) -> Result<Option<Route>, ScenarioError> {
+        match keys.string("route")? {
+            None if required => Err(ScenarioError::MissingField {
+                line: keys.line,
+                field: keys.field("route"),
+            }),
+            None => Ok(None),
+            Some((name, line)) => Route::ALL
+                .into_iter()
+                .find(|r| r.name() == name)
+                .map(Some)
+                .ok_or_else(|| {
+                    let known: Vec<_> = Route::ALL.iter().map(|r| r.name()).collect();
+                    keys.invalid(
+                        "route",
+                        line,
+                        format!("unknown route `{name}` (known: {})", known.join(", ")),
+                    )
+                }),
+        }
+    }
+
+    /// An event pattern from `after = "Kind"` or `after = { event = "Kind", field = value }`.
+    fn pattern_value(
+        &self,
+        value: &toml::Value,
+        line: usize,
+        field: &str,
+    ) -> Result<EventPattern, ScenarioError> {
+        match value {
+            toml::Value::String(event) => Ok(EventPattern {
+                event: self.event_name(event, line, field)?,
+                fields: BTreeMap::new(),
+            }),
+            toml::Value::Table(table) => {
+                let mut fields = BTreeMap::new();
+                let mut event = None;
+                for (key, value) in table {
+                    if key == "event" {
+                        let name = value.as_str().ok_or_else(|| ScenarioError::InvalidValue {
+                            line,
+                            field: format!("{field}.event"),
+                            message: "the event must be a string".into(),
+                        })?;
+                        event = Some(self.event_name(name, line, &format!("{field}.event"))?);
+                    } else {
+                        fields.insert(key.clone(), json(value, line, &format!("{field}.{key}"))?);
+                    }
+                }
+                let event = event.ok_or_else(|| ScenarioError::MissingField {
+                    line,
+                    field: format!("{field}.event"),
+                })?;
+                Ok(EventPattern { event, fields })
+            }
+            other => Err(ScenarioError::InvalidValue {
+                line,
+                field: field.to_owned(),
+                message: format!(
+                    "an event is a name (\"Connected\") or a table ({{ event = \"Connected\", ... }}), not {}",
+                    other.type_str()
+                ),
+            }),
+        }
+    }
+
+    /// An event pattern from a table whose `event` key names the kind;
+    /// `reserved` keys are left for the caller.
+    fn pattern_keys(&self, keys: &mut Keys<'_>, reserved: &[&str]) -> Result<EventPattern, ScenarioError> {
+        let (name, line) = keys.req_string("event")?;
+        let event = self.event_name(&name, line, &keys.field("event"))?;
+        let names: Vec<String> = keys
+            .entries
+            .keys()
+            .filter(|k| !reserved.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let mut fields = BTreeMap::new();
+        for key in names {
+            if let Some((value, line)) = keys.take(&key) {
+                fields.insert(key.clone(), json(&value, line, &keys.field(&key))?);
+            }
+        }
+        Ok(EventPattern { event, fields })
+    }
+
+    fn event_name(&self, name: &str, line: usize, field: &str) -> Result<String, ScenarioError> {
+        match event_kind(name) {
+            EventKind::Emitted => Ok(name.to_owned()),
+            EventKind::Planned(what) => Err(ScenarioError::Unsupported {
+                line,
+                field: field.to_owned(),
+                what: format!("this build never emits `{name}`: {what}"),
+            }),
+            EventKind::Unknown(known) => Err(ScenarioError::UnknownEvent {
+                line,
+                field: field.to_owned(),
+                name: name.to_owned(),
+                known,
+            }),
+        }
+    }
+
+    fn expectations(&self, raw: RawExpect, latest: &mut Duration) -> Result<Expectations, ScenarioError> {
+        let mut expect = Expectations::default();
+        for (list, name) in [(raw.sequence, "sequence"), (raw.events, "events")] {
+            for (i, entry) in list.into_iter().enumerate() {
+                let mut keys = Keys::new(self.lines, format!("expect.{name}[{i}]"), entry);
+                let pattern = self.pattern_keys(&mut keys, &["by"])?;
+                let by = keys.duration("by")?;
+                keys.finish()?;
+                if let Some(by) = by {
+                    *latest = (*latest).max(by);
+                }
+                let expected = Expected {
+                    line: keys.line,
+                    field: keys.path.clone(),
+                    pattern,
+                    by,
+                };
+                if name == "sequence" {
+                    expect.sequence.push(expected);
+                } else {
+                    expect.events.push(expected);
+                }
+            }
+        }
+        for (i, entry) in raw.absent.into_iter().enumerate() {
+            let mut keys = Keys::new(self.lines, format!("expect.absent[{i}]"), entry);
+            let pattern = self.pattern_keys(&mut keys, &["from", "until"])?;
+            let from = keys.duration("from")?.unwrap_or_default();
+            let until = keys.duration("until")?;
+            keys.finish()?;
+            if let Some(until) = until {
+                if until < from {
+                    return Err(ScenarioError::TimeGoesBackwards {
+                        line: keys.line,
+                        field: format!("{}.until", keys.path),
+                        at: humantime::format_duration(until).to_string(),
+                        previous: humantime::format_duration(from).to_string(),
+                        previous_line: keys.line,
+                    });
+                }
+                *latest = (*latest).max(until);
+            }
+            expect.absent.push(Absent {
+                line: keys.line,
+                field: keys.path.clone(),
+                pattern,
+                from,
+                until,
+            });
+        }
+        for (serial, status) in raw.final_status {
+            let line = self.lines.at(status.span());
+            let field = format!("expect.final_status.{serial}");
+            if !self.fleet.readers.iter().any(|r| r.serial.as_str() == serial) {
+                return Err(ScenarioError::UnknownSerial { line, field, serial });
+            }
+            let status = status_of(status.get_ref(), line, &field)?;
+            expect.final_status.push(FinalStatus {
+                line,
+                serial: SerialNumber::new(serial),
+                status,
+            });
+        }
+        if let Some(status) = raw.final_connection_status {
+            let line = self.lines.at(status.span());
+            let status = status_of(
+                &toml::Value::String(status.get_ref().clone()),
+                line,
+                "expect.final_connection_status",
+            )?;
+            expect.final_connection_status = Some((line, status));
+        }
+        Ok(expect)
+    }
+}
+
+/// A connection status by name (`NotConnected`, `Connected`, ...).
+fn status_of(value: &toml::Value, line: usize, field: &str) -> Result<ConnectionStatus, ScenarioError> {
+    const NAMES: &str = "NotConnected, Discovering, Connecting, Connected, Reconnecting";
+    let name = value.as_str().unwrap_or_default();
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
+        ScenarioError::InvalidValue {
+            line,
+            field: field.to_owned(),
+            message: format!("unknown status {value} (known: {NAMES})"),
+        }
+    })
+}
+
+/// A TOML value as the JSON it is compared with.
+fn json(value: &toml::Value, line: usize, field: &str) -> Result<serde_json::Value, ScenarioError> {
+    serde_json::to_value(value).map_err(|e| ScenarioError::InvalidValue {
+        line,
+        field: field.to_owned(),
+        message: format!("cannot be matched against an event: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The complete example in the module docs is a valid scenario.
+    #[test]
+    fn the_documented_example_parses() {
+        let docs = include_str!("mod.rs");
+        let start = docs.find("//! ```toml\n").expect("the docs have a TOML example") + "//! ```toml\n".len();
+        let end = start + docs[start..].find("//! ```\n").expect("the example ends");
+        let text: String = docs[start..end]
+            .lines()
+            .map(|l| {
+                l.strip_prefix("//! ")
+                    .or_else(|| l.strip_prefix("//!"))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let scenario = parse(&text, None, None).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(scenario.name, "connect and disconnect");
+        assert_eq!(scenario.steps.len(), 3);
+        assert_eq!(scenario.run_for, Duration::from_secs(40));
+        assert_eq!(scenario.expect.len(), 7);
+        assert!(matches!(
+            &scenario.steps[1].trigger,
+            Trigger::After { event, .. } if event.event == "DiscoveredReadersUpdated"
+        ));
+    }
+}

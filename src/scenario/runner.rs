@@ -1,0 +1,648 @@
+//! Runs a [`Scenario`]: builds the simulated world, the in-process backend
+//! and a store, starts the app side through an [`App`] adapter (the
+//! [`TerminalApp`] over [`Terminal`]), carries out the steps on the
+//! scenario's clock, records every event, and checks the expectations.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::error::ScenarioError;
+use super::events::RecordedEvent;
+use super::expect::{self, Failure, describe, matches};
+use super::format::{
+    Action, AppAction, BackendAction, ClockMode, EventPattern, Scenario, Trigger, WorldAction,
+};
+use crate::backend::{Address, BackendCore, CreateLocation, FaultInjector, LocalBackend, Route};
+use crate::cancelable::{CancelOutcome, Cancelable};
+use crate::reader::{ConnectionStatus, Reader, SerialNumber};
+use crate::runtime::{TraceHeader, Tracer, fmt_ms};
+use crate::scanner::{DiscoveryConfig, DiscoveryMethod, DiscoveryUpdate};
+use crate::store::{MemoryStore, Store};
+use crate::terminal::{ConnectionConfig, Terminal};
+use crate::transport::sim::{Fleet, SimTransport, SimWorld};
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Every event, in order, with its virtual time.
+    pub events: Vec<RecordedEvent>,
+    /// Every expectation (and step) that did not hold; empty when the run
+    /// passed.
+    pub failures: Vec<Failure>,
+    /// How many expectations the scenario has.
+    pub expectations: usize,
+    /// Each reader's status at the end, by serial number.
+    pub final_status: BTreeMap<SerialNumber, ConnectionStatus>,
+    /// The terminal's overall status at the end.
+    pub final_connection_status: ConnectionStatus,
+}
+
+impl Outcome {
+    /// Whether every expectation held and every step ran.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The event stream, one JSON object a line (`--json`).
+    pub fn json_lines(&self) -> String {
+        self.events.iter().map(|e| e.json_line() + "\n").collect()
+    }
+
+    /// The event stream, one line each, for people.
+    pub fn human_lines(&self) -> String {
+        self.events.iter().map(|e| e.human_line() + "\n").collect()
+    }
+
+    /// The verdict: `PASS name: n expectations hold`, or each failure.
+    pub fn report(&self) -> String {
+        if self.passed() {
+            return format!(
+                "PASS {}: {} expectations hold\n",
+                self.scenario, self.expectations
+            );
+        }
+        let mut text = String::new();
+        for failure in &self.failures {
+            text.push_str(&failure.to_string());
+        }
+        text.push_str(&format!(
+            "FAIL {}: {} of {} failed\n",
+            self.scenario,
+            self.failures.len(),
+            self.expectations
+        ));
+        text
+    }
+}
+
+/// An app action that failed: the error's stable code and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppError {
+    /// The error's stable code (`location_not_found`).
+    pub code: String,
+    /// The error in a sentence.
+    pub message: String,
+}
+
+/// Where the run's events go: one list, in order, each stamped with the
+/// virtual time since the run started. Clones share it.
+#[derive(Clone)]
+pub struct EventSink {
+    inner: Rc<RefCell<Vec<RecordedEvent>>>,
+    count: Rc<watch::Sender<usize>>,
+    start: Instant,
+}
+
+impl EventSink {
+    fn new() -> Self {
+        Self {
+            inner: Rc::default(),
+            count: Rc::new(watch::channel(0).0),
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Records an event now.
+    pub fn push(&self, event: RecordedEvent) {
+        let len = {
+            let mut events = self.inner.borrow_mut();
+            events.push(event);
+            events.len()
+        };
+        self.count.send_replace(len);
+    }
+
+    /// Records a runner event of `kind` with `fields` now.
+    pub fn emit(&self, kind: &str, fields: Map<String, Value>) {
+        self.push(RecordedEvent {
+            t_ms: self.now_ms(),
+            kind: kind.to_owned(),
+            fields,
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.inner.borrow().len()
+    }
+
+    /// The first event at or after `from` that matches, waiting for it
+    /// until `deadline`.
+    async fn wait_for(&self, pattern: &EventPattern, from: usize, deadline: Instant) -> Option<usize> {
+        let mut seen = self.count.subscribe();
+        loop {
+            seen.borrow_and_update();
+            if let Some(i) = self
+                .inner
+                .borrow()
+                .iter()
+                .skip(from)
+                .position(|e| matches(pattern, e))
+            {
+                return Some(from + i);
+            }
+            tokio::select! {
+                changed = seen.changed() => if changed.is_err() { return None },
+                () = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<RecordedEvent> {
+        std::mem::take(&mut *self.inner.borrow_mut())
+    }
+}
+
+/// The app side of a run: what carries out the app actions and answers
+/// the final statuses. [`TerminalApp`] is the one over the real
+/// [`Terminal`]; a test can put another behind the runner.
+pub trait App: Sized + 'static {
+    /// Whether this app can carry out `action`; if not, what is missing.
+    /// Checked for every step before anything runs.
+    fn supports(action: &AppAction) -> Result<(), String>;
+
+    /// Starts the app on the current actix system; every event it reports
+    /// goes to `sink`.
+    fn start(parts: AppParts, sink: EventSink) -> Self;
+
+    /// Carries out `action` (a `connect`'s location is a backend id by
+    /// now); answers when it is done. It may record events of its own.
+    fn perform(&self, action: AppAction, sink: EventSink) -> LocalBoxFuture<'static, Result<(), AppError>>;
+
+    /// A reader's status now.
+    fn reader_status(&self, serial: &SerialNumber) -> ConnectionStatus;
+
+    /// The overall status now.
+    fn connection_status(&self) -> ConnectionStatus;
+}
+
+/// What an [`App`] is built from.
+pub struct AppParts {
+    /// The transport onto the simulated world.
+    pub transport: SimTransport,
+    /// The in-process backend.
+    pub backend: LocalBackend,
+    /// The store, with the saved reader if the scenario has one.
+    pub store: Arc<MemoryStore>,
+    /// Where the actors' records go.
+    pub tracer: Tracer,
+    /// The scenario's seed.
+    pub seed: u64,
+    /// The fleet, to name readers that were never discovered.
+    pub fleet: Fleet,
+}
+
+/// The [`App`] over the public [`Terminal`].
+pub struct TerminalApp {
+    terminal: Rc<Terminal>,
+    discovery: Rc<RefCell<Option<Cancelable>>>,
+    fleet: Rc<Fleet>,
+}
+
+impl App for TerminalApp {
+    fn supports(action: &AppAction) -> Result<(), String> {
+        match action {
+            AppAction::Discover { .. }
+            | AppAction::CancelDiscovery
+            | AppAction::Connect { .. }
+            | AppAction::Disconnect { .. }
+            | AppAction::Reboot { .. } => Ok(()),
+            AppAction::CancelReconnect { .. } => {
+                Err("`cancel_reconnect`: automatic reconnection (R9, issue 6) is not implemented yet".into())
+            }
+            AppAction::ReconnectAtStart { .. } => {
+                Err("`reconnect_at_start`: reconnecting at start from the saved serial (R11, issue 6) is not implemented yet".into())
+            }
+            AppAction::InstallUpdate { .. } => {
+                Err("`install_update`: software updates (R17) are not implemented yet".into())
+            }
+            AppAction::StartTransaction { .. } | AppAction::EndTransaction { .. } => {
+                Err(format!("`{}`: transactions (R20) are not implemented yet", action.name()))
+            }
+        }
+    }
+
+    fn start(parts: AppParts, sink: EventSink) -> Self {
+        let terminal = Terminal::builder(Arc::new(parts.transport), Arc::new(parts.backend), parts.store)
+            .tracer(parts.tracer)
+            .seed(parts.seed)
+            .start();
+        let mut events = terminal.events();
+        let to_sink = sink.clone();
+        actix::spawn(async move {
+            while let Some(event) = events.next().await {
+                to_sink.push(RecordedEvent::terminal(to_sink.now_ms(), &event));
+            }
+        });
+        Self {
+            terminal: Rc::new(terminal),
+            discovery: Rc::default(),
+            fleet: Rc::new(parts.fleet),
+        }
+    }
+
+    fn perform(&self, action: AppAction, sink: EventSink) -> LocalBoxFuture<'static, Result<(), AppError>> {
+        let terminal = self.terminal.clone();
+        let discovery = self.discovery.clone();
+        let fleet = self.fleet.clone();
+        Box::pin(async move {
+            let failed = |e: crate::terminal::TerminalError| AppError {
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            };
+            match action {
+                AppAction::Discover { method, timeout } => {
+                    let config = match method {
+                        DiscoveryMethod::BluetoothScan => DiscoveryConfig::scan(),
+                        DiscoveryMethod::BluetoothProximity => DiscoveryConfig::proximity(),
+                    };
+                    let config = match timeout {
+                        Some(t) => config.with_timeout(t),
+                        None => config,
+                    };
+                    let mut running = terminal.discover_readers(config).await;
+                    *discovery.borrow_mut() = Some(running.cancelable);
+                    actix::spawn(async move {
+                        while let Some(update) = running.updates.next().await {
+                            if let DiscoveryUpdate::Finished(result) = update {
+                                let mut fields = Map::new();
+                                fields.insert("ok".into(), Value::Bool(result.is_ok()));
+                                if let Err(e) = result {
+                                    fields.insert("error".into(), Value::from(e.code()));
+                                }
+                                sink.emit("DiscoveryFinished", fields);
+                            }
+                        }
+                    });
+                    Ok(())
+                }
+                AppAction::CancelDiscovery => {
+                    let cancelable = discovery.borrow_mut().take();
+                    match cancelable {
+                        Some(c) if c.cancel().await == CancelOutcome::Cancelled => Ok(()),
+                        _ => Err(AppError {
+                            code: "no_discovery_running".into(),
+                            message: "no discovery is running".into(),
+                        }),
+                    }
+                }
+                AppAction::Connect {
+                    serial,
+                    location,
+                    auto_reconnect,
+                } => {
+                    let reader = terminal
+                        .discovered_readers()
+                        .into_iter()
+                        .find(|r| r.serial_number == serial)
+                        .unwrap_or_else(|| undiscovered(&fleet, &serial));
+                    let config = ConnectionConfig {
+                        location_id: location,
+                        auto_reconnect_on_unexpected_disconnect: auto_reconnect,
+                    };
+                    terminal
+                        .connect_reader(&reader, config)
+                        .await
+                        .map(|_| ())
+                        .map_err(failed)
+                }
+                AppAction::Disconnect { serial } => terminal.disconnect_reader(&serial).await.map_err(failed),
+                AppAction::Reboot { serial } => terminal.reboot_reader(&serial).await.map_err(failed),
+                other => Err(AppError {
+                    code: "unsupported".into(),
+                    message: Self::supports(&other).err().unwrap_or_default(),
+                }),
+            }
+        })
+    }
+
+    fn reader_status(&self, serial: &SerialNumber) -> ConnectionStatus {
+        self.terminal.reader_status(serial)
+    }
+
+    fn connection_status(&self) -> ConnectionStatus {
+        self.terminal.connection_status()
+    }
+}
+
+/// A reader the app never discovered, as the app would name it: the
+/// terminal answers `unknown_reader`.
+fn undiscovered(fleet: &Fleet, serial: &SerialNumber) -> Reader {
+    let device_type = fleet
+        .readers
+        .iter()
+        .find(|r| &r.serial == serial)
+        .map(|r| r.device_type)
+        .unwrap_or(crate::reader::DeviceType::StripeM2);
+    Reader {
+        serial_number: serial.clone(),
+        device_type,
+        software_version: None,
+        battery: None,
+        rssi: None,
+        peripheral: serial.as_str().to_owned(),
+    }
+}
+
+/// Checks that `A` can carry out every app action of the scenario.
+pub fn check_supported<A: App>(scenario: &Scenario) -> Result<(), ScenarioError> {
+    for step in &scenario.steps {
+        if let Action::App(action) = &step.action {
+            A::supports(action).map_err(|what| ScenarioError::Unsupported {
+                line: step.line,
+                field: format!("steps[{}].action", step.index),
+                what,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Where [`run_blocking`] writes the run's trace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TraceTo {
+    /// Nowhere.
+    #[default]
+    Off,
+    /// To a new JSON Lines file, header first.
+    File(PathBuf),
+}
+
+/// A trace file that stops taking records when the run is over, so the
+/// records actors write while the process tears the system down (off the
+/// virtual clock) never reach it and two runs give the same bytes.
+#[derive(Clone)]
+struct TraceFile(Arc<Mutex<Option<BufWriter<File>>>>);
+
+impl TraceFile {
+    fn close(&self) -> std::io::Result<()> {
+        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match taken {
+            Some(mut file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for TraceFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(file) => file.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs a scenario through the [`Terminal`] on its own actix system (on a
+/// paused clock unless the scenario says `clock = "real"`), writing its
+/// trace as `trace` says. Call it outside any runtime.
+pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, ScenarioError> {
+    check_supported::<TerminalApp>(scenario)?;
+    let io_error = |path: &Path, e: std::io::Error| ScenarioError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let (tracer, file) = match trace {
+        TraceTo::Off => (Tracer::off(), None),
+        TraceTo::File(path) => {
+            let created = File::create(path).map_err(|e| io_error(path, e))?;
+            let file = TraceFile(Arc::new(Mutex::new(Some(BufWriter::new(created)))));
+            let header = TraceHeader::new(scenario.seed, serde_json::json!({ "scenario": scenario.name }));
+            let tracer = Tracer::writer(header, Box::new(file.clone())).map_err(|e| io_error(path, e))?;
+            (tracer, Some((path, file)))
+        }
+    };
+    let system = match scenario.clock {
+        ClockMode::Virtual => crate::runtime::virtual_time_system(),
+        ClockMode::Real => actix::System::new(),
+    };
+    let outcome = system.block_on(async {
+        let outcome = run::<TerminalApp>(scenario, tracer.clone()).await;
+        let flushed = tracer.flush();
+        let closed = file.as_ref().map_or(Ok(()), |(_, f)| f.close());
+        (outcome, flushed.and(closed))
+    });
+    drop(system);
+    let (outcome, written) = outcome;
+    if let (Err(e), Some((path, _))) = (written, &file) {
+        return Err(io_error(path, e));
+    }
+    outcome
+}
+
+/// Runs a scenario with app `A` inside the current actix system, on its
+/// clock.
+pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome, ScenarioError> {
+    check_supported::<A>(scenario)?;
+    let world = SimWorld::new(scenario.fleet.clone());
+    let mut core = BackendCore::in_memory(scenario.seed);
+    let mut location_ids = BTreeMap::new();
+    for location in &scenario.locations {
+        let created = core
+            .create_location(CreateLocation {
+                display_name: location.display_name.clone(),
+                address: Address {
+                    line1: "1 Scenario Street".into(),
+                    country: "US".into(),
+                    ..Address::default()
+                },
+            })
+            .map_err(|e| ScenarioError::InvalidValue {
+                line: 0,
+                field: "locations".into(),
+                message: format!("the backend refused location `{}`: {e}", location.name),
+            })?;
+        location_ids.insert(location.name.clone(), created.id);
+    }
+    let backend = LocalBackend::shared(Arc::new(Mutex::new(core)), FaultInjector::new(scenario.seed));
+    let store = Arc::new(MemoryStore::new());
+    if let Some(saved) = &scenario.saved_reader {
+        let location = location_ids
+            .get(&saved.location)
+            .cloned()
+            .unwrap_or_else(|| saved.location.clone());
+        let _ = store.set_last_connected(&saved.serial, &location);
+    }
+    let sink = EventSink::new();
+    let app = Rc::new(A::start(
+        AppParts {
+            transport: world.transport(),
+            backend: backend.clone(),
+            store,
+            tracer,
+            seed: scenario.seed,
+            fleet: scenario.fleet.clone(),
+        },
+        sink.clone(),
+    ));
+
+    let start = sink.start;
+    let end = start + scenario.run_for;
+    let mut failures = Vec::new();
+    let mut mark = 0usize;
+    for step in &scenario.steps {
+        match &step.trigger {
+            Trigger::At(at) => {
+                let due = start + *at;
+                if Instant::now() > due {
+                    failures.push(Failure {
+                        line: step.line,
+                        field: format!("steps[{}].at", step.index),
+                        expectation: format!("step {} runs at {}", step.index, fmt_ms(ms(*at))),
+                        why: format!(
+                            "the step before it ran later, at {}; it ran then",
+                            fmt_ms(sink.now_ms())
+                        ),
+                        around: Vec::new(),
+                    });
+                }
+                tokio::time::sleep_until(due).await;
+            }
+            Trigger::After { event, delay } => match sink.wait_for(event, mark, end).await {
+                Some(_) => tokio::time::sleep_until((Instant::now() + *delay).min(end)).await,
+                None => {
+                    let events = sink.inner.borrow();
+                    let from = mark.saturating_sub(expect::CONTEXT_EVENTS);
+                    failures.push(Failure {
+                        line: step.line,
+                        field: format!("steps[{}].after", step.index),
+                        expectation: format!("step {} runs after {}", step.index, describe(event)),
+                        why: format!(
+                            "no such event came by the end of the run ({}); this step and the rest did not run",
+                            fmt_ms(ms(scenario.run_for))
+                        ),
+                        around: events
+                            .get(from..events.len().min(mark + expect::CONTEXT_EVENTS))
+                            .map(<[_]>::to_vec)
+                            .unwrap_or_default(),
+                    });
+                    break;
+                }
+            },
+        }
+        let mut fields = Map::new();
+        fields.insert("step".into(), Value::from(step.index));
+        fields.insert("action".into(), Value::from(step.action.name()));
+        if let Some(serial) = step.action.serial() {
+            fields.insert("serial_number".into(), Value::from(serial.as_str()));
+        }
+        sink.emit("StepRan", fields.clone());
+        mark = sink.len();
+        let step_fields = fields.clone();
+        let failed = move |error: String, message: String| {
+            let mut fields = step_fields.clone();
+            fields.insert("error".into(), Value::from(error));
+            fields.insert("message".into(), Value::from(message));
+            fields
+        };
+        match &step.action {
+            Action::App(action) => {
+                let mut action = action.clone();
+                if let AppAction::Connect { location, .. } = &mut action
+                    && let Some(id) = location_ids.get(location)
+                {
+                    *location = id.clone();
+                }
+                let work = app.perform(action, sink.clone());
+                let sink = sink.clone();
+                let failed = failed.clone();
+                actix::spawn(async move {
+                    if let Err(e) = work.await {
+                        sink.emit("ActionFailed", failed(e.code, e.message));
+                    }
+                });
+            }
+            Action::World(action) => {
+                if let Err(e) = world_action(&world, action) {
+                    sink.emit("ActionFailed", failed("unknown_reader".into(), e.to_string()));
+                }
+            }
+            Action::Backend(action) => backend_action(backend.faults(), action),
+        }
+    }
+    tokio::time::sleep_until(end).await;
+
+    let final_status: BTreeMap<SerialNumber, ConnectionStatus> = scenario
+        .fleet
+        .readers
+        .iter()
+        .map(|r| (r.serial.clone(), app.reader_status(&r.serial)))
+        .collect();
+    let final_connection_status = app.connection_status();
+    let events = sink.take();
+    failures.extend(expect::check(
+        &scenario.expect,
+        &events,
+        &final_status,
+        final_connection_status,
+    ));
+    Ok(Outcome {
+        scenario: scenario.name.clone(),
+        events,
+        failures,
+        expectations: scenario.expect.len(),
+        final_status,
+        final_connection_status,
+    })
+}
+
+fn ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn world_action(world: &SimWorld, action: &WorldAction) -> Result<(), crate::transport::sim::SimError> {
+    match action {
+        WorldAction::MoveReader { serial, distance_m } => world.move_reader(serial, *distance_m),
+        WorldAction::PowerOff { serial } => world.power_off(serial),
+        WorldAction::CutPower { serial } => world.cut_power(serial),
+        WorldAction::PowerOn { serial } => world.power_on(serial),
+        WorldAction::LoseLink { serial, duration } => world.lose_link(serial, *duration),
+        WorldAction::RestoreLink { serial } => world.restore_link(serial),
+        WorldAction::SetBattery { serial, level } => world.set_battery(serial, *level),
+        WorldAction::SetCharging { serial, charging } => world.set_charging(serial, *charging),
+        WorldAction::InsertCard { serial } => world.insert_card(serial),
+        WorldAction::RemoveCard { serial } => world.remove_card(serial),
+        WorldAction::FailNextInstall { serial, percent } => world.fail_next_install_at(serial, *percent),
+        WorldAction::SetAdapter { powered } => {
+            world.set_adapter_powered(*powered);
+            Ok(())
+        }
+    }
+}
+
+fn backend_action(faults: &FaultInjector, action: &BackendAction) {
+    match action {
+        BackendAction::Down { duration: Some(d) } => faults.down_for(*d),
+        BackendAction::Down { duration: None } => faults.take_down(),
+        BackendAction::Restore => faults.restore(),
+        BackendAction::Latency { route, latency } => {
+            for r in route.map_or_else(|| Route::ALL.to_vec(), |r| vec![r]) {
+                faults.set_latency(r, *latency);
+            }
+        }
+        BackendAction::Fail { route, count } => faults.fail_next(*route, *count),
+    }
+}
