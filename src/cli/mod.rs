@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod backend;
+pub mod demo;
 pub mod diagrams;
 pub mod discover;
 pub mod simulate;
+pub mod simulate_hours;
 pub mod trace;
 
 /// Runs Bluetooth LE card readers: discovery, connection, reconnection,
@@ -26,11 +28,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the local backend server (connection tokens, locations, readers).
     Backend(backend::BackendArgs),
+    /// The main job: a simulated fleet and the local backend on real time —
+    /// discover, connect two readers, reports, a lost link, a disconnect.
+    Demo(demo::DemoArgs),
     /// Write (or check) the Mermaid diagram of every machine.
     Diagrams(diagrams::DiagramsArgs),
     /// Discover readers (simulated by default) and print the live list.
     Discover(discover::DiscoverArgs),
-    /// Run a scenario script on virtual time and check its expectations.
+    /// Run a scenario script on virtual time and check its expectations, or
+    /// the demo's world for N virtual hours (--hours).
     Simulate(simulate::SimulateArgs),
     /// Work with recorded traces.
     #[command(subcommand)]
@@ -44,6 +50,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Backend(args) => backend::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Diagrams(args) => diagrams::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Simulate(args) => simulate::run(args),

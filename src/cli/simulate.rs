@@ -1,6 +1,11 @@
 //! `readerlink simulate --scenario FILE [--json] [--trace OUT]`: runs a
 //! scenario script ([`crate::scenario`]) on virtual time, prints its event
 //! stream, writes its trace, and exits 0 only when every expectation holds.
+//!
+//! `readerlink simulate --hours N [--fleet FILE] [--trace OUT]`: runs the
+//! demo's world — a simulated fleet, two readers connected to a location —
+//! for N hours of virtual time (the backend core in-process) and prints what
+//! happened: reboots, sleeps, battery, disconnects.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -13,8 +18,23 @@ use crate::scenario;
 pub struct SimulateArgs {
     /// The scenario file to run (format: the `readerlink::scenario` docs;
     /// examples in `examples/scenarios/`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "hours",
+        conflicts_with = "hours"
+    )]
     pub scenario: Option<PathBuf>,
+    /// Instead of a scenario: run the demo's world (two readers connected)
+    /// for this many hours of virtual time and print what happened.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=24 * 365))]
+    pub hours: Option<u32>,
+    /// With --hours: the simulated fleet (default: the shipped example).
+    #[arg(long, value_name = "FILE", requires = "hours")]
+    pub fleet: Option<PathBuf>,
+    /// With --hours: the seed of every random choice of the run.
+    #[arg(long, default_value_t = 7, requires = "hours")]
+    pub seed: u64,
     /// Print one JSON object per event (virtual time in ms, kind, typed
     /// fields) instead of lines for people.
     #[arg(long)]
@@ -27,6 +47,15 @@ pub struct SimulateArgs {
 /// Runs the scenario: the event stream goes to stdout, the verdict (and
 /// each failed expectation with the events around it) to stderr.
 pub fn run(args: SimulateArgs) -> Result<(), CliError> {
+    if let Some(hours) = args.hours {
+        return super::simulate_hours::run(
+            hours,
+            args.fleet.as_deref(),
+            args.seed,
+            args.json,
+            args.trace.as_deref(),
+        );
+    }
     let Some(path) = args.scenario else {
         return Err(CliError::Other("simulate needs --scenario FILE".into()));
     };

@@ -1,0 +1,495 @@
+//! `readerlink demo`: the main job. On real time it starts the local
+//! backend server on 127.0.0.1 and a simulated fleet, discovers, connects
+//! two readers to a location over loopback HTTP, shows status changes and
+//! reader reports as they come, loses one link unexpectedly, disconnects a
+//! reader, prints a summary and the path of the run's trace.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::stream::BoxStream;
+use futures::{FutureExt as _, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng};
+
+use super::CliError;
+use crate::backend::{
+    Address, Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig,
+};
+use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::runtime::{Trace, TraceHeader, Tracer};
+use crate::scanner::{DiscoveryConfig, DiscoveryUpdate};
+use crate::secret::Secret;
+use crate::store::MemoryStore;
+use crate::terminal::{ConnectionConfig, Terminal, TerminalEvent};
+use crate::transport::sim::{Fleet, SimWorld};
+
+/// Arguments of `readerlink demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The simulated fleet (TOML; see `readerlink::transport::sim::fleet`).
+    /// Default: the shipped example fleet.
+    #[arg(long, value_name = "FILE")]
+    pub fleet: Option<PathBuf>,
+    /// Where to write the run's trace. Default: a file in the system's
+    /// temporary directory, whose path is printed.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// The seed of every random choice of the run (recorded in the trace).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// The longest the demo waits for any one step before it gives up.
+const STEP_LIMIT: Duration = Duration::from_secs(75);
+/// How long the unexpected link loss lasts.
+const LINK_LOSS: Duration = Duration::from_secs(3);
+
+/// Runs the demo.
+pub fn run(args: DemoArgs) -> Result<(), CliError> {
+    let fleet = match &args.fleet {
+        Some(path) => Fleet::load(path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?,
+        None => Fleet::example(),
+    };
+    if fleet.readers.len() < 2 {
+        return Err(CliError::Other(format!(
+            "the demo connects two readers, but the fleet has {}",
+            fleet.readers.len()
+        )));
+    }
+    let trace_path = args.trace.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("readerlink-demo-{}.trace.jsonl", std::process::id()))
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let secret_key = Secret::new(format!("sk_demo_{:016x}", rng.random::<u64>()));
+    let server = BackendServer::start(ServerConfig::ephemeral(secret_key.clone()))
+        .map_err(|e| CliError::Other(format!("starting the local backend: {e}")))?;
+    let url = server.url();
+    let header = TraceHeader::new(
+        args.seed,
+        serde_json::json!({ "command": "demo", "backend": url, "fleet": fleet.readers.iter().map(|r| r.serial.as_str()).collect::<Vec<_>>() }),
+    );
+    let tracer = Tracer::file(header, &trace_path).map_err(|source| CliError::Io {
+        path: trace_path.display().to_string(),
+        source,
+    })?;
+
+    let started = Instant::now();
+    let result = actix_rt::System::new().block_on(async {
+        let session = demo(fleet, &url, secret_key, tracer.clone(), args.seed, started).await;
+        server.stop().await;
+        session
+    });
+    tracer.flush().map_err(|source| CliError::Io {
+        path: trace_path.display().to_string(),
+        source,
+    })?;
+    let summary = result?;
+
+    let trace = Trace::read_file(&trace_path).map_err(|source| CliError::BadTrace {
+        path: trace_path.display().to_string(),
+        source,
+    })?;
+    println!();
+    println!("Summary ({:.1} s of real time)", started.elapsed().as_secs_f64());
+    for (serial, (status, line)) in &summary.readers {
+        println!("  {serial:<12} {:<13} {line}", format!("{status:?}"));
+    }
+    println!(
+        "  events:     {}",
+        summary
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  trace:      {} ({} records from {} actors; check it with `readerlink trace check {}`)",
+        trace_path.display(),
+        trace.records.len(),
+        trace.actors().len(),
+        trace_path.display()
+    );
+    Ok(())
+}
+
+/// What the demo saw, for its summary.
+struct Summary {
+    /// Each reader the demo used: its final status and what happened to it.
+    readers: BTreeMap<SerialNumber, (ConnectionStatus, String)>,
+    /// How many events of each kind the terminal reported.
+    counts: BTreeMap<String, usize>,
+}
+
+/// Prints lines above the spinner, or plainly when there is no terminal to
+/// draw a spinner on (CI, a pipe).
+struct Screen {
+    spinner: ProgressBar,
+    started: Instant,
+}
+
+impl Screen {
+    fn new(started: Instant) -> Self {
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        Self { spinner, started }
+    }
+
+    fn line(&self, text: impl AsRef<str>) {
+        let line = format!(
+            "[{:>6.2}s] {}",
+            self.started.elapsed().as_secs_f64(),
+            text.as_ref()
+        );
+        if self.spinner.is_hidden() {
+            println!("{line}");
+        } else {
+            self.spinner.println(line);
+        }
+    }
+
+    fn step(&self, text: impl Into<String>) {
+        let text = text.into();
+        self.line(format!("== {text}"));
+        self.spinner.set_message(text);
+    }
+}
+
+async fn demo(
+    fleet: Fleet,
+    url: &str,
+    secret_key: Secret,
+    tracer: Tracer,
+    seed: u64,
+    started: Instant,
+) -> Result<Summary, CliError> {
+    let screen = Arc::new(Screen::new(started));
+    screen.line(format!(
+        "readerlink demo: {} simulated readers, local backend at {url}, seed {seed}",
+        fleet.readers.len()
+    ));
+    let backend = HttpBackend::new(HttpBackendConfig::new(url, secret_key))
+        .map_err(|e| CliError::Other(format!("backend client: {e}")))?;
+    let location = backend
+        .create_location(CreateLocation {
+            display_name: "Demo shop".into(),
+            address: Address {
+                line1: "1 Demo Street".into(),
+                country: "US".into(),
+                ..Address::default()
+            },
+        })
+        .await
+        .map_err(|e| CliError::Other(format!("creating the demo location: {e} [{}]", e.code())))?;
+    screen.line(format!(
+        "location {} \"{}\" created over HTTP",
+        location.id, location.display_name
+    ));
+
+    let world = SimWorld::new(fleet);
+    let terminal = Terminal::builder(
+        Arc::new(world.transport()),
+        Arc::new(backend),
+        Arc::new(MemoryStore::new()),
+    )
+    .tracer(tracer)
+    .seed(seed)
+    .start();
+    let mut events = Events::new(terminal.events(), screen.clone());
+
+    screen.step("discovering readers (Bluetooth scan)");
+    let found = discover_fleet(&terminal, world.serials().len(), |readers| {
+        screen.line(format!(
+            "found {}: {}",
+            readers.len(),
+            readers.iter().map(describe_reader).collect::<Vec<_>>().join(", ")
+        ));
+        events.drain();
+    })
+    .await?;
+    let (first, second) = (found[0].clone(), found[1].clone());
+
+    screen.step(format!(
+        "connecting {} and {} to {}",
+        first.serial_number, second.serial_number, location.id
+    ));
+    let config = ConnectionConfig::new(&location.id);
+    let (a, b) = futures::join!(
+        terminal.connect_reader(&first, config.clone()),
+        terminal.connect_reader(&second, config.clone())
+    );
+    for (reader, result) in [(&first, a), (&second, b)] {
+        result.map_err(|e| {
+            CliError::Other(format!("connecting {}: {e} [{}]", reader.serial_number, e.code()))
+        })?;
+    }
+    // Both calls have returned; print their events as they arrive.
+    let mut pending = vec![first.serial_number.clone(), second.serial_number.clone()];
+    while !pending.is_empty() {
+        let is_pending = |e: &TerminalEvent| matches!(e, TerminalEvent::Connected { reader, .. } if pending.contains(&reader.serial_number));
+        match events.wait_for(STEP_LIMIT, is_pending).await {
+            Some(TerminalEvent::Connected { reader, .. }) => pending.retain(|s| *s != reader.serial_number),
+            _ => break,
+        }
+    }
+    screen.line(format!(
+        "connection status: {:?}, {} readers connected",
+        terminal.connection_status(),
+        terminal.connected_readers().len()
+    ));
+
+    screen.step("reader reports: a charger plugged in, a card inserted and removed");
+    let sim_error = |e: crate::transport::sim::SimError| CliError::Other(format!("simulated world: {e}"));
+    world
+        .set_charging(&first.serial_number, true)
+        .map_err(sim_error)?;
+    events.wait_for(STEP_LIMIT, |e| matches!(e, TerminalEvent::BatteryLevelReported { serial_number, .. } if *serial_number == first.serial_number)).await;
+    world.insert_card(&second.serial_number).map_err(sim_error)?;
+    events
+        .wait_for(STEP_LIMIT, |e| matches!(e, TerminalEvent::CardInserted { .. }))
+        .await;
+    world.remove_card(&second.serial_number).map_err(sim_error)?;
+    events
+        .wait_for(STEP_LIMIT, |e| matches!(e, TerminalEvent::CardRemoved { .. }))
+        .await;
+
+    screen.step(format!(
+        "{} loses its link for {} s (interference)",
+        first.serial_number,
+        LINK_LOSS.as_secs()
+    ));
+    world
+        .lose_link(&first.serial_number, Some(LINK_LOSS))
+        .map_err(sim_error)?;
+    let serial = first.serial_number.clone();
+    let back = events
+        .wait_for(STEP_LIMIT, |e| match e {
+            TerminalEvent::Connected { reader, .. } => reader.serial_number == serial,
+            TerminalEvent::Disconnected { serial_number, .. } => *serial_number == serial,
+            _ => false,
+        })
+        .await;
+    let first_line = match back {
+        Some(TerminalEvent::Connected { .. }) => "lost its link, reconnected by itself".to_owned(),
+        Some(TerminalEvent::Disconnected { reason, .. }) => {
+            format!("lost its link: disconnected ({reason:?})")
+        }
+        _ => "lost its link".to_owned(),
+    };
+
+    screen.step(format!("disconnecting {} (app request)", second.serial_number));
+    terminal
+        .disconnect_reader(&second.serial_number)
+        .await
+        .map_err(|e| {
+            CliError::Other(format!(
+                "disconnecting {}: {e} [{}]",
+                second.serial_number,
+                e.code()
+            ))
+        })?;
+    let serial = second.serial_number.clone();
+    let gone = events
+        .wait_for(
+            STEP_LIMIT,
+            |e| matches!(e, TerminalEvent::Disconnected { serial_number, .. } if *serial_number == serial),
+        )
+        .await;
+    if !matches!(
+        gone,
+        Some(TerminalEvent::Disconnected {
+            reason: DisconnectReason::DisconnectRequested,
+            ..
+        })
+    ) {
+        return Err(CliError::Other(format!(
+            "{} did not report its requested disconnect",
+            second.serial_number
+        )));
+    }
+    events.drain();
+    screen.spinner.finish_and_clear();
+
+    let mut readers = BTreeMap::new();
+    readers.insert(
+        first.serial_number.clone(),
+        (terminal.reader_status(&first.serial_number), first_line),
+    );
+    readers.insert(
+        second.serial_number.clone(),
+        (
+            terminal.reader_status(&second.serial_number),
+            "connected, reported a card, disconnected on request".to_owned(),
+        ),
+    );
+    Ok(Summary {
+        readers,
+        counts: events.counts,
+    })
+}
+
+/// Discovers until all `expected` readers are listed (or 3 s pass) and
+/// returns the list, loudest first; fails unless two readers were found.
+/// `on_update` sees each list as it comes.
+pub(crate) async fn discover_fleet(
+    terminal: &Terminal,
+    expected: usize,
+    mut on_update: impl FnMut(&[Reader]),
+) -> Result<Vec<Reader>, CliError> {
+    let mut discovery = terminal
+        .discover_readers(DiscoveryConfig::scan().with_timeout(Duration::from_secs(10)))
+        .await;
+    let mut found: Vec<Reader> = Vec::new();
+    let settle = tokio::time::sleep(Duration::from_secs(3));
+    tokio::pin!(settle);
+    loop {
+        tokio::select! {
+            update = discovery.updates.next() => match update {
+                Some(DiscoveryUpdate::ReadersUpdated(readers)) => {
+                    on_update(&readers);
+                    found = readers;
+                    if found.len() >= expected {
+                        break;
+                    }
+                }
+                Some(DiscoveryUpdate::Finished(Err(e))) => {
+                    return Err(CliError::Other(format!("discovery failed: {e} [{}]", e.code())));
+                }
+                Some(DiscoveryUpdate::Finished(Ok(()))) | None => break,
+            },
+            _ = &mut settle => break,
+        }
+    }
+    if found.len() < 2 {
+        return Err(CliError::Other(format!(
+            "discovery found {} readers; two are needed",
+            found.len()
+        )));
+    }
+    Ok(found)
+}
+
+/// The terminal's event stream, printed as it comes and counted by kind.
+struct Events {
+    stream: BoxStream<'static, TerminalEvent>,
+    screen: Arc<Screen>,
+    counts: BTreeMap<String, usize>,
+}
+
+impl Events {
+    fn new(stream: BoxStream<'static, TerminalEvent>, screen: Arc<Screen>) -> Self {
+        Self {
+            stream,
+            screen,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    fn show(&mut self, event: &TerminalEvent) {
+        *self.counts.entry(event_kind(event)).or_default() += 1;
+        if !matches!(event, TerminalEvent::DiscoveredReadersUpdated { .. }) {
+            self.screen.line(format!("   {}", describe(event)));
+        }
+    }
+
+    /// Prints the events that have already arrived.
+    fn drain(&mut self) {
+        while let Some(Some(event)) = self.stream.next().now_or_never() {
+            self.show(&event);
+        }
+    }
+
+    /// Prints events until one matches `wanted` (returned), or `limit` passes.
+    async fn wait_for(
+        &mut self,
+        limit: Duration,
+        wanted: impl Fn(&TerminalEvent) -> bool,
+    ) -> Option<TerminalEvent> {
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                event = self.stream.next() => {
+                    let event = event?;
+                    self.show(&event);
+                    if wanted(&event) {
+                        return Some(event);
+                    }
+                }
+                _ = &mut deadline => {
+                    self.screen.line(format!("   (nothing after {} s; going on)", limit.as_secs()));
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn describe_reader(reader: &Reader) -> String {
+    let battery = reader
+        .battery
+        .map(|b| format!(" {:.0}%", b.level * 100.0))
+        .unwrap_or_default();
+    let rssi = reader.rssi.map(|r| format!(" {r} dBm")).unwrap_or_default();
+    format!("{} ({}{battery}{rssi})", reader.serial_number, reader.device_type)
+}
+
+/// The serde name of an event's variant (`Connected`), for counts.
+pub(crate) fn event_kind(event: &TerminalEvent) -> String {
+    match serde_json::to_value(event) {
+        Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
+        Ok(serde_json::Value::String(unit)) => unit,
+        _ => "event".to_owned(),
+    }
+}
+
+/// One line for people about an event.
+pub(crate) fn describe(event: &TerminalEvent) -> String {
+    match event {
+        TerminalEvent::ConnectionStatusChanged { status } => format!("terminal status → {status:?}"),
+        TerminalEvent::ReaderStatusChanged {
+            serial_number,
+            status,
+        } => format!("{serial_number} status → {status:?}"),
+        TerminalEvent::DiscoveredReadersUpdated { readers } => {
+            format!("{} readers discovered", readers.len())
+        }
+        TerminalEvent::Connected { reader, location } => {
+            format!(
+                "{} connected to {location} (software {})",
+                reader.serial_number,
+                reader.software_version.as_deref().unwrap_or("?")
+            )
+        }
+        TerminalEvent::Disconnected {
+            serial_number,
+            reason,
+        } => format!("{serial_number} disconnected: {reason:?}"),
+        TerminalEvent::BatteryLevelReported {
+            serial_number,
+            battery,
+        } => format!(
+            "{serial_number} battery {:.0}% {:?}{}",
+            battery.level * 100.0,
+            battery.status,
+            if battery.charging { ", charging" } else { "" }
+        ),
+        TerminalEvent::LowBatteryWarning {
+            serial_number,
+            battery,
+        } => {
+            format!("{serial_number} LOW BATTERY {:.0}%", battery.level * 100.0)
+        }
+        TerminalEvent::CardInserted { serial_number } => format!("{serial_number} card inserted"),
+        TerminalEvent::CardRemoved { serial_number } => format!("{serial_number} card removed"),
+        other => format!("{other:?}"),
+    }
+}
