@@ -250,10 +250,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
         }
         let mut steps = std::mem::take(&mut self.outbox);
         for step in steps.drain() {
-            if self.tracer.enabled() {
-                self.tracer
-                    .record(now, &self.id, RecordBody::from_step(event, &step));
-            }
+            self.tracer.record_ref(now, &self.id, &BodyRef::step(event, &step));
             match step {
                 Step::Transitioned { from, to } => {
                     if let Err(e) = M::spec().check(from, event, to) {
