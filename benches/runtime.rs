@@ -194,29 +194,25 @@ fn runtime(c: &mut Criterion) {
         })
     });
     group.bench_function("e_trace_alone_three_records", |b| {
+        use readerlink::runtime::trace::Body;
         let tracer = Tracer::memory(TraceHeader::new(0, serde_json::Value::Null));
+        let actor: std::sync::Arc<str> = "toggle".into();
         let step: readerlink::runtime::Step<Output, Timer> =
             readerlink::runtime::Step::Emitted(Output { flips: 1 });
         b.iter(|| {
-            let input: readerlink::runtime::trace::BodyRef<'_, Input, (), ()> =
-                readerlink::runtime::trace::BodyRef::Input {
-                    source: "app",
-                    event: "Flipped",
-                    input: &Input::Flipped,
-                };
-            tracer.record_ref(1, "toggle", &input);
-            tracer.record_ref(
-                1,
-                "toggle",
-                &readerlink::runtime::trace::BodyRef::step("Flipped", &step),
-            );
-            let transition: readerlink::runtime::trace::BodyRef<'_, (), (), ()> =
-                readerlink::runtime::trace::BodyRef::Transition {
-                    event: "Flipped",
-                    from: "on",
-                    to: "off",
-                };
-            tracer.record_ref(1, "toggle", &transition);
+            let input: Body<Input, (), ()> = Body::Input {
+                source: "app".into(),
+                event: "Flipped",
+                input: Input::Flipped,
+            };
+            tracer.record_body(1, &actor, input);
+            tracer.record_body(1, &actor, Body::step("Flipped", &step));
+            let transition: Body<(), (), ()> = Body::Transition {
+                event: "Flipped",
+                from: "on",
+                to: "off",
+            };
+            tracer.record_body(1, &actor, transition);
         })
     });
     group.finish();

@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
+use super::machine::EventName;
 use super::machine::{Machine, Outbox};
-use super::trace::{Record, RecordBody, Trace};
+use super::trace::{Body, Record, RecordBody, Trace};
 
 /// How a replay ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +147,19 @@ pub fn replay_machine<M: Machine>(
                 }
             }
         }
-        let replayed: Vec<RecordBody> = outbox.drain().map(|s| RecordBody::from_step(event, &s)).collect();
+        // Through the same serialization the shell records with, so that
+        // what is compared is what a trace holds (an f32 stays an f32).
+        let event_name = decoded.event_name();
+        let replayed: Vec<RecordBody> = outbox
+            .drain()
+            .map(|step| {
+                let text = serde_json::to_vec(&Body::step(event_name, &step)).unwrap_or_default();
+                serde_json::from_slice(&text).unwrap_or_else(|e| RecordBody::Stopped {
+                    state: machine.state().to_owned(),
+                    reason: format!("step of `{event}` did not serialize: {e}"),
+                })
+            })
+            .collect();
         let mut replayed = replayed.into_iter();
         loop {
             let recorded = records.get(i).filter(|r| r.body.is_step());

@@ -7,12 +7,13 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::machine::{EventName, Machine, Millis, Outbox, Step};
-use super::trace::{BodyRef, RecordBody, Tracer};
+use super::trace::{Body, RecordBody, Tracer};
 
 /// The run's clock: tokio time since an epoch, so it is virtual whenever
 /// tokio's clock is paused. Only shells read it.
@@ -170,7 +171,7 @@ pub struct CurrentState;
 
 /// An actor that runs machine `M`, carrying its outputs out with `E`.
 pub struct MachineActor<M: Machine, E: Effects<M>> {
-    id: String,
+    id: Arc<str>,
     machine: M,
     effects: E,
     tracer: Tracer,
@@ -192,7 +193,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
     /// trace) around a fresh machine.
     pub fn new(id: impl Into<String>, machine: M, effects: E, tracer: Tracer, clock: Clock) -> Self {
         Self {
-            id: id.into(),
+            id: Arc::from(id.into()),
             machine,
             effects,
             tracer,
@@ -235,12 +236,14 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
         let now = self.clock.now_ms();
         self.last_now = now;
         let event = input.event_name();
-        let body: BodyRef<'_, M::Input, (), ()> = BodyRef::Input {
-            source: &source,
-            event,
-            input: &input,
-        };
-        self.tracer.record_ref(now, &self.id, &body);
+        if self.tracer.enabled() {
+            let body: Body<_, (), ()> = Body::Input {
+                source: source.clone(),
+                event,
+                input: input.clone(),
+            };
+            self.tracer.record_body(now, &self.id, body);
+        }
         self.outbox.set_now(now);
         let handled =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.machine.handle(&input, &mut self.outbox)));
@@ -250,7 +253,9 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
         }
         let mut steps = std::mem::take(&mut self.outbox);
         for step in steps.drain() {
-            self.tracer.record_ref(now, &self.id, &BodyRef::step(event, &step));
+            if self.tracer.enabled() {
+                self.tracer.record_body(now, &self.id, Body::step(event, &step));
+            }
             match step {
                 Step::Transitioned { from, to } => {
                     if let Err(e) = M::spec().check(from, event, to) {

@@ -148,20 +148,68 @@ impl RecordBody {
 }
 
 enum Sink {
-    /// The whole trace as JSON Lines, header first, in chunks of about
-    /// [`MEMORY_CHUNK`] bytes, so that a growing trace is never copied.
-    Memory(Vec<Vec<u8>>),
+    /// The header line, then the records as they were recorded: owned
+    /// values, serialized only when the trace is read
+    /// ([`Tracer::contents`]), so that recording costs a move, not a
+    /// serialization.
+    Memory { header: Vec<u8>, records: Vec<Pending> },
+    /// Each record serialized and written as it comes.
     Writer(Box<dyn Write + Send>),
 }
 
-/// The size of one chunk of a memory trace.
-const MEMORY_CHUNK: usize = 1 << 20;
+/// A record of a memory trace, not yet serialized.
+struct Pending {
+    seq: u64,
+    t_ms: Millis,
+    actor: Arc<str>,
+    body: Box<dyn DeferredBody>,
+}
+
+/// A record body that can be serialized later, from another thread.
+trait DeferredBody: Send {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl<B: Serialize + Send> DeferredBody for B {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+/// Appends one record line to `out`: `{"seq":..,"t_ms":..,"actor":..,` then
+/// the body's own fields (the body serializes as an object whose opening
+/// brace is dropped), then a newline.
+fn write_record(
+    out: &mut Vec<u8>,
+    seq: u64,
+    t_ms: Millis,
+    actor: &str,
+    body: &dyn DeferredBody,
+) -> serde_json::Result<()> {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(number.format(seq).as_bytes());
+    out.extend_from_slice(b",\"t_ms\":");
+    out.extend_from_slice(number.format(t_ms).as_bytes());
+    out.extend_from_slice(b",\"actor\":");
+    serde_json::to_writer(&mut *out, actor)?;
+    out.push(b',');
+    let body_start = out.len();
+    body.write_json(out)?;
+    if out.get(body_start) == Some(&b'{') {
+        out.remove(body_start);
+    }
+    out.push(b'\n');
+    Ok(())
+}
 
 struct Inner {
     next_seq: u64,
+    /// The latest time recorded: no record is stamped before it.
+    last_t_ms: Millis,
     sink: Sink,
-    /// The line being built, reused so that recording allocates nothing
-    /// once warm.
+    /// The line being built for a writer, reused so that recording
+    /// allocates nothing once warm.
     line: Vec<u8>,
     error: Option<String>,
 }
@@ -181,61 +229,63 @@ impl std::fmt::Debug for Tracer {
     }
 }
 
-/// A record body borrowed from the shell's own values, so that the hot path
-/// serializes inputs and outputs straight into the line, without building
-/// JSON values. It serializes exactly as the matching [`RecordBody`].
-#[derive(Serialize)]
+/// A record body as the shells build it: the input, output or timer itself
+/// (owned, or borrowed: `Body<&I, &O, &T>`), never a JSON value. It
+/// serializes exactly as the matching [`RecordBody`].
+#[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum BodyRef<'a, I, O, T> {
+pub enum Body<I, O, T> {
     /// See [`RecordBody::Input`].
     Input {
         /// Who sent it.
-        source: &'a str,
+        source: std::borrow::Cow<'static, str>,
         /// The input's event name.
-        event: &'a str,
+        event: &'static str,
         /// The input.
-        input: &'a I,
+        input: I,
     },
     /// See [`RecordBody::Transition`].
     Transition {
         /// The event that caused it.
-        event: &'a str,
+        event: &'static str,
         /// The state it left.
-        from: &'a str,
+        from: &'static str,
         /// The state it entered.
-        to: &'a str,
+        to: &'static str,
     },
     /// See [`RecordBody::Output`].
     Output {
         /// The output.
-        output: &'a O,
+        output: O,
     },
     /// See [`RecordBody::TimerStarted`].
     TimerStarted {
         /// Which timer.
-        timer: &'a T,
+        timer: T,
         /// After how many milliseconds it elapses.
         after_ms: u64,
     },
     /// See [`RecordBody::TimerCancelled`].
     TimerCancelled {
         /// Which timer.
-        timer: &'a T,
+        timer: T,
     },
 }
 
-impl<'a, O, T> BodyRef<'a, (), O, T> {
+impl<O: Clone, T: Clone> Body<(), O, T> {
     /// The body of one machine step caused by the input named `event`.
-    pub fn step(event: &'a str, step: &'a super::machine::Step<O, T>) -> Self {
+    pub fn step(event: &'static str, step: &super::machine::Step<O, T>) -> Self {
         use super::machine::Step;
         match step {
             Step::Transitioned { from, to } => Self::Transition { event, from, to },
-            Step::Emitted(output) => Self::Output { output },
+            Step::Emitted(output) => Self::Output {
+                output: output.clone(),
+            },
             Step::TimerStarted { timer, after } => Self::TimerStarted {
-                timer,
+                timer: timer.clone(),
                 after_ms: after.as_millis() as u64,
             },
-            Step::TimerCancelled(timer) => Self::TimerCancelled { timer },
+            Step::TimerCancelled(timer) => Self::TimerCancelled { timer: timer.clone() },
         }
     }
 }
@@ -248,10 +298,12 @@ impl Tracer {
 
     /// Keeps the trace in memory; read it with [`Tracer::contents`].
     pub fn memory(header: TraceHeader) -> Self {
-        let mut text = Vec::with_capacity(MEMORY_CHUNK);
-        serde_json::to_writer(&mut text, &header).expect("a trace header always serializes");
-        text.push(b'\n');
-        Self::with_sink(Sink::Memory(vec![text]))
+        let mut line = serde_json::to_vec(&header).expect("a trace header always serializes");
+        line.push(b'\n');
+        Self::with_sink(Sink::Memory {
+            header: line,
+            records: Vec::new(),
+        })
     }
 
     /// Writes the trace to `writer`, header first.
@@ -270,6 +322,7 @@ impl Tracer {
     fn with_sink(sink: Sink) -> Self {
         Self(Some(Arc::new(Mutex::new(Inner {
             next_seq: 1,
+            last_t_ms: 0,
             sink,
             line: Vec::with_capacity(256),
             error: None,
@@ -284,54 +337,43 @@ impl Tracer {
     /// Appends one record. A write error is kept (see [`Tracer::flush`])
     /// rather than stopping the run.
     pub fn record(&self, t_ms: Millis, actor: &str, body: RecordBody) {
-        self.record_ref(t_ms, actor, &body);
+        if self.enabled() {
+            self.record_body(t_ms, &Arc::from(actor), body);
+        }
     }
 
     /// Appends one record whose body is any value that serializes as a
-    /// [`RecordBody`] does (a [`RecordBody`] or a [`BodyRef`]).
-    pub fn record_ref<B: Serialize>(&self, t_ms: Millis, actor: &str, body: &B) {
+    /// [`RecordBody`] does (a [`RecordBody`] or a [`Body`]).
+    ///
+    /// Records are stamped in order: one stamped before its predecessor (an
+    /// actor stopping at shutdown, after its runtime and so its clock is
+    /// gone, knows only the time of its own last input) takes its
+    /// predecessor's time, so a trace's clock never goes backwards.
+    pub fn record_body<B: Serialize + Send + 'static>(&self, t_ms: Millis, actor: &Arc<str>, body: B) {
         let Some(inner) = &self.0 else { return };
         let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
         let inner = &mut *guard;
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        // `{"seq":..,"t_ms":..,"actor":..,` then the body's own fields: the
-        // body serializes as an object, so its opening brace is dropped.
-        let line = &mut inner.line;
-        line.clear();
-        let mut number = itoa::Buffer::new();
-        line.extend_from_slice(b"{\"seq\":");
-        line.extend_from_slice(number.format(seq).as_bytes());
-        line.extend_from_slice(b",\"t_ms\":");
-        line.extend_from_slice(number.format(t_ms).as_bytes());
-        line.extend_from_slice(b",\"actor\":");
-        let written = serde_json::to_writer(&mut *line, actor).and_then(|_| {
-            line.push(b',');
-            let body_start = line.len();
-            serde_json::to_writer(&mut *line, body)?;
-            if line.get(body_start) == Some(&b'{') {
-                line.remove(body_start);
-            }
-            Ok(())
-        });
-        if let Err(e) = written {
-            inner
-                .error
-                .get_or_insert(format!("record {seq} did not serialize: {e}"));
-            return;
-        }
-        line.push(b'\n');
+        let t_ms = t_ms.max(inner.last_t_ms);
+        inner.last_t_ms = t_ms;
         match &mut inner.sink {
-            Sink::Memory(chunks) => match chunks.last_mut() {
-                Some(chunk) if chunk.capacity() - chunk.len() >= line.len() => chunk.extend_from_slice(line),
-                _ => {
-                    let mut chunk = Vec::with_capacity(MEMORY_CHUNK.max(line.len()));
-                    chunk.extend_from_slice(line);
-                    chunks.push(chunk);
-                }
-            },
+            Sink::Memory { records, .. } => {
+                records.push(Pending {
+                    seq,
+                    t_ms,
+                    actor: actor.clone(),
+                    body: Box::new(body),
+                });
+            }
             Sink::Writer(w) => {
-                if let Err(e) = w.write_all(line) {
+                let line = &mut inner.line;
+                line.clear();
+                if let Err(e) = write_record(line, seq, t_ms, actor, &body) {
+                    inner
+                        .error
+                        .get_or_insert(format!("record {seq} did not serialize: {e}"));
+                } else if let Err(e) = w.write_all(line) {
                     inner.error.get_or_insert(format!("writing record {seq}: {e}"));
                 }
             }
@@ -344,11 +386,27 @@ impl Tracer {
             return String::new();
         };
         let inner = inner.lock().unwrap_or_else(|p| p.into_inner());
-        match &inner.sink {
-            // serde_json writes UTF-8 only, so this never replaces anything.
-            Sink::Memory(chunks) => String::from_utf8_lossy(&chunks.concat()).into_owned(),
-            Sink::Writer(_) => String::new(),
+        let Sink::Memory { header, records } = &inner.sink else {
+            return String::new();
+        };
+        let mut text = header.clone();
+        for record in records {
+            if let Err(e) = write_record(
+                &mut text,
+                record.seq,
+                record.t_ms,
+                &record.actor,
+                record.body.as_ref(),
+            ) {
+                // The record cannot be written: say so in its place, so the
+                // trace fails validation at that line instead of going quiet.
+                text.extend_from_slice(
+                    format!("<record {} did not serialize: {e}>\n", record.seq).as_bytes(),
+                );
+            }
         }
+        // serde_json writes UTF-8 only, so this never replaces anything.
+        String::from_utf8_lossy(&text).into_owned()
     }
 
     /// Flushes a writer and reports the first error the run hit, if any.
@@ -605,40 +663,50 @@ fn parse_header(line: &str, maybe_cut: bool) -> Result<TraceHeader, TraceError> 
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
-impl RecordBody {
-    /// The record of one machine step, caused by the input named `event`.
-    pub fn from_step<O: Serialize, T: Serialize>(event: &str, step: &super::machine::Step<O, T>) -> Self {
-        use super::machine::Step;
-        let value = |v: &dyn erased::Serialize| v.to_value();
-        match step {
-            Step::Transitioned { from, to } => Self::Transition {
-                event: event.to_owned(),
-                from: (*from).to_owned(),
-                to: (*to).to_owned(),
-            },
-            Step::Emitted(output) => Self::Output {
-                output: value(output),
-            },
-            Step::TimerStarted { timer, after } => Self::TimerStarted {
-                timer: value(timer),
-                after_ms: after.as_millis() as u64,
-            },
-            Step::TimerCancelled(timer) => Self::TimerCancelled { timer: value(timer) },
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-mod erased {
-    /// Serializes to a JSON value; a value that cannot be serialized (a map
-    /// with non-string keys, say) is recorded as its error text.
-    pub trait Serialize {
-        fn to_value(&self) -> serde_json::Value;
+    #[test]
+    fn a_record_stamped_before_its_predecessor_takes_its_time_so_the_trace_validates() {
+        let tracer = Tracer::memory(TraceHeader::new(0, Value::Null));
+        let stopped = |state: &str| RecordBody::Stopped {
+            state: state.into(),
+            reason: "stopped".into(),
+        };
+        tracer.record(2_698, "scanner", stopped("idle"));
+        // The hub stops after its runtime is gone: it knows only its last input's time.
+        tracer.record(2_697, "terminal", stopped("not_connected"));
+        let trace = Trace::parse(&tracer.contents()).expect("the clock never goes backwards");
+        assert_eq!(
+            trace.records.iter().map(|r| r.t_ms).collect::<Vec<_>>(),
+            vec![2_698, 2_698]
+        );
     }
 
-    impl<T: serde::Serialize> Serialize for T {
-        fn to_value(&self) -> serde_json::Value {
-            serde_json::to_value(self)
-                .unwrap_or_else(|e| serde_json::Value::String(format!("<unserializable: {e}>")))
+    #[test]
+    fn a_memory_trace_and_a_file_trace_of_the_same_records_are_identical() {
+        let header = TraceHeader::new(3, serde_json::json!({ "k": 1 }));
+        let memory = Tracer::memory(header.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let file = Tracer::file(header, &path).unwrap();
+        let actor: Arc<str> = "a".into();
+        for tracer in [&memory, &file] {
+            let input: Body<f32, (), ()> = Body::Input {
+                source: "app".into(),
+                event: "Measured",
+                input: 0.930_077_9,
+            };
+            tracer.record_body(5, &actor, input);
+            let output: Body<(), &str, ()> = Body::Output { output: "Lock" };
+            tracer.record_body(6, &actor, output);
         }
+        file.flush().unwrap();
+        assert_eq!(memory.contents(), std::fs::read_to_string(&path).unwrap());
+        assert!(
+            memory.contents().contains(r#""input":0.9300779"#),
+            "an f32 is written as an f32"
+        );
     }
 }
