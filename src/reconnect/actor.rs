@@ -218,3 +218,85 @@ pub fn start_supervisor(parts: SupervisorParts) -> SupervisorHandle {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Restart intensity, wired: a supervisor whose machine panics during
+    //! a reconnection ends that reconnection (`Failed { SupervisorFailed }`,
+    //! so the hub reports `ReconnectFailed` then `Disconnected`), and a
+    //! fresh machine still reconnects the next loss; past 1 in 5 s the
+    //! actor stops. The panic comes from `ReconnectInput::PanicInjected`,
+    //! which only unit-test builds have.
+
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::runtime::shell::{CurrentState, virtual_time_system};
+
+    #[test]
+    fn a_panic_mid_reconnection_fails_it_and_a_fresh_machine_reconnects_the_next_loss() {
+        virtual_time_system().block_on(async {
+            let reports: Rc<RefCell<Vec<ReconnectEvent>>> = Rc::default();
+            let log = reports.clone();
+            let handle = start_supervisor(SupervisorParts {
+                serial: "STRM2-0001".into(),
+                run_seed: 1,
+                policy: ReconnectPolicy::default(),
+                restarts: RestartIntensity::default(),
+                report: Rc::new(move |event| log.borrow_mut().push(event)),
+                tracer: Tracer::off(),
+                clock: Clock::start(),
+            });
+            let take = || std::mem::take(&mut *reports.borrow_mut());
+            let lost = ReconnectInput::ConnectionLost {
+                reason: DisconnectReason::BluetoothSignalLost,
+                auto_reconnect: true,
+            };
+            handle.send("test", ReconnectInput::ReaderConnected);
+            handle.send("test", lost.clone());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert_eq!(
+                take(),
+                [
+                    ReconnectEvent::Started {
+                        reason: DisconnectReason::BluetoothSignalLost
+                    },
+                    ReconnectEvent::AttemptDue { attempt: 1 },
+                ]
+            );
+
+            handle.send("test", ReconnectInput::PanicInjected);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let ended = take();
+            assert_eq!(ended[0], ReconnectEvent::AttemptAbandoned);
+            assert!(matches!(
+                &ended[1],
+                ReconnectEvent::Failed {
+                    error: ReconnectError::SupervisorFailed { .. },
+                    reason: DisconnectReason::BluetoothSignalLost,
+                }
+            ));
+            assert_eq!(handle.addr().send(CurrentState).await.unwrap(), "disabled");
+            assert_eq!(handle.cancelable().cancel().await, CancelOutcome::AlreadyEnded);
+
+            // The fresh machine reconnects the next loss.
+            handle.send("test", lost);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(matches!(take()[0], ReconnectEvent::Started { .. }));
+
+            // A second panic within 5 s: the actor stops, still ending the
+            // reconnection it ran.
+            handle.send("test", ReconnectInput::PanicInjected);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(matches!(
+                take().last(),
+                Some(ReconnectEvent::Failed {
+                    error: ReconnectError::SupervisorFailed { .. },
+                    ..
+                })
+            ));
+            assert!(!handle.alive());
+        });
+    }
+}

@@ -372,6 +372,10 @@ impl Machine for Reconnect {
     }
 
     fn handle(&mut self, input: &ReconnectInput, out: &mut Out) {
+        #[cfg(test)]
+        if matches!(input, ReconnectInput::PanicInjected) {
+            panic!("a unit test injected a panic");
+        }
         self.inner.handle_with_context(input, out);
     }
 

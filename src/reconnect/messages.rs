@@ -84,6 +84,11 @@ pub enum ReconnectInput {
     },
     /// A timer elapsed.
     TimerElapsed(ReconnectTimer),
+    /// Makes the machine panic, to test restart intensity. It exists only
+    /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
+    /// or integrates has it.
+    #[cfg(test)]
+    PanicInjected,
 }
 
 /// The supervisor's timers.
