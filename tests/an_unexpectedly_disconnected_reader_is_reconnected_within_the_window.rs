@@ -103,10 +103,18 @@ fn a_link_lost_for_3_s_is_reconnected_without_a_disconnect() {
     let _snapshots = common::snapshots();
     virtual_time_system().block_on(async {
         let (rig, tracer, m2) = connected(ReconnectPolicy::default(), true).await;
-        rig.world.lose_link(&m2.serial_number, Some(Duration::from_secs(3))).unwrap();
+        rig.world
+            .lose_link(&m2.serial_number, Some(Duration::from_secs(3)))
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;
-        assert_eq!(kinds(&reconnect_events(&rig)), ["ReconnectStarted", "ReconnectSucceeded"]);
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::Connected);
+        assert_eq!(
+            kinds(&reconnect_events(&rig)),
+            ["ReconnectStarted", "ReconnectSucceeded"]
+        );
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::Connected
+        );
         assert!(rig.events().iter().any(|e| matches!(
             e,
             TerminalEvent::ReconnectStarted {
@@ -126,7 +134,10 @@ fn a_reader_powered_off_for_good_fails_at_the_windows_end_then_disconnects() {
         rig.world.cut_power(&m2.serial_number).unwrap();
         tokio::time::sleep(Duration::from_secs(120)).await;
         let events = reconnect_events(&rig);
-        assert_eq!(kinds(&events), ["ReconnectStarted", "ReconnectFailed", "Disconnected"]);
+        assert_eq!(
+            kinds(&events),
+            ["ReconnectStarted", "ReconnectFailed", "Disconnected"]
+        );
         assert_eq!(
             events[1].0 - events[0].0,
             60_000,
@@ -142,7 +153,10 @@ fn a_reader_powered_off_for_good_fails_at_the_windows_end_then_disconnects() {
             serial_number: m2.serial_number.clone(),
             reason: DisconnectReason::BluetoothSignalLost,
         }));
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::NotConnected);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::NotConnected
+        );
         assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
         snapshot("reconnect_powered_off_for_good", &rig, &tracer);
     });
@@ -171,7 +185,10 @@ fn cancelling_mid_backoff_stops_the_attempts_and_a_second_cancel_is_harmless() {
                 _ => None,
             })
             .expect("reconnection started");
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::Reconnecting);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::Reconnecting
+        );
         assert_eq!(cancelable.cancel().await, CancelOutcome::Cancelled);
         tokio::time::sleep(Duration::from_secs(120)).await;
         assert_eq!(cancelable.cancel().await, CancelOutcome::AlreadyEnded);
@@ -179,7 +196,10 @@ fn cancelling_mid_backoff_stops_the_attempts_and_a_second_cancel_is_harmless() {
             rig.terminal.cancel_reconnect(&m2.serial_number).await,
             CancelOutcome::AlreadyEnded
         );
-        assert_eq!(kinds(&reconnect_events(&rig)), ["ReconnectStarted", "ReconnectFailed", "Disconnected"]);
+        assert_eq!(
+            kinds(&reconnect_events(&rig)),
+            ["ReconnectStarted", "ReconnectFailed", "Disconnected"]
+        );
         assert!(rig.events().iter().any(|e| matches!(
             e,
             TerminalEvent::ReconnectFailed {
@@ -188,10 +208,19 @@ fn cancelling_mid_backoff_stops_the_attempts_and_a_second_cancel_is_harmless() {
             }
         )));
         let log = supervisor_log(&tracer);
-        let after_cancel = log.split("<- CancelRequested").nth(1).expect("the cancel is in the log");
-        assert!(!after_cancel.contains("AttemptDue"), "no attempt after the cancel:\n{log}");
+        let after_cancel = log
+            .split("<- CancelRequested")
+            .nth(1)
+            .expect("the cancel is in the log");
+        assert!(
+            !after_cancel.contains("AttemptDue"),
+            "no attempt after the cancel:\n{log}"
+        );
         assert!(log.contains("backing_off -> gave_up"), "{log}");
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::NotConnected);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::NotConnected
+        );
         snapshot("reconnect_cancelled_mid_backoff", &rig, &tracer);
     });
 }
@@ -201,14 +230,19 @@ fn with_auto_reconnect_off_only_disconnected_is_reported() {
     let _snapshots = common::snapshots();
     virtual_time_system().block_on(async {
         let (rig, tracer, m2) = connected(ReconnectPolicy::default(), false).await;
-        rig.world.lose_link(&m2.serial_number, Some(Duration::from_secs(3))).unwrap();
+        rig.world
+            .lose_link(&m2.serial_number, Some(Duration::from_secs(3)))
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert_eq!(kinds(&reconnect_events(&rig)), ["Disconnected"]);
         assert!(rig.events().contains(&TerminalEvent::Disconnected {
             serial_number: m2.serial_number.clone(),
             reason: DisconnectReason::BluetoothSignalLost,
         }));
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::NotConnected);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::NotConnected
+        );
         snapshot("reconnect_auto_reconnect_off", &rig, &tracer);
     });
 }
@@ -264,7 +298,10 @@ fn a_reader_walking_out_of_range_and_back_four_times_in_an_hour_is_reconnected_e
             kinds(&reconnect_events(&rig)),
             ["ReconnectStarted", "ReconnectSucceeded"].repeat(4)
         );
-        assert_eq!(rig.terminal.reader_status(&m2.serial_number), ConnectionStatus::Connected);
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::Connected
+        );
         snapshot("reconnect_walks_out_of_range_four_times", &rig, &tracer);
     });
 }

@@ -13,7 +13,8 @@ use readerlink::cancelable::CancelOutcome;
 use readerlink::connection::ConnectError;
 use readerlink::reader::DisconnectReason;
 use readerlink::reconnect::{
-    Reconnect, ReconnectError, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy, ReconnectTimer,
+    Reconnect, ReconnectError, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy,
+    ReconnectTimer,
 };
 use readerlink::runtime::{Harness, Millis};
 
@@ -102,7 +103,9 @@ impl World {
         self.cursor += new.len();
         for (now, output) in new {
             match output {
-                ReconnectOutput::Report(ReconnectEvent::Started { .. }) => self.seen.push((now, Seen::Started)),
+                ReconnectOutput::Report(ReconnectEvent::Started { .. }) => {
+                    self.seen.push((now, Seen::Started))
+                }
                 ReconnectOutput::Report(ReconnectEvent::AttemptDue { .. }) => {
                     assert!(!self.attempt_running, "one attempt at a time");
                     self.attempt_running = true;
@@ -113,7 +116,10 @@ impl World {
                 }
                 ReconnectOutput::Report(ReconnectEvent::Succeeded) => self.seen.push((now, Seen::Succeeded)),
                 ReconnectOutput::Report(ReconnectEvent::Failed { error, .. }) => {
-                    assert!(!self.attempt_running, "the attempt is abandoned before the failure");
+                    assert!(
+                        !self.attempt_running,
+                        "the attempt is abandoned before the failure"
+                    );
                     self.seen.push((now, Seen::Failed(error)));
                     self.seen.push((now, Seen::Disconnected));
                 }
@@ -132,7 +138,10 @@ impl World {
 
     fn apply(&mut self, op: &Op) {
         match op {
-            Op::Lost { reason, auto_reconnect } => {
+            Op::Lost {
+                reason,
+                auto_reconnect,
+            } => {
                 if self.harness.state() != "watching" {
                     return;
                 }
@@ -200,7 +209,11 @@ fn check_order(seen: &[(Millis, Seen)], window_ms: u64) {
                 } else {
                     assert!(t - started <= window_ms);
                 }
-                assert_eq!(seen.get(i + 1).map(|(_, e)| e), Some(&Seen::Disconnected), "{seen:?}");
+                assert_eq!(
+                    seen.get(i + 1).map(|(_, e)| e),
+                    Some(&Seen::Disconnected),
+                    "{seen:?}"
+                );
                 i += 1;
             }
             Seen::Disconnected => assert!(open.is_none(), "Disconnected alone while open: {seen:?}"),

@@ -94,7 +94,10 @@ fn a_lost_link_is_handed_over_attempted_again_and_reported_only_by_the_superviso
     let mut h = connected();
     let from = h.outputs().len();
     lost(&mut h, DisconnectReason::BluetoothSignalLost);
-    assert!(published(&h, from).is_empty(), "nothing is told before the supervisor decides");
+    assert!(
+        published(&h, from).is_empty(),
+        "nothing is told before the supervisor decides"
+    );
     assert_eq!(h.machine().reader_status(&A.into()), ConnectionStatus::Connected);
     h.input(supervisor(ReconnectEvent::Started {
         reason: DisconnectReason::BluetoothSignalLost,
@@ -111,7 +114,10 @@ fn a_lost_link_is_handed_over_attempted_again_and_reported_only_by_the_superviso
     h.input(reported(ConnectionEvent::ConnectFailed {
         error: ConnectError::LinkTimedOut { after_ms: 10_000 },
     }));
-    assert_eq!(h.machine().reader_status(&A.into()), ConnectionStatus::Reconnecting);
+    assert_eq!(
+        h.machine().reader_status(&A.into()),
+        ConnectionStatus::Reconnecting
+    );
     h.input(supervisor(ReconnectEvent::AttemptDue { attempt: 2 }));
     h.input(reported(ConnectionEvent::StatusChanged {
         status: ConnectionStatus::Connected,
@@ -187,7 +193,10 @@ fn the_apps_disconnect_during_a_reconnection_cancels_it_and_is_answered_after_di
             ..
         }
     )));
-    assert_eq!(h.machine().reader_status(&A.into()), ConnectionStatus::NotConnected);
+    assert_eq!(
+        h.machine().reader_status(&A.into()),
+        ConnectionStatus::NotConnected
+    );
     insta::assert_snapshot!("terminal_hub_disconnect_cancels_reconnect", h.log());
 }
 
@@ -214,7 +223,11 @@ fn a_connection_actor_failed_past_its_restart_intensity_is_reported_disconnected
             reason: DisconnectReason::Unknown,
         })
     );
-    assert!(!events.iter().any(|e| matches!(e, TerminalEvent::ReconnectStarted { .. })));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TerminalEvent::ReconnectStarted { .. }))
+    );
     assert!(h.outputs()[from..].iter().any(|(_, o)| matches!(
         o,
         TerminalOutput::ToSupervisor {
@@ -225,6 +238,9 @@ fn a_connection_actor_failed_past_its_restart_intensity_is_reported_disconnected
             ..
         }
     )));
-    assert_eq!(h.machine().reader_status(&A.into()), ConnectionStatus::NotConnected);
+    assert_eq!(
+        h.machine().reader_status(&A.into()),
+        ConnectionStatus::NotConnected
+    );
     insta::assert_snapshot!("terminal_hub_connection_actor_failed", h.log());
 }

@@ -22,8 +22,8 @@ use super::messages::{
 use crate::backend::Backend;
 use crate::protocol::{ReaderMessage, Reassembler, fragment};
 use crate::reader::{ConnectionStatus, DisconnectReason, SerialNumber};
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::reconnect::RestartIntensity;
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
 use crate::secret::Secret;
 use crate::transport::{LinkEvent, LinkLossCause, LinkWriter, Transport};
@@ -396,7 +396,9 @@ mod tests {
     }
 
     fn connected(events: &[ConnectionEvent]) -> bool {
-        events.iter().any(|e| matches!(e, ConnectionEvent::Connected { .. }))
+        events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Connected { .. }))
     }
 
     #[test]
@@ -429,8 +431,10 @@ mod tests {
             let settle = || tokio::time::sleep(Duration::from_secs(2));
             let m2 = reader("STRM2-0001", DeviceType::StripeM2);
             let wisepad = reader("WPC32-0001", DeviceType::WisePad3);
-            let (m2_actor, m2_reports) = connection(&world, &backend, "STRM2-0001", RestartIntensity::default());
-            let (wp_actor, wp_reports) = connection(&world, &backend, "WPC32-0001", RestartIntensity::default());
+            let (m2_actor, m2_reports) =
+                connection(&world, &backend, "STRM2-0001", RestartIntensity::default());
+            let (wp_actor, wp_reports) =
+                connection(&world, &backend, "WPC32-0001", RestartIntensity::default());
             m2_actor.do_send(connect(&m2));
             wp_actor.do_send(connect(&wisepad));
             settle().await;

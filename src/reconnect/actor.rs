@@ -205,9 +205,15 @@ pub fn start_supervisor(parts: SupervisorParts) -> SupervisorHandle {
     let effects = ReconnectEffects::new(parts.serial.clone(), parts.report);
     let pending = effects.pending.clone();
     let id = format!("reconnect:{}", parts.serial);
-    let addr = MachineActor::new(id, Reconnect::new(seed, policy), effects, parts.tracer, parts.clock)
-        .restart_with(parts.restarts.policy(move || Reconnect::new(seed, policy)))
-        .start();
+    let addr = MachineActor::new(
+        id,
+        Reconnect::new(seed, policy),
+        effects,
+        parts.tracer,
+        parts.clock,
+    )
+    .restart_with(parts.restarts.policy(move || Reconnect::new(seed, policy)))
+    .start();
     SupervisorHandle {
         addr,
         pending,

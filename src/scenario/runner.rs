@@ -228,9 +228,10 @@ impl App for TerminalApp {
             AppAction::InstallUpdate { .. } => {
                 Err("`install_update`: software updates (R17) are not implemented yet".into())
             }
-            AppAction::StartTransaction { .. } | AppAction::EndTransaction { .. } => {
-                Err(format!("`{}`: transactions (R20) are not implemented yet", action.name()))
-            }
+            AppAction::StartTransaction { .. } | AppAction::EndTransaction { .. } => Err(format!(
+                "`{}`: transactions (R20) are not implemented yet",
+                action.name()
+            )),
         }
     }
 

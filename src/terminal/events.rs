@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::LocationId;
 use crate::cancelable::Cancelable;
-use crate::reconnect::ReconnectError;
 use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::reconnect::ReconnectError;
 
 /// Something the app may want to show. Past-tense facts, in the order they
 /// happened.
@@ -204,7 +204,12 @@ pub trait TerminalDelegate: Send + Sync + 'static {
     /// A reader disconnected.
     fn on_disconnected(&self, serial_number: &SerialNumber, reason: DisconnectReason) {}
     /// Reconnecting a reader started (R9); `cancelable` stops it.
-    fn on_reconnect_started(&self, serial_number: &SerialNumber, reason: DisconnectReason, cancelable: &Cancelable) {
+    fn on_reconnect_started(
+        &self,
+        serial_number: &SerialNumber,
+        reason: DisconnectReason,
+        cancelable: &Cancelable,
+    ) {
     }
     /// A reader is connected again (R9).
     fn on_reconnect_succeeded(&self, serial_number: &SerialNumber) {}

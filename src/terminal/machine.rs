@@ -321,7 +321,9 @@ impl TerminalCore {
 
     fn reboot_requested(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber) {
         let error = match self.readers.get_mut(serial_number) {
-            Some(entry) if entry.status == ConnectionStatus::Connected && entry.reconnect == Reconnecting::Idle => {
+            Some(entry)
+                if entry.status == ConnectionStatus::Connected && entry.reconnect == Reconnecting::Idle =>
+            {
                 if entry.reboot_call.is_none() {
                     entry.reboot_call = Some(call);
                     context.emit(TerminalOutput::ToConnection {
@@ -492,7 +494,12 @@ impl TerminalCore {
                 // reconnected.
                 let mut config = entry.config.clone();
                 config.auto_reconnect_on_unexpected_disconnect = false;
-                self.unexpected_or_requested_disconnect(context, serial_number, DisconnectReason::Unknown, &config);
+                self.unexpected_or_requested_disconnect(
+                    context,
+                    serial_number,
+                    DisconnectReason::Unknown,
+                    &config,
+                );
                 for call in calls {
                     self.deferred.push(TerminalOutput::Reply {
                         call,
@@ -526,7 +533,9 @@ impl TerminalCore {
             ConnectionEvent::StatusChanged { .. } => {}
             ConnectionEvent::Connected { reader, location } => {
                 if running {
-                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.reconnect = Reconnecting::Running {
+                        attempt_running: false,
+                    };
                     entry.reader = reader.clone();
                     entry.location = Some(location.clone());
                     context.emit(TerminalOutput::Persist {
@@ -538,7 +547,9 @@ impl TerminalCore {
             }
             ConnectionEvent::ConnectFailed { error } => {
                 if running {
-                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.reconnect = Reconnecting::Running {
+                        attempt_running: false,
+                    };
                     to_supervisor(context, ReconnectInput::AttemptFailed { error: error.clone() });
                 } else {
                     self.abandoned(context, serial_number);
@@ -546,7 +557,9 @@ impl TerminalCore {
             }
             ConnectionEvent::Disconnected { reason } => {
                 if running {
-                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.reconnect = Reconnecting::Running {
+                        attempt_running: false,
+                    };
                     entry.lost_after_connect = Some(*reason);
                     let auto_reconnect = entry.config.auto_reconnect_on_unexpected_disconnect;
                     to_supervisor(
@@ -567,7 +580,9 @@ impl TerminalCore {
                     panic: panic.clone(),
                 }));
                 if running {
-                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.reconnect = Reconnecting::Running {
+                        attempt_running: false,
+                    };
                     entry.lost_after_connect = Some(DisconnectReason::Unknown);
                     to_supervisor(
                         context,
@@ -605,7 +620,12 @@ impl TerminalCore {
     }
 
     /// What a reader's supervisor reported (R9).
-    fn reconnect_reported(&mut self, context: &mut Out, serial_number: &SerialNumber, event: &ReconnectEvent) {
+    fn reconnect_reported(
+        &mut self,
+        context: &mut Out,
+        serial_number: &SerialNumber,
+        event: &ReconnectEvent,
+    ) {
         let Some(entry) = self.readers.get_mut(serial_number) else {
             return;
         };
@@ -614,7 +634,9 @@ impl TerminalCore {
         match event {
             ReconnectEvent::Started { reason } => {
                 if entry.reconnect == Reconnecting::Idle {
-                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.reconnect = Reconnecting::Running {
+                        attempt_running: false,
+                    };
                 }
                 entry.status = ConnectionStatus::Reconnecting;
                 // The shell puts the supervisor's cancelable in.
@@ -644,7 +666,11 @@ impl TerminalCore {
                 }
             }
             ReconnectEvent::AttemptAbandoned => {
-                if entry.reconnect == (Reconnecting::Running { attempt_running: true }) {
+                if entry.reconnect
+                    == (Reconnecting::Running {
+                        attempt_running: true,
+                    })
+                {
                     entry.reconnect = Reconnecting::Abandoning;
                     context.emit(TerminalOutput::ToConnection {
                         serial_number: serial(),
@@ -655,7 +681,12 @@ impl TerminalCore {
             ReconnectEvent::Succeeded => {
                 entry.reconnect = Reconnecting::Idle;
                 entry.status = ConnectionStatus::Connected;
-                publish(context, TerminalEvent::ReconnectSucceeded { serial_number: serial() });
+                publish(
+                    context,
+                    TerminalEvent::ReconnectSucceeded {
+                        serial_number: serial(),
+                    },
+                );
                 publish(
                     context,
                     TerminalEvent::ReaderStatusChanged {
@@ -667,7 +698,10 @@ impl TerminalCore {
                     context,
                     TerminalEvent::Connected {
                         reader: entry.reader.clone(),
-                        location: entry.location.clone().unwrap_or_else(|| entry.config.location_id.clone()),
+                        location: entry
+                            .location
+                            .clone()
+                            .unwrap_or_else(|| entry.config.location_id.clone()),
                     },
                 );
                 if let Some(reason) = entry.lost_after_connect.take() {
@@ -702,10 +736,11 @@ impl TerminalCore {
                         status: ConnectionStatus::NotConnected,
                     },
                 );
-                self.deferred.push(TerminalOutput::Publish(TerminalEvent::Disconnected {
-                    serial_number: serial(),
-                    reason: *reason,
-                }));
+                self.deferred
+                    .push(TerminalOutput::Publish(TerminalEvent::Disconnected {
+                        serial_number: serial(),
+                        reason: *reason,
+                    }));
                 if entry.reconnect == Reconnecting::Idle {
                     for call in entry.disconnect_calls.drain(..) {
                         self.deferred.push(TerminalOutput::Reply {
@@ -754,7 +789,9 @@ impl TerminalCore {
         };
         if config.auto_reconnect_on_unexpected_disconnect && reason.reconnects() {
             // The status stays until the supervisor's `Started`.
-            entry.reconnect = Reconnecting::Running { attempt_running: false };
+            entry.reconnect = Reconnecting::Running {
+                attempt_running: false,
+            };
             return;
         }
         if entry.status != ConnectionStatus::NotConnected {
@@ -764,10 +801,11 @@ impl TerminalCore {
                 status: ConnectionStatus::NotConnected,
             }));
         }
-        self.deferred.push(TerminalOutput::Publish(TerminalEvent::Disconnected {
-            serial_number: serial_number.clone(),
-            reason,
-        }));
+        self.deferred
+            .push(TerminalOutput::Publish(TerminalEvent::Disconnected {
+                serial_number: serial_number.clone(),
+                reason,
+            }));
     }
 }
 

@@ -93,8 +93,8 @@ pub use messages::{
 
 use crate::backend::Backend;
 use crate::cancelable::CancelOutcome;
-use crate::reconnect::{ReconnectPolicy, RestartIntensity};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
+use crate::reconnect::{ReconnectPolicy, RestartIntensity};
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
@@ -482,7 +482,8 @@ impl Terminal {
         self.step(TerminalEvent::SavedReaderFound {
             serial_number: serial_number.clone(),
         });
-        self.connect_reader(&reader, ConnectionConfig::new(saved.location)).await
+        self.connect_reader(&reader, ConnectionConfig::new(saved.location))
+            .await
     }
 
     /// Publishes one step of reconnect at start, in order with the rest.
