@@ -296,3 +296,33 @@ fn backoff_doubles_up_to_its_cap_with_jitter_from_the_seed() {
     assert_ne!(run(8).0, waits, "another seed backs off otherwise");
     insta::assert_snapshot!("reconnect_machine_backoff", log);
 }
+
+/// A supervisor that missed the reader's connect (a fresh machine after a
+/// panic starts in `disabled`; one that gave up may not have heard of the
+/// app's connect yet) still handles the loss as `watching` would.
+#[test]
+fn a_supervisor_that_missed_the_connect_still_handles_the_loss() {
+    let lost = |reason, auto_reconnect| ReconnectInput::ConnectionLost { reason, auto_reconnect };
+    let mut fresh = Harness::new(Reconnect::new(1, ReconnectPolicy::default()));
+    fresh.input(lost(DisconnectReason::CriticallyLowBattery, true));
+    assert_eq!(fresh.state(), "disabled");
+    fresh.input(lost(DisconnectReason::BluetoothSignalLost, true));
+    assert_eq!(fresh.state(), "attempting");
+
+    let gave_up = || {
+        let mut h = Harness::new(Reconnect::new(1, ReconnectPolicy::default()));
+        h.input(lost(DisconnectReason::PoweredOff, true));
+        h.advance(ReconnectPolicy::default().window);
+        assert_eq!(h.state(), "gave_up");
+        h
+    };
+    let mut h = gave_up();
+    let outputs = h.input(lost(DisconnectReason::SecurityReboot, true));
+    assert_eq!(h.state(), "attempting");
+    assert!(outputs.contains(&ReconnectOutput::Report(ReconnectEvent::Started {
+        reason: DisconnectReason::SecurityReboot
+    })));
+    let mut h = gave_up();
+    assert!(h.input(lost(DisconnectReason::PoweredOff, false)).is_empty());
+    assert_eq!(h.state(), "disabled");
+}
