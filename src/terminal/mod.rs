@@ -8,7 +8,47 @@
 //! | `messages.rs` | [`ConnectionConfig`], [`TerminalError`], the hub's inputs and outputs |
 //! | `events.rs` | [`TerminalEvent`], [`TerminalDelegate`] |
 //! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`] |
-//! | `actor.rs` | the hub's shell: one connection actor per reader (R21), the store, the fan-out |
+//! | `actor.rs` | the hub's shell: one connection actor and one reconnect supervisor per reader (R21), the store, the fan-out |
+//!
+//! # Reconnection (R8–R12) and the order of events
+//!
+//! Each reader connected gets a reconnect supervisor
+//! ([`crate::reconnect`]). When its connection ends for a reason that
+//! reconnects ([`crate::reader::DisconnectReason::reconnects`]: anything
+//! but the app's own disconnect and a critically low battery; reboots
+//! included) and its config has `auto_reconnect_on_unexpected_disconnect`,
+//! the reader is reconnected — the whole connect, registration included,
+//! to the same location — with backoff and seeded jitter within a window
+//! ([`TerminalBuilder::reconnect_policy`], 60 s by default). Per reader,
+//! the stream then reads, in this order:
+//!
+//! 1. `ReconnectStarted { reason, cancelable }`, then `ReaderStatusChanged
+//!    { Reconnecting }` (and the overall status, if it changes) — never a
+//!    `Disconnected` or a `NotConnected` status before it;
+//! 2. exactly one of
+//!    - `ReconnectSucceeded`, `ReaderStatusChanged { Connected }`,
+//!      `Connected { reader, location }`; or
+//!    - `ReconnectFailed { error }` (`connect_timed_out` at the window's
+//!      end, `reconnect_cancelled` when the cancelable, `cancel_reconnect`
+//!      or `disconnect_reader` stopped it), `ReaderStatusChanged {
+//!      NotConnected }`, the overall status, then `Disconnected { reason }`
+//!      with the reason the connection first ended.
+//!
+//! Cancelling a reconnection that has ended answers `AlreadyEnded` and
+//! changes nothing. With auto-reconnect off, or for a reason that does not
+//! reconnect, only `ReaderStatusChanged { NotConnected }`, the overall
+//! status and `Disconnected { reason }` are reported (R10). A
+//! `Disconnected` always comes after the status changes of the same
+//! moment, and before the answer to a `disconnect_reader` that awaited it.
+//!
+//! A reader actor whose machine panics is restarted under
+//! [`TerminalBuilder::restart_intensity`] (1 in 5 s by default): a
+//! restarted connection reports its session ended (reason unknown, which
+//! reconnects). Past the intensity the reader is reported
+//! `ReaderActorFailed`, then disconnected (reason unknown) and not
+//! reconnected; the other readers are not affected.
+//!
+//! Reconnect at start (R11) is opt-in: [`Terminal::reconnect_saved_reader`].
 //!
 //! Inside an actix system (a test's [`crate::runtime::virtual_time_system`],
 //! an actix-web app) the terminal's actors run on the current arbiter, on
