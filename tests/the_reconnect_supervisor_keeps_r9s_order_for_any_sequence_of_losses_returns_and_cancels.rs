@@ -302,7 +302,10 @@ fn backoff_doubles_up_to_its_cap_with_jitter_from_the_seed() {
 /// app's connect yet) still handles the loss as `watching` would.
 #[test]
 fn a_supervisor_that_missed_the_connect_still_handles_the_loss() {
-    let lost = |reason, auto_reconnect| ReconnectInput::ConnectionLost { reason, auto_reconnect };
+    let lost = |reason, auto_reconnect| ReconnectInput::ConnectionLost {
+        reason,
+        auto_reconnect,
+    };
     let mut fresh = Harness::new(Reconnect::new(1, ReconnectPolicy::default()));
     fresh.input(lost(DisconnectReason::CriticallyLowBattery, true));
     assert_eq!(fresh.state(), "disabled");
@@ -319,9 +322,11 @@ fn a_supervisor_that_missed_the_connect_still_handles_the_loss() {
     let mut h = gave_up();
     let outputs = h.input(lost(DisconnectReason::SecurityReboot, true));
     assert_eq!(h.state(), "attempting");
-    assert!(outputs.contains(&ReconnectOutput::Report(ReconnectEvent::Started {
-        reason: DisconnectReason::SecurityReboot
-    })));
+    assert!(
+        outputs.contains(&ReconnectOutput::Report(ReconnectEvent::Started {
+            reason: DisconnectReason::SecurityReboot
+        }))
+    );
     let mut h = gave_up();
     assert!(h.input(lost(DisconnectReason::PoweredOff, false)).is_empty());
     assert_eq!(h.state(), "disabled");
