@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use readerlink::cancelable::{CancelOutcome, Cancelable};
 use readerlink::reader::{ConnectionStatus, DisconnectReason, Reader};
-use readerlink::reconnect::{ReconnectError, ReconnectPolicy};
-use readerlink::runtime::{RecordBody, Trace, TraceHeader, Tracer, fmt_ms, virtual_time_system};
+use readerlink::reconnect::{Reconnect, ReconnectError, ReconnectPolicy, supervisor_seed};
+use readerlink::runtime::{
+    RecordBody, ReplayOutcome, Trace, TraceHeader, Tracer, fmt_ms, replay_machine, virtual_time_system,
+};
 use readerlink::terminal::{ConnectionConfig, TerminalEvent};
 use terminal_support::{Rig, rig_with, serial};
 
@@ -303,5 +305,67 @@ fn a_reader_walking_out_of_range_and_back_four_times_in_an_hour_is_reconnected_e
             ConnectionStatus::Connected
         );
         snapshot("reconnect_walks_out_of_range_four_times", &rig, &tracer);
+    });
+}
+
+#[test]
+fn reconnect_at_start_stops_discovery_when_the_saved_reader_is_not_seen() {
+    virtual_time_system().block_on(async {
+        let rig = rig_with(Tracer::off(), |b| b);
+        assert_eq!(
+            rig.terminal
+                .reconnect_saved_reader(Duration::from_secs(5))
+                .await
+                .unwrap_err()
+                .code(),
+            "no_saved_reader"
+        );
+        use readerlink::store::Store as _;
+        rig.store
+            .set_last_connected(&serial("STRM2-9999"), &rig.shop.id)
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let error = rig
+            .terminal
+            .reconnect_saved_reader(Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "saved_reader_not_found");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(5),
+            "it looks for the timeout, no longer"
+        );
+        rig.settle().await;
+        assert_eq!(
+            rig.terminal.connection_status(),
+            ConnectionStatus::NotConnected,
+            "discovery stopped"
+        );
+        let steps: Vec<TerminalEvent> = rig
+            .events()
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    TerminalEvent::SavedReaderReconnectStarted { .. }
+                        | TerminalEvent::SavedReaderFound { .. }
+                        | TerminalEvent::SavedReaderNotFound { .. }
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                TerminalEvent::SavedReaderReconnectStarted {
+                    serial_number: serial("STRM2-9999"),
+                    location: rig.shop.id.clone(),
+                },
+                TerminalEvent::SavedReaderNotFound {
+                    serial_number: serial("STRM2-9999"),
+                },
+            ]
+        );
+        assert!(rig.terminal.connected_readers().is_empty());
     });
 }

@@ -244,3 +244,74 @@ fn a_connection_actor_failed_past_its_restart_intensity_is_reported_disconnected
     );
     insta::assert_snapshot!("terminal_hub_connection_actor_failed", h.log());
 }
+
+#[test]
+fn a_reconnected_link_that_drops_before_the_supervisor_says_so_starts_another_reconnection() {
+    let mut h = connected();
+    lost(&mut h, DisconnectReason::BluetoothSignalLost);
+    h.input(supervisor(ReconnectEvent::Started {
+        reason: DisconnectReason::BluetoothSignalLost,
+    }));
+    h.input(supervisor(ReconnectEvent::AttemptDue { attempt: 1 }));
+    h.input(reported(ConnectionEvent::Connected {
+        reader: reader(),
+        location: location(),
+    }));
+    h.note("the link drops again before the supervisor's Succeeded arrives");
+    lost(&mut h, DisconnectReason::BluetoothSignalLost);
+    let from = h.outputs().len();
+    h.input(supervisor(ReconnectEvent::Succeeded));
+    h.input(supervisor(ReconnectEvent::Started {
+        reason: DisconnectReason::BluetoothSignalLost,
+    }));
+    let events = published(&h, from);
+    assert!(
+        matches!(events[0], TerminalEvent::ReconnectSucceeded { .. }),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TerminalEvent::ReconnectStarted { .. })),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TerminalEvent::Disconnected { .. }))
+    );
+    assert_eq!(
+        h.machine().reader_status(&A.into()),
+        ConnectionStatus::Reconnecting
+    );
+}
+
+#[test]
+fn a_reconnected_link_that_ends_for_good_before_the_supervisor_says_so_is_reported_disconnected() {
+    let mut h = connected();
+    lost(&mut h, DisconnectReason::BluetoothSignalLost);
+    h.input(supervisor(ReconnectEvent::Started {
+        reason: DisconnectReason::BluetoothSignalLost,
+    }));
+    h.input(supervisor(ReconnectEvent::AttemptDue { attempt: 1 }));
+    h.input(reported(ConnectionEvent::Connected {
+        reader: reader(),
+        location: location(),
+    }));
+    lost(&mut h, DisconnectReason::CriticallyLowBattery);
+    let from = h.outputs().len();
+    h.input(supervisor(ReconnectEvent::Succeeded));
+    let events = published(&h, from);
+    assert!(matches!(events[0], TerminalEvent::ReconnectSucceeded { .. }));
+    assert_eq!(
+        events.last(),
+        Some(&TerminalEvent::Disconnected {
+            serial_number: A.into(),
+            reason: DisconnectReason::CriticallyLowBattery,
+        })
+    );
+    assert_eq!(
+        h.machine().reader_status(&A.into()),
+        ConnectionStatus::NotConnected
+    );
+}
