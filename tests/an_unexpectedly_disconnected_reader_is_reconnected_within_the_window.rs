@@ -161,6 +161,18 @@ fn a_reader_powered_off_for_good_fails_at_the_windows_end_then_disconnects() {
         );
         assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
         snapshot("reconnect_powered_off_for_good", &rig, &tracer);
+
+        // The supervisor's run, jitter included, follows from the run's
+        // seed (42) and the serial number alone.
+        let trace = Trace::parse(&tracer.contents()).unwrap();
+        let seed = supervisor_seed(42, &m2.serial_number);
+        let replayed = replay_machine(&trace, &format!("reconnect:{M2}"), || {
+            Reconnect::new(seed, ReconnectPolicy::default())
+        });
+        match replayed.unwrap() {
+            ReplayOutcome::Reproduced { inputs, .. } => assert!(inputs >= 13, "{inputs} inputs"),
+            ReplayOutcome::Diverged(d) => panic!("the supervisor diverged: {d}"),
+        }
     });
 }
 
