@@ -315,3 +315,55 @@ fn a_reconnected_link_that_ends_for_good_before_the_supervisor_says_so_is_report
         ConnectionStatus::NotConnected
     );
 }
+
+#[test]
+fn a_window_that_ends_as_the_attempt_connects_closes_that_link_and_reports_disconnected_once() {
+    let mut h = connected();
+    lost(&mut h, DisconnectReason::BluetoothSignalLost);
+    h.input(supervisor(ReconnectEvent::Started {
+        reason: DisconnectReason::BluetoothSignalLost,
+    }));
+    h.input(supervisor(ReconnectEvent::AttemptDue { attempt: 1 }));
+    h.input(reported(ConnectionEvent::Connected {
+        reader: reader(),
+        location: location(),
+    }));
+    h.note("the window ran out before the supervisor heard of the connect");
+    let from = h.outputs().len();
+    h.input(supervisor(ReconnectEvent::AttemptAbandoned));
+    h.input(supervisor(ReconnectEvent::Failed {
+        error: ReconnectError::ConnectTimedOut {
+            window_ms: 60_000,
+            attempts: 1,
+            last_error: None,
+        },
+        reason: DisconnectReason::BluetoothSignalLost,
+    }));
+    assert!(h.outputs()[from..].iter().any(|(_, o)| matches!(
+        o,
+        TerminalOutput::ToConnection {
+            input: ConnectionInput::DisconnectRequested,
+            ..
+        }
+    )));
+    lost(&mut h, DisconnectReason::DisconnectRequested);
+    let disconnects = published(&h, from)
+        .into_iter()
+        .filter(|e| matches!(e, TerminalEvent::Disconnected { .. }))
+        .count();
+    assert_eq!(disconnects, 1);
+    assert_eq!(
+        h.machine().reader_status(&A.into()),
+        ConnectionStatus::NotConnected
+    );
+    h.note("the app can connect it again");
+    h.input(TerminalInput::ConnectReaderRequested {
+        call: 2,
+        reader: reader(),
+        config: ConnectionConfig::new("tml_000001"),
+    });
+    assert!(matches!(
+        h.outputs().last(),
+        Some((_, TerminalOutput::StartConnect { .. }))
+    ));
+}

@@ -86,10 +86,12 @@ enum Reconnecting {
     /// The reader was handed to its supervisor (R9): the connection's
     /// reports go to the supervisor, which decides how it ends.
     Running {
-        /// Whether an attempt's connect is under way.
+        /// Whether an attempt's session is open at the connection
+        /// (connecting, or connected and not yet confirmed by the
+        /// supervisor): what to stop if the reconnection ends.
         attempt_running: bool,
     },
-    /// The reconnection ended while an attempt's connect ran: the connect
+    /// The reconnection ended while an attempt's session was open: it
     /// was told to stop, and its last report (connect failed, or
     /// disconnected) is waited for and dropped.
     Abandoning,
@@ -532,10 +534,10 @@ impl TerminalCore {
         match event {
             ConnectionEvent::StatusChanged { .. } => {}
             ConnectionEvent::Connected { reader, location } => {
+                // The attempt's session stays open (the link is up) until
+                // the supervisor says how the reconnection ended: if the
+                // window ran out meanwhile, the link is closed.
                 if running {
-                    entry.reconnect = Reconnecting::Running {
-                        attempt_running: false,
-                    };
                     entry.reader = reader.clone();
                     entry.location = Some(location.clone());
                     context.emit(TerminalOutput::Persist {
