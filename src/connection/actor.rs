@@ -22,6 +22,7 @@ use super::messages::{
 use crate::backend::Backend;
 use crate::protocol::{ReaderMessage, Reassembler, fragment};
 use crate::reader::{ConnectionStatus, DisconnectReason, SerialNumber};
+use crate::reconnect::RestartIntensity;
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
 use crate::secret::Secret;
@@ -199,11 +200,29 @@ impl Effects<Connection> for ConnectionEffects {
         }
     }
 
-    /// The machine panicked past its restart intensity (it has none: one
-    /// panic) and the actor stops: close the link and tell the owner the
-    /// session ended, so no call waits forever and no status lies.
+    /// The machine panicked and a fresh one (in `disconnected`) replaced
+    /// it: the session it ran is lost. Close its link and tell the owner
+    /// the session ended — a connect failed, or the reader disconnected
+    /// for an unknown reason, which reconnects (R9) when auto-reconnect is
+    /// on.
+    fn machine_restarted(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
+        tracing::error!(reader = %self.serial, "the connection machine restarted: {panic}");
+        self.end_session(panic, false);
+    }
+
+    /// The machine panicked past its restart intensity and the actor
+    /// stops: close the link and tell the owner the session ended, so no
+    /// call waits forever and no status lies; a connected reader is
+    /// reported failed for good (`MachineFailed`), not to be reconnected.
     fn machine_gave_up(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
         tracing::error!(reader = %self.serial, "the connection machine failed: {panic}");
+        self.end_session(panic, true);
+    }
+}
+
+impl ConnectionEffects {
+    /// Ends the session a panicked machine took with it.
+    fn end_session(&mut self, panic: &str, for_good: bool) {
         if let Some(link) = self.link.take() {
             let _ = link.ops.send(LinkOp::Close);
         }
@@ -225,16 +244,23 @@ impl Effects<Connection> for ConnectionEffects {
             }
             Phase::Connected => {
                 (self.report)(not_connected);
-                (self.report)(ConnectionEvent::Disconnected {
-                    reason: DisconnectReason::Unknown,
+                (self.report)(if for_good {
+                    ConnectionEvent::MachineFailed {
+                        panic: panic.to_owned(),
+                    }
+                } else {
+                    ConnectionEvent::Disconnected {
+                        reason: DisconnectReason::Unknown,
+                    }
                 });
             }
         }
     }
 }
 
-/// Starts a connection actor for `serial` on the current arbiter. Its id in
-/// the trace is `connection:<serial>`.
+/// Starts a connection actor for `serial` on the current arbiter, its
+/// machine restarted after a panic within `restarts`. Its id in the trace
+/// is `connection:<serial>`.
 pub fn start_connection(
     serial: SerialNumber,
     transport: Arc<dyn Transport>,
@@ -242,10 +268,13 @@ pub fn start_connection(
     report: ReportFn,
     tracer: Tracer,
     clock: Clock,
+    restarts: RestartIntensity,
 ) -> Addr<ConnectionActor> {
     let id = format!("connection:{serial}");
     let effects = ConnectionEffects::new(serial, transport, backend, report);
-    MachineActor::new(id, Connection::new(), effects, tracer, clock).start()
+    MachineActor::new(id, Connection::new(), effects, tracer, clock)
+        .restart_with(restarts.policy(Connection::new))
+        .start()
 }
 
 /// Writes frames in order until the link is closed, or the actor is gone
@@ -309,4 +338,177 @@ async fn forward_link(
         session,
         cause: LinkLossCause::RemoteClosed,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    //! Restart intensity, wired: a connection machine that panics is
+    //! replaced by a fresh one once in five seconds (its session reported
+    //! ended, reason unknown, which reconnects); past that its actor stops
+    //! and reports the reader failed for good, while other readers'
+    //! connections keep running. The panic comes from
+    //! `ConnectionInput::PanicInjected`, which only unit-test builds have.
+
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend::{Address, BackendCore, CreateLocation, LocalBackend};
+    use crate::reader::{DeviceType, Reader};
+    use crate::runtime::shell::{CurrentState, virtual_time_system};
+    use crate::transport::sim::SimWorld;
+
+    fn reader(serial: &str, device_type: DeviceType) -> Reader {
+        Reader {
+            serial_number: serial.into(),
+            device_type,
+            software_version: None,
+            battery: None,
+            rssi: None,
+            peripheral: serial.into(),
+        }
+    }
+
+    type Reports = Rc<RefCell<Vec<ConnectionEvent>>>;
+
+    fn connection(
+        world: &SimWorld,
+        backend: &LocalBackend,
+        serial: &str,
+        restarts: RestartIntensity,
+    ) -> (Addr<ConnectionActor>, Reports) {
+        let reports: Reports = Rc::default();
+        let log = reports.clone();
+        let addr = start_connection(
+            serial.into(),
+            Arc::new(world.transport()),
+            Arc::new(backend.clone()),
+            Rc::new(move |event| log.borrow_mut().push(event)),
+            Tracer::off(),
+            Clock::start(),
+            restarts,
+        );
+        (addr, reports)
+    }
+
+    fn take(reports: &Reports) -> Vec<ConnectionEvent> {
+        std::mem::take(&mut *reports.borrow_mut())
+    }
+
+    fn connected(events: &[ConnectionEvent]) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Connected { .. }))
+    }
+
+    #[test]
+    fn one_panic_in_five_seconds_restarts_the_machine_a_second_stops_the_actor_and_others_keep_running() {
+        virtual_time_system().block_on(async {
+            let world = SimWorld::example();
+            let backend = LocalBackend::new(BackendCore::in_memory(1));
+            let shop = backend
+                .core()
+                .lock()
+                .unwrap()
+                .create_location(CreateLocation {
+                    display_name: "Shop".into(),
+                    address: Address {
+                        line1: "1 Main St".into(),
+                        country: "US".into(),
+                        ..Address::default()
+                    },
+                })
+                .unwrap();
+            let connect = |r: &Reader| {
+                Deliver::from(
+                    "test",
+                    ConnectionInput::ConnectRequested {
+                        reader: r.clone(),
+                        location: shop.id.clone(),
+                    },
+                )
+            };
+            let settle = || tokio::time::sleep(Duration::from_secs(2));
+            let m2 = reader("STRM2-0001", DeviceType::StripeM2);
+            let wisepad = reader("WPC32-0001", DeviceType::WisePad3);
+            let (m2_actor, m2_reports) =
+                connection(&world, &backend, "STRM2-0001", RestartIntensity::default());
+            let (wp_actor, wp_reports) =
+                connection(&world, &backend, "WPC32-0001", RestartIntensity::default());
+            m2_actor.do_send(connect(&m2));
+            wp_actor.do_send(connect(&wisepad));
+            settle().await;
+            assert!(connected(&take(&m2_reports)));
+            assert!(connected(&take(&wp_reports)));
+
+            // First panic: a fresh machine; the lost session is reported
+            // ended for an unknown reason (which R8 reconnects).
+            m2_actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
+            settle().await;
+            assert_eq!(
+                take(&m2_reports),
+                [
+                    ConnectionEvent::StatusChanged {
+                        status: ConnectionStatus::NotConnected
+                    },
+                    ConnectionEvent::Disconnected {
+                        reason: DisconnectReason::Unknown
+                    },
+                ]
+            );
+            assert_eq!(m2_actor.send(CurrentState).await.unwrap(), "disconnected");
+            m2_actor.do_send(connect(&m2));
+            settle().await;
+            assert!(connected(&take(&m2_reports)), "the fresh machine connects");
+
+            // Second panic within 5 s of the first: past the intensity.
+            m2_actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
+            settle().await;
+            let reports = take(&m2_reports);
+            assert_eq!(
+                reports[0],
+                ConnectionEvent::StatusChanged {
+                    status: ConnectionStatus::NotConnected
+                }
+            );
+            assert!(
+                matches!(&reports[1], ConnectionEvent::MachineFailed { panic } if panic.contains("injected")),
+                "{reports:?}"
+            );
+            assert_eq!(reports.len(), 2);
+            assert!(!m2_actor.connected(), "the actor stopped");
+
+            // The other reader's connection is untouched and still answers.
+            assert_eq!(wp_actor.send(CurrentState).await.unwrap(), "idle");
+            assert!(take(&wp_reports).iter().all(|e| !matches!(
+                e,
+                ConnectionEvent::Disconnected { .. } | ConnectionEvent::MachineFailed { .. }
+            )));
+        });
+    }
+
+    #[test]
+    fn panics_further_apart_than_the_window_are_each_restarted() {
+        virtual_time_system().block_on(async {
+            let world = SimWorld::example();
+            let backend = LocalBackend::new(BackendCore::in_memory(1));
+            let restarts = RestartIntensity {
+                max_restarts: 2,
+                within: Duration::from_secs(5),
+            };
+            let (actor, reports) = connection(&world, &backend, "STRM2-0001", restarts);
+            for _ in 0..5 {
+                actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                assert!(actor.connected(), "two in 5 s are allowed");
+            }
+            // Idle connections report nothing when restarted.
+            assert!(take(&reports).is_empty());
+            for _ in 0..3 {
+                actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(!actor.connected(), "more than two in 5 s stop it");
+        });
+    }
 }

@@ -735,6 +735,10 @@ impl Machine for Connection {
     }
 
     fn handle(&mut self, input: &ConnectionInput, out: &mut Out) {
+        #[cfg(test)]
+        if matches!(input, ConnectionInput::PanicInjected) {
+            panic!("a unit test injected a panic");
+        }
         // An answer from an older session is about a link or call that was
         // given up on; it must not touch the current one.
         if input.session().is_some_and(|s| s != self.session()) {

@@ -116,6 +116,11 @@ pub enum ConnectionInput {
     },
     /// A timer elapsed.
     TimerElapsed(ConnectionTimer),
+    /// Makes the machine panic, to test restart intensity. It exists only
+    /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
+    /// or integrates has it.
+    #[cfg(test)]
+    PanicInjected,
 }
 
 impl ConnectionInput {
@@ -135,6 +140,8 @@ impl ConnectionInput {
             | Self::DisconnectRequested
             | Self::RebootRequested
             | Self::TimerElapsed(_) => None,
+            #[cfg(test)]
+            Self::PanicInjected => None,
         }
     }
 }
@@ -246,6 +253,13 @@ pub enum ConnectionEvent {
     RebootFailed {
         /// Why.
         error: CommandError,
+    },
+    /// The connected reader's connection machine panicked more often than
+    /// its restart intensity allows: the actor stopped and the link is
+    /// closed. The reader is not connected, and is not to be reconnected.
+    MachineFailed {
+        /// The panic's message.
+        panic: String,
     },
 }
 
