@@ -50,6 +50,23 @@ impl Cancelable {
     }
 }
 
+impl Default for Cancelable {
+    /// A cancelable bound to no work: cancelling it answers `AlreadyEnded`.
+    /// It is what a deserialized (replayed, recorded) event carries, since
+    /// a handle on live work cannot be serialized.
+    fn default() -> Self {
+        Self::new(|| Box::pin(async { CancelOutcome::AlreadyEnded }))
+    }
+}
+
+/// Cancelables are handles, not data: any two compare equal, so events
+/// that carry one compare by their data alone.
+impl PartialEq for Cancelable {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
 impl fmt::Debug for Cancelable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Cancelable")

@@ -20,6 +20,7 @@
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
+//! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
@@ -41,6 +42,7 @@ pub mod connection;
 pub mod machines;
 pub mod protocol;
 pub mod reader;
+pub mod reconnect;
 pub mod runtime;
 pub mod scanner;
 pub mod scenario;

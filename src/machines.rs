@@ -10,5 +10,6 @@ pub fn all() -> Vec<&'static MachineSpec> {
         &crate::scanner::SPEC,
         &crate::connection::SPEC,
         &crate::terminal::SPEC,
+        &crate::reconnect::SPEC,
     ]
 }

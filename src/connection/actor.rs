@@ -23,6 +23,7 @@ use crate::backend::Backend;
 use crate::protocol::{ReaderMessage, Reassembler, fragment};
 use crate::reader::{ConnectionStatus, DisconnectReason, SerialNumber};
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
+use crate::reconnect::RestartIntensity;
 use crate::runtime::trace::Tracer;
 use crate::secret::Secret;
 use crate::transport::{LinkEvent, LinkLossCause, LinkWriter, Transport};
@@ -199,11 +200,29 @@ impl Effects<Connection> for ConnectionEffects {
         }
     }
 
-    /// The machine panicked past its restart intensity (it has none: one
-    /// panic) and the actor stops: close the link and tell the owner the
-    /// session ended, so no call waits forever and no status lies.
+    /// The machine panicked and a fresh one (in `disconnected`) replaced
+    /// it: the session it ran is lost. Close its link and tell the owner
+    /// the session ended — a connect failed, or the reader disconnected
+    /// for an unknown reason, which reconnects (R9) when auto-reconnect is
+    /// on.
+    fn machine_restarted(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
+        tracing::error!(reader = %self.serial, "the connection machine restarted: {panic}");
+        self.end_session(panic, false);
+    }
+
+    /// The machine panicked past its restart intensity and the actor
+    /// stops: close the link and tell the owner the session ended, so no
+    /// call waits forever and no status lies; a connected reader is
+    /// reported failed for good (`MachineFailed`), not to be reconnected.
     fn machine_gave_up(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
         tracing::error!(reader = %self.serial, "the connection machine failed: {panic}");
+        self.end_session(panic, true);
+    }
+}
+
+impl ConnectionEffects {
+    /// Ends the session a panicked machine took with it.
+    fn end_session(&mut self, panic: &str, for_good: bool) {
         if let Some(link) = self.link.take() {
             let _ = link.ops.send(LinkOp::Close);
         }
@@ -225,16 +244,23 @@ impl Effects<Connection> for ConnectionEffects {
             }
             Phase::Connected => {
                 (self.report)(not_connected);
-                (self.report)(ConnectionEvent::Disconnected {
-                    reason: DisconnectReason::Unknown,
+                (self.report)(if for_good {
+                    ConnectionEvent::MachineFailed {
+                        panic: panic.to_owned(),
+                    }
+                } else {
+                    ConnectionEvent::Disconnected {
+                        reason: DisconnectReason::Unknown,
+                    }
                 });
             }
         }
     }
 }
 
-/// Starts a connection actor for `serial` on the current arbiter. Its id in
-/// the trace is `connection:<serial>`.
+/// Starts a connection actor for `serial` on the current arbiter, its
+/// machine restarted after a panic within `restarts`. Its id in the trace
+/// is `connection:<serial>`.
 pub fn start_connection(
     serial: SerialNumber,
     transport: Arc<dyn Transport>,
@@ -242,10 +268,13 @@ pub fn start_connection(
     report: ReportFn,
     tracer: Tracer,
     clock: Clock,
+    restarts: RestartIntensity,
 ) -> Addr<ConnectionActor> {
     let id = format!("connection:{serial}");
     let effects = ConnectionEffects::new(serial, transport, backend, report);
-    MachineActor::new(id, Connection::new(), effects, tracer, clock).start()
+    MachineActor::new(id, Connection::new(), effects, tracer, clock)
+        .restart_with(restarts.policy(Connection::new))
+        .start()
 }
 
 /// Writes frames in order until the link is closed, or the actor is gone

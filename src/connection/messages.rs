@@ -247,6 +247,13 @@ pub enum ConnectionEvent {
         /// Why.
         error: CommandError,
     },
+    /// The connected reader's connection machine panicked more often than
+    /// its restart intensity allows: the actor stopped and the link is
+    /// closed. The reader is not connected, and is not to be reconnected.
+    MachineFailed {
+        /// The panic's message.
+        panic: String,
+    },
 }
 
 /// Why a connect failed. Every kind has a stable [`code`](Self::code).

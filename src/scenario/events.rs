@@ -21,6 +21,13 @@ pub const TERMINAL_EVENTS: &[&str] = &[
     "CardRemoved",
     "StoreWriteFailed",
     "EventsMissed",
+    "ReconnectStarted",
+    "ReconnectSucceeded",
+    "ReconnectFailed",
+    "SavedReaderReconnectStarted",
+    "SavedReaderFound",
+    "SavedReaderNotFound",
+    "ReaderActorFailed",
 ];
 
 /// The events the runner adds to the stream:
@@ -35,18 +42,6 @@ pub const RUNNER_EVENTS: &[&str] = &["StepRan", "ActionFailed", "DiscoveryFinish
 /// Events the design names whose features this build does not have yet,
 /// and what is missing. A scenario naming one is rejected as unsupported.
 pub const PLANNED_EVENTS: &[(&str, &str)] = &[
-    (
-        "ReconnectStarted",
-        "automatic reconnection (R9, issue 6) is not implemented yet",
-    ),
-    (
-        "ReconnectSucceeded",
-        "automatic reconnection (R9, issue 6) is not implemented yet",
-    ),
-    (
-        "ReconnectFailed",
-        "automatic reconnection (R9, issue 6) is not implemented yet",
-    ),
     (
         "UpdateAvailable",
         "software updates (R13-R17) are not implemented yet",
@@ -79,6 +74,13 @@ pub fn terminal_event_kind(event: &TerminalEvent) -> &'static str {
         TerminalEvent::CardRemoved { .. } => "CardRemoved",
         TerminalEvent::StoreWriteFailed { .. } => "StoreWriteFailed",
         TerminalEvent::EventsMissed { .. } => "EventsMissed",
+        TerminalEvent::ReconnectStarted { .. } => "ReconnectStarted",
+        TerminalEvent::ReconnectSucceeded { .. } => "ReconnectSucceeded",
+        TerminalEvent::ReconnectFailed { .. } => "ReconnectFailed",
+        TerminalEvent::SavedReaderReconnectStarted { .. } => "SavedReaderReconnectStarted",
+        TerminalEvent::SavedReaderFound { .. } => "SavedReaderFound",
+        TerminalEvent::SavedReaderNotFound { .. } => "SavedReaderNotFound",
+        TerminalEvent::ReaderActorFailed { .. } => "ReaderActorFailed",
     }
 }
 
@@ -224,7 +226,8 @@ mod tests {
                 .iter()
                 .all(|k| event_kind(k) == EventKind::Emitted)
         );
-        assert!(matches!(event_kind("ReconnectStarted"), EventKind::Planned(_)));
+        assert_eq!(event_kind("ReconnectStarted"), EventKind::Emitted);
+        assert!(matches!(event_kind("UpdateAvailable"), EventKind::Planned(_)));
         assert!(matches!(event_kind("Conected"), EventKind::Unknown(_)));
     }
 }

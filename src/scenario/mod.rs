@@ -89,8 +89,8 @@
 //! | `connect` | `serial`, `location`, `auto_reconnect` | connect and register (R6) |
 //! | `disconnect` | `serial` | disconnect (R8) |
 //! | `reboot` | `serial` | reboot now (R12) |
-//! | `cancel_reconnect` | `serial` | cancel a reconnection (R9) — *not supported yet* |
-//! | `reconnect_at_start` | `timeout` | reconnect the saved reader (R11) — *not supported yet* |
+//! | `cancel_reconnect` | `serial` | cancel a reconnection (R9); fails `no_reconnect_running` when none runs |
+//! | `reconnect_at_start` | `timeout` | reconnect the saved reader (R11) |
 //! | `install_update` | `serial` | install the available update (R17) — *not supported yet* |
 //! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20) — *not supported yet* |
 //! | `move_reader` | `serial`, `distance_m` | RSSI follows; beyond about 63 m the link is lost |

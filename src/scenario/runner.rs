@@ -222,13 +222,9 @@ impl App for TerminalApp {
             | AppAction::CancelDiscovery
             | AppAction::Connect { .. }
             | AppAction::Disconnect { .. }
-            | AppAction::Reboot { .. } => Ok(()),
-            AppAction::CancelReconnect { .. } => {
-                Err("`cancel_reconnect`: automatic reconnection (R9, issue 6) is not implemented yet".into())
-            }
-            AppAction::ReconnectAtStart { .. } => {
-                Err("`reconnect_at_start`: reconnecting at start from the saved serial (R11, issue 6) is not implemented yet".into())
-            }
+            | AppAction::Reboot { .. }
+            | AppAction::CancelReconnect { .. }
+            | AppAction::ReconnectAtStart { .. } => Ok(()),
             AppAction::InstallUpdate { .. } => {
                 Err("`install_update`: software updates (R17) are not implemented yet".into())
             }
@@ -324,6 +320,18 @@ impl App for TerminalApp {
                 }
                 AppAction::Disconnect { serial } => terminal.disconnect_reader(&serial).await.map_err(failed),
                 AppAction::Reboot { serial } => terminal.reboot_reader(&serial).await.map_err(failed),
+                AppAction::CancelReconnect { serial } => match terminal.cancel_reconnect(&serial).await {
+                    CancelOutcome::Cancelled => Ok(()),
+                    CancelOutcome::AlreadyEnded => Err(AppError {
+                        code: "no_reconnect_running".into(),
+                        message: format!("no reconnection of {serial} is running"),
+                    }),
+                },
+                AppAction::ReconnectAtStart { timeout } => terminal
+                    .reconnect_saved_reader(timeout)
+                    .await
+                    .map(|_| ())
+                    .map_err(failed),
                 other => Err(AppError {
                     code: "unsupported".into(),
                     message: Self::supports(&other).err().unwrap_or_default(),

@@ -16,6 +16,7 @@ use super::messages::{CallId, CallOutcome, TerminalError, TerminalInput, Termina
 use crate::backend::{Backend, LocationId};
 use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
+use crate::reconnect::{ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor};
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
 use crate::scanner::ScannerHandle;
@@ -30,6 +31,10 @@ pub(crate) type Reply = oneshot::Sender<Result<CallOutcome, TerminalError>>;
 
 /// The calls waiting for their answers, shared with [`super::Terminal`].
 pub(crate) type Calls = Arc<Mutex<HashMap<CallId, Reply>>>;
+
+/// Each reader's reconnect supervisor, shared with [`super::Terminal`] for
+/// `cancel_reconnect`.
+pub(crate) type Supervisors = Arc<Mutex<HashMap<SerialNumber, SupervisorHandle>>>;
 
 /// One reader as the synchronous queries see it.
 #[derive(Debug, Clone)]
@@ -62,6 +67,14 @@ pub(crate) struct HubParts {
     /// Told when a connect starts (it ends the discovery, R2) and which
     /// readers are connected (discoveries never list them, R2).
     pub(crate) scanner: ScannerHandle,
+    /// The run's seed, which each supervisor's jitter comes from.
+    pub(crate) seed: u64,
+    /// How supervisors reconnect (R9).
+    pub(crate) reconnect: ReconnectPolicy,
+    /// How often a reader actor's machine may be restarted.
+    pub(crate) restarts: RestartIntensity,
+    /// Each reader's supervisor, started with its first connect.
+    pub(crate) supervisors: Supervisors,
 }
 
 /// Carries out the hub's outputs.
@@ -93,7 +106,17 @@ impl HubEffects {
         }
     }
 
-    fn publish(&self, event: TerminalEvent) {
+    fn publish(&self, mut event: TerminalEvent) {
+        if let TerminalEvent::ReconnectStarted {
+            serial_number,
+            cancelable,
+            ..
+        } = &mut event
+        {
+            if let Some(supervisor) = lock(&self.parts.supervisors).get(serial_number) {
+                *cancelable = supervisor.cancelable();
+            }
+        }
         {
             let mut view = lock(&self.parts.view);
             match &event {
@@ -195,9 +218,41 @@ impl HubEffects {
                     report,
                     parts.tracer.clone(),
                     parts.clock,
+                    parts.restarts,
                 )
             })
             .clone()
+    }
+
+    /// The reader's supervisor, started on first use and again when it
+    /// stopped (past its restart intensity).
+    fn supervisor(&mut self, serial: &SerialNumber, hub: Addr<HubActor>) -> SupervisorHandle {
+        let mut supervisors = lock(&self.parts.supervisors);
+        if let Some(handle) = supervisors.get(serial).filter(|h| h.alive()) {
+            return handle.clone();
+        }
+        let source = format!("actor:reconnect:{serial}");
+        let who = serial.clone();
+        let report = Rc::new(move |event| {
+            hub.do_send(Deliver::from(
+                source.clone(),
+                TerminalInput::ReconnectReported {
+                    serial_number: who.clone(),
+                    event,
+                },
+            ))
+        });
+        let handle = start_supervisor(SupervisorParts {
+            serial: serial.clone(),
+            run_seed: self.parts.seed,
+            policy: self.parts.reconnect,
+            restarts: self.parts.restarts,
+            report,
+            tracer: self.parts.tracer.clone(),
+            clock: self.parts.clock,
+        });
+        supervisors.insert(serial.clone(), handle.clone());
+        handle
     }
 }
 
@@ -235,6 +290,10 @@ impl Effects<Hub> for HubEffects {
                 if let Some(connection) = self.connections.get(&serial_number) {
                     connection.do_send(Deliver::from("actor:terminal", input));
                 }
+            }
+            TerminalOutput::ToSupervisor { serial_number, input } => {
+                self.supervisor(&serial_number, ctx.address())
+                    .send("actor:terminal", input);
             }
             TerminalOutput::Persist { reader, location } => {
                 let store = &self.parts.store;

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::LocationId;
+use crate::cancelable::Cancelable;
+use crate::reconnect::ReconnectError;
 use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 
 /// Something the app may want to show. Past-tense facts, in the order they
@@ -44,6 +46,71 @@ pub enum TerminalEvent {
         serial_number: SerialNumber,
         /// Why.
         reason: DisconnectReason,
+    },
+    /// A reader's connection ended unexpectedly and, its auto-reconnect
+    /// being on, the terminal reconnects it (R9); its status is
+    /// `Reconnecting`. Exactly one of `ReconnectSucceeded` or
+    /// `ReconnectFailed` (then `Disconnected`) follows.
+    ReconnectStarted {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// Why the connection ended (R8).
+        reason: DisconnectReason,
+        /// Stops the reconnection at any time: then `ReconnectFailed {
+        /// Cancelled }` and `Disconnected` follow; once it has ended,
+        /// cancelling answers `AlreadyEnded` and changes nothing. A handle
+        /// on live work is not data: it is left out of serialized events
+        /// (a deserialized one cancels nothing), and
+        /// [`super::Terminal::cancel_reconnect`] does the same by serial
+        /// number.
+        #[serde(skip)]
+        cancelable: Cancelable,
+    },
+    /// The reader is connected again (R9); `ReaderStatusChanged {
+    /// Connected }` and `Connected` follow.
+    ReconnectSucceeded {
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// Reconnecting failed (R9): the window ran out (`connect_timed_out`)
+    /// or the app cancelled (`reconnect_cancelled`). `Disconnected`, with
+    /// the reason the connection first ended, follows.
+    ReconnectFailed {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// Why; its code says which.
+        error: ReconnectError,
+    },
+    /// Reconnect at start (R11): the saved reader is being looked for.
+    SavedReaderReconnectStarted {
+        /// The saved reader.
+        serial_number: SerialNumber,
+        /// The location it was last connected to.
+        location: LocationId,
+    },
+    /// Reconnect at start (R11): the saved reader was seen; discovery
+    /// stops and it is connected.
+    SavedReaderFound {
+        /// The saved reader.
+        serial_number: SerialNumber,
+    },
+    /// Reconnect at start (R11): the saved reader was not seen within the
+    /// timeout; discovery stopped.
+    SavedReaderNotFound {
+        /// The saved reader.
+        serial_number: SerialNumber,
+    },
+    /// A reader's actor (its connection or its reconnect supervisor)
+    /// panicked more often than its restart intensity allows and stopped;
+    /// the rest of the terminal keeps running. `Disconnected` follows if
+    /// the reader was connected, and it is not reconnected.
+    ReaderActorFailed {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// Which actor: `connection` or `reconnect`.
+        actor: String,
+        /// The panic's message.
+        panic: String,
     },
     /// A reader reported its battery (R18a).
     BatteryLevelReported {
@@ -111,7 +178,21 @@ pub trait TerminalDelegate: Send + Sync + 'static {
             } => self.on_low_battery_warning(serial_number, battery),
             TerminalEvent::CardInserted { serial_number } => self.on_card_inserted(serial_number),
             TerminalEvent::CardRemoved { serial_number } => self.on_card_removed(serial_number),
-            TerminalEvent::StoreWriteFailed { .. } | TerminalEvent::EventsMissed { .. } => {}
+            TerminalEvent::ReconnectStarted {
+                serial_number,
+                reason,
+                cancelable,
+            } => self.on_reconnect_started(serial_number, *reason, cancelable),
+            TerminalEvent::ReconnectSucceeded { serial_number } => self.on_reconnect_succeeded(serial_number),
+            TerminalEvent::ReconnectFailed { serial_number, error } => {
+                self.on_reconnect_failed(serial_number, error)
+            }
+            TerminalEvent::StoreWriteFailed { .. }
+            | TerminalEvent::EventsMissed { .. }
+            | TerminalEvent::SavedReaderReconnectStarted { .. }
+            | TerminalEvent::SavedReaderFound { .. }
+            | TerminalEvent::SavedReaderNotFound { .. }
+            | TerminalEvent::ReaderActorFailed { .. } => {}
         }
     }
     /// The overall status changed.
@@ -122,6 +203,13 @@ pub trait TerminalDelegate: Send + Sync + 'static {
     fn on_connected(&self, reader: &Reader) {}
     /// A reader disconnected.
     fn on_disconnected(&self, serial_number: &SerialNumber, reason: DisconnectReason) {}
+    /// Reconnecting a reader started (R9); `cancelable` stops it.
+    fn on_reconnect_started(&self, serial_number: &SerialNumber, reason: DisconnectReason, cancelable: &Cancelable) {
+    }
+    /// A reader is connected again (R9).
+    fn on_reconnect_succeeded(&self, serial_number: &SerialNumber) {}
+    /// Reconnecting a reader failed (R9); `on_disconnected` follows.
+    fn on_reconnect_failed(&self, serial_number: &SerialNumber, error: &ReconnectError) {}
     /// A reader reported its battery.
     fn on_battery_level_reported(&self, serial_number: &SerialNumber, battery: &Battery) {}
     /// A reader's battery is low.

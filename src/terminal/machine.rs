@@ -21,6 +21,7 @@ use super::messages::{
 use crate::backend::LocationId;
 use crate::connection::{CommandError, ConnectError, ConnectionEvent, ConnectionInput};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::reconnect::{ReconnectEvent, ReconnectInput};
 use crate::runtime::machine::{Machine, Outbox, state_name};
 use crate::runtime::table::{MachineSpec, On, on, state, superstate};
 
@@ -35,6 +36,8 @@ const RUNNING_ON: &[On] = &[
     on("DisconnectReaderRequested", &[]),
     on("RebootReaderRequested", &[]),
     on("ReadersDiscovered", &[]),
+    on("ReconnectReported", ANY_STATUS),
+    on("SavedReaderStepReached", &[]),
 ];
 
 /// The declared table (see [`crate::runtime::table`]).
@@ -66,6 +69,30 @@ struct ReaderEntry {
     disconnect_calls: Vec<CallId>,
     /// The `reboot_reader` call waiting for the reader's answer.
     reboot_call: Option<CallId>,
+    /// Where the reader's reconnection stands (R9).
+    reconnect: Reconnecting,
+    /// A reconnect attempt's connection that ended again before the
+    /// supervisor said the reconnection succeeded: why, to report once it
+    /// has.
+    lost_after_connect: Option<DisconnectReason>,
+}
+
+/// Where a reader's reconnection stands, as the hub sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Reconnecting {
+    /// None runs: the connection's reports are the reader's.
+    #[default]
+    Idle,
+    /// The reader was handed to its supervisor (R9): the connection's
+    /// reports go to the supervisor, which decides how it ends.
+    Running {
+        /// Whether an attempt's connect is under way.
+        attempt_running: bool,
+    },
+    /// The reconnection ended while an attempt's connect ran: the connect
+    /// was told to stop, and its last report (connect failed, or
+    /// disconnected) is waited for and dropped.
+    Abandoning,
 }
 
 /// The statig side: every reader the hub routes for.
@@ -121,6 +148,12 @@ impl TerminalCore {
                 }));
             }
             TerminalInput::DiscoveryRunningChanged { running } => self.discovering = *running,
+            TerminalInput::ReconnectReported { serial_number, event } => {
+                self.reconnect_reported(context, serial_number, event)
+            }
+            TerminalInput::SavedReaderStepReached { event } => {
+                context.emit(TerminalOutput::Publish(event.clone()))
+            }
         }
         match self.overall() {
             status if status == self.status => Handled,
@@ -178,6 +211,8 @@ impl TerminalCore {
             ConnectionStatus::Connected
         } else if any(ConnectionStatus::Connecting) {
             ConnectionStatus::Connecting
+        } else if any(ConnectionStatus::Reconnecting) {
+            ConnectionStatus::Reconnecting
         } else if self.discovering {
             ConnectionStatus::Discovering
         } else {
@@ -201,6 +236,9 @@ impl TerminalCore {
             Some(TerminalError::EmptyLocation)
         } else if let Some(entry) = self.readers.get(&serial_number) {
             match entry.status {
+                _ if entry.reconnect != Reconnecting::Idle => {
+                    Some(TerminalError::ConnectInProgress { serial_number })
+                }
                 ConnectionStatus::Connected => Some(TerminalError::AlreadyConnected { serial_number }),
                 _ if entry.connect_call.is_some() || entry.status != ConnectionStatus::NotConnected => {
                     Some(TerminalError::ConnectInProgress { serial_number })
@@ -226,6 +264,8 @@ impl TerminalCore {
                 connect_call: None,
                 disconnect_calls: Vec::new(),
                 reboot_call: None,
+                reconnect: Reconnecting::Idle,
+                lost_after_connect: None,
             });
         entry.reader = reader.clone();
         entry.config = config.clone();
@@ -238,6 +278,16 @@ impl TerminalCore {
 
     fn disconnect_requested(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber) {
         match self.readers.get_mut(serial_number) {
+            // The app's disconnect stops a reconnection as its cancelable
+            // would; the call is answered once the reconnection ended.
+            Some(entry) if matches!(entry.reconnect, Reconnecting::Running { .. }) => {
+                entry.disconnect_calls.push(call);
+                context.emit(TerminalOutput::ToSupervisor {
+                    serial_number: serial_number.clone(),
+                    input: ReconnectInput::CancelRequested { call: 0 },
+                });
+            }
+            Some(entry) if entry.reconnect == Reconnecting::Abandoning => entry.disconnect_calls.push(call),
             Some(entry) if entry.status != ConnectionStatus::NotConnected || entry.connect_call.is_some() => {
                 entry.disconnect_calls.push(call);
                 context.emit(TerminalOutput::ToConnection {
@@ -257,7 +307,7 @@ impl TerminalCore {
 
     fn reboot_requested(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber) {
         let error = match self.readers.get_mut(serial_number) {
-            Some(entry) if entry.status == ConnectionStatus::Connected => {
+            Some(entry) if entry.status == ConnectionStatus::Connected && entry.reconnect == Reconnecting::Idle => {
                 if entry.reboot_call.is_none() {
                     entry.reboot_call = Some(call);
                     context.emit(TerminalOutput::ToConnection {
@@ -289,7 +339,15 @@ impl TerminalCore {
         };
         let serial = || serial_number.clone();
         let publish = |context: &mut Out, event| context.emit(TerminalOutput::Publish(event));
+        if entry.reconnect != Reconnecting::Idle {
+            return self.reconnect_connection_reported(context, serial_number, event);
+        }
         match event {
+            // A connected reader's status is reported with the end of its
+            // connection, once it is known whether a reconnection follows.
+            ConnectionEvent::StatusChanged {
+                status: ConnectionStatus::NotConnected,
+            } if entry.status == ConnectionStatus::Connected => {}
             ConnectionEvent::StatusChanged { status } => {
                 entry.status = *status;
                 publish(
@@ -306,6 +364,10 @@ impl TerminalCore {
                 context.emit(TerminalOutput::Persist {
                     reader: reader.clone(),
                     location: location.clone(),
+                });
+                context.emit(TerminalOutput::ToSupervisor {
+                    serial_number: serial(),
+                    input: ReconnectInput::ReaderConnected,
                 });
                 publish(
                     context,
@@ -395,17 +457,253 @@ impl TerminalCore {
                     Self::reply(context, call, Err(error));
                 }
             }
+            ConnectionEvent::MachineFailed { panic } => {
+                publish(
+                    context,
+                    TerminalEvent::ReaderActorFailed {
+                        serial_number: serial(),
+                        actor: "connection".into(),
+                        panic: panic.clone(),
+                    },
+                );
+                let calls: Vec<CallId> = entry
+                    .disconnect_calls
+                    .drain(..)
+                    .chain(entry.reboot_call.take())
+                    .collect();
+                // Reported for good: a machine that keeps failing is not
+                // reconnected.
+                let mut config = entry.config.clone();
+                config.auto_reconnect_on_unexpected_disconnect = false;
+                self.unexpected_or_requested_disconnect(context, serial_number, DisconnectReason::Unknown, &config);
+                for call in calls {
+                    Self::reply(context, call, Ok(CallOutcome::Done));
+                }
+            }
         }
     }
 
-    /// A connection ended. The app's own disconnect ends it for good (R8).
-    ///
-    /// The auto-reconnect hook point: when `reason.reconnects()` and the
-    /// reader's config has `auto_reconnect_on_unexpected_disconnect`, R9
-    /// hands the reader to a reconnect supervisor here (it reports
-    /// `ReconnectStarted` instead of `Disconnected`). Until the supervisor
-    /// exists (issue 6) every disconnect is reported as R10 says, as
-    /// `Disconnected { reason }`.
+    /// A connection's report while its reader is reconnecting: the
+    /// connect's outcome goes to the supervisor, its status changes are
+    /// not the reader's (it stays `Reconnecting`), the rest is as usual.
+    fn reconnect_connection_reported(
+        &mut self,
+        context: &mut Out,
+        serial_number: &SerialNumber,
+        event: &ConnectionEvent,
+    ) {
+        let Some(entry) = self.readers.get_mut(serial_number) else {
+            return;
+        };
+        let to_supervisor = |context: &mut Out, input| {
+            context.emit(TerminalOutput::ToSupervisor {
+                serial_number: serial_number.clone(),
+                input,
+            })
+        };
+        let running = matches!(entry.reconnect, Reconnecting::Running { .. });
+        match event {
+            ConnectionEvent::StatusChanged { .. } => {}
+            ConnectionEvent::Connected { reader, location } => {
+                if running {
+                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.reader = reader.clone();
+                    entry.location = Some(location.clone());
+                    context.emit(TerminalOutput::Persist {
+                        reader: reader.clone(),
+                        location: location.clone(),
+                    });
+                    to_supervisor(context, ReconnectInput::ReaderConnected);
+                }
+            }
+            ConnectionEvent::ConnectFailed { error } => {
+                if running {
+                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    to_supervisor(context, ReconnectInput::AttemptFailed { error: error.clone() });
+                } else {
+                    self.abandoned(context, serial_number);
+                }
+            }
+            ConnectionEvent::Disconnected { reason } => {
+                if running {
+                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.lost_after_connect = Some(*reason);
+                    let auto_reconnect = entry.config.auto_reconnect_on_unexpected_disconnect;
+                    to_supervisor(
+                        context,
+                        ReconnectInput::ConnectionLost {
+                            reason: *reason,
+                            auto_reconnect,
+                        },
+                    );
+                } else {
+                    self.abandoned(context, serial_number);
+                }
+            }
+            ConnectionEvent::MachineFailed { panic } => {
+                context.emit(TerminalOutput::Publish(TerminalEvent::ReaderActorFailed {
+                    serial_number: serial_number.clone(),
+                    actor: "connection".into(),
+                    panic: panic.clone(),
+                }));
+                if running {
+                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                    entry.lost_after_connect = Some(DisconnectReason::Unknown);
+                    to_supervisor(
+                        context,
+                        ReconnectInput::ConnectionLost {
+                            reason: DisconnectReason::Unknown,
+                            auto_reconnect: false,
+                        },
+                    );
+                } else {
+                    self.abandoned(context, serial_number);
+                }
+            }
+            ConnectionEvent::RebootAccepted | ConnectionEvent::RebootFailed { .. } => {}
+            ConnectionEvent::BatteryReported { .. }
+            | ConnectionEvent::LowBatteryWarned { .. }
+            | ConnectionEvent::CardInserted
+            | ConnectionEvent::CardRemoved => {
+                let reconnect = std::mem::take(&mut entry.reconnect);
+                self.connection_reported(context, serial_number, event);
+                if let Some(entry) = self.readers.get_mut(serial_number) {
+                    entry.reconnect = reconnect;
+                }
+            }
+        }
+    }
+
+    /// The stopped attempt's connect has ended: the reconnection is over.
+    fn abandoned(&mut self, context: &mut Out, serial_number: &SerialNumber) {
+        if let Some(entry) = self.readers.get_mut(serial_number) {
+            entry.reconnect = Reconnecting::Idle;
+            for call in entry.disconnect_calls.drain(..) {
+                Self::reply(context, call, Ok(CallOutcome::Done));
+            }
+        }
+    }
+
+    /// What a reader's supervisor reported (R9).
+    fn reconnect_reported(&mut self, context: &mut Out, serial_number: &SerialNumber, event: &ReconnectEvent) {
+        let Some(entry) = self.readers.get_mut(serial_number) else {
+            return;
+        };
+        let serial = || serial_number.clone();
+        let publish = |context: &mut Out, event| context.emit(TerminalOutput::Publish(event));
+        match event {
+            ReconnectEvent::Started { reason } => {
+                if entry.reconnect == Reconnecting::Idle {
+                    entry.reconnect = Reconnecting::Running { attempt_running: false };
+                }
+                entry.status = ConnectionStatus::Reconnecting;
+                // The shell puts the supervisor's cancelable in.
+                publish(
+                    context,
+                    TerminalEvent::ReconnectStarted {
+                        serial_number: serial(),
+                        reason: *reason,
+                        cancelable: Default::default(),
+                    },
+                );
+                publish(
+                    context,
+                    TerminalEvent::ReaderStatusChanged {
+                        serial_number: serial(),
+                        status: ConnectionStatus::Reconnecting,
+                    },
+                );
+            }
+            ReconnectEvent::AttemptDue { .. } => {
+                if let Reconnecting::Running { attempt_running } = &mut entry.reconnect {
+                    *attempt_running = true;
+                    context.emit(TerminalOutput::StartConnect {
+                        reader: entry.reader.clone(),
+                        location: entry.config.location_id.clone(),
+                    });
+                }
+            }
+            ReconnectEvent::AttemptAbandoned => {
+                if entry.reconnect == (Reconnecting::Running { attempt_running: true }) {
+                    entry.reconnect = Reconnecting::Abandoning;
+                    context.emit(TerminalOutput::ToConnection {
+                        serial_number: serial(),
+                        input: ConnectionInput::DisconnectRequested,
+                    });
+                }
+            }
+            ReconnectEvent::Succeeded => {
+                entry.reconnect = Reconnecting::Idle;
+                entry.status = ConnectionStatus::Connected;
+                publish(context, TerminalEvent::ReconnectSucceeded { serial_number: serial() });
+                publish(
+                    context,
+                    TerminalEvent::ReaderStatusChanged {
+                        serial_number: serial(),
+                        status: ConnectionStatus::Connected,
+                    },
+                );
+                publish(
+                    context,
+                    TerminalEvent::Connected {
+                        reader: entry.reader.clone(),
+                        location: entry.location.clone().unwrap_or_else(|| entry.config.location_id.clone()),
+                    },
+                );
+                if let Some(reason) = entry.lost_after_connect.take() {
+                    // The supervisor heard of it already; it decides again.
+                    let config = entry.config.clone();
+                    self.report_end(context, serial_number, reason, &config);
+                } else if !entry.disconnect_calls.is_empty() {
+                    // The app asked to disconnect while it reconnected.
+                    context.emit(TerminalOutput::ToConnection {
+                        serial_number: serial(),
+                        input: ConnectionInput::DisconnectRequested,
+                    });
+                }
+            }
+            ReconnectEvent::Failed { error, reason } => {
+                if entry.reconnect != Reconnecting::Abandoning {
+                    entry.reconnect = Reconnecting::Idle;
+                }
+                entry.lost_after_connect = None;
+                entry.status = ConnectionStatus::NotConnected;
+                publish(
+                    context,
+                    TerminalEvent::ReconnectFailed {
+                        serial_number: serial(),
+                        error: error.clone(),
+                    },
+                );
+                publish(
+                    context,
+                    TerminalEvent::ReaderStatusChanged {
+                        serial_number: serial(),
+                        status: ConnectionStatus::NotConnected,
+                    },
+                );
+                publish(
+                    context,
+                    TerminalEvent::Disconnected {
+                        serial_number: serial(),
+                        reason: *reason,
+                    },
+                );
+                if entry.reconnect == Reconnecting::Idle {
+                    for call in entry.disconnect_calls.drain(..) {
+                        Self::reply(context, call, Ok(CallOutcome::Done));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A connection ended. The supervisor always hears of it. When
+    /// `reason.reconnects()` (R8) and the reader's config has
+    /// `auto_reconnect_on_unexpected_disconnect`, the reader is handed to
+    /// it (R9): it reports `Started`, which the hub publishes as
+    /// `ReconnectStarted`. Otherwise the end is reported at once, as R10
+    /// says: `Disconnected { reason }`.
     fn unexpected_or_requested_disconnect(
         &mut self,
         context: &mut Out,
@@ -413,7 +711,39 @@ impl TerminalCore {
         reason: DisconnectReason,
         config: &ConnectionConfig,
     ) {
-        let _hand_over_to_reconnect = config.auto_reconnect_on_unexpected_disconnect && reason.reconnects();
+        context.emit(TerminalOutput::ToSupervisor {
+            serial_number: serial_number.clone(),
+            input: ReconnectInput::ConnectionLost {
+                reason,
+                auto_reconnect: config.auto_reconnect_on_unexpected_disconnect,
+            },
+        });
+        self.report_end(context, serial_number, reason, config);
+    }
+
+    /// The hub's side of a connection's end, once the supervisor was told.
+    fn report_end(
+        &mut self,
+        context: &mut Out,
+        serial_number: &SerialNumber,
+        reason: DisconnectReason,
+        config: &ConnectionConfig,
+    ) {
+        let Some(entry) = self.readers.get_mut(serial_number) else {
+            return;
+        };
+        if config.auto_reconnect_on_unexpected_disconnect && reason.reconnects() {
+            // The status stays until the supervisor's `Started`.
+            entry.reconnect = Reconnecting::Running { attempt_running: false };
+            return;
+        }
+        if entry.status != ConnectionStatus::NotConnected {
+            entry.status = ConnectionStatus::NotConnected;
+            context.emit(TerminalOutput::Publish(TerminalEvent::ReaderStatusChanged {
+                serial_number: serial_number.clone(),
+                status: ConnectionStatus::NotConnected,
+            }));
+        }
         context.emit(TerminalOutput::Publish(TerminalEvent::Disconnected {
             serial_number: serial_number.clone(),
             reason,

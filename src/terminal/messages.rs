@@ -7,6 +7,7 @@ use super::events::TerminalEvent;
 use crate::backend::LocationId;
 use crate::connection::{CommandError, ConnectError, ConnectionEvent, ConnectionInput};
 use crate::reader::{Reader, SerialNumber};
+use crate::reconnect::{ReconnectEvent, ReconnectInput};
 
 /// Numbers one API call so its answer finds its caller.
 pub type CallId = u64;
@@ -97,6 +98,18 @@ pub enum TerminalError {
         /// Why; its code is this error's code.
         error: CommandError,
     },
+    /// Reconnect at start (R11): the store has no last connected reader.
+    #[error("no reader was saved as the last connected one")]
+    NoSavedReader,
+    /// Reconnect at start (R11): the saved reader was not seen within the
+    /// timeout.
+    #[error("the saved reader {serial_number} was not seen within {after_ms} ms")]
+    SavedReaderNotFound {
+        /// The saved reader.
+        serial_number: SerialNumber,
+        /// The timeout.
+        after_ms: u64,
+    },
     /// The terminal's actors are gone (the terminal was shut down).
     #[error("the terminal has stopped")]
     Stopped,
@@ -114,6 +127,8 @@ impl TerminalError {
             Self::NotConnected { .. } => "not_connected",
             Self::Connect { error, .. } => error.code(),
             Self::Command { error, .. } => error.code(),
+            Self::NoSavedReader => "no_saved_reader",
+            Self::SavedReaderNotFound { .. } => "saved_reader_not_found",
             Self::Stopped => "terminal_stopped",
         }
     }
@@ -175,6 +190,19 @@ pub enum TerminalInput {
         /// Whether one runs now.
         running: bool,
     },
+    /// A reader's reconnect supervisor reported something (R9).
+    ReconnectReported {
+        /// Whose supervisor.
+        serial_number: SerialNumber,
+        /// What.
+        event: ReconnectEvent,
+    },
+    /// Reconnect at start (R11) reached a step the app should hear of
+    /// (one of the `SavedReader…` events).
+    SavedReaderStepReached {
+        /// The event to publish.
+        event: TerminalEvent,
+    },
 }
 
 /// What the hub asks its shell to do.
@@ -200,6 +228,14 @@ pub enum TerminalOutput {
         serial_number: SerialNumber,
         /// What.
         input: ConnectionInput,
+    },
+    /// Deliver an input to a reader's reconnect supervisor (started on
+    /// first use, and again if it stopped).
+    ToSupervisor {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// What.
+        input: ReconnectInput,
     },
     /// Remember the connected reader and its location (R11).
     Persist {

@@ -75,6 +75,7 @@ mod messages;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix::Addr;
 use futures::StreamExt;
@@ -91,13 +92,15 @@ pub use messages::{
 };
 
 use crate::backend::Backend;
+use crate::cancelable::CancelOutcome;
+use crate::reconnect::{ReconnectPolicy, RestartIntensity};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
 use crate::store::Store;
 use crate::transport::Transport;
-use actor::{Calls, HubParts, TerminalView, start_hub};
+use actor::{Calls, HubParts, Supervisors, TerminalView, start_hub};
 
 /// How many events a slow subscriber may fall behind before it is told
 /// [`TerminalEvent::EventsMissed`].
@@ -112,9 +115,26 @@ pub struct TerminalBuilder {
     seed: u64,
     delegate: Option<Arc<dyn TerminalDelegate>>,
     event_capacity: usize,
+    reconnect: ReconnectPolicy,
+    restarts: RestartIntensity,
 }
 
 impl TerminalBuilder {
+    /// How readers are reconnected after an unexpected disconnect (R9):
+    /// the window (60 s by default) and the backoff.
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// How often a reader actor's (connection, reconnect supervisor)
+    /// panicking machine is replaced by a fresh one before the reader is
+    /// reported failed (default: 1 in 5 s).
+    pub fn restart_intensity(mut self, restarts: RestartIntensity) -> Self {
+        self.restarts = restarts;
+        self
+    }
+
     /// Records every actor's inputs, transitions and outputs (default: off).
     pub fn tracer(mut self, tracer: Tracer) -> Self {
         self.tracer = tracer;
@@ -149,10 +169,16 @@ impl TerminalBuilder {
         let view = Arc::new(Mutex::new(TerminalView::default()));
         let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
         let seed = self.seed;
+        let supervisors: Supervisors = Arc::default();
+        let store = self.store.clone();
         let parts = Parts {
             transport: self.transport,
             backend: self.backend,
             store: self.store,
+            seed,
+            reconnect: self.reconnect,
+            restarts: self.restarts,
+            supervisors: supervisors.clone(),
             tracer: self.tracer,
             events: events.clone(),
             view: view.clone(),
@@ -191,6 +217,8 @@ impl TerminalBuilder {
             next_call: AtomicU64::new(1),
             seed,
             system,
+            store,
+            supervisors,
         }
     }
 }
@@ -200,6 +228,10 @@ struct Parts {
     transport: Arc<dyn Transport>,
     backend: Arc<dyn Backend>,
     store: Arc<dyn Store>,
+    seed: u64,
+    reconnect: ReconnectPolicy,
+    restarts: RestartIntensity,
+    supervisors: Supervisors,
     tracer: Tracer,
     events: broadcast::Sender<TerminalEvent>,
     view: Arc<Mutex<TerminalView>>,
@@ -231,6 +263,10 @@ impl Parts {
             calls: self.calls,
             delegate: self.delegate,
             scanner: scanner.clone(),
+            seed: self.seed,
+            reconnect: self.reconnect,
+            restarts: self.restarts,
+            supervisors: self.supervisors,
         });
         let mut discovering = scanner.discovering();
         let to_hub = hub.clone();
@@ -273,6 +309,10 @@ pub struct Terminal {
     seed: u64,
     /// The actix system the terminal started on its own thread, if it did.
     system: Option<actix::System>,
+    /// Where the last connected reader is saved (R11).
+    store: Arc<dyn Store>,
+    /// Each reader's reconnect supervisor, for `cancel_reconnect`.
+    supervisors: Supervisors,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -298,6 +338,8 @@ impl Terminal {
             seed: 0,
             delegate: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            reconnect: ReconnectPolicy::default(),
+            restarts: RestartIntensity::default(),
         }
     }
 
@@ -386,6 +428,69 @@ impl Terminal {
             .map(|_| ())
     }
 
+    /// Stops a reader's running reconnection (R9), as the cancelable of its
+    /// `ReconnectStarted` does: `Cancelled`, then `ReconnectFailed {
+    /// reconnect_cancelled }` and `Disconnected` follow; `AlreadyEnded`
+    /// (changing nothing) when none runs.
+    pub async fn cancel_reconnect(&self, serial_number: &SerialNumber) -> CancelOutcome {
+        let supervisor = lock(&self.supervisors).get(serial_number).cloned();
+        match supervisor {
+            Some(supervisor) => supervisor.cancelable().cancel().await,
+            None => CancelOutcome::AlreadyEnded,
+        }
+    }
+
+    /// Reconnect at start (R11), for apps that opt in: discovers, and
+    /// connects the reader the store saved as the last connected one to
+    /// its saved location as soon as a discovery lists it (which ends the
+    /// discovery, R2); if it is not listed within `timeout`, stops the
+    /// discovery and fails with `SavedReaderNotFound`. Each step is an
+    /// event: `SavedReaderReconnectStarted`, then `SavedReaderFound` (and
+    /// the connect's events) or `SavedReaderNotFound`.
+    pub async fn reconnect_saved_reader(&self, timeout: Duration) -> Result<Reader, TerminalError> {
+        let saved = self.store.last_connected().ok_or(TerminalError::NoSavedReader)?;
+        let serial_number = saved.serial_number.clone();
+        self.step(TerminalEvent::SavedReaderReconnectStarted {
+            serial_number: serial_number.clone(),
+            location: saved.location.clone(),
+        });
+        let mut discovery = self
+            .discover_readers(DiscoveryConfig::scan().with_timeout(timeout))
+            .await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let found = loop {
+            let update = tokio::time::timeout_at(deadline, discovery.updates.next()).await;
+            match update {
+                Ok(Some(DiscoveryUpdate::ReadersUpdated(readers))) => {
+                    if let Some(reader) = readers.into_iter().find(|r| r.serial_number == serial_number) {
+                        break Some(reader);
+                    }
+                }
+                Ok(Some(DiscoveryUpdate::Finished(_))) | Ok(None) | Err(_) => break None,
+            }
+        };
+        let Some(reader) = found else {
+            discovery.cancelable.cancel().await;
+            self.step(TerminalEvent::SavedReaderNotFound {
+                serial_number: serial_number.clone(),
+            });
+            return Err(TerminalError::SavedReaderNotFound {
+                serial_number,
+                after_ms: timeout.as_millis() as u64,
+            });
+        };
+        self.step(TerminalEvent::SavedReaderFound {
+            serial_number: serial_number.clone(),
+        });
+        self.connect_reader(&reader, ConnectionConfig::new(saved.location)).await
+    }
+
+    /// Publishes one step of reconnect at start, in order with the rest.
+    fn step(&self, event: TerminalEvent) {
+        self.hub
+            .do_send(Deliver::app(TerminalInput::SavedReaderStepReached { event }));
+    }
+
     /// The terminal's overall status (R2): `Connected` while any reader is.
     pub fn connection_status(&self) -> ConnectionStatus {
         lock(&self.view).status
@@ -471,5 +576,7 @@ mod tests {
         send(terminal.reboot_reader(&reader.serial_number));
         send(terminal.discover_readers(DiscoveryConfig::scan()));
         send(terminal.events());
+        send(terminal.cancel_reconnect(&reader.serial_number));
+        send(terminal.reconnect_saved_reader(Duration::from_secs(1)));
     }
 }

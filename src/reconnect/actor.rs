@@ -1,0 +1,220 @@
+//! The supervisor's shell side: it relays reports to the hub and answers
+//! the app's cancels.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::machine::{Reconnect, supervisor_seed};
+use super::messages::{
+    CancelCall, ReconnectError, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy,
+};
+use crate::cancelable::{CancelOutcome, Cancelable};
+use crate::reader::{DisconnectReason, SerialNumber};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartPolicy};
+use crate::runtime::trace::Tracer;
+
+/// A supervisor actor: the [`Reconnect`] machine run by its shell.
+pub type ReconnectActor = MachineActor<Reconnect, ReconnectEffects>;
+
+/// Where a supervisor's reports go: called on the actor, in order.
+pub type ReconnectReportFn = Rc<dyn Fn(ReconnectEvent)>;
+
+/// The cancels waiting for their answers.
+type Pending = Arc<Mutex<HashMap<CancelCall, oneshot::Sender<CancelOutcome>>>>;
+
+/// Carries out a supervisor's outputs.
+pub struct ReconnectEffects {
+    serial: SerialNumber,
+    report: ReconnectReportFn,
+    pending: Pending,
+    /// The reconnection under way as the reports told (its reason, and
+    /// whether an attempt runs): what to end if the machine panics.
+    running: Option<(DisconnectReason, bool)>,
+}
+
+impl ReconnectEffects {
+    /// Effects for the reader `serial`, reporting through `report`.
+    pub fn new(serial: SerialNumber, report: ReconnectReportFn) -> Self {
+        Self {
+            serial,
+            report,
+            pending: Arc::default(),
+            running: None,
+        }
+    }
+
+    /// A panicked machine took its reconnection with it: end it, so the
+    /// hub reports `ReconnectFailed` then `Disconnected` and no status lies.
+    fn end_lost_reconnection(&mut self, panic: &str) {
+        if let Some((reason, attempt_running)) = self.running.take() {
+            if attempt_running {
+                (self.report)(ReconnectEvent::AttemptAbandoned);
+            }
+            (self.report)(ReconnectEvent::Failed {
+                error: ReconnectError::SupervisorFailed {
+                    panic: panic.to_owned(),
+                },
+                reason,
+            });
+        }
+    }
+}
+
+impl Effects<Reconnect> for ReconnectEffects {
+    fn perform(&mut self, output: ReconnectOutput, _ctx: &mut EffectContext<'_, Reconnect, Self>) {
+        match output {
+            ReconnectOutput::Report(event) => {
+                match &event {
+                    ReconnectEvent::Started { reason } => self.running = Some((*reason, false)),
+                    ReconnectEvent::AttemptDue { .. } => {
+                        if let Some(running) = &mut self.running {
+                            running.1 = true;
+                        }
+                    }
+                    ReconnectEvent::AttemptAbandoned => {
+                        if let Some(running) = &mut self.running {
+                            running.1 = false;
+                        }
+                    }
+                    ReconnectEvent::Succeeded | ReconnectEvent::Failed { .. } => self.running = None,
+                }
+                (self.report)(event);
+            }
+            ReconnectOutput::CancelAnswered { call, outcome } => {
+                if let Some(reply) = lock(&self.pending).remove(&call) {
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+
+    fn machine_restarted(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Reconnect, Self>) {
+        tracing::error!(reader = %self.serial, "the reconnect supervisor restarted: {panic}");
+        self.end_lost_reconnection(panic);
+        // Cancels the lost machine would have answered.
+        for (_, reply) in lock(&self.pending).drain() {
+            let _ = reply.send(CancelOutcome::AlreadyEnded);
+        }
+    }
+
+    fn machine_gave_up(&mut self, panic: &str, ctx: &mut EffectContext<'_, Reconnect, Self>) {
+        tracing::error!(reader = %self.serial, "the reconnect supervisor failed for good: {panic}");
+        self.machine_restarted(panic, ctx);
+    }
+}
+
+/// A handle on one reader's supervisor: its address, and the cancelables
+/// it hands out.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    addr: Addr<ReconnectActor>,
+    pending: Pending,
+    next_call: Arc<AtomicU64>,
+}
+
+impl SupervisorHandle {
+    /// The supervisor's address.
+    pub fn addr(&self) -> &Addr<ReconnectActor> {
+        &self.addr
+    }
+
+    /// Whether the actor still runs (it stops past its restart intensity).
+    pub fn alive(&self) -> bool {
+        self.addr.connected()
+    }
+
+    /// Delivers `input` from `source`.
+    pub fn send(&self, source: &'static str, input: ReconnectInput) {
+        self.addr.do_send(Deliver::from(source, input));
+    }
+
+    /// A cancelable that stops the reconnection running when it is
+    /// called: `Cancelled`, or `AlreadyEnded` when none runs by then.
+    pub fn cancelable(&self) -> Cancelable {
+        let handle = self.clone();
+        Cancelable::new(move || {
+            let (tx, rx) = oneshot::channel();
+            let call = handle.next_call.fetch_add(1, Ordering::Relaxed);
+            lock(&handle.pending).insert(call, tx);
+            handle.send("app", ReconnectInput::CancelRequested { call });
+            Box::pin(async move { rx.await.unwrap_or(CancelOutcome::AlreadyEnded) })
+        })
+    }
+}
+
+/// How often a reader actor's panicking machine is replaced by a fresh
+/// one before it gives up (the runtime's [`RestartPolicy`]; Erlang's 1 in
+/// 5 s by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartIntensity {
+    /// Restarts allowed within the window.
+    pub max_restarts: usize,
+    /// The window.
+    pub within: std::time::Duration,
+}
+
+impl Default for RestartIntensity {
+    fn default() -> Self {
+        Self {
+            max_restarts: 1,
+            within: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl RestartIntensity {
+    /// The runtime policy, building fresh machines with `fresh`.
+    pub fn policy<M>(self, fresh: impl Fn() -> M + 'static) -> RestartPolicy<M> {
+        RestartPolicy {
+            max_restarts: self.max_restarts,
+            within: self.within,
+            fresh: Box::new(fresh),
+        }
+    }
+}
+
+/// What [`start_supervisor`] needs.
+pub struct SupervisorParts {
+    /// Which reader.
+    pub serial: SerialNumber,
+    /// The run's seed (mixed with the serial number for this reader).
+    pub run_seed: u64,
+    /// How it reconnects.
+    pub policy: ReconnectPolicy,
+    /// How often its machine may be restarted.
+    pub restarts: RestartIntensity,
+    /// Where reports go.
+    pub report: ReconnectReportFn,
+    /// The trace.
+    pub tracer: Tracer,
+    /// The run's clock.
+    pub clock: Clock,
+}
+
+/// Starts a supervisor for one reader on the current arbiter. Its id in
+/// the trace is `reconnect:<serial>`.
+pub fn start_supervisor(parts: SupervisorParts) -> SupervisorHandle {
+    let seed = supervisor_seed(parts.run_seed, &parts.serial);
+    let policy = parts.policy;
+    tracing::debug!(reader = %parts.serial, seed, "reconnect supervisor started");
+    let effects = ReconnectEffects::new(parts.serial.clone(), parts.report);
+    let pending = effects.pending.clone();
+    let id = format!("reconnect:{}", parts.serial);
+    let addr = MachineActor::new(id, Reconnect::new(seed, policy), effects, parts.tracer, parts.clock)
+        .restart_with(parts.restarts.policy(move || Reconnect::new(seed, policy)))
+        .start();
+    SupervisorHandle {
+        addr,
+        pending,
+        next_call: Arc::new(AtomicU64::new(1)),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
