@@ -177,6 +177,22 @@ impl Rig {
             .await;
         loss_of(&event, serial).unwrap()
     }
+
+    /// Waits for `serial`'s status to be reported `Reconnecting` (it
+    /// follows `ReconnectStarted`); checks the terminal answers so too.
+    async fn reconnecting(&mut self, serial: &SerialNumber) {
+        self.next_event("ReaderStatusChanged { Reconnecting }", |e| {
+            *e == TerminalEvent::ReaderStatusChanged {
+                serial_number: serial.clone(),
+                status: ConnectionStatus::Reconnecting,
+            }
+        })
+        .await;
+        assert_eq!(
+            self.terminal.reader_status(serial),
+            ConnectionStatus::Reconnecting
+        );
+    }
 }
 
 /// `Disconnected` or `ReconnectStarted` for `serial`: its kind and reason.
@@ -246,7 +262,7 @@ fn a_scan_finds_the_bridged_readers_and_a_connected_one_reports_its_battery_and_
 }
 
 #[test]
-fn a_link_lost_in_bluez_reaches_the_app_as_signal_lost() {
+fn a_link_lost_in_bluez_reaches_the_app_as_signal_lost_and_the_reader_is_reconnected_once_connectable() {
     common::init_tracing();
     let Some(bluez) = BluezFixture::start() else {
         return;
@@ -254,20 +270,76 @@ fn a_link_lost_in_bluez_reaches_the_app_as_signal_lost() {
     bluez.run(LIMIT, async {
         let mut rig = rig(&bluez).await;
         let wisepad = rig.connect_wisepad().await;
+        let serial = wisepad.serial_number.clone();
+        let connects = bluez.connect_calls(WISEPAD);
+        // Out of range: the link drops and BlueZ cannot connect it again.
+        bluez.set_connectable(WISEPAD, false);
         let lost = tokio::time::Instant::now();
         bluez.drop_link(WISEPAD);
-        let (kind, reason) = rig.connection_lost(&wisepad.serial_number).await;
+        let (kind, reason) = rig.connection_lost(&serial).await;
         eprintln!("Connected = false → {kind}: {:?}", lost.elapsed());
         assert_eq!(reason, DisconnectReason::BluetoothSignalLost, "{kind}");
+        assert_eq!(kind, "ReconnectStarted", "auto-reconnect is on (R9)");
+        rig.reconnecting(&serial).await;
+
+        // A reconnect attempt reaches BlueZ and is refused; the reader
+        // stays reconnecting.
         assert!(
-            !rig.world.reader_state(&wisepad.serial_number).unwrap().connected,
-            "the simulated reader's side of the link is closed too"
+            tokio::task::block_in_place(|| bluez.wait_for_connect_calls(WISEPAD, connects + 1, WAIT)),
+            "no reconnect attempt reached BlueZ"
         );
+        assert_eq!(
+            rig.terminal.reader_status(&serial),
+            ConnectionStatus::Reconnecting
+        );
+
+        // Back in range: a later attempt connects it again.
+        bluez.set_connectable(WISEPAD, true);
+        let back = tokio::time::Instant::now();
+        rig.next_event(
+            "ReconnectSucceeded",
+            |e| matches!(e, TerminalEvent::ReconnectSucceeded { serial_number } if *serial_number == serial),
+        )
+        .await;
+        let attempts = bluez.connect_calls(WISEPAD) - connects;
+        eprintln!(
+            "connectable again → ReconnectSucceeded: {:?} ({attempts} reconnect attempts reached BlueZ)",
+            back.elapsed(),
+        );
+        assert!(
+            attempts >= 2,
+            "one attempt refused while out of range, a later one connected: {attempts}"
+        );
+        assert!(
+            rig.seen
+                .iter()
+                .all(|e| !matches!(e, TerminalEvent::Disconnected { .. })),
+            "a reconnected reader was never reported disconnected: {:#?}",
+            rig.seen
+        );
+        let location = rig.shop.id.clone();
+        rig.next_event("Connected, again", |e| {
+            matches!(e, TerminalEvent::Connected { reader, location: at }
+                if reader.serial_number == serial && *at == location)
+        })
+        .await;
+        assert_eq!(rig.terminal.reader_status(&serial), ConnectionStatus::Connected);
+        assert!(bluez.is_connected(WISEPAD));
+        assert!(rig.world.reader_state(&serial).unwrap().connected);
+
+        // The new link carries the reader's reports.
+        rig.world.insert_card(&serial).unwrap();
+        rig.next_event("CardInserted over the new link", |e| {
+            *e == TerminalEvent::CardInserted {
+                serial_number: serial.clone(),
+            }
+        })
+        .await;
     });
 }
 
 #[test]
-fn the_adapter_powered_off_reaches_the_app_as_bluetooth_disabled() {
+fn the_adapter_powered_off_reaches_the_app_as_bluetooth_disabled_and_powered_on_reconnects() {
     common::init_tracing();
     let Some(bluez) = BluezFixture::start() else {
         return;
@@ -275,9 +347,23 @@ fn the_adapter_powered_off_reaches_the_app_as_bluetooth_disabled() {
     bluez.run(LIMIT, async {
         let mut rig = rig(&bluez).await;
         let wisepad = rig.connect_wisepad().await;
+        let serial = wisepad.serial_number.clone();
         bluez.power_off_adapter();
-        let (kind, reason) = rig.connection_lost(&wisepad.serial_number).await;
+        let (kind, reason) = rig.connection_lost(&serial).await;
         assert_eq!(reason, DisconnectReason::BluetoothDisabled, "{kind}");
+        assert_eq!(kind, "ReconnectStarted", "auto-reconnect is on (R9)");
         assert!(!bluez.is_connected(WISEPAD));
+        rig.reconnecting(&serial).await;
+
+        bluez.power_on_adapter();
+        let back = tokio::time::Instant::now();
+        rig.next_event(
+            "ReconnectSucceeded",
+            |e| matches!(e, TerminalEvent::ReconnectSucceeded { serial_number } if *serial_number == serial),
+        )
+        .await;
+        eprintln!("adapter on → ReconnectSucceeded: {:?}", back.elapsed());
+        assert!(bluez.is_connected(WISEPAD));
+        assert!(rig.world.reader_state(&serial).unwrap().connected);
     });
 }
