@@ -4,8 +4,9 @@
 //! behind it, and the backend core in-process (`LocalBackend`). What BlueZ
 //! reports — a device found, a notification, `Connected = false`, the
 //! adapter's `Powered = false` — must reach the connection actor and the app
-//! as the right event and reason (R1, R6, R8, R18a). Real IO, so real time;
-//! every wait is bounded. Skipped, with a message, where `dbus-daemon` or
+//! as the right event and reason (R1, R6, R8, R18a), and an unexpected
+//! loss must be reconnected once the reader can be connected again (R9).
+//! Real IO, so real time; every wait is bounded. Skipped, with a message, where `dbus-daemon` or
 //! python3-dbusmock is not installed.
 #![cfg(feature = "ble")]
 
@@ -36,7 +37,7 @@ const WISEPAD: &str = "WPC32-0201";
 const M2: &str = "STRM2-0202";
 
 /// A terminal over `BleTransport` and the stand-in, with two simulated
-/// readers bridged in and a device that is not a reader beside them.
+/// readers bridged in and two devices that are not readers beside them.
 struct Rig {
     world: SimWorld,
     backend: LocalBackend,
@@ -45,8 +46,8 @@ struct Rig {
     events: BoxStream<'static, TerminalEvent>,
     /// Every event taken from `events` so far, for failure messages.
     seen: Vec<TerminalEvent>,
-    /// The non-reader device's transport id.
-    beacon: String,
+    /// The transport ids of the devices that are not readers.
+    others: Vec<String>,
 }
 
 /// Builds the rig; call inside [`BluezFixture::run`] (the simulated world
@@ -57,8 +58,12 @@ async fn rig(bluez: &BluezFixture) -> Rig {
     let world = SimWorld::with_readers(vec![wisepad.clone(), m2.clone()]);
     bluez.add_sim_reader(&world, &wisepad);
     bluez.add_sim_reader(&world, &m2);
-    // Heard by BlueZ, and even filed under our company id, but not a reader.
-    let beacon = bluez.add_other_device("Squatter", MANUFACTURER_ID, b"not ours".to_vec());
+    // Heard by BlueZ, but not readers: a beacon, and a device filed under
+    // our company id whose data is not a reader advertisement.
+    let others = vec![
+        bluez.add_other_device("iBeacon", 0x004C, vec![0x02, 0x15, 0x01]),
+        bluez.add_other_device("Squatter", MANUFACTURER_ID, b"not ours".to_vec()),
+    ];
 
     let transport = BleTransport::new(AdapterChoice::First)
         .await
@@ -94,13 +99,13 @@ async fn rig(bluez: &BluezFixture) -> Rig {
         terminal,
         events,
         seen: Vec::new(),
-        beacon,
+        others,
     }
 }
 
 impl Rig {
     /// Discovers by scan until both bridged readers are listed; checks the
-    /// non-reader device never is.
+    /// devices that are not readers never are.
     async fn discover_both(&self) -> (Reader, Reader) {
         let mut discovery = self.terminal.discover_readers(DiscoveryConfig::scan()).await;
         loop {
@@ -112,7 +117,7 @@ impl Rig {
                 continue;
             };
             assert!(
-                readers.iter().all(|r| r.peripheral != self.beacon),
+                readers.iter().all(|r| !self.others.contains(&r.peripheral)),
                 "a device that is not a reader was listed: {readers:?}"
             );
             let find = |serial: &str| {
