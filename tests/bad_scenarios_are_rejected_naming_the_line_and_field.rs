@@ -220,7 +220,7 @@ fn a_missing_fleet_file_is_named_at_the_fleet_key() {
 #[test]
 fn an_action_this_build_cannot_do_is_rejected_as_unsupported_before_anything_runs() {
     let text = format!(
-        "{HEAD}[[steps]]\nat = \"1s\"\naction = \"discover\"\n\n[[steps]]\nat = \"2s\"\naction = \"cancel_reconnect\"\nserial = \"STRM2-0001\"\n"
+        "{HEAD}[[steps]]\nat = \"1s\"\naction = \"discover\"\n\n[[steps]]\nat = \"2s\"\naction = \"install_update\"\nserial = \"STRM2-0001\"\n"
     );
     let parsed = scenario::parse(&text, None, None).expect("the parser knows the action");
     let e = scenario::check_supported::<TerminalApp>(&parsed).unwrap_err();
@@ -229,7 +229,7 @@ fn an_action_this_build_cannot_do_is_rejected_as_unsupported_before_anything_run
         ("unsupported", FIRST + 4, "steps[1].action"),
         "{e}"
     );
-    assert!(e.to_string().contains("issue 6"), "{e}");
+    assert!(e.to_string().contains("software updates (R17)"), "{e}");
     let e = scenario::run_blocking(&parsed, &TraceTo::Off).unwrap_err();
     assert_eq!(e.code(), "unsupported");
 }

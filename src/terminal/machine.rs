@@ -107,6 +107,10 @@ pub(crate) struct TerminalCore {
     discovering: bool,
     /// The overall status, as last published.
     status: ConnectionStatus,
+    /// What comes after the overall status change an input causes: a
+    /// reader's `Disconnected` and the answers to the calls that awaited
+    /// it, so the stream reads status, then the end, then the answers.
+    deferred: Vec<TerminalOutput>,
 }
 
 #[state_machine(
@@ -156,7 +160,10 @@ impl TerminalCore {
             }
         }
         match self.overall() {
-            status if status == self.status => Handled,
+            status if status == self.status => {
+                self.flush_deferred(context);
+                Handled
+            }
             ConnectionStatus::Connected => Transition(State::connected()),
             ConnectionStatus::Connecting | ConnectionStatus::Reconnecting => Transition(State::connecting()),
             ConnectionStatus::Discovering => Transition(State::discovering()),
@@ -200,6 +207,13 @@ impl TerminalCore {
         context.emit(TerminalOutput::Publish(TerminalEvent::ConnectionStatusChanged {
             status: self.status,
         }));
+        self.flush_deferred(context);
+    }
+
+    fn flush_deferred(&mut self, context: &mut Out) {
+        for output in self.deferred.drain(..) {
+            context.emit(output);
+        }
     }
 
     /// The status the readers add up to (R2). A connect whose location is
@@ -414,7 +428,10 @@ impl TerminalCore {
                 let config = entry.config.clone();
                 self.unexpected_or_requested_disconnect(context, serial_number, *reason, &config);
                 for call in calls {
-                    Self::reply(context, call, Ok(CallOutcome::Done));
+                    self.deferred.push(TerminalOutput::Reply {
+                        call,
+                        result: Ok(CallOutcome::Done),
+                    });
                 }
             }
             ConnectionEvent::BatteryReported { battery } => publish(
@@ -477,7 +494,10 @@ impl TerminalCore {
                 config.auto_reconnect_on_unexpected_disconnect = false;
                 self.unexpected_or_requested_disconnect(context, serial_number, DisconnectReason::Unknown, &config);
                 for call in calls {
-                    Self::reply(context, call, Ok(CallOutcome::Done));
+                    self.deferred.push(TerminalOutput::Reply {
+                        call,
+                        result: Ok(CallOutcome::Done),
+                    });
                 }
             }
         }
@@ -682,16 +702,16 @@ impl TerminalCore {
                         status: ConnectionStatus::NotConnected,
                     },
                 );
-                publish(
-                    context,
-                    TerminalEvent::Disconnected {
-                        serial_number: serial(),
-                        reason: *reason,
-                    },
-                );
+                self.deferred.push(TerminalOutput::Publish(TerminalEvent::Disconnected {
+                    serial_number: serial(),
+                    reason: *reason,
+                }));
                 if entry.reconnect == Reconnecting::Idle {
                     for call in entry.disconnect_calls.drain(..) {
-                        Self::reply(context, call, Ok(CallOutcome::Done));
+                        self.deferred.push(TerminalOutput::Reply {
+                            call,
+                            result: Ok(CallOutcome::Done),
+                        });
                     }
                 }
             }
@@ -744,7 +764,7 @@ impl TerminalCore {
                 status: ConnectionStatus::NotConnected,
             }));
         }
-        context.emit(TerminalOutput::Publish(TerminalEvent::Disconnected {
+        self.deferred.push(TerminalOutput::Publish(TerminalEvent::Disconnected {
             serial_number: serial_number.clone(),
             reason,
         }));

@@ -11,7 +11,7 @@ use readerlink::reader::{Reader, SerialNumber};
 use readerlink::runtime::{Clock, Tracer, fmt_ms};
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use readerlink::store::MemoryStore;
-use readerlink::terminal::{Terminal, TerminalEvent};
+use readerlink::terminal::{Terminal, TerminalBuilder, TerminalEvent};
 use readerlink::transport::sim::{Fleet, SimWorld};
 
 /// Everything a scenario touches.
@@ -28,6 +28,12 @@ pub struct Rig {
 /// task logging every terminal event with its virtual time. Call inside an
 /// actix system.
 pub fn rig(tracer: Tracer) -> Rig {
+    rig_with(tracer, |builder| builder)
+}
+
+/// [`rig`], with the terminal's builder set up by `configure` (a
+/// reconnect policy, a restart intensity).
+pub fn rig_with(tracer: Tracer, configure: impl FnOnce(TerminalBuilder) -> TerminalBuilder) -> Rig {
     let world = SimWorld::new(Fleet::example());
     let backend = LocalBackend::new(BackendCore::in_memory(7));
     let shop = backend
@@ -44,13 +50,15 @@ pub fn rig(tracer: Tracer) -> Rig {
         })
         .unwrap();
     let store = Arc::new(MemoryStore::new());
-    let terminal = Terminal::builder(
-        Arc::new(world.transport()),
-        Arc::new(backend.clone()),
-        store.clone(),
+    let terminal = configure(
+        Terminal::builder(
+            Arc::new(world.transport()),
+            Arc::new(backend.clone()),
+            store.clone(),
+        )
+        .tracer(tracer)
+        .seed(42),
     )
-    .tracer(tracer)
-    .seed(42)
     .start();
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = events.clone();
