@@ -655,6 +655,54 @@ impl BluezFixture {
         let () = self.call("/", MOCK_IFACE, "DropLink", (path,));
     }
 
+    /// Whether the reader can be connected: when not, BlueZ's `Connect`
+    /// fails as for a device out of range (`org.bluez.Error.Failed`).
+    pub fn set_connectable(&self, serial: &str, connectable: bool) {
+        let path = dbus::Path::from(self.device_path(serial));
+        let () = self.call("/", MOCK_IFACE, "SetConnectable", (path, connectable));
+    }
+
+    /// How often the app called `Connect` on the reader, failed calls
+    /// included.
+    pub fn connect_calls(&self, serial: &str) -> usize {
+        let path = self.device_path(serial);
+        let (calls,): (Vec<(u64, MethodArgs)>,) =
+            self.call(&path, DBUSMOCK_IFACE, "GetMethodCalls", ("Connect",));
+        calls.len()
+    }
+
+    /// Blocks until the app called `Connect` on the reader `count` times in
+    /// all, at most `limit`; says whether it did. (From async code: inside
+    /// `tokio::task::block_in_place`.)
+    pub fn wait_for_connect_calls(&self, serial: &str, count: usize, limit: Duration) -> bool {
+        let path = self.device_path(serial);
+        let connection = connect(&self.address);
+        let called = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&called);
+        let rule = MatchRule::new_signal(DBUSMOCK_IFACE, "MethodCalled").with_path(path);
+        connection
+            .add_match(rule, move |(method, _): (String, MethodArgs), _, _| {
+                if method == "Connect" {
+                    seen.store(true, Ordering::SeqCst);
+                }
+                true
+            })
+            .expect("watching the device's method calls");
+        // Subscribed first, so a call between a count and the wait is seen.
+        let deadline = Instant::now() + limit;
+        while self.connect_calls(serial) < count {
+            called.store(false, Ordering::SeqCst);
+            while !called.load(Ordering::SeqCst) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                connection.process(left).expect("waiting on the bus");
+            }
+        }
+        true
+    }
+
     /// The host adapter is powered off; every link drops with it.
     pub fn power_off_adapter(&self) {
         let () = self.call("/", MOCK_IFACE, "SetAdapterPowered", (ADAPTER, false));

@@ -14,6 +14,7 @@ Extra methods on `org.bluez.Mock` at `/`:
   Notify(device_path, value)        the reader sends one notification
   DropLink(device_path)             the link is lost (supervision timeout)
   SetAdapterPowered(adapter, on)    the adapter is powered off (or on)
+  SetConnectable(device_path, on)   the device cannot be connected (out of range), or can again
 '''
 
 from xml.etree import ElementTree
@@ -126,6 +127,9 @@ def _connect(device):
         raise dbus.exceptions.DBusException('Already Connected', name='org.bluez.Error.AlreadyConnected')
     if not _adapter_of(device).props[ADAPTER_IFACE]['Powered']:
         raise dbus.exceptions.DBusException('Resource Not Ready', name='org.bluez.Error.NotReady')
+    if not device.reader['connectable']:
+        # What bluetoothd answers when an LE connect gets no answer.
+        raise dbus.exceptions.DBusException('le-connection-abort-by-local', name='org.bluez.Error.Failed')
     device.connected = True
     _add_gatt(device)
     _set(device, DEVICE_IFACE, {
@@ -163,6 +167,7 @@ def AddReader(self, adapter, address, alias, rssi, manufacturer_id, manufacturer
         'command_uuid': str(command_uuid),
         'event_uuid': str(event_uuid),
         'mtu': int(mtu),
+        'connectable': True,
     }
     device.AddMethods(DEVICE_IFACE, [
         ('Connect', '', '', _connect),
@@ -192,6 +197,12 @@ def Notify(_self, device_path, value):
 def DropLink(_self, device_path):
     '''The link to the device is lost (supervision timeout).'''
     _lose_link(mockobject.objects[str(device_path)])
+
+
+@dbus.service.method(BLUEZ_MOCK_IFACE, in_signature='ob', out_signature='')
+def SetConnectable(_self, device_path, connectable):
+    '''Makes Connect fail, as for a device out of range (or succeed again).'''
+    mockobject.objects[str(device_path)].reader['connectable'] = bool(connectable)
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature='sb', out_signature='')
