@@ -25,6 +25,10 @@ fn the_demo_exits_zero_and_its_trace_passes_trace_check() {
         "connected to tml_000001",
         "battery",
         "card inserted",
+        // The unexpected link loss is repaired by the runtime itself (R9).
+        "lost (BluetoothSignalLost): reconnecting",
+        "reconnected",
+        "lost its link, reconnected by itself",
         "disconnected: DisconnectRequested",
         "Summary",
         &trace.display().to_string(),

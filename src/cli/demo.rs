@@ -490,6 +490,17 @@ pub(crate) fn describe(event: &TerminalEvent) -> String {
         }
         TerminalEvent::CardInserted { serial_number } => format!("{serial_number} card inserted"),
         TerminalEvent::CardRemoved { serial_number } => format!("{serial_number} card removed"),
+        TerminalEvent::ReconnectStarted {
+            serial_number,
+            reason,
+            ..
+        } => {
+            format!("{serial_number} lost ({reason:?}): reconnecting")
+        }
+        TerminalEvent::ReconnectSucceeded { serial_number } => format!("{serial_number} reconnected"),
+        TerminalEvent::ReconnectFailed { serial_number, error } => {
+            format!("{serial_number} reconnection failed: {error} [{}]", error.code())
+        }
         other => format!("{other:?}"),
     }
 }
