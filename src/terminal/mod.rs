@@ -410,7 +410,15 @@ impl Terminal {
         let (tx, rx) = mpsc::unbounded_channel();
         let hub = self.hub.clone();
         self.arbiter.spawn(async move {
-            while let Some(update) = updates.next().await {
+            loop {
+                let update = tokio::select! {
+                    update = updates.next() => update,
+                    // The app dropped its stream: dropping the scanner's
+                    // ends the discovery, so the scan does not run on
+                    // unseen.
+                    () = tx.closed() => None,
+                };
+                let Some(update) = update else { break };
                 if let DiscoveryUpdate::ReadersUpdated(readers) = &update {
                     // The hub hears first, so a reader the app has seen
                     // listed is known when the app connects it.
@@ -421,7 +429,9 @@ impl Terminal {
                         },
                     ));
                 }
-                let _ = tx.send(update);
+                if tx.send(update).is_err() {
+                    break;
+                }
             }
         });
         Discovery {
