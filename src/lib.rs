@@ -16,6 +16,7 @@
 //! | [`protocol`] | the wire protocol: frames app ↔ reader, and advertised manufacturer data |
 //! | [`transport`] | the BLE boundary: the [`transport::Transport`] trait, the GATT service UUIDs |
 //! | [`transport::sim`] | the simulated world, the embedded default: simulated readers, fleets, [`transport::sim::SimTransport`] |
+//! | `transport::ble` | the `btleplug` side of the boundary (cargo feature `ble`): `BleTransport` over BlueZ |
 //! | [`scanner`] | the scanner actor: discovery by Bluetooth scan or proximity (R1–R5), [`scanner::ScannerHandle`] |
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |

@@ -381,3 +381,28 @@ fn reconnect_at_start_stops_discovery_when_the_saved_reader_is_not_seen() {
         assert!(rig.terminal.connected_readers().is_empty());
     });
 }
+
+#[test]
+fn an_app_asking_on_reconnect_started_already_sees_the_reader_reconnecting() {
+    use futures::StreamExt;
+    virtual_time_system().block_on(async {
+        let (rig, _tracer, m2) = connected(ReconnectPolicy::default(), true).await;
+        let mut events = rig.terminal.events();
+        rig.world
+            .lose_link(&m2.serial_number, Some(Duration::from_secs(3)))
+            .unwrap();
+        let started = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Some(TerminalEvent::ReconnectStarted { .. }) = events.next().await {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(started.is_ok(), "the reconnection started");
+        assert_eq!(
+            rig.terminal.reader_status(&m2.serial_number),
+            ConnectionStatus::Reconnecting
+        );
+    });
+}

@@ -168,6 +168,14 @@ impl HubEffects {
                         r.status = ConnectionStatus::NotConnected;
                     }
                 }
+                // The reconnection has started (R9): an app asking on this
+                // event already sees the reader reconnecting, though its
+                // `ReaderStatusChanged` comes right after.
+                TerminalEvent::ReconnectStarted { serial_number, .. } => {
+                    if let Some(r) = view.readers.get_mut(serial_number) {
+                        r.status = ConnectionStatus::Reconnecting;
+                    }
+                }
                 _ => {}
             }
         }
