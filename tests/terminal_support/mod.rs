@@ -22,6 +22,9 @@ pub struct Rig {
     pub terminal: Terminal,
     pub shop: Location,
     pub events: Arc<Mutex<Vec<(u64, TerminalEvent)>>>,
+    /// Discoveries the tests started, kept running as an app showing the
+    /// list would (dropping a discovery's stream ends it).
+    pub discoveries: Mutex<Vec<readerlink::scanner::Discovery>>,
 }
 
 /// The example fleet, a backend with one location, an empty store, and a
@@ -76,6 +79,7 @@ pub fn rig_with(tracer: Tracer, configure: impl FnOnce(TerminalBuilder) -> Termi
         terminal,
         shop,
         events,
+        discoveries: Mutex::new(Vec::new()),
     }
 }
 
@@ -90,6 +94,7 @@ impl Rig {
                     .filter_map(|s| readers.iter().find(|r| r.serial_number.as_str() == *s).cloned())
                     .collect();
                 if found.len() == serials.len() {
+                    self.discoveries.lock().unwrap().push(discovery);
                     return found;
                 }
             }
