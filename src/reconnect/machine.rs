@@ -38,27 +38,25 @@ pub static SPEC: MachineSpec = MachineSpec {
     summary: "One reader's reconnect supervisor: on an unexpected disconnect with auto-reconnect on, attempts within a window with seeded backoff until it succeeds, times out or is cancelled (R8-R10).",
     initial: "disabled",
     states: &[
-        state(
-            "disabled",
+        superstate(
+            "not_reconnecting",
             None,
             &[
-                on("ReaderConnected", &["watching"]),
                 on("ConnectionLost", &["attempting", "disabled"]),
-                on("AttemptFailed", &[]),
                 on("CancelRequested", &[]),
+                on("AttemptFailed", &[]),
                 on("TimerElapsed", &[]),
             ],
         ),
         state(
+            "disabled",
+            Some("not_reconnecting"),
+            &[on("ReaderConnected", &["watching"])],
+        ),
+        state(
             "watching",
-            None,
-            &[
-                on("ConnectionLost", &["attempting", "disabled"]),
-                on("ReaderConnected", &[]),
-                on("AttemptFailed", &[]),
-                on("CancelRequested", &[]),
-                on("TimerElapsed", &[]),
-            ],
+            Some("not_reconnecting"),
+            &[on("ReaderConnected", &[])],
         ),
         superstate(
             "reconnecting",
@@ -86,14 +84,8 @@ pub static SPEC: MachineSpec = MachineSpec {
         ),
         state(
             "gave_up",
-            None,
-            &[
-                on("ReaderConnected", &["watching"]),
-                on("ConnectionLost", &["attempting", "disabled"]),
-                on("AttemptFailed", &[]),
-                on("CancelRequested", &[]),
-                on("TimerElapsed", &[]),
-            ],
+            Some("not_reconnecting"),
+            &[on("ReaderConnected", &["watching"])],
         ),
     ],
 };
@@ -126,15 +118,13 @@ pub(crate) struct ReconnectCore {
     after_transition = "Self::after_transition"
 )]
 impl ReconnectCore {
-    /// Not watching: the reader is not connected, and no reconnection
-    /// runs. `ReaderConnected` → `watching`; `ConnectionLost` as in
-    /// `watching` (a supervisor restarted after a panic starts here, and
-    /// must still reconnect the reader it missed connecting); a cancel
+    /// No reconnection runs. `ConnectionLost` → `attempting` (window
+    /// armed, `Started`, the first `AttemptDue`) when the reason reconnects
+    /// (R8) and auto-reconnect is on, else → `disabled` (R10); a cancel
     /// answers `AlreadyEnded`; everything else is handled in place.
-    #[state]
-    fn disabled(&mut self, context: &mut Out, event: &ReconnectInput) -> Outcome<State> {
+    #[superstate]
+    fn not_reconnecting(&mut self, context: &mut Out, event: &ReconnectInput) -> Outcome<State> {
         match event {
-            ReconnectInput::ReaderConnected => Transition(State::watching()),
             ReconnectInput::ConnectionLost {
                 reason,
                 auto_reconnect,
@@ -147,22 +137,23 @@ impl ReconnectCore {
         }
     }
 
-    /// The reader is connected. `ConnectionLost` → `attempting` (window
-    /// armed, `Started`, the first `AttemptDue`) when the reason reconnects
-    /// (R8) and auto-reconnect is on, else → `disabled` (R10); a cancel
-    /// answers `AlreadyEnded`.
-    #[state]
-    fn watching(&mut self, context: &mut Out, event: &ReconnectInput) -> Outcome<State> {
+    /// The reader is not connected (a supervisor restarted after a panic
+    /// starts here too, and must still reconnect the reader it missed
+    /// connecting). `ReaderConnected` → `watching`.
+    #[state(superstate = "not_reconnecting")]
+    fn disabled(event: &ReconnectInput) -> Outcome<State> {
         match event {
-            ReconnectInput::ConnectionLost {
-                reason,
-                auto_reconnect,
-            } => self.lost(context, *reason, *auto_reconnect),
-            ReconnectInput::CancelRequested { call } => {
-                Self::already_ended(context, *call);
-                Handled
-            }
-            _ => Handled,
+            ReconnectInput::ReaderConnected => Transition(State::watching()),
+            _ => Super,
+        }
+    }
+
+    /// The reader is connected; `ReaderConnected` is handled in place.
+    #[state(superstate = "not_reconnecting")]
+    fn watching(event: &ReconnectInput) -> Outcome<State> {
+        match event {
+            ReconnectInput::ReaderConnected => Handled,
+            _ => Super,
         }
     }
 
@@ -229,21 +220,12 @@ impl ReconnectCore {
 
     /// The last reconnection failed (timed out or cancelled); the reader is
     /// not connected. `ReaderConnected` (the app connected it again) →
-    /// `watching`; `ConnectionLost` as in `disabled`; a cancel answers
-    /// `AlreadyEnded`.
-    #[state]
-    fn gave_up(&mut self, context: &mut Out, event: &ReconnectInput) -> Outcome<State> {
+    /// `watching`.
+    #[state(superstate = "not_reconnecting")]
+    fn gave_up(event: &ReconnectInput) -> Outcome<State> {
         match event {
             ReconnectInput::ReaderConnected => Transition(State::watching()),
-            ReconnectInput::ConnectionLost {
-                reason,
-                auto_reconnect,
-            } => self.lost(context, *reason, *auto_reconnect),
-            ReconnectInput::CancelRequested { call } => {
-                Self::already_ended(context, *call);
-                Handled
-            }
-            _ => Handled,
+            _ => Super,
         }
     }
 }
