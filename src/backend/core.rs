@@ -123,13 +123,13 @@ impl BackendCore {
         if let Some(id) = location {
             self.known_location(id, Some("location"))?;
         }
-        let mut next = self.data.clone();
-        next.tokens_issued += 1;
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(self.seed ^ next.tokens_issued.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let token = Secret::new(format!("pst_test_{:016x}{:016x}", rng.next_u64(), rng.next_u64()));
-        self.commit(next)?;
-        Ok(token)
+        let seed = self.seed;
+        self.change(|data| {
+            data.tokens_issued += 1;
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(seed ^ data.tokens_issued.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            Secret::new(format!("pst_test_{:016x}{:016x}", rng.next_u64(), rng.next_u64()))
+        })
     }
 
     /// One location.
@@ -163,16 +163,16 @@ impl BackendCore {
                 format!("Invalid address[country] `{country}`: expected a two-letter ISO code such as `FR`"),
             ));
         }
-        let mut next = self.data.clone();
-        next.locations_created += 1;
-        let location = Location {
-            id: format!("tml_{:06}", next.locations_created),
-            display_name: request.display_name,
-            address: request.address,
-        };
-        next.locations.insert(location.id.clone(), location.clone());
-        self.commit(next)?;
-        Ok(location)
+        self.change(|data| {
+            data.locations_created += 1;
+            let location = Location {
+                id: format!("tml_{:06}", data.locations_created),
+                display_name: request.display_name,
+                address: request.address,
+            };
+            data.locations.insert(location.id.clone(), location.clone());
+            location
+        })
     }
 
     /// Registers a reader to a location. Registering a serial number again
@@ -194,24 +194,24 @@ impl BackendCore {
             }
             ReaderIdentity::RegistrationCode(code) => self.redeem(&code)?,
         };
-        let mut next = self.data.clone();
-        let id = match next.readers.get(&serial_number) {
-            Some(existing) => existing.id.clone(),
-            None => {
-                next.readers_registered += 1;
-                format!("tmr_{:06}", next.readers_registered)
-            }
-        };
-        let reader = RegisteredReader {
-            id,
-            label: request.label.unwrap_or_else(|| serial_number.to_string()),
-            serial_number: serial_number.clone(),
-            device_type,
-            location: request.location,
-        };
-        next.readers.insert(serial_number, reader.clone());
-        self.commit(next)?;
-        Ok(reader)
+        self.change(|data| {
+            let id = match data.readers.get(&serial_number) {
+                Some(existing) => existing.id.clone(),
+                None => {
+                    data.readers_registered += 1;
+                    format!("tmr_{:06}", data.readers_registered)
+                }
+            };
+            let reader = RegisteredReader {
+                id,
+                label: request.label.unwrap_or_else(|| serial_number.to_string()),
+                serial_number: serial_number.clone(),
+                device_type,
+                location: request.location,
+            };
+            data.readers.insert(serial_number, reader.clone());
+            reader
+        })
     }
 
     /// Every registered reader, by serial number.
@@ -244,17 +244,23 @@ impl BackendCore {
         })
     }
 
-    /// Saves `next` (when file-backed), then makes it the data.
-    fn commit(&mut self, next: BackendData) -> Result<(), BackendError> {
-        if let Some(path) = &self.file {
-            let bytes = serde_json::to_vec_pretty(&next).expect("backend data always serializes to JSON");
-            write_atomically(path, &bytes).map_err(|e| BackendError::Storage {
-                path: path.display().to_string(),
-                reason: format!("{:?}: {}", e.step, e.source),
-            })?;
-        }
+    /// Applies one change. File-backed, the change is made on a copy that
+    /// is saved first and becomes the data only once saved, so a failed
+    /// save changes nothing; in memory nothing can fail, and the change is
+    /// made in place (no copy of every registered reader per change).
+    fn change<T>(&mut self, apply: impl FnOnce(&mut BackendData) -> T) -> Result<T, BackendError> {
+        let Some(path) = &self.file else {
+            return Ok(apply(&mut self.data));
+        };
+        let mut next = self.data.clone();
+        let result = apply(&mut next);
+        let bytes = serde_json::to_vec_pretty(&next).expect("backend data always serializes to JSON");
+        write_atomically(path, &bytes).map_err(|e| BackendError::Storage {
+            path: path.display().to_string(),
+            reason: format!("{:?}: {}", e.step, e.source),
+        })?;
         self.data = next;
-        Ok(())
+        Ok(result)
     }
 }
 
