@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use readerlink::backend::{Address, BackendCore, CreateLocation, LocalBackend};
+use readerlink::backend::{BackendCore, CreateLocation, LocalBackend};
 use readerlink::reader::DeviceType;
 use readerlink::runtime::virtual_time_system;
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
@@ -81,14 +81,7 @@ fn run(n: usize) -> Run {
             .core()
             .lock()
             .unwrap()
-            .create_location(CreateLocation {
-                display_name: "Shop".into(),
-                address: Address {
-                    line1: "1 Main St".into(),
-                    country: "US".into(),
-                    ..Address::default()
-                },
-            })
+            .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
             .unwrap();
         let terminal = Terminal::builder(
             Arc::new(world.transport()),

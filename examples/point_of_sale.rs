@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use readerlink::backend::{Address, BackendCore, CreateLocation, LocalBackend};
+use readerlink::backend::{BackendCore, CreateLocation, LocalBackend};
 use readerlink::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use readerlink::store::MemoryStore;
@@ -47,14 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .core()
         .lock()
         .map_err(|_| "backend poisoned")?
-        .create_location(CreateLocation {
-            display_name: "Corner shop".into(),
-            address: Address {
-                line1: "2 Market St".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })?;
+        .create_location(CreateLocation::new("Corner shop", "2 Market St", "US"))?;
 
     // Outside an actix system the terminal runs its actors on a thread of its own.
     let terminal = Terminal::builder(

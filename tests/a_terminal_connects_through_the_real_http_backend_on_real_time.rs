@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use readerlink::backend::{
-    Address, Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig,
+    Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig,
 };
 use readerlink::reader::ConnectionStatus;
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
@@ -29,14 +29,7 @@ async fn a_reader_connects_and_registers_over_http_and_a_bad_location_changes_no
     config.timeout = Duration::from_secs(5);
     let backend = HttpBackend::new(config).unwrap();
     let shop = backend
-        .create_location(CreateLocation {
-            display_name: "Shop".into(),
-            address: Address {
-                line1: "1 Main St".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
         .await
         .unwrap();
 

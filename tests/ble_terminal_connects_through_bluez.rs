@@ -19,7 +19,7 @@ use std::time::Duration;
 use bluez::BluezFixture;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use readerlink::backend::{Address, BackendCore, CreateLocation, LocalBackend, Location};
+use readerlink::backend::{BackendCore, CreateLocation, LocalBackend, Location};
 use readerlink::reader::{ConnectionStatus, DeviceType, DisconnectReason, Reader, SerialNumber};
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use readerlink::store::MemoryStore;
@@ -73,14 +73,7 @@ async fn rig(bluez: &BluezFixture) -> Rig {
         .core()
         .lock()
         .unwrap()
-        .create_location(CreateLocation {
-            display_name: "Shop".into(),
-            address: Address {
-                line1: "1 Main St".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
         .unwrap();
     // Outside an actix system, the terminal runs its actors on a thread of
     // its own, on real time.

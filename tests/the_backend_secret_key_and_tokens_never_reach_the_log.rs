@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use readerlink::backend::{
-    Address, Backend, BackendServer, CreateLocation, FaultInjector, HttpBackend, HttpBackendConfig,
-    ReaderIdentity, RegisterReader, Route, ServerConfig,
+    Backend, BackendServer, CreateLocation, FaultInjector, HttpBackend, HttpBackendConfig, ReaderIdentity,
+    RegisterReader, Route, ServerConfig,
 };
 use readerlink::reader::DeviceType;
 use readerlink::secret::Secret;
@@ -60,14 +60,7 @@ async fn no_secret_appears_in_the_trace_level_log_or_in_debug_output() {
     tokens.push(backend.connection_token().await.unwrap());
     tokens.push(backend.connection_token().await.unwrap());
     let location = backend
-        .create_location(CreateLocation {
-            display_name: "Shop".into(),
-            address: Address {
-                line1: "1 Main St".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
         .await
         .unwrap();
     backend.location(&location.id).await.unwrap();

@@ -5,19 +5,12 @@
 use std::time::Duration;
 
 use readerlink::backend::{
-    Address, Backend, BackendCore, BackendError, CreateLocation, FaultInjector, LocalBackend, Route,
+    Backend, BackendCore, BackendError, CreateLocation, FaultInjector, LocalBackend, Route,
 };
 use tokio::time::Instant;
 
 fn shop() -> CreateLocation {
-    CreateLocation {
-        display_name: "Shop".into(),
-        address: Address {
-            line1: "1 Main St".into(),
-            country: "US".into(),
-            ..Address::default()
-        },
-    }
+    CreateLocation::new("Shop", "1 Main St", "US")
 }
 
 #[tokio::test(start_paused = true)]

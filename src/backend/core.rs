@@ -287,17 +287,9 @@ fn read_data(path: &Path) -> Result<BackendData, BackendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Address;
 
     fn shop() -> CreateLocation {
-        CreateLocation {
-            display_name: "Shop".into(),
-            address: Address {
-                line1: "1 Main St".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        }
+        CreateLocation::new("Shop", "1 Main St", "US")
     }
 
     fn m2(serial: &str, location: &str) -> RegisterReader {

@@ -162,6 +162,23 @@ fn no_leftovers(form: Form) -> Result<(), BackendError> {
 }
 
 impl CreateLocation {
+    /// A location with just the required fields: a name, the first address
+    /// line and a two-letter country code.
+    pub fn new(
+        display_name: impl Into<String>,
+        line1: impl Into<String>,
+        country: impl Into<String>,
+    ) -> Self {
+        Self {
+            display_name: display_name.into(),
+            address: Address {
+                line1: line1.into(),
+                country: country.into(),
+                ..Address::default()
+            },
+        }
+    }
+
     /// The form fields of this request.
     pub fn to_form(&self) -> Vec<(String, String)> {
         let a = &self.address;

@@ -16,9 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
 use super::CliError;
-use crate::backend::{
-    Address, Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig,
-};
+use crate::backend::{Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use crate::runtime::{Trace, TraceHeader, Tracer};
 use crate::scanner::{DiscoveryConfig, DiscoveryUpdate};
@@ -179,14 +177,7 @@ async fn demo(
     let backend = HttpBackend::new(HttpBackendConfig::new(url, secret_key))
         .map_err(|e| CliError::Other(format!("backend client: {e}")))?;
     let location = backend
-        .create_location(CreateLocation {
-            display_name: "Demo shop".into(),
-            address: Address {
-                line1: "1 Demo Street".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })
+        .create_location(CreateLocation::new("Demo shop", "1 Demo Street", "US"))
         .await
         .map_err(|e| CliError::Other(format!("creating the demo location: {e} [{}]", e.code())))?;
     screen.line(format!(

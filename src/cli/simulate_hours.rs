@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use super::CliError;
 use super::demo::{describe, describe_reader, discover_fleet, event_kind};
-use crate::backend::{Address, BackendCore, CreateLocation, LocalBackend};
+use crate::backend::{BackendCore, CreateLocation, LocalBackend};
 use crate::reader::SerialNumber;
 use crate::runtime::{TraceHeader, Tracer, fmt_ms, virtual_time_system};
 use crate::store::MemoryStore;
@@ -93,14 +93,7 @@ async fn simulate(
         .core()
         .lock()
         .map_err(|_| CliError::Other("the backend core is poisoned".into()))?
-        .create_location(CreateLocation {
-            display_name: "Simulated shop".into(),
-            address: Address {
-                line1: "1 Virtual Street".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })
+        .create_location(CreateLocation::new("Simulated shop", "1 Virtual Street", "US"))
         .map_err(|e| CliError::Other(format!("creating the location: {e}")))?;
     let terminal = Terminal::builder(
         Arc::new(world.transport()),

@@ -353,7 +353,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::backend::{Address, BackendCore, CreateLocation, LocalBackend};
+    use crate::backend::{BackendCore, CreateLocation, LocalBackend};
     use crate::reader::{DeviceType, Reader};
     use crate::runtime::shell::{CurrentState, virtual_time_system};
     use crate::transport::sim::SimWorld;
@@ -410,14 +410,7 @@ mod tests {
                 .core()
                 .lock()
                 .unwrap()
-                .create_location(CreateLocation {
-                    display_name: "Shop".into(),
-                    address: Address {
-                        line1: "1 Main St".into(),
-                        country: "US".into(),
-                        ..Address::default()
-                    },
-                })
+                .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
                 .unwrap();
             let connect = |r: &Reader| {
                 Deliver::from(

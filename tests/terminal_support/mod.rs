@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use readerlink::backend::{Address, BackendCore, CreateLocation, LocalBackend, Location};
+use readerlink::backend::{BackendCore, CreateLocation, LocalBackend, Location};
 use readerlink::reader::{Reader, SerialNumber};
 use readerlink::runtime::{Clock, Tracer, fmt_ms};
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
@@ -43,14 +43,7 @@ pub fn rig_with(tracer: Tracer, configure: impl FnOnce(TerminalBuilder) -> Termi
         .core()
         .lock()
         .unwrap()
-        .create_location(CreateLocation {
-            display_name: "Shop".into(),
-            address: Address {
-                line1: "1 Main St".into(),
-                country: "US".into(),
-                ..Address::default()
-            },
-        })
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
         .unwrap();
     let store = Arc::new(MemoryStore::new());
     let terminal = configure(
