@@ -133,6 +133,11 @@ impl SupervisorHandle {
         self.addr.do_send(Deliver::from(source, input));
     }
 
+    /// Delivers `input` from a source named at run time (`actor:session:<serial>`).
+    pub fn send_from(&self, source: String, input: ReconnectInput) {
+        self.addr.do_send(Deliver::from(source, input));
+    }
+
     /// A cancelable that stops the reconnection running when it is
     /// called: `Cancelled`, or `AlreadyEnded` when none runs by then.
     pub fn cancelable(&self) -> Cancelable {
