@@ -14,7 +14,9 @@ use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport};
 use crate::backend::Backend;
 use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
 use crate::reader::{Reader, SerialNumber};
-use crate::reconnect::{ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor};
+use crate::reconnect::{
+    ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor,
+};
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
 use crate::terminal::TerminalEvent;
@@ -139,7 +141,11 @@ impl Effects<Session> for SessionEffects {
 
 /// Starts a session for `reader` on the current arbiter. Its id in the
 /// trace is `session:<serial>`.
-pub(crate) fn start_session(reader: &Reader, parts: SessionParts, report: SessionReportFn) -> Addr<SessionActor> {
+pub(crate) fn start_session(
+    reader: &Reader,
+    parts: SessionParts,
+    report: SessionReportFn,
+) -> Addr<SessionActor> {
     let serial = reader.serial_number.clone();
     let id = format!("session:{serial}");
     let tracer = parts.tracer.clone();

@@ -79,10 +79,7 @@ pub static SPEC: MachineSpec = MachineSpec {
         state(
             "rebooting",
             Some("connected"),
-            &[
-                on("RebootAccepted", &[]),
-                on("RebootFailed", &["ready"]),
-            ],
+            &[on("RebootAccepted", &[]), on("RebootFailed", &["ready"])],
         ),
         state("disconnecting", Some("connected"), &[]),
         superstate(
@@ -91,6 +88,10 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReconnectStarted", &[]),
                 on("StatusReported", &[]),
+                on(
+                    "ReconnectSucceeded",
+                    &["ready", "disconnecting", "between_attempts", "not_connected"],
+                ),
                 on("ReconnectFailed", &["not_connected"]),
                 on("DisconnectRequested", &[]),
             ],
@@ -109,7 +110,6 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectionEnded", &["between_attempts"]),
                 on("ConnectionActorFailed", &["between_attempts"]),
                 on("AttemptAbandoned", &["abandoning"]),
-                on("ReconnectSucceeded", &["ready", "disconnecting", "between_attempts", "not_connected"]),
             ],
         ),
         state(
@@ -187,8 +187,8 @@ impl SessionCore {
                 self.reply(*call, Err(TerminalError::NotConnected { serial_number }));
             }
             SessionInput::StatusReported { status } => {
-                let ends_connected = self.status == ConnectionStatus::Connected
-                    && *status == ConnectionStatus::NotConnected;
+                let ends_connected =
+                    self.status == ConnectionStatus::Connected && *status == ConnectionStatus::NotConnected;
                 if !ends_connected {
                     self.set_status(*status);
                 }
@@ -362,7 +362,9 @@ impl SessionCore {
     }
 
     /// The supervisor reconnects the reader (R9). `ReconnectStarted` makes
-    /// the status `Reconnecting`; `ReconnectFailed` → `not_connected` with
+    /// the status `Reconnecting`; `ReconnectSucceeded` → `ready` (or the end
+    /// of a link lost meanwhile is decided again, or the app's disconnect
+    /// made meanwhile → `disconnecting`); `ReconnectFailed` → `not_connected` with
     /// `ReconnectFailed` then `Disconnected`; the app's disconnect cancels
     /// the reconnection as its cancelable would.
     #[superstate(superstate = "session")]
@@ -382,12 +384,17 @@ impl SessionCore {
                 self.reconnect_failed(error, *reason, true);
                 Transition(State::not_connected())
             }
+            // Also when the attempt's link was lost again since it
+            // connected: the supervisor had confirmed before it heard.
+            SessionInput::ReconnectSucceeded => self.reconnect_succeeded(context),
             // An attempt's connection is the supervisor's: the reader stays
             // `Reconnecting` until the supervisor says how it ended.
             SessionInput::StatusReported { .. } => Handled,
             SessionInput::DisconnectRequested { call } => {
                 self.disconnect_calls.push(*call);
-                context.emit(SessionOutput::ToSupervisor(ReconnectInput::CancelRequested { call: 0 }));
+                context.emit(SessionOutput::ToSupervisor(ReconnectInput::CancelRequested {
+                    call: 0,
+                }));
                 Handled
             }
             _ => Super,
@@ -413,9 +420,8 @@ impl SessionCore {
 
     /// An attempt's connect runs. Its outcome goes to the supervisor: a
     /// failure or a lost link → `between_attempts`; `ReaderConnected` keeps
-    /// the link up until the supervisor says `ReconnectSucceeded` →
-    /// `ready` (or, if the link was lost meanwhile, the end is decided
-    /// again). `AttemptAbandoned` → `abandoning`: the attempt is stopped.
+    /// the link up until the supervisor says `ReconnectSucceeded`.
+    /// `AttemptAbandoned` → `abandoning`: the attempt is stopped.
     #[state(superstate = "reconnecting")]
     fn attempting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
@@ -431,7 +437,9 @@ impl SessionCore {
             }
             SessionInput::ConnectFailed { error } => {
                 let error = error.clone();
-                context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed { error }));
+                context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed {
+                    error,
+                }));
                 Transition(State::between_attempts())
             }
             SessionInput::ConnectionEnded { reason } => {
@@ -446,7 +454,6 @@ impl SessionCore {
                 context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
                 Transition(State::abandoning())
             }
-            SessionInput::ReconnectSucceeded => self.reconnect_succeeded(context),
             _ => Super,
         }
     }
@@ -627,7 +634,12 @@ impl SessionCore {
     /// An attempt's connection ended before the supervisor confirmed the
     /// reconnection: the supervisor decides again, and the end is kept to
     /// report if it had already confirmed.
-    fn attempt_lost(&mut self, context: &mut Out, reason: DisconnectReason, auto_reconnect: bool) -> Outcome<State> {
+    fn attempt_lost(
+        &mut self,
+        context: &mut Out,
+        reason: DisconnectReason,
+        auto_reconnect: bool,
+    ) -> Outcome<State> {
         self.lost_after_connect = Some(reason);
         context.emit(SessionOutput::ToSupervisor(ReconnectInput::ConnectionLost {
             reason,
@@ -732,4 +744,3 @@ impl Machine for Session {
         match timer {}
     }
 }
-

@@ -188,7 +188,10 @@ impl HubEffects {
             *slot.borrow_mut() = Some(discovery.cancelable.clone());
             while let Some(update) = futures::StreamExt::next(&mut discovery.updates).await {
                 if let DiscoveryUpdate::ReadersUpdated(readers) = update {
-                    hub.do_send(Deliver::from("actor:scanner", TerminalInput::ReadersDiscovered { readers }));
+                    hub.do_send(Deliver::from(
+                        "actor:scanner",
+                        TerminalInput::ReadersDiscovered { readers },
+                    ));
                 }
             }
         });

@@ -147,13 +147,22 @@ impl TerminalCore {
             TerminalInput::ConnectReaderRequested { call, reader, config } => {
                 self.connect_requested(context, *call, reader, config)
             }
-            TerminalInput::DisconnectReaderRequested { call, serial_number } => {
-                self.route(context, *call, serial_number, SessionInput::DisconnectRequested { call: *call })
-            }
-            TerminalInput::RebootReaderRequested { call, serial_number } => {
-                self.route(context, *call, serial_number, SessionInput::RebootRequested { call: *call })
-            }
-            TerminalInput::SessionReported { serial_number, report } => {
+            TerminalInput::DisconnectReaderRequested { call, serial_number } => self.route(
+                context,
+                *call,
+                serial_number,
+                SessionInput::DisconnectRequested { call: *call },
+            ),
+            TerminalInput::RebootReaderRequested { call, serial_number } => self.route(
+                context,
+                *call,
+                serial_number,
+                SessionInput::RebootRequested { call: *call },
+            ),
+            TerminalInput::SessionReported {
+                serial_number,
+                report,
+            } => {
                 self.session_reported(context, serial_number, report);
             }
             TerminalInput::ReadersDiscovered { readers } => self.readers_discovered(context, readers),
@@ -178,22 +187,35 @@ impl TerminalCore {
     #[state(superstate = "serving")]
     fn idle(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
         match event {
-            TerminalInput::ReconnectSavedReaderRequested { call, saved, timeout_ms } => {
+            TerminalInput::ReconnectSavedReaderRequested {
+                call,
+                saved,
+                timeout_ms,
+            } => {
                 let Some(saved) = saved else {
                     self.reply_now(context, *call, Err(TerminalError::NoSavedReader));
                     return Handled;
                 };
                 if self.readers.get(&saved.serial_number) == Some(&ConnectionStatus::Connected) {
                     let serial_number = saved.serial_number.clone();
-                    self.reply_now(context, *call, Err(TerminalError::AlreadyConnected { serial_number }));
+                    self.reply_now(
+                        context,
+                        *call,
+                        Err(TerminalError::AlreadyConnected { serial_number }),
+                    );
                     return Handled;
                 }
-                context.emit(TerminalOutput::Publish(TerminalEvent::SavedReaderReconnectStarted {
-                    serial_number: saved.serial_number.clone(),
-                    location: saved.location.clone(),
-                }));
+                context.emit(TerminalOutput::Publish(
+                    TerminalEvent::SavedReaderReconnectStarted {
+                        serial_number: saved.serial_number.clone(),
+                        location: saved.location.clone(),
+                    },
+                ));
                 context.emit(TerminalOutput::StartDiscovery(DiscoveryConfig::scan()));
-                context.start_timer(TerminalTimer::SavedReaderSearch, Duration::from_millis(*timeout_ms));
+                context.start_timer(
+                    TerminalTimer::SavedReaderSearch,
+                    Duration::from_millis(*timeout_ms),
+                );
                 self.saved = Some(SavedSearch {
                     call: *call,
                     saved: saved.clone(),
@@ -259,7 +281,10 @@ impl TerminalCore {
     #[state(superstate = "serving")]
     fn connecting_saved_reader(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
         match event {
-            TerminalInput::SessionReported { serial_number, report } => {
+            TerminalInput::SessionReported {
+                serial_number,
+                report,
+            } => {
                 self.session_reported(context, serial_number, report);
                 self.publish_overall(context);
                 if self.saved.is_none() {
@@ -284,7 +309,9 @@ impl TerminalCore {
         let status = self.overall();
         if status != self.status {
             self.status = status;
-            context.emit(TerminalOutput::Publish(TerminalEvent::ConnectionStatusChanged { status }));
+            context.emit(TerminalOutput::Publish(TerminalEvent::ConnectionStatusChanged {
+                status,
+            }));
         }
         for output in self.deferred.drain(..) {
             context.emit(output);
@@ -326,7 +353,13 @@ impl TerminalCore {
     /// location, or the reader was never discovered and has no session;
     /// otherwise the reader's session decides (it refuses a reader
     /// connected or connecting).
-    fn connect_requested(&mut self, context: &mut Out, call: CallId, reader: &Reader, config: &ConnectionConfig) {
+    fn connect_requested(
+        &mut self,
+        context: &mut Out,
+        call: CallId,
+        reader: &Reader,
+        config: &ConnectionConfig,
+    ) {
         let serial_number = reader.serial_number.clone();
         if config.location_id.trim().is_empty() {
             return self.reply_now(context, call, Err(TerminalError::EmptyLocation));
@@ -363,7 +396,9 @@ impl TerminalCore {
         let readers: Vec<Reader> = readers.iter().filter(|r| !connected(r)).cloned().collect();
         self.known
             .extend(readers.iter().map(|r| (r.serial_number.clone(), r.clone())));
-        context.emit(TerminalOutput::Publish(TerminalEvent::DiscoveredReadersUpdated { readers }));
+        context.emit(TerminalOutput::Publish(TerminalEvent::DiscoveredReadersUpdated {
+            readers,
+        }));
     }
 
     /// What one input changed at a reader's session: its status, what to

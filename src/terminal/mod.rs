@@ -138,9 +138,9 @@ use crate::reconnect::{ReconnectPolicy, RestartIntensity};
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
+use crate::session::{SessionParts, Supervisors};
 use crate::store::Store;
 use crate::transport::Transport;
-use crate::session::{SessionParts, Supervisors};
 use actor::{Calls, HubParts, TerminalView, start_hub};
 
 /// How many events a slow subscriber may fall behind before it is told
@@ -293,24 +293,28 @@ impl Parts {
     fn start(self) -> Started {
         let clock = Clock::start();
         let scanner = ScannerHandle::start(self.transport.clone(), self.tracer.clone(), clock);
-        let hub = start_hub(HubParts {
-            store: self.store,
-            events: self.events,
-            view: self.view,
-            calls: self.calls,
-            delegate: self.delegate,
-            scanner: scanner.clone(),
-            session: SessionParts {
-                transport: self.transport,
-                backend: self.backend,
-                tracer: self.tracer.clone(),
-                clock,
-                seed: self.seed,
-                reconnect: self.reconnect,
-                restarts: self.restarts,
-                supervisors: self.supervisors,
+        let hub = start_hub(
+            HubParts {
+                store: self.store,
+                events: self.events,
+                view: self.view,
+                calls: self.calls,
+                delegate: self.delegate,
+                scanner: scanner.clone(),
+                session: SessionParts {
+                    transport: self.transport,
+                    backend: self.backend,
+                    tracer: self.tracer.clone(),
+                    clock,
+                    seed: self.seed,
+                    reconnect: self.reconnect,
+                    restarts: self.restarts,
+                    supervisors: self.supervisors,
+                },
             },
-        }, self.tracer, clock);
+            self.tracer,
+            clock,
+        );
         let mut discovering = scanner.discovering();
         let to_hub = hub.clone();
         actix::spawn(async move {
@@ -506,7 +510,11 @@ impl Terminal {
         let saved = self.store.last_connected();
         let timeout_ms = timeout.as_millis().min(u64::MAX as u128) as u64;
         match self
-            .call(|call| TerminalInput::ReconnectSavedReaderRequested { call, saved, timeout_ms })
+            .call(|call| TerminalInput::ReconnectSavedReaderRequested {
+                call,
+                saved,
+                timeout_ms,
+            })
             .await?
         {
             CallOutcome::Connected { reader } => Ok(reader),
