@@ -414,3 +414,87 @@ fn a_window_that_ends_as_the_attempt_connects_closes_that_link_and_reports_disco
         ))
     ));
 }
+
+#[test]
+fn a_supervisor_that_fails_between_attempts_ends_its_reconnection_as_failed() {
+    let mut h = connected();
+    lost(&mut h, DisconnectReason::PoweredOff);
+    h.supervisor(
+        A,
+        ReconnectEvent::Started {
+            reason: DisconnectReason::PoweredOff,
+        },
+    );
+    let from = h.hub.outputs().len();
+    h.supervisor(A, ReconnectEvent::MachineRestarted { panic: "boom".into() });
+    let events = h.published(from);
+    assert!(matches!(
+        &events[0],
+        TerminalEvent::ReconnectFailed {
+            error: ReconnectError::SupervisorFailed { .. },
+            ..
+        }
+    ));
+    assert_eq!(
+        events.last(),
+        Some(&TerminalEvent::Disconnected {
+            serial_number: A.into(),
+            reason: DisconnectReason::PoweredOff,
+        }),
+        "with the reason the connection first ended"
+    );
+    assert_eq!(
+        h.hub.machine().reader_status(&A.into()),
+        ConnectionStatus::NotConnected
+    );
+}
+
+#[test]
+fn a_supervisor_that_fails_mid_attempt_stops_the_attempt_and_answers_the_apps_disconnect_once_it_ended() {
+    let mut h = connected();
+    lost(&mut h, DisconnectReason::BluetoothSignalLost);
+    h.supervisor(
+        A,
+        ReconnectEvent::Started {
+            reason: DisconnectReason::BluetoothSignalLost,
+        },
+    );
+    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
+    h.input(TerminalInput::DisconnectReaderRequested {
+        call: 9,
+        serial_number: A.into(),
+    });
+    let from = h.hub.outputs().len();
+    let session_from = h.session(A).outputs().len();
+    h.supervisor(A, ReconnectEvent::MachineRestarted { panic: "boom".into() });
+    assert!(
+        h.session(A).outputs()[session_from..]
+            .iter()
+            .any(|(_, o)| matches!(
+                o,
+                SessionOutput::ToConnection(ConnectionInput::DisconnectRequested)
+            )),
+        "the attempt is stopped"
+    );
+    assert_eq!(h.session(A).state(), "closing_abandoned_attempt");
+    assert!(
+        !h.hub.outputs()[from..]
+            .iter()
+            .any(|(_, o)| matches!(o, TerminalOutput::Reply { call: 9, .. })),
+        "the call waits for the attempt's end"
+    );
+    h.reported(
+        A,
+        ConnectionEvent::ConnectFailed {
+            error: ConnectError::Cancelled,
+        },
+    );
+    assert!(h.hub.outputs()[from..].iter().any(|(_, o)| matches!(
+        o,
+        TerminalOutput::Reply {
+            call: 9,
+            result: Ok(_)
+        }
+    )));
+    assert_eq!(h.session(A).state(), "not_connected");
+}

@@ -93,6 +93,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                     &["ready", "disconnecting", "between_attempts", "not_connected"],
                 ),
                 on("ReconnectFailed", &["not_connected"]),
+                on("SupervisorFailed", &["not_connected"]),
                 on("DisconnectRequested", &[]),
             ],
         ),
@@ -110,6 +111,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectionEnded", &["between_attempts"]),
                 on("ConnectionActorFailed", &["between_attempts"]),
                 on("AttemptAbandoned", &["abandoning"]),
+                on("SupervisorFailed", &["closing_abandoned_attempt"]),
             ],
         ),
         state(
@@ -148,6 +150,8 @@ pub(crate) struct SessionCore {
     disconnect_calls: Vec<CallId>,
     /// The `reboot_reader` call waiting for the reader's answer.
     reboot_call: Option<CallId>,
+    /// Why the connection ended, for the reconnection under way.
+    reconnect_reason: DisconnectReason,
     /// A reconnect attempt's connection that ended again before the
     /// supervisor said the reconnection succeeded: why, to report once it
     /// has.
@@ -384,6 +388,12 @@ impl SessionCore {
                 self.reconnect_failed(error, *reason, true);
                 Transition(State::not_connected())
             }
+            // The supervisor lost the reconnection with its machine: it
+            // ends here, as failed (the app hears why).
+            SessionInput::SupervisorFailed { panic } => {
+                self.supervisor_failed(panic, true);
+                Transition(State::not_connected())
+            }
             // Also when the attempt's link was lost again since it
             // connected: the supervisor had confirmed before it heard.
             SessionInput::ReconnectSucceeded => self.reconnect_succeeded(context),
@@ -454,6 +464,11 @@ impl SessionCore {
                 context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
                 Transition(State::abandoning())
             }
+            SessionInput::SupervisorFailed { panic } => {
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                self.supervisor_failed(panic, false);
+                Transition(State::closing_abandoned_attempt())
+            }
             _ => Super,
         }
     }
@@ -502,6 +517,7 @@ impl SessionCore {
             connect_call: None,
             disconnect_calls: Vec::new(),
             reboot_call: None,
+            reconnect_reason: DisconnectReason::Unknown,
             lost_after_connect: None,
             report: Default::default(),
         }
@@ -619,6 +635,7 @@ impl SessionCore {
     /// told.
     fn report_end(&mut self, reason: DisconnectReason, auto_reconnect: bool) -> Outcome<State> {
         if auto_reconnect && reason.reconnects() {
+            self.reconnect_reason = reason;
             return Transition(State::between_attempts());
         }
         if self.status != ConnectionStatus::NotConnected {
@@ -675,6 +692,16 @@ impl SessionCore {
             return Transition(State::disconnecting());
         }
         Transition(State::ready())
+    }
+
+    /// The supervisor's machine failed during the reconnection: it ends as
+    /// failed with `reconnect_supervisor_failed`, reported like any
+    /// failure (R9).
+    fn supervisor_failed(&mut self, panic: &str, settled: bool) {
+        let error = ReconnectError::SupervisorFailed {
+            panic: panic.to_owned(),
+        };
+        self.reconnect_failed(&error, self.reconnect_reason, settled);
     }
 
     /// The reconnection failed (R9): `ReconnectFailed`, `NotConnected`,

@@ -96,6 +96,12 @@ pub enum SessionInput {
     AttemptAbandoned,
     /// The supervisor says the reader is connected again.
     ReconnectSucceeded,
+    /// The supervisor's machine panicked and was replaced (or stopped): the
+    /// reconnection it ran is lost.
+    SupervisorFailed {
+        /// The panic's message.
+        panic: String,
+    },
     /// The supervisor gave up (R9).
     ReconnectFailed {
         /// Why.
@@ -132,6 +138,7 @@ impl From<ReconnectEvent> for SessionInput {
             ReconnectEvent::AttemptDue { attempt } => Self::AttemptDue { attempt },
             ReconnectEvent::AttemptAbandoned => Self::AttemptAbandoned,
             ReconnectEvent::Succeeded => Self::ReconnectSucceeded,
+            ReconnectEvent::MachineRestarted { panic } => Self::SupervisorFailed { panic },
             ReconnectEvent::Failed { error, reason } => Self::ReconnectFailed { error, reason },
         }
     }
