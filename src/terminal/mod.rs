@@ -7,13 +7,14 @@
 //! | `mod.rs` | [`Terminal`], [`TerminalBuilder`] |
 //! | `messages.rs` | [`ConnectionConfig`], [`TerminalError`], the hub's inputs and outputs |
 //! | `events.rs` | [`TerminalEvent`], [`TerminalDelegate`] |
-//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`] |
-//! | `actor.rs` | the hub's shell: one connection actor and one reconnect supervisor per reader (R21), the store, the fan-out |
+//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`]: calls, the overall status ([`overall_status`]), reconnect at start |
+//! | `actor.rs` | the hub's shell: one [`crate::session`] actor per reader (R21), the store, the fan-out |
+//! | `transaction.rs` | [`Transaction`], a payment in progress on a reader (R20) |
 //!
 //! # Reconnection (R8–R12) and the order of events
 //!
-//! Each reader connected gets a reconnect supervisor
-//! ([`crate::reconnect`]). When its connection ends for a reason that
+//! Each reader connected gets a session ([`crate::session`]), which owns
+//! its connection and its reconnect supervisor ([`crate::reconnect`]). When its connection ends for a reason that
 //! reconnects ([`crate::reader::DisconnectReason::reconnects`]: anything
 //! but the app's own disconnect and a critically low battery; reboots
 //! included) and its config has `auto_reconnect_on_unexpected_disconnect`,
