@@ -65,6 +65,7 @@ fn connected() -> Harness<Hub> {
     h.input(reported(ConnectionEvent::Connected {
         reader: reader(),
         location: location(),
+        uptime_ms: 0,
     }));
     h.note("A connected");
     h
@@ -125,6 +126,7 @@ fn a_lost_link_is_handed_over_attempted_again_and_reported_only_by_the_superviso
     h.input(reported(ConnectionEvent::Connected {
         reader: reader(),
         location: location(),
+        uptime_ms: 0,
     }));
     h.input(supervisor(ReconnectEvent::Succeeded));
     let kinds: Vec<String> = published(&h, from)
@@ -256,6 +258,7 @@ fn a_reconnected_link_that_drops_before_the_supervisor_says_so_starts_another_re
     h.input(reported(ConnectionEvent::Connected {
         reader: reader(),
         location: location(),
+        uptime_ms: 0,
     }));
     h.note("the link drops again before the supervisor's Succeeded arrives");
     lost(&mut h, DisconnectReason::BluetoothSignalLost);
@@ -297,6 +300,7 @@ fn a_reconnected_link_that_ends_for_good_before_the_supervisor_says_so_is_report
     h.input(reported(ConnectionEvent::Connected {
         reader: reader(),
         location: location(),
+        uptime_ms: 0,
     }));
     lost(&mut h, DisconnectReason::CriticallyLowBattery);
     let from = h.outputs().len();
@@ -327,6 +331,7 @@ fn a_window_that_ends_as_the_attempt_connects_closes_that_link_and_reports_disco
     h.input(reported(ConnectionEvent::Connected {
         reader: reader(),
         location: location(),
+        uptime_ms: 0,
     }));
     h.note("the window ran out before the supervisor heard of the connect");
     let from = h.outputs().len();

@@ -376,7 +376,7 @@ impl TerminalCore {
                     },
                 );
             }
-            ConnectionEvent::Connected { reader, location } => {
+            ConnectionEvent::Connected { reader, location, .. } => {
                 entry.reader = reader.clone();
                 entry.location = Some(location.clone());
                 context.emit(TerminalOutput::Persist {
@@ -478,6 +478,11 @@ impl TerminalCore {
                     Self::reply(context, call, Err(error));
                 }
             }
+            // The hub asks for no transaction; the session will.
+            ConnectionEvent::TransactionStarted
+            | ConnectionEvent::TransactionStartFailed { .. }
+            | ConnectionEvent::TransactionEnded
+            | ConnectionEvent::TransactionEndFailed { .. } => {}
             ConnectionEvent::MachineFailed { panic } => {
                 publish(
                     context,
@@ -533,7 +538,7 @@ impl TerminalCore {
         let running = matches!(entry.reconnect, Reconnecting::Running { .. });
         match event {
             ConnectionEvent::StatusChanged { .. } => {}
-            ConnectionEvent::Connected { reader, location } => {
+            ConnectionEvent::Connected { reader, location, .. } => {
                 // The attempt's session stays open (the link is up) until
                 // the supervisor says how the reconnection ended: if the
                 // window ran out meanwhile, the link is closed.
@@ -597,7 +602,12 @@ impl TerminalCore {
                     self.abandoned(context, serial_number);
                 }
             }
-            ConnectionEvent::RebootAccepted | ConnectionEvent::RebootFailed { .. } => {}
+            ConnectionEvent::RebootAccepted
+            | ConnectionEvent::RebootFailed { .. }
+            | ConnectionEvent::TransactionStarted
+            | ConnectionEvent::TransactionStartFailed { .. }
+            | ConnectionEvent::TransactionEnded
+            | ConnectionEvent::TransactionEndFailed { .. } => {}
             ConnectionEvent::BatteryReported { .. }
             | ConnectionEvent::LowBatteryWarned { .. }
             | ConnectionEvent::CardInserted
