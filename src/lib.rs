@@ -22,6 +22,7 @@
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
+//! | [`reboot`] | the 24-hour reboot timer, one per connected M2 or WisePad 3: counts from the reader's reported uptime, reboots a lead before the reader's own deadline, never during a transaction (R12, R20) |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
@@ -43,6 +44,7 @@ pub mod connection;
 pub mod machines;
 pub mod protocol;
 pub mod reader;
+pub mod reboot;
 pub mod reconnect;
 pub mod runtime;
 pub mod scanner;

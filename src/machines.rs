@@ -11,5 +11,6 @@ pub fn all() -> Vec<&'static MachineSpec> {
         &crate::connection::SPEC,
         &crate::terminal::SPEC,
         &crate::reconnect::SPEC,
+        &crate::reboot::SPEC,
     ]
 }
