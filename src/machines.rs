@@ -12,5 +12,6 @@ pub fn all() -> Vec<&'static MachineSpec> {
         &crate::terminal::SPEC,
         &crate::session::SPEC,
         &crate::reconnect::SPEC,
+        &crate::reboot::SPEC,
     ]
 }

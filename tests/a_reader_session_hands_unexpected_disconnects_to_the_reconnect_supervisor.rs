@@ -63,6 +63,7 @@ fn connected() -> HubRig {
         ConnectionEvent::Connected {
             reader: reader(),
             location: location(),
+            uptime_ms: 0,
         },
     );
     h.note("A connected");
@@ -139,6 +140,7 @@ fn a_lost_link_is_handed_over_attempted_again_and_reported_only_by_the_superviso
         ConnectionEvent::Connected {
             reader: reader(),
             location: location(),
+            uptime_ms: 0,
         },
     );
     h.supervisor(A, ReconnectEvent::Succeeded);
@@ -283,6 +285,7 @@ fn a_reconnected_link_that_drops_before_the_supervisor_says_so_starts_another_re
         ConnectionEvent::Connected {
             reader: reader(),
             location: location(),
+            uptime_ms: 0,
         },
     );
     h.note("the link drops again before the supervisor's Succeeded arrives");
@@ -333,6 +336,7 @@ fn a_reconnected_link_that_ends_for_good_before_the_supervisor_says_so_is_report
         ConnectionEvent::Connected {
             reader: reader(),
             location: location(),
+            uptime_ms: 0,
         },
     );
     lost(&mut h, DisconnectReason::CriticallyLowBattery);
@@ -369,6 +373,7 @@ fn a_window_that_ends_as_the_attempt_connects_closes_that_link_and_reports_disco
         ConnectionEvent::Connected {
             reader: reader(),
             location: location(),
+            uptime_ms: 0,
         },
     );
     h.note("the window ran out before the supervisor heard of the connect");

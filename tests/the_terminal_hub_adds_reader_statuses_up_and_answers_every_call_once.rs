@@ -81,6 +81,7 @@ fn two_readers_statuses_add_up_and_each_call_is_answered_once() {
         ConnectionEvent::Connected {
             reader: reader("A"),
             location: "tml_000001".into(),
+            uptime_ms: 0,
         },
     );
     assert_eq!(h.hub.machine().overall_status(), ConnectionStatus::Connected);

@@ -28,6 +28,7 @@ pub const TERMINAL_EVENTS: &[&str] = &[
     "SavedReaderFound",
     "SavedReaderNotFound",
     "ReaderActorFailed",
+    "RebootScheduled",
 ];
 
 /// The events the runner adds to the stream:
@@ -81,6 +82,7 @@ pub fn terminal_event_kind(event: &TerminalEvent) -> &'static str {
         TerminalEvent::SavedReaderFound { .. } => "SavedReaderFound",
         TerminalEvent::SavedReaderNotFound { .. } => "SavedReaderNotFound",
         TerminalEvent::ReaderActorFailed { .. } => "ReaderActorFailed",
+        TerminalEvent::RebootScheduled { .. } => "RebootScheduled",
     }
 }
 

@@ -1,5 +1,5 @@
 //! The session's shell side: it starts the reader's children (connection,
-//! reconnect supervisor) on first use, feeds their reports to the session
+//! reconnect supervisor, 24-hour reboot timer) on first use, feeds their reports to the session
 //! machine, delivers the machine's inputs to them and its reports to the
 //! hub.
 
@@ -14,6 +14,7 @@ use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport};
 use crate::backend::Backend;
 use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
 use crate::reader::{Reader, SerialNumber};
+use crate::reboot::{RebootPolicy, RebootTimerActor, start_reboot_timer};
 use crate::reconnect::{
     ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor,
 };
@@ -48,6 +49,8 @@ pub(crate) struct SessionParts {
     pub(crate) restarts: RestartIntensity,
     /// Each reader's supervisor, started with its first connect.
     pub(crate) supervisors: Supervisors,
+    /// When the 24-hour reboot timer reboots a reader (R12).
+    pub(crate) reboot: RebootPolicy,
 }
 
 /// Carries out a session's outputs.
@@ -56,6 +59,7 @@ pub struct SessionEffects {
     parts: SessionParts,
     report: SessionReportFn,
     connection: Option<Addr<ConnectionActor>>,
+    reboot_timer: Option<Addr<RebootTimerActor>>,
 }
 
 impl SessionEffects {
@@ -107,6 +111,29 @@ impl SessionEffects {
     }
 }
 
+impl SessionEffects {
+    /// The reader's 24-hour reboot timer, started on first use and again
+    /// when it stopped.
+    fn reboot_timer(&mut self, session: Addr<SessionActor>) -> Addr<RebootTimerActor> {
+        if let Some(timer) = self.reboot_timer.as_ref().filter(|t| t.connected()) {
+            return timer.clone();
+        }
+        let source = format!("actor:reboot_timer:{}", self.serial);
+        let output = Rc::new(move |output| {
+            session.do_send(Deliver::from(source.clone(), SessionInput::from(output)));
+        });
+        let timer = start_reboot_timer(
+            self.serial.clone(),
+            self.parts.reboot,
+            output,
+            self.parts.tracer.clone(),
+            self.parts.clock,
+        );
+        self.reboot_timer = Some(timer.clone());
+        timer
+    }
+}
+
 impl Effects<Session> for SessionEffects {
     fn perform(&mut self, output: SessionOutput, ctx: &mut EffectContext<'_, Session, Self>) {
         match output {
@@ -122,6 +149,11 @@ impl Effects<Session> for SessionEffects {
             SessionOutput::ToSupervisor(input) => {
                 let source = format!("actor:session:{}", self.serial);
                 self.supervisor(ctx.address()).send_from(source, input);
+            }
+            SessionOutput::ToRebootTimer(input) => {
+                let source = format!("actor:session:{}", self.serial);
+                self.reboot_timer(ctx.address())
+                    .do_send(Deliver::from(source, input));
             }
             SessionOutput::ToHub(mut report) => {
                 // A handle on live work is not data: the supervisor's
@@ -155,6 +187,7 @@ pub(crate) fn start_session(
         parts,
         report,
         connection: None,
+        reboot_timer: None,
     };
     MachineActor::new(id, Session::new(reader.clone()), effects, tracer, clock).start()
 }

@@ -3,19 +3,20 @@
 //!
 //! ```text
 //! not_connected → connecting → connected
-//!                               ready ⇄ rebooting, disconnecting
+//!                               ready ⇄ in_transaction, rebooting; disconnecting
 //! reconnecting
 //!   between_attempts ⇄ attempting → abandoning
 //! closing_abandoned_attempt
 //! ```
 //!
 //! A session owns one reader's life. Its children report to it: the
-//! connection (link, hello, registration, reports), the reconnect
-//! supervisor (when to attempt, when to give up). The session decides
-//! what their reports mean together — a reboot's disconnect starts a
-//! reconnection (R12), an attempt's connect is the supervisor's, not the
-//! app's — and tells the hub the reader's status, what to publish and
-//! which calls to answer.
+//! connection (link, hello, registration, reports, transactions), the
+//! reconnect supervisor (when to attempt, when to give up), the 24-hour
+//! reboot timer (when the reader is due). The session decides what their
+//! reports mean together — a reboot's disconnect starts a reconnection
+//! (R12), a transaction holds off every reboot (R20), an attempt's connect
+//! is the supervisor's, not the app's — and tells the hub the reader's
+//! status, what to publish and which calls to answer.
 
 use statig::prelude::*;
 
@@ -23,6 +24,7 @@ use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport, Sessi
 use crate::backend::LocationId;
 use crate::connection::{CommandError, ConnectError, ConnectionInput};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::reboot::RebootInput;
 use crate::reconnect::{ReconnectError, ReconnectInput};
 use crate::runtime::machine::{Machine, Outbox, state_name};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
@@ -46,6 +48,10 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("LowBatteryWarned", &[]),
                 on("CardInserted", &[]),
                 on("CardRemoved", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
+                on("RebootScheduled", &[]),
+                on("RebootDue", &[]),
             ],
         ),
         state(
@@ -69,12 +75,30 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectionEnded", &["between_attempts", "not_connected"]),
                 on("ConnectionActorFailed", &["not_connected"]),
                 on("DisconnectRequested", &["disconnecting"]),
+                on("TransactionStartRequested", &[]),
             ],
         ),
         state(
             "ready",
             Some("connected"),
-            &[on("RebootRequested", &["rebooting"])],
+            &[
+                on("RebootRequested", &["rebooting"]),
+                on("RebootDue", &["rebooting"]),
+                on("TransactionStartRequested", &["in_transaction"]),
+            ],
+        ),
+        state(
+            "in_transaction",
+            Some("connected"),
+            &[
+                on("TransactionStarted", &[]),
+                on("TransactionStartFailed", &["ready"]),
+                on("TransactionEndRequested", &[]),
+                on("TransactionEnded", &["ready"]),
+                on("TransactionEndFailed", &["ready"]),
+                on("RebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+            ],
         ),
         state(
             "rebooting",
@@ -152,6 +176,11 @@ pub(crate) struct SessionCore {
     reboot_call: Option<CallId>,
     /// Why the connection ended, for the reconnection under way.
     reconnect_reason: DisconnectReason,
+    /// The `start_transaction` / `end` call waiting for the reader's answer.
+    transaction_call: Option<CallId>,
+    /// The uptime an attempt's connect reported, for the reboot timer once
+    /// the supervisor confirms the reconnection.
+    attempt_uptime_ms: Option<u64>,
     /// A reconnect attempt's connection that ended again before the
     /// supervisor said the reconnection succeeded: why, to report once it
     /// has.
@@ -176,7 +205,7 @@ impl SessionCore {
     /// session: that is told with the end, once it is known whether a
     /// reconnection follows). All handled in place.
     #[superstate]
-    fn session(&mut self, event: &SessionInput) -> Outcome<State> {
+    fn session(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         let serial_number = self.serial();
         match event {
             SessionInput::ConnectRequested { call, .. } => {
@@ -187,9 +216,20 @@ impl SessionCore {
                 };
                 self.reply(*call, Err(error));
             }
-            SessionInput::DisconnectRequested { call } | SessionInput::RebootRequested { call } => {
+            SessionInput::DisconnectRequested { call }
+            | SessionInput::RebootRequested { call }
+            | SessionInput::TransactionStartRequested { call } => {
                 self.reply(*call, Err(TerminalError::NotConnected { serial_number }));
             }
+            // No transaction runs: ending one is done already.
+            SessionInput::TransactionEndRequested { call } => self.reply(*call, Ok(CallOutcome::Done)),
+            SessionInput::RebootScheduled { at } => self.publish(TerminalEvent::RebootScheduled {
+                serial_number,
+                at: *at,
+            }),
+            // Not now (the reader is busy rebooting or disconnecting): the
+            // timer tries again, unless the reader's end disarms it first.
+            SessionInput::RebootDue => context.emit(SessionOutput::ToRebootTimer(RebootInput::RebootFailed)),
             SessionInput::StatusReported { status } => {
                 let ends_connected =
                     self.status == ConnectionStatus::Connected && *status == ConnectionStatus::NotConnected;
@@ -237,8 +277,13 @@ impl SessionCore {
     #[state(superstate = "session")]
     fn connecting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
-            SessionInput::ReaderConnected { reader, location } => {
+            SessionInput::ReaderConnected {
+                reader,
+                location,
+                uptime_ms,
+            } => {
                 self.reader_connected(context, reader, location);
+                self.arm_reboot_timer(context, *uptime_ms);
                 if let Some(call) = self.connect_call.take() {
                     let reader = reader.clone();
                     self.reply(call, Ok(CallOutcome::Connected { reader }));
@@ -292,12 +337,17 @@ impl SessionCore {
                 context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
                 Transition(State::disconnecting())
             }
+            SessionInput::TransactionStartRequested { call } => {
+                self.refuse_command(*call, CommandError::Busy);
+                Handled
+            }
             _ => Super,
         }
     }
 
-    /// Connected, nothing asked of the reader. `RebootRequested` →
-    /// `rebooting` (R12).
+    /// Connected, nothing asked of the reader. `RebootRequested` (the
+    /// app's) or `RebootDue` (the 24-hour timer's) → `rebooting` (R12);
+    /// `TransactionStartRequested` → `in_transaction` (R20).
     #[state(superstate = "connected")]
     fn ready(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
@@ -305,6 +355,63 @@ impl SessionCore {
                 self.reboot_call = Some(*call);
                 context.emit(SessionOutput::ToConnection(ConnectionInput::RebootRequested));
                 Transition(State::rebooting())
+            }
+            SessionInput::RebootDue => {
+                context.emit(SessionOutput::ToConnection(
+                    ConnectionInput::SecurityRebootRequested,
+                ));
+                Transition(State::rebooting())
+            }
+            SessionInput::TransactionStartRequested { call } => {
+                self.transaction_call = Some(*call);
+                // The timer hears first, so no reboot is asked while the
+                // reader is being told.
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionStarted));
+                context.emit(SessionOutput::ToConnection(
+                    ConnectionInput::TransactionStartRequested,
+                ));
+                Transition(State::in_transaction())
+            }
+            _ => Super,
+        }
+    }
+
+    /// A transaction runs on the reader (R20): no reboot of any kind — the
+    /// app's is refused with `transaction_in_progress`, the timer's waits
+    /// (it knows). Its end, or a failed start or end, → `ready`.
+    #[state(superstate = "connected")]
+    fn in_transaction(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::TransactionStarted => {
+                self.answer_transaction_call(Ok(CallOutcome::Done));
+                Handled
+            }
+            SessionInput::TransactionStartFailed { error } | SessionInput::TransactionEndFailed { error } => {
+                let error = TerminalError::Command {
+                    serial_number: self.serial(),
+                    error: error.clone(),
+                };
+                self.answer_transaction_call(Err(error));
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+                Transition(State::ready())
+            }
+            SessionInput::TransactionEndRequested { call } => {
+                if let Some(earlier) = self.transaction_call.replace(*call) {
+                    self.reply(earlier, Ok(CallOutcome::Done));
+                }
+                context.emit(SessionOutput::ToConnection(
+                    ConnectionInput::TransactionEndRequested,
+                ));
+                Handled
+            }
+            SessionInput::TransactionEnded => {
+                self.answer_transaction_call(Ok(CallOutcome::Done));
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+                Transition(State::ready())
+            }
+            SessionInput::RebootRequested { call } | SessionInput::TransactionStartRequested { call } => {
+                self.refuse_command(*call, CommandError::TransactionInProgress);
+                Handled
             }
             _ => Super,
         }
@@ -314,7 +421,7 @@ impl SessionCore {
     /// (the disconnect follows); `RebootFailed` → `ready`; another reboot
     /// is refused as busy.
     #[state(superstate = "connected")]
-    fn rebooting(&mut self, event: &SessionInput) -> Outcome<State> {
+    fn rebooting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
             SessionInput::RebootAccepted => {
                 if let Some(call) = self.reboot_call.take() {
@@ -323,21 +430,15 @@ impl SessionCore {
                 Handled
             }
             SessionInput::RebootFailed { error } => {
-                if let Some(call) = self.reboot_call.take() {
-                    let error = TerminalError::Command {
-                        serial_number: self.serial(),
-                        error: error.clone(),
-                    };
-                    self.reply(call, Err(error));
+                match self.reboot_call.take() {
+                    Some(call) => self.refuse_command(call, error.clone()),
+                    // The timer's reboot: it tries again.
+                    None => context.emit(SessionOutput::ToRebootTimer(RebootInput::RebootFailed)),
                 }
                 Transition(State::ready())
             }
             SessionInput::RebootRequested { call } => {
-                let error = TerminalError::Command {
-                    serial_number: self.serial(),
-                    error: CommandError::Busy,
-                };
-                self.reply(*call, Err(error));
+                self.refuse_command(*call, CommandError::Busy);
                 Handled
             }
             _ => Super,
@@ -354,11 +455,7 @@ impl SessionCore {
                 Handled
             }
             SessionInput::RebootRequested { call } => {
-                let error = TerminalError::Command {
-                    serial_number: self.serial(),
-                    error: CommandError::Busy,
-                };
-                self.reply(*call, Err(error));
+                self.refuse_command(*call, CommandError::Busy);
                 Handled
             }
             _ => Super,
@@ -435,9 +532,14 @@ impl SessionCore {
     #[state(superstate = "reconnecting")]
     fn attempting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
-            SessionInput::ReaderConnected { reader, location } => {
+            SessionInput::ReaderConnected {
+                reader,
+                location,
+                uptime_ms,
+            } => {
                 self.reader = reader.clone();
                 self.location = Some(location.clone());
+                self.attempt_uptime_ms = Some(*uptime_ms);
                 self.report().now.push(HubItem::Persist {
                     reader: reader.clone(),
                     location: location.clone(),
@@ -518,6 +620,8 @@ impl SessionCore {
             disconnect_calls: Vec::new(),
             reboot_call: None,
             reconnect_reason: DisconnectReason::Unknown,
+            transaction_call: None,
+            attempt_uptime_ms: None,
             lost_after_connect: None,
             report: Default::default(),
         }
@@ -594,6 +698,29 @@ impl SessionCore {
         });
     }
 
+    /// Arms the 24-hour reboot timer from the uptime the reader reported
+    /// (R12): the timer itself knows which models reboot.
+    fn arm_reboot_timer(&mut self, context: &mut Out, uptime_ms: u64) {
+        context.emit(SessionOutput::ToRebootTimer(RebootInput::ReaderConnected {
+            device_type: self.reader.device_type,
+            uptime_ms,
+        }));
+    }
+
+    fn refuse_command(&mut self, call: CallId, error: CommandError) {
+        let error = TerminalError::Command {
+            serial_number: self.serial(),
+            error,
+        };
+        self.reply(call, Err(error));
+    }
+
+    fn answer_transaction_call(&mut self, result: Result<CallOutcome, TerminalError>) {
+        if let Some(call) = self.transaction_call.take() {
+            self.reply(call, result);
+        }
+    }
+
     fn actor_failed(&mut self, panic: &str) {
         self.publish(TerminalEvent::ReaderActorFailed {
             serial_number: self.serial(),
@@ -617,7 +744,16 @@ impl SessionCore {
             reason,
             auto_reconnect,
         }));
+        context.emit(SessionOutput::ToRebootTimer(RebootInput::ReaderDisconnected));
         let reboot_call = self.reboot_call.take();
+        if let Some(call) = self.transaction_call.take() {
+            // The transaction ended with the connection.
+            let serial_number = self.serial();
+            self.after_status(HubItem::Reply {
+                call,
+                result: Err(TerminalError::NotConnected { serial_number }),
+            });
+        }
         let outcome = self.report_end(reason, auto_reconnect);
         // The event first, then the answers: a caller that awaited the
         // disconnect finds it already in the stream.
@@ -681,10 +817,14 @@ impl SessionCore {
             reader: self.reader.clone(),
             location,
         });
+        let uptime_ms = self.attempt_uptime_ms.take();
         if let Some(reason) = self.lost_after_connect.take() {
             // The supervisor heard of it already; it decides again.
             let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
             return self.report_end(reason, auto_reconnect);
+        }
+        if let Some(uptime_ms) = uptime_ms {
+            self.arm_reboot_timer(context, uptime_ms);
         }
         if !self.disconnect_calls.is_empty() {
             // The app asked to disconnect while it reconnected.

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::backend::LocationId;
 use crate::connection::{CommandError, ConnectError, ConnectionEvent, ConnectionInput};
 use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader};
+use crate::reboot::{RebootInput, RebootOutput};
 use crate::reconnect::{ReconnectError, ReconnectEvent, ReconnectInput};
+use crate::runtime::Millis;
 use crate::terminal::{CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalEvent};
 
 /// What happens to a reader session: the app's calls (routed by the hub,
@@ -33,6 +35,16 @@ pub enum SessionInput {
         /// The call to answer.
         call: CallId,
     },
+    /// The app started a transaction on the reader (R20).
+    TransactionStartRequested {
+        /// The call to answer.
+        call: CallId,
+    },
+    /// The app ended its transaction.
+    TransactionEndRequested {
+        /// The call to answer.
+        call: CallId,
+    },
     /// The connection's status changed (R6).
     StatusReported {
         /// The new status.
@@ -44,6 +56,8 @@ pub enum SessionInput {
         reader: Reader,
         /// The location it is registered to.
         location: LocationId,
+        /// The reader's uptime at the connect, in ms (R12 counts from it).
+        uptime_ms: u64,
     },
     /// The connection's connect failed.
     ConnectFailed {
@@ -68,6 +82,28 @@ pub enum SessionInput {
         /// Why.
         error: CommandError,
     },
+    /// The reader started the app's transaction (R20).
+    TransactionStarted,
+    /// The reader did not start the transaction.
+    TransactionStartFailed {
+        /// Why.
+        error: CommandError,
+    },
+    /// The reader ended the transaction.
+    TransactionEnded,
+    /// The reader did not end the transaction.
+    TransactionEndFailed {
+        /// Why.
+        error: CommandError,
+    },
+    /// The reboot timer planned the reader's next reboot (R12).
+    RebootScheduled {
+        /// When, in ms of the runtime's clock.
+        at: Millis,
+    },
+    /// The reboot timer says the reader is due for its 24-hour reboot now
+    /// (R12), and no transaction runs (R20).
+    RebootDue,
     /// The reader reported its battery (R18a).
     BatteryReported {
         /// The battery now.
@@ -116,7 +152,15 @@ impl From<ConnectionEvent> for SessionInput {
     fn from(event: ConnectionEvent) -> Self {
         match event {
             ConnectionEvent::StatusChanged { status } => Self::StatusReported { status },
-            ConnectionEvent::Connected { reader, location } => Self::ReaderConnected { reader, location },
+            ConnectionEvent::Connected {
+                reader,
+                location,
+                uptime_ms,
+            } => Self::ReaderConnected {
+                reader,
+                location,
+                uptime_ms,
+            },
             ConnectionEvent::ConnectFailed { error } => Self::ConnectFailed { error },
             ConnectionEvent::Disconnected { reason } => Self::ConnectionEnded { reason },
             ConnectionEvent::MachineFailed { panic } => Self::ConnectionActorFailed { panic },
@@ -126,6 +170,20 @@ impl From<ConnectionEvent> for SessionInput {
             ConnectionEvent::LowBatteryWarned { battery } => Self::LowBatteryWarned { battery },
             ConnectionEvent::CardInserted => Self::CardInserted,
             ConnectionEvent::CardRemoved => Self::CardRemoved,
+            ConnectionEvent::TransactionStarted => Self::TransactionStarted,
+            ConnectionEvent::TransactionStartFailed { error } => Self::TransactionStartFailed { error },
+            ConnectionEvent::TransactionEnded => Self::TransactionEnded,
+            ConnectionEvent::TransactionEndFailed { error } => Self::TransactionEndFailed { error },
+        }
+    }
+}
+
+impl From<RebootOutput> for SessionInput {
+    /// A reboot timer's output, as the session's input.
+    fn from(output: RebootOutput) -> Self {
+        match output {
+            RebootOutput::RebootScheduled { at } => Self::RebootScheduled { at },
+            RebootOutput::RebootReader => Self::RebootDue,
         }
     }
 }
@@ -153,6 +211,9 @@ pub enum SessionOutput {
     /// Deliver an input to the reader's reconnect supervisor (started on
     /// first use, and again if it stopped).
     ToSupervisor(ReconnectInput),
+    /// Deliver an input to the reader's 24-hour reboot timer (started on
+    /// first use).
+    ToRebootTimer(RebootInput),
     /// Tell the hub what the input changed.
     ToHub(SessionReport),
 }

@@ -34,6 +34,8 @@ const SERVING_ON: &[On] = &[
     on("ConnectReaderRequested", &[]),
     on("DisconnectReaderRequested", &[]),
     on("RebootReaderRequested", &[]),
+    on("TransactionStartRequested", &[]),
+    on("TransactionEndRequested", &[]),
     on("SessionReported", &[]),
     on("ReadersDiscovered", &[]),
     on("DiscoveryRunningChanged", &[]),
@@ -159,6 +161,14 @@ impl TerminalCore {
                 serial_number,
                 SessionInput::RebootRequested { call: *call },
             ),
+            TerminalInput::TransactionStartRequested { call, serial_number } => {
+                let input = SessionInput::TransactionStartRequested { call: *call };
+                self.route(context, *call, serial_number, input)
+            }
+            TerminalInput::TransactionEndRequested { call, serial_number } => {
+                let input = SessionInput::TransactionEndRequested { call: *call };
+                self.route(context, *call, serial_number, input)
+            }
             TerminalInput::SessionReported {
                 serial_number,
                 report,

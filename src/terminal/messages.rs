@@ -179,6 +179,20 @@ pub enum TerminalInput {
         /// Which reader.
         serial_number: SerialNumber,
     },
+    /// The app started a transaction on a reader (R20).
+    TransactionStartRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// The app ended (or dropped) its transaction on a reader.
+    TransactionEndRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
     /// A reader's session reported what an input changed.
     SessionReported {
         /// Whose session.

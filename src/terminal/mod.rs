@@ -112,6 +112,7 @@ mod actor;
 mod events;
 mod machine;
 mod messages;
+mod transaction;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,10 +132,12 @@ pub use machine::{Hub, SPEC, overall_status};
 pub use messages::{
     CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalInput, TerminalOutput, TerminalTimer,
 };
+pub use transaction::Transaction;
 
 use crate::backend::Backend;
 use crate::cancelable::CancelOutcome;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
+use crate::reboot::RebootPolicy;
 use crate::reconnect::{ReconnectPolicy, RestartIntensity};
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
@@ -159,9 +162,18 @@ pub struct TerminalBuilder {
     event_capacity: usize,
     reconnect: ReconnectPolicy,
     restarts: RestartIntensity,
+    reboot: RebootPolicy,
 }
 
 impl TerminalBuilder {
+    /// When M2 and WisePad 3 readers are rebooted by the runtime (R12): a
+    /// lead before the reader's own 24-hour deadline (10 min by default),
+    /// and the retry after a reboot that did not happen.
+    pub fn reboot_policy(mut self, policy: RebootPolicy) -> Self {
+        self.reboot = policy;
+        self
+    }
+
     /// How readers are reconnected after an unexpected disconnect (R9):
     /// the window (60 s by default) and the backoff.
     pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
@@ -220,6 +232,7 @@ impl TerminalBuilder {
             seed,
             reconnect: self.reconnect,
             restarts: self.restarts,
+            reboot: self.reboot,
             supervisors: supervisors.clone(),
             tracer: self.tracer,
             events: events.clone(),
@@ -256,7 +269,7 @@ impl TerminalBuilder {
             events,
             view,
             calls,
-            next_call: AtomicU64::new(1),
+            next_call: Arc::new(AtomicU64::new(1)),
             seed,
             system,
             store,
@@ -273,6 +286,7 @@ struct Parts {
     seed: u64,
     reconnect: ReconnectPolicy,
     restarts: RestartIntensity,
+    reboot: RebootPolicy,
     supervisors: Supervisors,
     tracer: Tracer,
     events: broadcast::Sender<TerminalEvent>,
@@ -311,6 +325,7 @@ impl Parts {
                     reconnect: self.reconnect,
                     restarts: self.restarts,
                     supervisors: self.supervisors,
+                    reboot: self.reboot,
                 },
             },
             self.tracer,
@@ -353,7 +368,7 @@ pub struct Terminal {
     events: broadcast::Sender<TerminalEvent>,
     view: Arc<Mutex<TerminalView>>,
     calls: Calls,
-    next_call: AtomicU64,
+    next_call: Arc<AtomicU64>,
     seed: u64,
     /// The actix system the terminal started on its own thread, if it did.
     system: Option<actix::System>,
@@ -388,6 +403,7 @@ impl Terminal {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             reconnect: ReconnectPolicy::default(),
             restarts: RestartIntensity::default(),
+            reboot: RebootPolicy::default(),
         }
     }
 
@@ -478,12 +494,39 @@ impl Terminal {
     }
 
     /// Asks a connected reader to reboot now (R12); answers once the reader
-    /// accepted. Its disconnect follows with reason `RebootRequested`.
+    /// accepted. Its disconnect follows with reason `RebootRequested` and,
+    /// with auto-reconnect on, reconnection (`ReconnectStarted`, R9); the
+    /// next 24-hour reboot is counted from the reader's new uptime. Refused
+    /// with `transaction_in_progress` while a transaction runs (R20).
     pub async fn reboot_reader(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
         let serial_number = serial_number.clone();
         self.call(|call| TerminalInput::RebootReaderRequested { call, serial_number })
             .await
             .map(|_| ())
+    }
+
+    /// Starts a transaction on a connected reader (R20); answers once the
+    /// reader has started it. While it runs the reader is never rebooted:
+    /// `reboot_reader` answers `transaction_in_progress`, and the 24-hour
+    /// reboot (R12) waits for its end. Fails with `not_connected`, or
+    /// `transaction_in_progress` when one runs already, or `reader_busy`
+    /// while the reader reboots or disconnects.
+    pub async fn start_transaction(
+        &self,
+        serial_number: &SerialNumber,
+    ) -> Result<Transaction, TerminalError> {
+        let serial = serial_number.clone();
+        self.call(|call| TerminalInput::TransactionStartRequested {
+            call,
+            serial_number: serial,
+        })
+        .await?;
+        Ok(Transaction::new(
+            serial_number.clone(),
+            self.hub.clone(),
+            self.calls.clone(),
+            self.next_call.clone(),
+        ))
     }
 
     /// Stops a reader's running reconnection (R9), as the cancelable of its
@@ -610,5 +653,6 @@ mod tests {
         send(terminal.events());
         send(terminal.cancel_reconnect(&reader.serial_number));
         send(terminal.reconnect_saved_reader(Duration::from_secs(1)));
+        send(terminal.start_transaction(&reader.serial_number));
     }
 }

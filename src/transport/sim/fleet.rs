@@ -21,6 +21,8 @@
 //! software_version = "3.1.0"       # the image in the active slot
 //! att_payload = 244                # optional: largest ATT payload it negotiates, 20..=244
 //!                                  # (default: 20 for the Chipper 2X, 185 for the WisePad 3, 244 for the M2)
+//! uptime_ms = 82800000             # optional: how long it has been up when the world starts (default 0);
+//!                                  # an M2 or WisePad 3 reboots itself when it reaches 24 h (R12)
 //! [readers.fault]                  # optional fault plan, every key optional
 //! drop_link_at_step = 3            # drop the link instead of answering its 3rd command (1-based, over its life)
 //! drop_link_at_ms = 600000         # drop the link at this virtual time (ms since the world started)
@@ -77,6 +79,11 @@ pub struct ReaderSpec {
     pub software_version: String,
     /// The largest ATT payload it negotiates.
     pub att_payload: usize,
+    /// How long it has been up when the world starts, in ms: it reports
+    /// this uptime, and an M2 or WisePad 3 reboots itself 24 h after its
+    /// boot (R12), so a reader at 23 h reboots within the hour.
+    #[serde(default)]
+    pub uptime_ms: u64,
     /// Faults it will suffer.
     pub fault: FaultPlan,
 }
@@ -97,6 +104,7 @@ impl ReaderSpec {
             charging: false,
             software_version: software_version.into(),
             att_payload: default_att_payload(device_type),
+            uptime_ms: 0,
             fault: FaultPlan::default(),
         }
     }
@@ -248,6 +256,8 @@ struct RawReader {
     software_version: Spanned<String>,
     att_payload: Option<Spanned<usize>>,
     #[serde(default)]
+    uptime_ms: u64,
+    #[serde(default)]
     fault: Option<Spanned<FaultPlan>>,
 }
 
@@ -384,6 +394,7 @@ impl Fleet {
                 charging: r.charging,
                 software_version,
                 att_payload,
+                uptime_ms: r.uptime_ms,
                 fault,
             });
         }
