@@ -197,3 +197,23 @@ uptime_ms = 82800000
         assert_eq!(state.boots, 1, "it rebooted at 24 h of uptime");
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_uptime_neither_panics_nor_overflows_a_chipper_that_never_reboots() {
+    let world = SimWorld::with_readers(vec![
+        on_charger("CH-1", DeviceType::Chipper2X),
+        on_charger("M2-1", DeviceType::StripeM2),
+    ]);
+    for reader in ["CH-1", "M2-1"] {
+        world
+            .set_uptime(&serial(reader), Duration::from_millis(u64::MAX - 1))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let chipper = world.reader_state(&serial("CH-1")).unwrap();
+    assert_eq!(chipper.uptime_ms, u64::MAX, "saturates");
+    assert_eq!(chipper.boots, 0);
+    let m2 = world.reader_state(&serial("M2-1")).unwrap();
+    assert_eq!(m2.boots, 1, "past its 24 h: it reboots at once");
+    assert!(m2.uptime_ms < 10_000);
+}

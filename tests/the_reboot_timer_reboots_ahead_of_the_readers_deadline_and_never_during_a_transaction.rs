@@ -274,6 +274,38 @@ fn the_due_time_is_24_hours_less_the_lead_less_the_uptime_never_negative() {
     assert_eq!(policy.due_after(u64::MAX), Duration::ZERO);
 }
 
+#[test]
+fn the_actor_fires_its_timer_on_virtual_time_and_hands_every_output_to_its_owner() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use readerlink::reboot::start_reboot_timer;
+    use readerlink::runtime::{Clock, Deliver, Tracer, virtual_time_system};
+
+    virtual_time_system().block_on(async {
+        let outputs: Rc<RefCell<Vec<(Millis, RebootOutput)>>> = Rc::default();
+        let sink = outputs.clone();
+        let clock = Clock::start();
+        let stamp = clock;
+        let timer = start_reboot_timer(
+            "WPC32-0001".into(),
+            RebootPolicy::default(),
+            Rc::new(move |output| sink.borrow_mut().push((stamp.now_ms(), output))),
+            Tracer::off(),
+            clock,
+        );
+        timer.do_send(Deliver::from("test", connected(DeviceType::WisePad3, 23 * HOUR)));
+        tokio::time::sleep(Duration::from_millis(HOUR)).await;
+        assert_eq!(
+            *outputs.borrow(),
+            [
+                (0, RebootOutput::RebootScheduled { at: 50 * MINUTE }),
+                (50 * MINUTE, RebootOutput::RebootReader),
+            ]
+        );
+    });
+}
+
 // ----- the property -----
 
 #[derive(Debug, Clone)]

@@ -222,7 +222,7 @@ impl RebootCore {
     }
 
     fn schedule(&mut self, context: &mut Out, after: std::time::Duration) {
-        let at = context.now() + after.as_millis() as Millis;
+        let at = context.now().saturating_add(after.as_millis() as Millis);
         self.due_at = Some(at);
         context.start_timer(RebootAlarm::RebootDue, after);
         context.emit(RebootOutput::RebootScheduled { at });

@@ -355,7 +355,9 @@ impl SimReader {
     /// Time since it last booted (0 when off or booting).
     pub fn uptime(&self, now: Millis) -> Millis {
         match self.power {
-            Power::On => now.saturating_sub(self.booted_at) + self.uptime_at_booted_at,
+            Power::On => now
+                .saturating_sub(self.booted_at)
+                .saturating_add(self.uptime_at_booted_at),
             Power::Off | Power::Booting { .. } => 0,
         }
     }
