@@ -2,8 +2,12 @@
 //! as JSON, with their virtual time. The terminal's [`TerminalEvent`]s, and
 //! the runner's own ([`RUNNER_EVENTS`]).
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
+use super::shape::Shape;
 use crate::terminal::TerminalEvent;
 
 /// The kinds of [`TerminalEvent`] this build emits. [`terminal_event_kind`]
@@ -59,6 +63,52 @@ pub const PLANNED_EVENTS: &[(&str, &str)] = &[
         "software updates (R13-R17) are not implemented yet",
     ),
 ];
+
+/// The fields of every event kind a scenario may name, as the JSON it is
+/// matched against: the terminal's read from [`TerminalEvent`]'s own
+/// `Deserialize` ([`Shape::of`]), so a field or enum value added there is
+/// known here without a second list; the runner's from [`runner_event_shape`].
+pub fn event_shapes() -> &'static BTreeMap<&'static str, Shape> {
+    static SHAPES: OnceLock<BTreeMap<&'static str, Shape>> = OnceLock::new();
+    SHAPES.get_or_init(|| {
+        let mut shapes = BTreeMap::new();
+        // The shape of a derived `Deserialize` can always be read (tested);
+        // were it not, patterns on terminal events would be refused loudly
+        // as naming unknown fields rather than pass unchecked.
+        if let Ok(Shape::Enum(variants)) = Shape::of::<TerminalEvent>() {
+            for (kind, payload) in variants {
+                shapes.insert(kind, payload.unwrap_or(Shape::Struct(Vec::new())));
+            }
+        }
+        for kind in RUNNER_EVENTS {
+            shapes.insert(*kind, runner_event_shape(kind));
+        }
+        shapes
+    })
+}
+
+/// The fields of the runner's own events ([`RUNNER_EVENTS`]); the runner
+/// writes them with these names.
+pub fn runner_event_shape(kind: &str) -> Shape {
+    let step = [
+        ("step", Shape::Number),
+        ("action", Shape::String),
+        ("serial_number", Shape::Option(Box::new(Shape::String))),
+    ];
+    match kind {
+        "StepRan" => Shape::Struct(step.to_vec()),
+        "ActionFailed" => Shape::Struct(
+            step.into_iter()
+                .chain([("error", Shape::String), ("message", Shape::String)])
+                .collect(),
+        ),
+        "DiscoveryFinished" => Shape::Struct(vec![
+            ("ok", Shape::Bool),
+            ("error", Shape::Option(Box::new(Shape::String))),
+        ]),
+        _ => Shape::Struct(Vec::new()),
+    }
+}
 
 /// The kind of a terminal event, as its name in the stream.
 pub fn terminal_event_kind(event: &TerminalEvent) -> &'static str {
@@ -229,5 +279,34 @@ mod tests {
         assert_eq!(event_kind("ReconnectStarted"), EventKind::Emitted);
         assert!(matches!(event_kind("UpdateAvailable"), EventKind::Planned(_)));
         assert!(matches!(event_kind("Conected"), EventKind::Unknown(_)));
+    }
+
+    #[test]
+    fn every_emitted_kind_has_its_fields_read_from_the_event_types() {
+        let shapes = event_shapes();
+        for kind in TERMINAL_EVENTS.iter().chain(RUNNER_EVENTS) {
+            assert!(shapes.contains_key(kind), "{kind} has a shape");
+        }
+        assert_eq!(shapes.len(), TERMINAL_EVENTS.len() + RUNNER_EVENTS.len());
+        let Some(Shape::Struct(fields)) = shapes.get("Disconnected") else {
+            panic!(
+                "Disconnected is a struct variant: {:?}",
+                shapes.get("Disconnected")
+            );
+        };
+        let reason = &fields.iter().find(|(n, _)| *n == "reason").unwrap().1;
+        let names: Vec<String> = crate::reader::DisconnectReason::ALL
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(reason.unit_variants().unwrap(), names);
+        // The cancelable handle is not data and not a field.
+        let Some(Shape::Struct(fields)) = shapes.get("ReconnectStarted") else {
+            panic!("ReconnectStarted is a struct variant");
+        };
+        assert_eq!(
+            fields.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["serial_number", "reason"]
+        );
     }
 }

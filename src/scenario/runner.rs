@@ -512,26 +512,35 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
     let end = start + scenario.run_for;
     let mut failures = Vec::new();
     let mut mark = 0usize;
+    // When the previous step's trigger held: an `at` step due before it
+    // cannot run on time. (Comparing with the clock instead would fail the
+    // first step at "0s" on real time, where the clock has always moved on.)
+    let mut previous_ran: Option<Instant> = None;
     for step in &scenario.steps {
         match &step.trigger {
             Trigger::At(at) => {
                 let due = start + *at;
-                if Instant::now() > due {
+                if let Some(ran) = previous_ran.filter(|ran| *ran > due) {
                     failures.push(Failure {
                         line: step.line,
                         field: format!("steps[{}].at", step.index),
                         expectation: format!("step {} runs at {}", step.index, fmt_ms(ms(*at))),
                         why: format!(
                             "the step before it ran later, at {}; it ran then",
-                            fmt_ms(sink.now_ms())
+                            fmt_ms(ms(ran.duration_since(start)))
                         ),
                         around: Vec::new(),
                     });
                 }
                 tokio::time::sleep_until(due).await;
+                previous_ran = Some(due.max(previous_ran.unwrap_or(due)));
             }
             Trigger::After { event, delay } => match sink.wait_for(event, mark, end).await {
-                Some(_) => tokio::time::sleep_until((Instant::now() + *delay).min(end)).await,
+                Some(_) => {
+                    let due = (Instant::now() + *delay).min(end);
+                    tokio::time::sleep_until(due).await;
+                    previous_ran = Some(due);
+                }
                 None => {
                     let events = sink.inner.borrow();
                     let from = mark.saturating_sub(expect::CONTEXT_EVENTS);
