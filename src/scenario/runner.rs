@@ -240,7 +240,9 @@ impl App for TerminalApp {
             .tracer(parts.tracer)
             .seed(parts.seed)
             .start();
-        let mut events = terminal.events();
+        // Lossless: a checker that misses events checks what is left (an
+        // `absent` expectation would hold because its event was dropped).
+        let mut events = terminal.events_lossless();
         let to_sink = sink.clone();
         actix::spawn(async move {
             while let Some(event) = events.next().await {
@@ -611,6 +613,25 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         .collect();
     let final_connection_status = app.connection_status();
     let events = sink.take();
+    // Whatever the app adapter, a run whose stream lost events proves
+    // nothing about the events it lost.
+    if let Some(at) = events.iter().position(|e| e.kind == "EventsMissed") {
+        let missed: u64 = events
+            .iter()
+            .filter(|e| e.kind == "EventsMissed")
+            .filter_map(|e| e.fields.get("count").and_then(Value::as_u64))
+            .sum();
+        failures.push(Failure {
+            line: 0,
+            field: "events".into(),
+            expectation: "the runner receives every event".into(),
+            why: format!("{missed} events were dropped before the runner saw them; the expectations were checked on what was left"),
+            around: events
+                .get(at.saturating_sub(expect::CONTEXT_EVENTS)..(at + expect::CONTEXT_EVENTS).min(events.len()))
+                .map(<[_]>::to_vec)
+                .unwrap_or_default(),
+        });
+    }
     failures.extend(expect::check(
         &scenario.expect,
         &events,
