@@ -17,6 +17,15 @@ pub enum ScenarioError {
         /// What the OS said.
         message: String,
     },
+    /// The file is larger than the most [`super::load`] reads
+    /// ([`super::MAX_SCENARIO_BYTES`]).
+    #[error("{path}: larger than {limit} bytes, the largest scenario file read")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Not TOML, or a value of the wrong type where the format is fixed.
     #[error("scenario line {line}, field `{field}`: {message}")]
     Syntax {
@@ -166,6 +175,7 @@ impl ScenarioError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Io { .. } => "scenario_io",
+            Self::TooLarge { .. } => "scenario_too_large",
             Self::Syntax { .. } => "scenario_syntax",
             Self::UnknownField { .. } => "unknown_field",
             Self::MissingField { .. } => "missing_field",
@@ -185,7 +195,7 @@ impl ScenarioError {
     /// The line the error is on (0 when there is none).
     pub fn line(&self) -> usize {
         match self {
-            Self::Io { .. } | Self::Empty => 0,
+            Self::Io { .. } | Self::TooLarge { .. } | Self::Empty => 0,
             Self::Syntax { line, .. }
             | Self::UnknownField { line, .. }
             | Self::MissingField { line, .. }
@@ -204,7 +214,7 @@ impl ScenarioError {
     /// The field the error is about (empty when there is none).
     pub fn field(&self) -> &str {
         match self {
-            Self::Io { .. } | Self::Empty => "",
+            Self::Io { .. } | Self::TooLarge { .. } | Self::Empty => "",
             Self::Syntax { field, .. }
             | Self::UnknownField { field, .. }
             | Self::MissingField { field, .. }

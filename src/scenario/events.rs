@@ -223,7 +223,7 @@ impl RecordedEvent {
         let mut line = format!("{:>12}  {}", crate::runtime::fmt_ms(self.t_ms), self.kind);
         for (k, v) in &self.fields {
             line.push(' ');
-            line.push_str(k);
+            line.push_str(&printable(k));
             line.push('=');
             line.push_str(&short(v));
         }
@@ -231,13 +231,35 @@ impl RecordedEvent {
     }
 }
 
+/// `text` with control and bidirectional-formatting characters escaped
+/// (`\u{1b}`): texts from files and readers are checked where they come
+/// in, but an error's message or a panic's may hold anything, and a line
+/// for people must stay one line and never drive the terminal.
+fn printable(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| crate::reader::check_text(c.encode_utf8(&mut [0; 4]), 4).is_ok())
+    {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if crate::reader::check_text(c.encode_utf8(&mut [0; 4]), 4).is_ok() {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", u32::from(c))
+            }
+        })
+        .collect()
+}
+
 /// A field value in few characters: a reader by its serial number, a list
 /// of readers by theirs, strings without quotes.
 fn short(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         Value::Object(o) => match o.get("serial_number") {
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => printable(s),
             _ => value.to_string(),
         },
         Value::Array(items) => format!("[{}]", items.iter().map(short).collect::<Vec<_>>().join(", ")),
@@ -279,6 +301,26 @@ mod tests {
         assert_eq!(event_kind("ReconnectStarted"), EventKind::Emitted);
         assert!(matches!(event_kind("UpdateAvailable"), EventKind::Planned(_)));
         assert!(matches!(event_kind("Conected"), EventKind::Unknown(_)));
+    }
+
+    #[test]
+    fn a_line_for_people_escapes_control_characters_in_any_field() {
+        let mut fields = Map::new();
+        fields.insert(
+            "message".into(),
+            Value::from("forged\n   0.000s  Connected \u{1b}[2J"),
+        );
+        let event = RecordedEvent {
+            t_ms: 0,
+            kind: "ActionFailed".into(),
+            fields,
+        };
+        let line = event.human_line();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.contains("forged\\u{a}   0.000s  Connected \\u{1b}[2J"),
+            "{line}"
+        );
     }
 
     #[test]

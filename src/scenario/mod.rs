@@ -164,7 +164,7 @@ pub use format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
     LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
-pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, load, parse};
+pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
     App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
 };

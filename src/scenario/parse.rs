@@ -17,8 +17,9 @@ use super::format::{
     LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
 use crate::backend::Route;
-use crate::reader::{ConnectionStatus, SerialNumber};
+use crate::reader::{ConnectionStatus, SerialNumber, check_text};
 use crate::scanner::DiscoveryMethod;
+use crate::transport::sim::fleet::{BoundedReadError, read_bounded};
 use crate::transport::sim::{Fleet, FleetError};
 
 /// The longest duration a scenario may name: a month of virtual time.
@@ -63,7 +64,7 @@ type Entries = BTreeMap<String, Spanned<toml::Value>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     #[allow(dead_code)]
     description: Option<String>,
     seed: Option<Spanned<toml::Value>>,
@@ -94,12 +95,24 @@ struct RawExpect {
     final_connection_status: Option<Spanned<String>>,
 }
 
+/// The largest scenario file [`load`] reads: 32 MiB, some 400,000 steps.
+pub const MAX_SCENARIO_BYTES: u64 = 32 << 20;
+
 /// Reads and parses a scenario file; `fleet = "path"` is relative to it.
+/// A larger one (or an endless one, `/dev/zero`) is refused with
+/// [`ScenarioError::TooLarge`] after reading one byte past
+/// [`MAX_SCENARIO_BYTES`].
 pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    let text = read_bounded(path, MAX_SCENARIO_BYTES).map_err(|e| match e {
+        BoundedReadError::TooLarge { limit } => ScenarioError::TooLarge {
+            path: path.display().to_string(),
+            limit,
+        },
+        BoundedReadError::Io(e) => ScenarioError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        },
     })?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     parse(&text, path.parent(), name.as_deref())
@@ -250,11 +263,19 @@ pub fn parse(text: &str, dir: Option<&Path>, default_name: Option<&str>) -> Resu
     if steps.is_empty() && expect.is_empty() {
         return Err(ScenarioError::Empty);
     }
+    let name = match raw.name {
+        Some(name) => {
+            checked_text(name.get_ref(), lines.at(name.span()), "name")?;
+            name.into_inner()
+        }
+        // A file name is text from outside too; one that could not be
+        // printed safely is not used.
+        None => default_name
+            .filter(|n| check_text(n, MAX_TEXT_BYTES).is_ok())
+            .map_or_else(|| "scenario".into(), str::to_owned),
+    };
     Ok(Scenario {
-        name: raw
-            .name
-            .or_else(|| default_name.map(str::to_owned))
-            .unwrap_or_else(|| "scenario".into()),
+        name,
         seed,
         clock,
         fleet,
@@ -286,7 +307,7 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
             };
             let file = dir.join(path.get_ref());
             Fleet::load(&file).map_err(|source| match source {
-                FleetError::Io { .. } => ScenarioError::Fleet {
+                FleetError::Io { .. } | FleetError::TooLarge { .. } => ScenarioError::Fleet {
                     path: None,
                     line,
                     field: "fleet".into(),
@@ -499,6 +520,21 @@ fn seed(value: &toml::Value) -> Result<u64, String> {
     }
 }
 
+/// The longest name, location, serial or other string a scenario gives
+/// (event pattern values excepted: they are only compared).
+pub const MAX_TEXT_BYTES: usize = 256;
+
+/// Checks a string the run keeps or prints (a name, a location, a
+/// serial): at most [`MAX_TEXT_BYTES`], no control characters — a newline
+/// would forge a line of the report, ESC reach the terminal raw.
+fn checked_text(value: &str, line: usize, field: &str) -> Result<(), ScenarioError> {
+    check_text(value, MAX_TEXT_BYTES).map_err(|e| ScenarioError::InvalidValue {
+        line,
+        field: field.to_owned(),
+        message: format!("the text {e}"),
+    })
+}
+
 /// Parses a duration written as a string (`"2.5s"`, `"24h"`, `"1m 30s"`).
 fn duration(value: &toml::Value, line: usize, field: &str) -> Result<Duration, ScenarioError> {
     let Some(text) = value.as_str() else {
@@ -564,10 +600,14 @@ impl<'t> Keys<'t> {
         }
     }
 
+    /// A string value, checked as a text from outside ([`checked_text`]).
     fn string(&mut self, key: &str) -> Result<Option<(String, usize)>, ScenarioError> {
         match self.take(key) {
             None => Ok(None),
-            Some((toml::Value::String(s), line)) => Ok(Some((s, line))),
+            Some((toml::Value::String(s), line)) => {
+                checked_text(&s, line, &self.field(key))?;
+                Ok(Some((s, line)))
+            }
             Some((other, line)) => {
                 Err(self.invalid(key, line, format!("must be a string, is {}", other.type_str())))
             }
