@@ -107,7 +107,7 @@ fn value_eq(actual: &Value, expected: &Value) -> bool {
 /// Why a pattern's field could never match an event of its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldProblem {
-    /// The kind has no field at this path (as [`matches`] follows paths);
+    /// The kind has no field at this path (as [`matches()`] follows paths);
     /// the fields it does have.
     Unknown {
         /// Every top-level field of the kind.
@@ -123,7 +123,7 @@ pub enum FieldProblem {
 
 /// Checks that a pattern's field `path = value` could match some event of
 /// kind `event`: the path names a field the kind has (followed as
-/// [`matches`] follows it, through lists, optional values and one level
+/// [`matches()`] follows it, through lists, optional values and one level
 /// down for a plain name) and the value fits it — the right JSON type,
 /// and for an enum one of its values (`reason = "bluetooth_signal_lost"`).
 /// The fields come from [`super::events::event_shapes`].
@@ -175,7 +175,7 @@ fn unwrap(shape: &Shape) -> &Shape {
     }
 }
 
-/// Whether `value` can equal a value of `shape` (as [`matches`] compares).
+/// Whether `value` can equal a value of `shape` (as [`matches()`] compares).
 fn fits(shape: &Shape, value: &Value) -> Result<(), String> {
     let type_name = |value: &Value| match value {
         Value::Null => "nothing",
