@@ -21,6 +21,7 @@
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
+//! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection and reconnect supervisor, decides what their reports mean together (R6–R12) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
@@ -48,6 +49,7 @@ pub mod runtime;
 pub mod scanner;
 pub mod scenario;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod terminal;
 pub mod transport;

@@ -10,6 +10,7 @@ pub fn all() -> Vec<&'static MachineSpec> {
         &crate::scanner::SPEC,
         &crate::connection::SPEC,
         &crate::terminal::SPEC,
+        &crate::session::SPEC,
         &crate::reconnect::SPEC,
     ]
 }

@@ -7,13 +7,14 @@
 //! | `mod.rs` | [`Terminal`], [`TerminalBuilder`] |
 //! | `messages.rs` | [`ConnectionConfig`], [`TerminalError`], the hub's inputs and outputs |
 //! | `events.rs` | [`TerminalEvent`], [`TerminalDelegate`] |
-//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`] |
-//! | `actor.rs` | the hub's shell: one connection actor and one reconnect supervisor per reader (R21), the store, the fan-out |
+//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`]: calls, the overall status ([`overall_status`]), reconnect at start |
+//! | `actor.rs` | the hub's shell: one [`crate::session`] actor per reader (R21), the store, the fan-out |
+//! | `transaction.rs` | [`Transaction`], a payment in progress on a reader (R20) |
 //!
 //! # Reconnection (R8–R12) and the order of events
 //!
-//! Each reader connected gets a reconnect supervisor
-//! ([`crate::reconnect`]). When its connection ends for a reason that
+//! Each reader connected gets a session ([`crate::session`]), which owns
+//! its connection and its reconnect supervisor ([`crate::reconnect`]). When its connection ends for a reason that
 //! reconnects ([`crate::reader::DisconnectReason::reconnects`]: anything
 //! but the app's own disconnect and a critically low battery; reboots
 //! included) and its config has `auto_reconnect_on_unexpected_disconnect`,
@@ -126,7 +127,7 @@ use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
 pub use actor::{HubActor, HubEffects};
 pub use events::{TerminalDelegate, TerminalEvent};
-pub use machine::{Hub, SPEC};
+pub use machine::{Hub, SPEC, overall_status};
 pub use messages::{
     CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalInput, TerminalOutput, TerminalTimer,
 };
@@ -138,9 +139,10 @@ use crate::reconnect::{ReconnectPolicy, RestartIntensity};
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
+use crate::session::{SessionParts, Supervisors};
 use crate::store::Store;
 use crate::transport::Transport;
-use actor::{Calls, HubParts, Supervisors, TerminalView, start_hub};
+use actor::{Calls, HubParts, TerminalView, start_hub};
 
 /// How many events a slow subscriber may fall behind before it is told
 /// [`TerminalEvent::EventsMissed`].
@@ -324,22 +326,28 @@ impl Parts {
     fn start(self) -> Started {
         let clock = Clock::start();
         let scanner = ScannerHandle::start(self.transport.clone(), self.tracer.clone(), clock);
-        let hub = start_hub(HubParts {
-            transport: self.transport,
-            backend: self.backend,
-            store: self.store,
-            tracer: self.tracer,
+        let hub = start_hub(
+            HubParts {
+                store: self.store,
+                events: self.events,
+                view: self.view,
+                calls: self.calls,
+                delegate: self.delegate,
+                scanner: scanner.clone(),
+                session: SessionParts {
+                    transport: self.transport,
+                    backend: self.backend,
+                    tracer: self.tracer.clone(),
+                    clock,
+                    seed: self.seed,
+                    reconnect: self.reconnect,
+                    restarts: self.restarts,
+                    supervisors: self.supervisors,
+                },
+            },
+            self.tracer,
             clock,
-            events: self.events,
-            view: self.view,
-            calls: self.calls,
-            delegate: self.delegate,
-            scanner: scanner.clone(),
-            seed: self.seed,
-            reconnect: self.reconnect,
-            restarts: self.restarts,
-            supervisors: self.supervisors,
-        });
+        );
         let mut discovering = scanner.discovering();
         let to_hub = hub.clone();
         actix::spawn(async move {
@@ -551,48 +559,21 @@ impl Terminal {
     /// event: `SavedReaderReconnectStarted`, then `SavedReaderFound` (and
     /// the connect's events) or `SavedReaderNotFound`.
     pub async fn reconnect_saved_reader(&self, timeout: Duration) -> Result<Reader, TerminalError> {
-        let saved = self.store.last_connected().ok_or(TerminalError::NoSavedReader)?;
-        let serial_number = saved.serial_number.clone();
-        self.step(TerminalEvent::SavedReaderReconnectStarted {
-            serial_number: serial_number.clone(),
-            location: saved.location.clone(),
-        });
-        let mut discovery = self
-            .discover_readers(DiscoveryConfig::scan().with_timeout(timeout))
-            .await;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let found = loop {
-            let update = tokio::time::timeout_at(deadline, discovery.updates.next()).await;
-            match update {
-                Ok(Some(DiscoveryUpdate::ReadersUpdated(readers))) => {
-                    if let Some(reader) = readers.into_iter().find(|r| r.serial_number == serial_number) {
-                        break Some(reader);
-                    }
-                }
-                Ok(Some(DiscoveryUpdate::Finished(_))) | Ok(None) | Err(_) => break None,
-            }
-        };
-        let Some(reader) = found else {
-            discovery.cancelable.cancel().await;
-            self.step(TerminalEvent::SavedReaderNotFound {
-                serial_number: serial_number.clone(),
-            });
-            return Err(TerminalError::SavedReaderNotFound {
-                serial_number,
-                after_ms: timeout.as_millis() as u64,
-            });
-        };
-        self.step(TerminalEvent::SavedReaderFound {
-            serial_number: serial_number.clone(),
-        });
-        self.connect_reader(&reader, ConnectionConfig::new(saved.location))
-            .await
-    }
-
-    /// Publishes one step of reconnect at start, in order with the rest.
-    fn step(&self, event: TerminalEvent) {
-        self.hub
-            .do_send(Deliver::app(TerminalInput::SavedReaderStepReached { event }));
+        // The store is read here, once: what it said is the input the hub
+        // decides on (and what a trace records).
+        let saved = self.store.last_connected();
+        let timeout_ms = timeout.as_millis().min(u64::MAX as u128) as u64;
+        match self
+            .call(|call| TerminalInput::ReconnectSavedReaderRequested {
+                call,
+                saved,
+                timeout_ms,
+            })
+            .await?
+        {
+            CallOutcome::Connected { reader } => Ok(reader),
+            CallOutcome::Done => Err(TerminalError::Stopped),
+        }
     }
 
     /// The terminal's overall status (R2): `Connected` while any reader is.
