@@ -618,10 +618,20 @@ impl ReaderMessage {
         let message = match opcode {
             MessageOpcode::ReaderInfo => {
                 let request_id = r.u16()?;
-                let serial = r.str("serial_number")?;
+                let serial =
+                    SerialNumber::parse(r.str("serial_number")?).map_err(|_| CodecError::InvalidField {
+                        field: "serial_number",
+                    })?;
                 let device_type = DeviceType::try_from(r.u8()?)
                     .map_err(|_| CodecError::InvalidField { field: "device_type" })?;
                 let software_version = r.str("software_version")?;
+                if !software_version.is_empty()
+                    && crate::reader::check_text(&software_version, u8::MAX as usize).is_err()
+                {
+                    return Err(CodecError::InvalidField {
+                        field: "software_version",
+                    });
+                }
                 let active_slot = match r.u8()? {
                     0 => Slot::A,
                     1 => Slot::B,
@@ -632,7 +642,7 @@ impl ReaderMessage {
                 Self::ReaderInfo {
                     request_id,
                     info: ReaderInfo {
-                        serial_number: SerialNumber(serial),
+                        serial_number: serial,
                         device_type,
                         software_version,
                         active_slot,

@@ -220,6 +220,14 @@ impl TerminalBuilder {
     /// their own on real time.
     pub fn start(self) -> Terminal {
         let (events, _) = broadcast::channel(self.event_capacity);
+        let lossless = LosslessSubscribers::default();
+        // The hub calls one delegate; this one hands each event to the
+        // app's and to every lossless subscriber, so `events_lossless`
+        // needs nothing of the hub beyond the fan-out it already does.
+        let delegate: Arc<dyn TerminalDelegate> = Arc::new(FanOut {
+            app: self.delegate,
+            lossless: lossless.clone(),
+        });
         let view = Arc::new(Mutex::new(TerminalView::default()));
         let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
         let seed = self.seed;
@@ -238,7 +246,7 @@ impl TerminalBuilder {
             events: events.clone(),
             view: view.clone(),
             calls: calls.clone(),
-            delegate: self.delegate,
+            delegate: Some(delegate),
         };
         let (started, system) = if actix::System::try_current().is_some() {
             (parts.start(), None)
@@ -274,7 +282,31 @@ impl TerminalBuilder {
             system,
             store,
             supervisors,
+            lossless,
         }
+    }
+}
+
+/// The senders of [`Terminal::events_lossless`] streams.
+type LosslessSubscribers = Arc<Mutex<Vec<mpsc::UnboundedSender<TerminalEvent>>>>;
+
+/// The delegate the hub calls with every event, in order: the app's
+/// delegate, then each lossless subscriber (one whose stream was dropped
+/// is forgotten at the next event).
+struct FanOut {
+    app: Option<Arc<dyn TerminalDelegate>>,
+    lossless: LosslessSubscribers,
+}
+
+impl TerminalDelegate for FanOut {
+    fn on_event(&self, event: &TerminalEvent) {
+        if let Some(app) = &self.app {
+            app.on_event(event);
+        }
+        self.lossless
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|subscriber| subscriber.send(event.clone()).is_ok());
     }
 }
 
@@ -376,6 +408,8 @@ pub struct Terminal {
     store: Arc<dyn Store>,
     /// Each reader's reconnect supervisor, for `cancel_reconnect`.
     supervisors: Supervisors,
+    /// Where [`Terminal::events_lossless`] streams are fed from.
+    lossless: LosslessSubscribers,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -413,7 +447,8 @@ impl Terminal {
     }
 
     /// Every event from now on, in order. A subscriber that falls more than
-    /// the event capacity behind gets [`TerminalEvent::EventsMissed`].
+    /// the event capacity behind gets [`TerminalEvent::EventsMissed`];
+    /// [`Terminal::events_lossless`] loses none, at a cost in memory.
     pub fn events(&self) -> BoxStream<'static, TerminalEvent> {
         BroadcastStream::new(self.events.subscribe())
             .map(|item| match item {
@@ -421,6 +456,24 @@ impl Terminal {
                 Err(BroadcastStreamRecvError::Lagged(count)) => TerminalEvent::EventsMissed { count },
             })
             .boxed()
+    }
+
+    /// Every event from now on, in order, none ever dropped: for what
+    /// checks behaviour (the scenario runner, a test) and apps that must
+    /// see every event. It never yields [`TerminalEvent::EventsMissed`].
+    ///
+    /// The price is memory: the stream is unbounded, so events its reader
+    /// has not taken yet are kept, without limit (a few hundred bytes each;
+    /// a `DiscoveredReadersUpdated` holds the whole list). Read it steadily,
+    /// and drop it when done. [`Terminal::events`] bounds the memory and
+    /// reports what a slow reader missed instead.
+    pub fn events_lossless(&self) -> BoxStream<'static, TerminalEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lossless
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx);
+        UnboundedReceiverStream::new(rx).boxed()
     }
 
     /// Starts a discovery (R1); a running one ends superseded (R2). The

@@ -71,7 +71,7 @@ pub mod link;
 pub mod reader;
 pub mod world;
 
-pub use fleet::{FaultPlan, Fleet, FleetError, ReaderSpec};
+pub use fleet::{FaultPlan, Fleet, FleetError, MAX_FLEET_BYTES, ReaderSpec};
 pub use link::LinkModel;
 pub use reader::{SimReader, SimReaderState};
 pub use world::{RawLink, RawLinkWriter, SimError, SimWorld};
