@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use super::CliError;
 use crate::backend::{Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::runtime::fmt_ms;
 use crate::runtime::{Trace, TraceHeader, Tracer};
 use crate::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use crate::secret::Secret;
@@ -552,6 +553,12 @@ pub(crate) fn describe(event: &TerminalEvent) -> String {
         TerminalEvent::ReconnectSucceeded { serial_number } => format!("{serial_number} reconnected"),
         TerminalEvent::ReconnectFailed { serial_number, error } => {
             format!("{serial_number} reconnection failed: {error} [{}]", error.code())
+        }
+        TerminalEvent::RebootScheduled { serial_number, at } => {
+            format!(
+                "{serial_number} will be rebooted by the runtime at {} (R12)",
+                fmt_ms(*at)
+            )
         }
         other => format!("{other:?}"),
     }

@@ -94,7 +94,7 @@
 //! | `cancel_reconnect` | `serial` | cancel a reconnection (R9); fails `no_reconnect_running` when none runs |
 //! | `reconnect_at_start` | `timeout` | reconnect the saved reader (R11) |
 //! | `install_update` | `serial` | install the available update (R17) — *not supported yet* |
-//! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20) — *not supported yet* |
+//! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20): while it runs no reboot starts; `end_transaction` without one fails with `no_transaction_running` |
 //! | `move_reader` | `serial`, `distance_m` | RSSI follows; beyond about 63 m the link is lost |
 //! | `power_off` / `cut_power` / `power_on` | `serial` | power button / power lost / boots |
 //! | `lose_link` | `serial`, `for` | signal lost, unreachable for `for` (or until `restore_link`) |

@@ -4,7 +4,7 @@
 //! scenario's clock, records every event, and checks the expectations.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::{TraceHeader, Tracer, fmt_ms};
 use crate::scanner::{DiscoveryConfig, DiscoveryMethod, DiscoveryUpdate};
 use crate::store::{MemoryStore, Store};
-use crate::terminal::{ConnectionConfig, Terminal};
+use crate::terminal::{ConnectionConfig, Terminal, Transaction};
 use crate::transport::sim::{Fleet, SimTransport, SimWorld};
 
 /// What a run produced.
@@ -213,6 +213,8 @@ pub struct TerminalApp {
     terminal: Rc<Terminal>,
     discovery: Rc<RefCell<Option<Cancelable>>>,
     fleet: Rc<Fleet>,
+    /// The transactions running (R20), by reader.
+    transactions: Rc<RefCell<HashMap<SerialNumber, Transaction>>>,
 }
 
 impl App for TerminalApp {
@@ -224,14 +226,12 @@ impl App for TerminalApp {
             | AppAction::Disconnect { .. }
             | AppAction::Reboot { .. }
             | AppAction::CancelReconnect { .. }
-            | AppAction::ReconnectAtStart { .. } => Ok(()),
+            | AppAction::ReconnectAtStart { .. }
+            | AppAction::StartTransaction { .. }
+            | AppAction::EndTransaction { .. } => Ok(()),
             AppAction::InstallUpdate { .. } => {
                 Err("`install_update`: software updates (R17) are not implemented yet".into())
             }
-            AppAction::StartTransaction { .. } | AppAction::EndTransaction { .. } => Err(format!(
-                "`{}`: transactions (R20) are not implemented yet",
-                action.name()
-            )),
         }
     }
 
@@ -253,6 +253,7 @@ impl App for TerminalApp {
             terminal: Rc::new(terminal),
             discovery: Rc::default(),
             fleet: Rc::new(parts.fleet),
+            transactions: Rc::default(),
         }
     }
 
@@ -260,6 +261,7 @@ impl App for TerminalApp {
         let terminal = self.terminal.clone();
         let discovery = self.discovery.clone();
         let fleet = self.fleet.clone();
+        let transactions = self.transactions.clone();
         Box::pin(async move {
             let failed = |e: crate::terminal::TerminalError| AppError {
                 code: e.code().to_owned(),
@@ -335,6 +337,21 @@ impl App for TerminalApp {
                     .await
                     .map(|_| ())
                     .map_err(failed),
+                AppAction::StartTransaction { serial } => {
+                    let transaction = terminal.start_transaction(&serial).await.map_err(failed)?;
+                    transactions.borrow_mut().insert(serial, transaction);
+                    Ok(())
+                }
+                AppAction::EndTransaction { serial } => {
+                    let running = transactions.borrow_mut().remove(&serial);
+                    match running {
+                        Some(transaction) => transaction.end().await.map_err(failed),
+                        None => Err(AppError {
+                            code: "no_transaction_running".into(),
+                            message: format!("no transaction of {serial} is running"),
+                        }),
+                    }
+                }
                 other => Err(AppError {
                     code: "unsupported".into(),
                     message: Self::supports(&other).err().unwrap_or_default(),
