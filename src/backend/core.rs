@@ -57,10 +57,12 @@ pub enum TokenSource {
     Seeded(u64),
 }
 
-/// Everything the backend keeps; its data file is this, as JSON.
+/// Everything the backend keeps: the snapshot line of its data file is
+/// this, as JSON, and each change line of the log applies to it (see
+/// [`super::journal`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendData {
-    /// File format version ([`BACKEND_DATA_VERSION`]).
+    /// Data format version ([`BACKEND_DATA_VERSION`]).
     pub version: u32,
     /// How many locations were ever created: the next id's number.
     pub locations_created: u64,
