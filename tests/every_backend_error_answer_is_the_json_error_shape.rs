@@ -91,6 +91,14 @@ async fn every_refusal_has_a_code_and_a_message() {
         ),
         (
             Method::GET,
+            "/v1/terminal/locations/%FF%FE",
+            Some(KEY),
+            vec![],
+            404,
+            "resource_missing",
+        ),
+        (
+            Method::GET,
             "/v1/terminal/connection_tokens",
             Some(KEY),
             vec![],

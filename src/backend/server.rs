@@ -612,11 +612,10 @@ async fn create_location(
     .await
 }
 
-async fn get_location(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-) -> HttpResponse {
+async fn get_location(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    // Not the `web::Path` extractor: its failure (a segment that does not
+    // decode) would be actix-web's plain-text answer, not our error shape.
+    let id = request.match_info().query("id").to_owned();
     serve(&state, &request, Route::GetLocation, None, |core, _| {
         Ok(location_object(&core.location(&id)?))
     })
