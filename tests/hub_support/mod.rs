@@ -37,19 +37,19 @@ impl HubRig {
 
     /// One reader's connection reports `event` to its session.
     pub fn reported(&mut self, serial: &str, event: ConnectionEvent) {
-        self.to_session(serial, SessionInput::from(event));
+        self.deliver_to_session(serial, SessionInput::from(event));
     }
 
     /// One reader's supervisor reports `event` to its session.
     pub fn supervisor(&mut self, serial: &str, event: ReconnectEvent) {
-        self.to_session(serial, SessionInput::from(event));
+        self.deliver_to_session(serial, SessionInput::from(event));
     }
 
     pub fn status(&mut self, serial: &str, status: ConnectionStatus) {
         self.reported(serial, ConnectionEvent::StatusChanged { status });
     }
 
-    fn to_session(&mut self, serial: &str, input: SessionInput) {
+    fn deliver_to_session(&mut self, serial: &str, input: SessionInput) {
         let i = self.index(serial).expect("the reader has a session");
         let outputs = self.sessions[i].1.input(input);
         self.deliver_reports(serial, outputs);
