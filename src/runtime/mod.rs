@@ -24,7 +24,8 @@ pub use harness::{Harness, fmt_ms};
 pub use machine::{EventName, Machine, Millis, Outbox, Step, state_name};
 pub use replay::{Divergence, ReplayError, ReplayOutcome, replay_machine};
 pub use shell::{
-    Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, RestartPolicy, virtual_time_system,
+    Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, RestartIntensity, RestartPolicy,
+    virtual_time_system,
 };
 pub use table::{MachineSpec, On, StateSpec, UndeclaredTransition};
 pub use trace::{Record, RecordBody, Trace, TraceError, TraceHeader, Tracer};

@@ -16,10 +16,8 @@ use super::messages::{CallId, CallOutcome, TerminalError, TerminalInput, Termina
 use crate::backend::{Backend, LocationId};
 use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::reconnect::{
-    ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor,
-};
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
+use crate::reconnect::{ReconnectPolicy, SupervisorHandle, SupervisorParts, start_supervisor};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 use crate::scanner::ScannerHandle;
 use crate::store::{KnownReader, Store};

@@ -134,7 +134,8 @@ pub use messages::{
 use crate::backend::Backend;
 use crate::cancelable::CancelOutcome;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::reconnect::{ReconnectPolicy, RestartIntensity};
+use crate::reconnect::ReconnectPolicy;
+use crate::runtime::RestartIntensity;
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
