@@ -25,7 +25,8 @@ use super::messages::{
 use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
 use crate::protocol::{Command, ReaderMessage, Request, RequestId};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::transport::LinkLossCause;
 
@@ -172,7 +173,7 @@ type Out = Outbox<ConnectionOutput, ConnectionTimer>;
 
 /// The statig side: what a connection remembers across states.
 #[derive(Debug, Default)]
-pub(crate) struct ConnectionCore {
+pub struct ConnectionCore {
     /// The current session; answers from others are dropped.
     session: Session,
     /// The reader being connected, updated by hello.
@@ -200,10 +201,10 @@ pub(crate) struct ConnectionCore {
 
 #[state_machine(
     initial = "State::disconnected()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ConnectionCore {
     /// No connection. `ConnectRequested` → `checking_location`; disconnect
@@ -576,10 +577,6 @@ impl ConnectionCore {
 }
 
 impl ConnectionCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     /// Sends `command` on the session's link and returns its request id.
     fn request(&mut self, context: &mut Out, command: Command) -> RequestId {
         let id = self.next_request_id;
@@ -686,43 +683,7 @@ fn is_passing(error: &BackendError) -> bool {
     }
 }
 
-/// One reader's connection as a runtime [`Machine`].
-pub struct Connection {
-    inner: statig::blocking::StateMachine<ConnectionCore>,
-}
-
-impl Connection {
-    /// A connection in `disconnected`.
-    pub fn new() -> Self {
-        Self {
-            inner: ConnectionCore::default().state_machine(),
-        }
-    }
-
-    /// The current session (0 before the first connect).
-    pub fn session(&self) -> Session {
-        self.inner.inner().session
-    }
-
-    /// The reader of the current (or last) session, as far as it is known.
-    pub fn reader(&self) -> Option<&Reader> {
-        self.inner.inner().reader.as_ref()
-    }
-
-    /// The status last reported.
-    pub fn status(&self) -> ConnectionStatus {
-        self.inner.inner().status
-    }
-}
-
-impl Default for Connection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Machine for Connection {
-    type Input = ConnectionInput;
+impl StatigCore for ConnectionCore {
     type Output = ConnectionOutput;
     type Timer = ConnectionTimer;
 
@@ -730,24 +691,48 @@ impl Machine for Connection {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
+        ConnectionInput::TimerElapsed(timer)
     }
 
-    fn handle(&mut self, input: &ConnectionInput, out: &mut Out) {
+    /// An answer from an older session is about a link or call that was
+    /// given up on; it must not touch the current one.
+    fn accepts(&self, input: &ConnectionInput) -> bool {
         #[cfg(test)]
         if matches!(input, ConnectionInput::PanicInjected) {
             panic!("a unit test injected a panic");
         }
-        // An answer from an older session is about a link or call that was
-        // given up on; it must not touch the current one.
-        if input.session().is_some_and(|s| s != self.session()) {
-            return;
-        }
-        self.inner.handle_with_context(input, out);
+        input.session().is_none_or(|s| s == self.session)
+    }
+}
+
+/// One reader's connection as a runtime machine.
+pub type Connection = StatigMachine<ConnectionCore>;
+
+impl Connection {
+    /// A connection in `disconnected`.
+    pub fn new() -> Self {
+        StatigMachine::from_core(ConnectionCore::default())
     }
 
-    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
-        ConnectionInput::TimerElapsed(timer)
+    /// The current session (0 before the first connect).
+    pub fn session(&self) -> Session {
+        self.core().session
+    }
+
+    /// The reader of the current (or last) session, as far as it is known.
+    pub fn reader(&self) -> Option<&Reader> {
+        self.core().reader.as_ref()
+    }
+
+    /// The status last reported.
+    pub fn status(&self) -> ConnectionStatus {
+        self.core().status
+    }
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -36,7 +36,7 @@ pub enum BackendCall {
 /// What happens to a connection: requests from its owner (past-tense:
 /// "the app asked"), answers from the transport and the backend, and
 /// timers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ConnectionInput {
     /// The app asked to connect `reader` and register it to `location` (R6).
     ConnectRequested {

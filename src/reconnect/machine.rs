@@ -29,7 +29,8 @@ use super::messages::{
 use crate::cancelable::CancelOutcome;
 use crate::connection::ConnectError;
 use crate::reader::{DisconnectReason, SerialNumber};
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 
 /// The declared table (see [`crate::runtime::table`]).
@@ -94,7 +95,7 @@ type Out = Outbox<ReconnectOutput, ReconnectTimer>;
 
 /// The statig side: what a supervisor remembers across states.
 #[derive(Debug)]
-pub(crate) struct ReconnectCore {
+pub struct ReconnectCore {
     policy: ReconnectPolicy,
     /// The seed the jitter comes from, for the record.
     seed: u64,
@@ -112,10 +113,10 @@ pub(crate) struct ReconnectCore {
 
 #[state_machine(
     initial = "State::disabled()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ReconnectCore {
     /// No reconnection runs. `ConnectionLost` → `attempting` (window
@@ -243,10 +244,6 @@ impl ReconnectCore {
         }
     }
 
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     /// The connection ended: reconnect (R9) when the reason reconnects
     /// (R8) and auto-reconnect is on, else stop watching (R10).
     fn lost(&mut self, context: &mut Out, reason: DisconnectReason, auto_reconnect: bool) -> Outcome<State> {
@@ -316,32 +313,7 @@ pub fn supervisor_seed(run_seed: u64, serial: &SerialNumber) -> u64 {
     run_seed ^ hash
 }
 
-/// One reader's reconnect supervisor as a runtime [`Machine`].
-pub struct Reconnect {
-    inner: statig::blocking::StateMachine<ReconnectCore>,
-}
-
-impl Reconnect {
-    /// A supervisor in `disabled`, its jitter drawn from `seed`.
-    pub fn new(seed: u64, policy: ReconnectPolicy) -> Self {
-        Self {
-            inner: ReconnectCore::new(seed, policy).state_machine(),
-        }
-    }
-
-    /// The seed its jitter comes from.
-    pub fn seed(&self) -> u64 {
-        self.inner.inner().seed
-    }
-
-    /// Attempts asked for in the current (or last) reconnection.
-    pub fn attempts(&self) -> u32 {
-        self.inner.inner().attempts
-    }
-}
-
-impl Machine for Reconnect {
-    type Input = ReconnectInput;
+impl StatigCore for ReconnectCore {
     type Output = ReconnectOutput;
     type Timer = ReconnectTimer;
 
@@ -349,19 +321,36 @@ impl Machine for Reconnect {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+    fn timer_elapsed(timer: ReconnectTimer) -> ReconnectInput {
+        ReconnectInput::TimerElapsed(timer)
     }
 
-    fn handle(&mut self, input: &ReconnectInput, out: &mut Out) {
+    fn accepts(&self, input: &ReconnectInput) -> bool {
         #[cfg(test)]
         if matches!(input, ReconnectInput::PanicInjected) {
             panic!("a unit test injected a panic");
         }
-        self.inner.handle_with_context(input, out);
+        let _ = input;
+        true
+    }
+}
+
+/// One reader's reconnect supervisor as a runtime machine.
+pub type Reconnect = StatigMachine<ReconnectCore>;
+
+impl Reconnect {
+    /// A supervisor in `disabled`, its jitter drawn from `seed`.
+    pub fn new(seed: u64, policy: ReconnectPolicy) -> Self {
+        StatigMachine::from_core(ReconnectCore::new(seed, policy))
     }
 
-    fn timer_elapsed(timer: ReconnectTimer) -> ReconnectInput {
-        ReconnectInput::TimerElapsed(timer)
+    /// The seed its jitter comes from.
+    pub fn seed(&self) -> u64 {
+        self.core().seed
+    }
+
+    /// Attempts asked for in the current (or last) reconnection.
+    pub fn attempts(&self) -> u32 {
+        self.core().attempts
     }
 }

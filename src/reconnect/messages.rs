@@ -60,7 +60,7 @@ mod millis {
 
 /// What happens to a reader's supervisor: facts from the hub about the
 /// reader's connection, the app's cancel, and timers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ReconnectInput {
     /// The reader is connected (the app's connect, or a reconnect attempt).
     ReaderConnected,

@@ -26,7 +26,8 @@ use super::messages::{DiscoveryId, ScannerInput, ScannerOutput, ScannerTimer};
 use super::{DiscoveryConfig, DiscoveryError, DiscoveryMethod};
 use crate::protocol::advertisement::ReaderAdvertisement;
 use crate::reader::{Battery, BatteryStatus, DeviceType, Reader, SerialNumber};
-use crate::runtime::machine::{Machine, Millis, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::{Millis, Outbox};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::transport::{Advertisement, PeripheralId, TransportError};
 
@@ -215,7 +216,7 @@ struct Running {
 
 /// The statig side: shared storage and handlers.
 #[derive(Debug, Default)]
-pub(crate) struct ScannerCore {
+pub struct ScannerCore {
     running: Option<Running>,
     /// Readers connected now: never listed (R2).
     connected: HashSet<SerialNumber>,
@@ -242,10 +243,10 @@ fn ms(d: Duration) -> Millis {
 
 #[state_machine(
     initial = "State::idle()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ScannerCore {
     /// No discovery runs. `DiscoveryRequested` → `scanning` or `locating`;
@@ -481,10 +482,6 @@ impl ScannerCore {
 }
 
 impl ScannerCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     fn is_running(&self, id: DiscoveryId) -> bool {
         self.running.as_ref().is_some_and(|r| r.id == id)
     }
@@ -742,33 +739,7 @@ impl ScannerCore {
     }
 }
 
-/// The scanner as a runtime [`Machine`].
-pub struct Scanner {
-    inner: statig::blocking::StateMachine<ScannerCore>,
-}
-
-impl Scanner {
-    /// An idle scanner.
-    pub fn new() -> Self {
-        Self {
-            inner: ScannerCore::default().state_machine(),
-        }
-    }
-
-    /// How many readers a scan holds now (listed or about to be).
-    pub fn tracked_readers(&self) -> usize {
-        self.inner.inner().readers.len()
-    }
-}
-
-impl Default for Scanner {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Machine for Scanner {
-    type Input = ScannerInput;
+impl StatigCore for ScannerCore {
     type Output = ScannerOutput;
     type Timer = ScannerTimer;
 
@@ -776,15 +747,28 @@ impl Machine for Scanner {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
-    }
-
-    fn handle(&mut self, input: &ScannerInput, out: &mut Out) {
-        self.inner.handle_with_context(input, out);
-    }
-
     fn timer_elapsed(timer: ScannerTimer) -> ScannerInput {
         ScannerInput::TimerElapsed(timer)
+    }
+}
+
+/// The scanner as a runtime machine.
+pub type Scanner = StatigMachine<ScannerCore>;
+
+impl Scanner {
+    /// An idle scanner.
+    pub fn new() -> Self {
+        StatigMachine::from_core(ScannerCore::default())
+    }
+
+    /// How many readers a scan holds now (listed or about to be).
+    pub fn tracked_readers(&self) -> usize {
+        self.core().readers.len()
+    }
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -24,7 +24,7 @@ impl fmt::Display for DiscoveryId {
 
 /// What happens to the scanner: past-tense facts from the app, the
 /// transport and its own timers.
-#[derive(Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ScannerInput {
     /// The app asked for a discovery; one already running is superseded (R2).
     DiscoveryRequested {
