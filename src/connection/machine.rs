@@ -95,7 +95,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("LocationFound", &["linking"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         state(
@@ -104,7 +104,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("LinkEstablished", &["handshaking"]),
                 on("LinkFailed", &["disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("LinkTimedOut", &["disconnected"]),
             ],
         ),
         state(
@@ -112,7 +112,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("connecting"),
             &[
                 on("FrameReceived", &["fetching_token", "disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("HandshakeTimedOut", &["disconnected"]),
             ],
         ),
         state(
@@ -121,7 +121,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ConnectionTokenFetched", &["registering"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         state(
@@ -130,7 +130,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReaderRegistered", &["idle"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         superstate(
@@ -150,7 +150,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("connected"),
             &[
                 on("FrameReceived", &["idle"]),
-                on("TimerElapsed", &["idle"]),
+                on("CommandTimedOut", &["idle"]),
                 on("RebootRequested", &[]),
             ],
         ),
@@ -159,7 +159,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             None,
             &[
                 on("LinkLost", &["disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("DisconnectTimedOut", &["disconnected"]),
                 on("DisconnectRequested", &[]),
                 on("RebootRequested", &[]),
                 on("ConnectRequested", &[]),
@@ -262,7 +262,7 @@ impl ConnectionCore {
 
     /// Waits for the backend to confirm the location. `LocationFound` →
     /// `linking` (status `Connecting`); `BackendCallFailed` → retried in
-    /// place after `BackendRetry`, or `disconnected` when the location does
+    /// place on `BackendRetryDue`, or `disconnected` when the location does
     /// not exist or the retries ran out.
     #[state(superstate = "connecting")]
     fn checking_location(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
@@ -285,7 +285,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::CheckLocation {
                     session: self.session,
@@ -298,7 +298,7 @@ impl ConnectionCore {
     }
 
     /// Waits for the transport's link. `LinkEstablished` → `handshaking`
-    /// (hello sent); `LinkFailed` or `LinkTimeout` → `disconnected`.
+    /// (hello sent); `LinkFailed` or `LinkTimedOut` → `disconnected`.
     #[state(superstate = "connecting")]
     fn linking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
@@ -313,7 +313,7 @@ impl ConnectionCore {
                 self.link_open = false;
                 self.fail(context, ConnectError::LinkFailed { error: error.clone() })
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::LinkTimeout) => self.fail(
+            ConnectionInput::LinkTimedOut => self.fail(
                 context,
                 ConnectError::LinkTimedOut {
                     after_ms: LINK_TIMEOUT.as_millis() as u64,
@@ -325,7 +325,7 @@ impl ConnectionCore {
 
     /// Waits for the reader's answer to hello. `ReaderInfo` → `fetching_token`
     /// (or `disconnected` if it is another reader); an `Error` answer or
-    /// `HandshakeTimeout` → `disconnected`.
+    /// `HandshakeTimedOut` → `disconnected`.
     #[state(superstate = "connecting")]
     fn handshaking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
@@ -360,7 +360,7 @@ impl ConnectionCore {
                 context.cancel_timer(ConnectionTimer::HandshakeTimeout);
                 self.fail(context, ConnectError::HandshakeRefused { code: *code })
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::HandshakeTimeout) => self.fail(
+            ConnectionInput::HandshakeTimedOut => self.fail(
                 context,
                 ConnectError::HandshakeTimedOut {
                     after_ms: HANDSHAKE_TIMEOUT.as_millis() as u64,
@@ -387,7 +387,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::FetchConnectionToken {
                     session: self.session,
@@ -418,7 +418,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::RegisterReader {
                     session: self.session,
@@ -496,7 +496,7 @@ impl ConnectionCore {
     }
 
     /// Waits for the answer to a command. Its `Ack` → `idle` (the reboot's
-    /// disconnect follows); its `Error` or `CommandTimeout` → `idle`, the
+    /// disconnect follows); its `Error` or `CommandTimedOut` → `idle`, the
     /// reboot failed. Another reboot is refused in place (busy).
     #[state(superstate = "connected")]
     fn busy(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
@@ -522,7 +522,7 @@ impl ConnectionCore {
                 }));
                 Transition(State::idle())
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::CommandTimeout) => {
+            ConnectionInput::CommandTimedOut => {
                 self.pending_command = None;
                 self.requested = None;
                 context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
@@ -543,7 +543,7 @@ impl ConnectionCore {
     }
 
     /// Waits for the link to go down after the app's disconnect. `LinkLost`
-    /// or `DisconnectTimeout` → `disconnected` (reason: disconnect
+    /// or `DisconnectTimedOut` → `disconnected` (reason: disconnect
     /// requested, or what the reader announced). Requests are handled in
     /// place (ignored: the connection is ending).
     #[state]
@@ -555,7 +555,7 @@ impl ConnectionCore {
                 let reason = disconnect_reason(self.announced, self.requested, *cause);
                 self.disconnected_for(context, reason)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::DisconnectTimeout) => {
+            ConnectionInput::DisconnectTimedOut => {
                 self.link_open = false;
                 let reason = self
                     .announced
@@ -692,7 +692,13 @@ impl StatigCore for ConnectionCore {
     }
 
     fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
-        ConnectionInput::TimerElapsed(timer)
+        match timer {
+            ConnectionTimer::LinkTimeout => ConnectionInput::LinkTimedOut,
+            ConnectionTimer::HandshakeTimeout => ConnectionInput::HandshakeTimedOut,
+            ConnectionTimer::BackendRetry => ConnectionInput::BackendRetryDue,
+            ConnectionTimer::CommandTimeout => ConnectionInput::CommandTimedOut,
+            ConnectionTimer::DisconnectTimeout => ConnectionInput::DisconnectTimedOut,
+        }
     }
 
     /// An answer from an older session is about a link or call that was

@@ -114,8 +114,19 @@ pub enum ConnectionInput {
         /// Why, as far as the transport can tell.
         cause: LinkLossCause,
     },
-    /// A timer elapsed.
-    TimerElapsed(ConnectionTimer),
+    /// The `LinkTimeout` timer elapsed: the transport took too long to link.
+    LinkTimedOut,
+    /// The `HandshakeTimeout` timer elapsed: the reader took too long to
+    /// answer hello.
+    HandshakeTimedOut,
+    /// The `BackendRetry` timer elapsed: time to call the backend again.
+    BackendRetryDue,
+    /// The `CommandTimeout` timer elapsed: the reader took too long to
+    /// answer a command.
+    CommandTimedOut,
+    /// The `DisconnectTimeout` timer elapsed: the link took too long to go
+    /// down after the app's disconnect.
+    DisconnectTimedOut,
     /// Makes the machine panic, to test restart intensity. It exists only
     /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
     /// or integrates has it.
@@ -139,7 +150,11 @@ impl ConnectionInput {
             Self::ConnectRequested { .. }
             | Self::DisconnectRequested
             | Self::RebootRequested
-            | Self::TimerElapsed(_) => None,
+            | Self::LinkTimedOut
+            | Self::HandshakeTimedOut
+            | Self::BackendRetryDue
+            | Self::CommandTimedOut
+            | Self::DisconnectTimedOut => None,
             #[cfg(test)]
             Self::PanicInjected => None,
         }

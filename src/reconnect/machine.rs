@@ -46,7 +46,8 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectionLost", &["attempting", "disabled"]),
                 on("CancelRequested", &[]),
                 on("AttemptFailed", &[]),
-                on("TimerElapsed", &[]),
+                on("BackoffElapsed", &[]),
+                on("WindowElapsed", &[]),
             ],
         ),
         state(
@@ -64,7 +65,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             None,
             &[
                 on("CancelRequested", &["gave_up"]),
-                on("TimerElapsed", &["gave_up"]),
+                on("WindowElapsed", &["gave_up"]),
                 on("ConnectionLost", &[]),
                 on("ReaderConnected", &[]),
                 on("AttemptFailed", &[]),
@@ -81,7 +82,7 @@ pub static SPEC: MachineSpec = MachineSpec {
         state(
             "backing_off",
             Some("reconnecting"),
-            &[on("TimerElapsed", &["attempting"])],
+            &[on("BackoffElapsed", &["attempting"])],
         ),
         state(
             "gave_up",
@@ -172,7 +173,7 @@ impl ReconnectCore {
                 });
                 self.give_up(context, ReconnectError::Cancelled)
             }
-            ReconnectInput::TimerElapsed(ReconnectTimer::Window) => {
+            ReconnectInput::WindowElapsed => {
                 let error = ReconnectError::ConnectTimedOut {
                     window_ms: self.policy.window.as_millis() as u64,
                     attempts: self.attempts,
@@ -206,12 +207,12 @@ impl ReconnectCore {
         }
     }
 
-    /// Waits before the next attempt. `Backoff` elapsed → `attempting`
+    /// Waits before the next attempt. `BackoffElapsed` → `attempting`
     /// (the next `AttemptDue`).
     #[state(superstate = "reconnecting")]
     fn backing_off(&mut self, context: &mut Out, event: &ReconnectInput) -> Outcome<State> {
         match event {
-            ReconnectInput::TimerElapsed(ReconnectTimer::Backoff) => {
+            ReconnectInput::BackoffElapsed => {
                 self.attempt(context);
                 Transition(State::attempting())
             }
@@ -322,7 +323,10 @@ impl StatigCore for ReconnectCore {
     }
 
     fn timer_elapsed(timer: ReconnectTimer) -> ReconnectInput {
-        ReconnectInput::TimerElapsed(timer)
+        match timer {
+            ReconnectTimer::Backoff => ReconnectInput::BackoffElapsed,
+            ReconnectTimer::Window => ReconnectInput::WindowElapsed,
+        }
     }
 
     fn accepts(&self, input: &ReconnectInput) -> bool {

@@ -82,8 +82,10 @@ pub enum ReconnectInput {
         /// The cancel to answer.
         call: CancelCall,
     },
-    /// A timer elapsed.
-    TimerElapsed(ReconnectTimer),
+    /// The `Backoff` timer elapsed: time for the next attempt.
+    BackoffElapsed,
+    /// The `Window` timer elapsed: the reconnect window is over.
+    WindowElapsed,
     /// Makes the machine panic, to test restart intensity. It exists only
     /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
     /// or integrates has it.

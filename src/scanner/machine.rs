@@ -57,7 +57,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("DiscoveryRequested", &["scanning", "locating"]),
                 on("CancelRequested", &["idle"]),
                 on("ConnectStarted", &["idle"]),
-                on("TimerElapsed", &["idle"]),
+                on("TimeoutElapsed", &["idle"]),
                 on("ScanFailed", &["idle"]),
                 on("AdapterPowerChanged", &["idle"]),
                 on("IdentifyFinished", &[]),
@@ -69,7 +69,8 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("AdvertisementSeen", &[]),
                 on("ConnectedReadersChanged", &[]),
-                on("TimerElapsed", &[]),
+                on("ReportDue", &[]),
+                on("ForgetDue", &[]),
             ],
         ),
         superstate(
@@ -77,20 +78,24 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("discovering"),
             &[
                 on("ConnectedReadersChanged", &["locating"]),
-                on("TimerElapsed", &["locating"]),
+                on("ForgetDue", &["locating"]),
+                on("ReportDue", &[]),
             ],
         ),
         state(
             "locating",
             Some("proximity"),
-            &[on("AdvertisementSeen", &[]), on("TimerElapsed", &["refining"])],
+            &[
+                on("AdvertisementSeen", &[]),
+                on("LocateWindowClosed", &["refining"]),
+            ],
         ),
         state(
             "refining",
             Some("proximity"),
             &[
                 on("AdvertisementSeen", &["identified"]),
-                on("TimerElapsed", &["identified"]),
+                on("ReportDue", &["identified"]),
             ],
         ),
         state("identified", Some("proximity"), &[on("AdvertisementSeen", &[])]),
@@ -268,7 +273,7 @@ impl ScannerCore {
 
     /// A discovery runs and the transport scans. `DiscoveryRequested`
     /// supersedes it (→ `scanning`/`locating`); `CancelRequested` for it,
-    /// `ConnectStarted`, the `Timeout`, `ScanFailed` and the adapter
+    /// `ConnectStarted`, `TimeoutElapsed`, `ScanFailed` and the adapter
     /// powering off end it (→ `idle`). `IdentifyFinished` is noted in place.
     #[superstate(entry_action = "enter_discovering", exit_action = "exit_discovering")]
     fn discovering(&mut self, context: &mut Out, event: &ScannerInput) -> Outcome<State> {
@@ -286,7 +291,7 @@ impl ScannerCore {
                 self.end(Ok(()), context);
                 Transition(State::idle())
             }
-            ScannerInput::TimerElapsed(ScannerTimer::Timeout) => {
+            ScannerInput::TimeoutElapsed => {
                 // A change held back by the update interval is the app's
                 // last chance to see it.
                 if self.report_pending {
@@ -345,11 +350,11 @@ impl ScannerCore {
                 }
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ReportDue) => {
+            ScannerInput::ReportDue => {
                 self.report_now(context);
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ForgetDue) => {
+            ScannerInput::ForgetDue => {
                 self.sweep(context);
                 Handled
             }
@@ -379,11 +384,11 @@ impl ScannerCore {
                 }
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ReportDue) => {
+            ScannerInput::ReportDue => {
                 self.report_now(context);
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ForgetDue) => {
+            ScannerInput::ForgetDue => {
                 let forget_after = self.forget_after();
                 let Some(target) = &self.target else {
                     return Handled;
@@ -417,7 +422,7 @@ impl ScannerCore {
                 }
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::LocateWindowClosed) => {
+            ScannerInput::LocateWindowClosed => {
                 if self.pick_nearest(context) {
                     Transition(State::refining())
                 } else {
@@ -446,7 +451,7 @@ impl ScannerCore {
                 self.hear_target(adv, context);
                 self.after_target_report(context)
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ReportDue) => {
+            ScannerInput::ReportDue => {
                 self.report_now(context);
                 self.after_target_report(context)
             }
@@ -748,7 +753,12 @@ impl StatigCore for ScannerCore {
     }
 
     fn timer_elapsed(timer: ScannerTimer) -> ScannerInput {
-        ScannerInput::TimerElapsed(timer)
+        match timer {
+            ScannerTimer::Timeout => ScannerInput::TimeoutElapsed,
+            ScannerTimer::ReportDue => ScannerInput::ReportDue,
+            ScannerTimer::ForgetDue => ScannerInput::ForgetDue,
+            ScannerTimer::LocateWindowClosed => ScannerInput::LocateWindowClosed,
+        }
     }
 }
 

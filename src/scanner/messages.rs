@@ -64,8 +64,17 @@ pub enum ScannerInput {
         /// Whether the reader acknowledged it.
         result: Result<(), TransportError>,
     },
-    /// A timer elapsed.
-    TimerElapsed(ScannerTimer),
+    /// The `Timeout` timer elapsed: the discovery's timeout (R3) is over.
+    TimeoutElapsed,
+    /// The `ReportDue` timer elapsed: a list update held back by
+    /// `min_update_interval` is due.
+    ReportDue,
+    /// The `ForgetDue` timer elapsed: the reader heard longest ago may have
+    /// gone quiet for `forget_after`.
+    ForgetDue,
+    /// The `LocateWindowClosed` timer elapsed: the proximity window in
+    /// which candidates are compared has closed.
+    LocateWindowClosed,
 }
 
 /// What the scanner asks its shell to do.
@@ -182,7 +191,10 @@ impl fmt::Debug for ScannerInput {
                 Ok(()) => write!(f, "IdentifyFinished({serial} ok)"),
                 Err(e) => write!(f, "IdentifyFinished({serial} failed: {e})"),
             },
-            Self::TimerElapsed(t) => write!(f, "TimerElapsed({t:?})"),
+            Self::TimeoutElapsed => write!(f, "TimeoutElapsed"),
+            Self::ReportDue => write!(f, "ReportDue"),
+            Self::ForgetDue => write!(f, "ForgetDue"),
+            Self::LocateWindowClosed => write!(f, "LocateWindowClosed"),
         }
     }
 }

@@ -21,8 +21,8 @@ pub enum TurnstileInput {
     Pushed,
     /// The arm finished turning.
     RotationCompleted,
-    /// A timer elapsed.
-    TimerElapsed(TurnstileTimer),
+    /// The `AutoLock` timer elapsed: nobody pushed in time.
+    AutoLockElapsed,
 }
 
 /// What the turnstile asks its shell to do.
@@ -61,7 +61,7 @@ pub static SPEC: MachineSpec = MachineSpec {
         superstate(
             "unlocked",
             None,
-            &[on("TimerElapsed", &["locked"]), on("CoinInserted", &[])],
+            &[on("AutoLockElapsed", &["locked"]), on("CoinInserted", &[])],
         ),
         state(
             "waiting_for_push",
@@ -112,12 +112,12 @@ impl TurnstileCore {
         }
     }
 
-    /// Unlocked, paid for. `TimerElapsed` → `locked`; `CoinInserted` is
+    /// Unlocked, paid for. `AutoLockElapsed` → `locked`; `CoinInserted` is
     /// refunded in place.
     #[superstate]
     fn unlocked(context: &mut Out, event: &TurnstileInput) -> Outcome<State> {
         match event {
-            TurnstileInput::TimerElapsed(TurnstileTimer::AutoLock) => {
+            TurnstileInput::AutoLockElapsed => {
                 context.emit(TurnstileOutput::Lock);
                 Transition(State::locked())
             }
@@ -164,7 +164,9 @@ impl StatigCore for TurnstileCore {
     }
 
     fn timer_elapsed(timer: TurnstileTimer) -> TurnstileInput {
-        TurnstileInput::TimerElapsed(timer)
+        match timer {
+            TurnstileTimer::AutoLock => TurnstileInput::AutoLockElapsed,
+        }
     }
 }
 
