@@ -6,6 +6,7 @@ mod scanner_support;
 
 use std::time::Duration;
 
+use readerlink::cancelable::CancelOutcome;
 use readerlink::reader::DeviceType::{Chipper2X, StripeM2, WisePad3};
 use readerlink::reader::SerialNumber;
 use readerlink::runtime::Harness;
@@ -176,10 +177,15 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     scan.advance(ms(300));
     let out = scan.input(ScannerInput::CancelRequested {
         discovery: DiscoveryId(1),
+        call: 1,
     });
     assert_eq!(
         out,
         vec![
+            ScannerOutput::CancelAnswered {
+                call: 1,
+                outcome: CancelOutcome::Cancelled
+            },
             ScannerOutput::EndDiscovery {
                 discovery: DiscoveryId(1),
                 result: Err(readerlink::scanner::DiscoveryError::Cancelled)
@@ -190,11 +196,16 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     assert_eq!(scan.state(), "idle");
     scan.note("late advertisements and a second cancel are ignored");
     assert!(scan.input(short("CHB20-0001", Chipper2X, -50)).is_empty());
-    assert!(
+    assert_eq!(
         scan.input(ScannerInput::CancelRequested {
-            discovery: DiscoveryId(1)
-        })
-        .is_empty()
+            discovery: DiscoveryId(1),
+            call: 2,
+        }),
+        vec![ScannerOutput::CancelAnswered {
+            call: 2,
+            outcome: CancelOutcome::AlreadyEnded
+        }],
+        "the machine answers a cancel of an ended discovery, and nothing else"
     );
     scan.advance(Duration::from_secs(30));
     assert_eq!(endings(&scan), vec![(1, "discovery_cancelled")]);

@@ -9,8 +9,7 @@ use crate::cancelable::CancelOutcome;
 use crate::connection::ConnectError;
 use crate::reader::DisconnectReason;
 
-/// Numbers one `cancel()` of a reconnection so its answer finds its caller.
-pub type CancelCall = u64;
+pub use crate::cancelable::CancelCall;
 
 /// How a supervisor reconnects (R9). The defaults: a 60 s window, a first
 /// wait of 1 s doubling up to 16 s, each wait drawn at random (from the

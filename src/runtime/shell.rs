@@ -253,6 +253,12 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
         &self.effects
     }
 
+    /// The effects implementation, for the actor's own message handlers
+    /// (which hand it what a message brought, such as a reply channel).
+    pub fn effects_mut(&mut self) -> &mut E {
+        &mut self.effects
+    }
+
     /// The actor's id.
     pub fn id(&self) -> &str {
         &self.id

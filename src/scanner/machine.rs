@@ -12,6 +12,10 @@
 //!     identified         target reported with details and told to flash
 //! ```
 //!
+//! The identify command (R4) outlives the discovery that asked for it: in
+//! any state, `IdentifySent` arms its acknowledgement timer, whose
+//! `IdentifyAckTimedOut` abandons it, and `IdentifyFinished` disarms it.
+//!
 //! Intake is the hot path: an advertisement of a known reader costs one
 //! hash lookup and a few comparisons, arms no timer and emits nothing
 //! unless the list changed (see the module doc of [`crate::scanner`] for
@@ -24,6 +28,7 @@ use statig::prelude::*;
 
 use super::messages::{DiscoveryId, ScannerInput, ScannerOutput, ScannerTimer};
 use super::{DiscoveryConfig, DiscoveryError, DiscoveryMethod};
+use crate::cancelable::CancelOutcome;
 use crate::protocol::advertisement::ReaderAdvertisement;
 use crate::reader::{Battery, BatteryStatus, DeviceType, Reader, SerialNumber};
 use crate::runtime::adapter::{StatigCore, StatigMachine};
@@ -35,6 +40,10 @@ use crate::transport::{Advertisement, PeripheralId, TransportError};
 /// this many dB away from the value last reported for that reader: BLE RSSI
 /// jitters by a few dB from one advertisement to the next.
 pub const RSSI_REPORT_STEP_DB: i16 = 10;
+
+/// How long a reader told to identify may take to acknowledge the command
+/// once it was written, before it is abandoned and the link closed.
+pub const IDENTIFY_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The declared table (see [`crate::runtime::table`]).
 pub static SPEC: MachineSpec = MachineSpec {
@@ -48,6 +57,11 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("DiscoveryRequested", &["scanning", "locating"]),
                 on("ConnectedReadersChanged", &[]),
+                on("CancelRequested", &[]),
+                on("UpdatesDropped", &[]),
+                on("IdentifySent", &[]),
+                on("IdentifyAckTimedOut", &[]),
+                on("IdentifyFinished", &[]),
             ],
         ),
         superstate(
@@ -56,10 +70,13 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("DiscoveryRequested", &["scanning", "locating"]),
                 on("CancelRequested", &["idle"]),
+                on("UpdatesDropped", &["idle"]),
                 on("ConnectStarted", &["idle"]),
                 on("TimeoutElapsed", &["idle"]),
                 on("ScanFailed", &["idle"]),
                 on("AdapterPowerChanged", &["idle"]),
+                on("IdentifySent", &[]),
+                on("IdentifyAckTimedOut", &[]),
                 on("IdentifyFinished", &[]),
             ],
         ),
@@ -255,8 +272,10 @@ fn ms(d: Duration) -> Millis {
 )]
 impl ScannerCore {
     /// No discovery runs. `DiscoveryRequested` → `scanning` or `locating`;
-    /// `ConnectedReadersChanged` is kept in place; anything else (a late
-    /// advertisement, a cancel of a finished discovery) is ignored.
+    /// `ConnectedReadersChanged` is kept in place; a `CancelRequested` is
+    /// answered `AlreadyEnded`; the identify steps are handled in place;
+    /// anything else (a late advertisement, a dropped stream of a finished
+    /// discovery) is ignored.
     #[state]
     fn idle(&mut self, context: &mut Out, event: &ScannerInput) -> Outcome<State> {
         match event {
@@ -267,14 +286,26 @@ impl ScannerCore {
                 self.connected = serials.iter().cloned().collect();
                 Handled
             }
-            _ => Handled,
+            ScannerInput::CancelRequested { call, .. } => {
+                context.emit(ScannerOutput::CancelAnswered {
+                    call: *call,
+                    outcome: CancelOutcome::AlreadyEnded,
+                });
+                Handled
+            }
+            _ => {
+                Self::identify_step(event, context);
+                Handled
+            }
         }
     }
 
     /// A discovery runs and the transport scans. `DiscoveryRequested`
-    /// supersedes it (→ `scanning`/`locating`); `CancelRequested` for it,
-    /// `ConnectStarted`, `TimeoutElapsed`, `ScanFailed` and the adapter
-    /// powering off end it (→ `idle`). `IdentifyFinished` is noted in place.
+    /// supersedes it (→ `scanning`/`locating`); `CancelRequested` (answered
+    /// `Cancelled`) or `UpdatesDropped` for it, `ConnectStarted`,
+    /// `TimeoutElapsed`, `ScanFailed` and the adapter powering off end it
+    /// (→ `idle`); a cancel of another discovery is answered `AlreadyEnded`
+    /// in place. The identify steps are handled in place.
     #[superstate(entry_action = "enter_discovering", exit_action = "exit_discovering")]
     fn discovering(&mut self, context: &mut Out, event: &ScannerInput) -> Outcome<State> {
         match event {
@@ -283,7 +314,22 @@ impl ScannerCore {
                 self.reset(context);
                 Transition(self.begin(*discovery, config, context))
             }
-            ScannerInput::CancelRequested { discovery } if self.is_running(*discovery) => {
+            ScannerInput::CancelRequested { discovery, call } => {
+                let running = self.is_running(*discovery);
+                context.emit(ScannerOutput::CancelAnswered {
+                    call: *call,
+                    outcome: match running {
+                        true => CancelOutcome::Cancelled,
+                        false => CancelOutcome::AlreadyEnded,
+                    },
+                });
+                if !running {
+                    return Handled;
+                }
+                self.end(Err(DiscoveryError::Cancelled), context);
+                Transition(State::idle())
+            }
+            ScannerInput::UpdatesDropped { discovery } if self.is_running(*discovery) => {
                 self.end(Err(DiscoveryError::Cancelled), context);
                 Transition(State::idle())
             }
@@ -315,7 +361,10 @@ impl ScannerCore {
                 self.end(Err(DiscoveryError::Transport(error)), context);
                 Transition(State::idle())
             }
-            _ => Handled,
+            _ => {
+                Self::identify_step(event, context);
+                Handled
+            }
         }
     }
 
@@ -487,6 +536,26 @@ impl ScannerCore {
 }
 
 impl ScannerCore {
+    /// The identify command's steps, the same in every state: once it was
+    /// written its acknowledgement is timed; in time, the timer is
+    /// disarmed; too late, it is abandoned.
+    fn identify_step(event: &ScannerInput, context: &mut Out) {
+        match event {
+            ScannerInput::IdentifySent { serial } => {
+                context.start_timer(ScannerTimer::IdentifyAck(serial.clone()), IDENTIFY_ACK_TIMEOUT);
+            }
+            ScannerInput::IdentifyFinished { serial, .. } => {
+                context.cancel_timer(ScannerTimer::IdentifyAck(serial.clone()));
+            }
+            ScannerInput::IdentifyAckTimedOut { serial } => {
+                context.emit(ScannerOutput::AbandonIdentify {
+                    serial: serial.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
     fn is_running(&self, id: DiscoveryId) -> bool {
         self.running.as_ref().is_some_and(|r| r.id == id)
     }
@@ -758,6 +827,7 @@ impl StatigCore for ScannerCore {
             ScannerTimer::ReportDue => ScannerInput::ReportDue,
             ScannerTimer::ForgetDue => ScannerInput::ForgetDue,
             ScannerTimer::LocateWindowClosed => ScannerInput::LocateWindowClosed,
+            ScannerTimer::IdentifyAck(serial) => ScannerInput::IdentifyAckTimedOut { serial },
         }
     }
 }

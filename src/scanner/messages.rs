@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{DiscoveryConfig, DiscoveryError, DiscoveryUpdate};
-use crate::cancelable::CancelOutcome;
+use crate::cancelable::{CancelCall, CancelOutcome};
 use crate::reader::{Reader, SerialNumber};
 use crate::transport::{Advertisement, PeripheralId, TransportError};
 
@@ -33,9 +33,18 @@ pub enum ScannerInput {
         /// How to discover.
         config: DiscoveryConfig,
     },
-    /// The app cancelled a discovery (R5); ignored unless it is the running one.
+    /// The app cancelled a discovery (R5): it ends if it is the running
+    /// one, and the call is answered either way.
     CancelRequested {
         /// The discovery to cancel.
+        discovery: DiscoveryId,
+        /// The call to answer.
+        call: CancelCall,
+    },
+    /// The app dropped a discovery's update stream without cancelling it:
+    /// nobody listens any more, so it ends if it is the running one.
+    UpdatesDropped {
+        /// The discovery whose stream was dropped.
         discovery: DiscoveryId,
     },
     /// A connect to a reader started: the running discovery ends (R2).
@@ -57,7 +66,20 @@ pub enum ScannerInput {
     },
     /// The scan could not start, or its stream ended on its own.
     ScanFailed(TransportError),
-    /// The identify command (R4) reached the reader, or did not.
+    /// The identify command (R4) was written to the reader; its
+    /// acknowledgement is awaited.
+    IdentifySent {
+        /// The reader told to flash.
+        serial: SerialNumber,
+    },
+    /// The `IdentifyAck` timer elapsed: the reader did not acknowledge the
+    /// identify command in time.
+    IdentifyAckTimedOut {
+        /// The reader told to flash.
+        serial: SerialNumber,
+    },
+    /// The identify command (R4) was acknowledged or refused by the reader,
+    /// or could not reach it.
     IdentifyFinished {
         /// The reader told to flash.
         serial: SerialNumber,
@@ -99,17 +121,31 @@ pub enum ScannerOutput {
         result: Result<(), DiscoveryError>,
     },
     /// Connect to a reader, send it the identify command (flash its LEDs,
-    /// R4) and disconnect; report `IdentifyFinished`.
+    /// R4), report `IdentifySent`, wait for its answer and disconnect;
+    /// report `IdentifyFinished`.
     IdentifyReader {
         /// The reader.
         serial: SerialNumber,
         /// Where to connect.
         peripheral: PeripheralId,
     },
+    /// Stop waiting for the reader's answer to identify and disconnect;
+    /// report nothing more of it.
+    AbandonIdentify {
+        /// The reader.
+        serial: SerialNumber,
+    },
+    /// Answer a `cancel()` call.
+    CancelAnswered {
+        /// Which call.
+        call: CancelCall,
+        /// What it did.
+        outcome: CancelOutcome,
+    },
 }
 
 /// The scanner's timers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ScannerTimer {
     /// The discovery's timeout (R3).
     Timeout,
@@ -119,6 +155,8 @@ pub enum ScannerTimer {
     ForgetDue,
     /// Proximity: the window in which candidates are compared has closed.
     LocateWindowClosed,
+    /// The reader told to identify has not acknowledged it in time.
+    IdentifyAck(SerialNumber),
 }
 
 /// One reader in a log line: `CHB-0001 Chipper 2X BT -48dBm v2.4.1 80%`.
@@ -164,7 +202,10 @@ impl fmt::Debug for ScannerInput {
                 }
                 write!(f, ")")
             }
-            Self::CancelRequested { discovery } => write!(f, "CancelRequested({discovery})"),
+            Self::CancelRequested { discovery, call } => {
+                write!(f, "CancelRequested({discovery} call {call})")
+            }
+            Self::UpdatesDropped { discovery } => write!(f, "UpdatesDropped({discovery})"),
             Self::ConnectStarted { serial } => write!(f, "ConnectStarted({serial})"),
             Self::ConnectedReadersChanged { serials } => {
                 let serials: Vec<_> = serials.iter().map(SerialNumber::as_str).collect();
@@ -187,6 +228,8 @@ impl fmt::Debug for ScannerInput {
             }
             Self::AdapterPowerChanged { powered } => write!(f, "AdapterPowerChanged(powered: {powered})"),
             Self::ScanFailed(e) => write!(f, "ScanFailed({e})"),
+            Self::IdentifySent { serial } => write!(f, "IdentifySent({serial})"),
+            Self::IdentifyAckTimedOut { serial } => write!(f, "IdentifyAckTimedOut({serial})"),
             Self::IdentifyFinished { serial, result } => match result {
                 Ok(()) => write!(f, "IdentifyFinished({serial} ok)"),
                 Err(e) => write!(f, "IdentifyFinished({serial} failed: {e})"),
@@ -195,6 +238,18 @@ impl fmt::Debug for ScannerInput {
             Self::ReportDue => write!(f, "ReportDue"),
             Self::ForgetDue => write!(f, "ForgetDue"),
             Self::LocateWindowClosed => write!(f, "LocateWindowClosed"),
+        }
+    }
+}
+
+impl fmt::Debug for ScannerTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => write!(f, "Timeout"),
+            Self::ReportDue => write!(f, "ReportDue"),
+            Self::ForgetDue => write!(f, "ForgetDue"),
+            Self::LocateWindowClosed => write!(f, "LocateWindowClosed"),
+            Self::IdentifyAck(serial) => write!(f, "IdentifyAck({serial})"),
         }
     }
 }
@@ -215,6 +270,8 @@ impl fmt::Debug for ScannerOutput {
             Self::IdentifyReader { serial, peripheral } => {
                 write!(f, "IdentifyReader({serial} at {peripheral})")
             }
+            Self::AbandonIdentify { serial } => write!(f, "AbandonIdentify({serial})"),
+            Self::CancelAnswered { call, outcome } => write!(f, "CancelAnswered(call {call} {outcome:?})"),
         }
     }
 }
@@ -232,7 +289,8 @@ pub struct StartDiscovery {
     pub updates: tokio::sync::mpsc::UnboundedSender<DiscoveryUpdate>,
 }
 
-/// Cancels a discovery and says whether it was still running.
+/// Cancels a discovery and says whether it was still running (the
+/// machine's answer).
 #[derive(Debug, Clone, Copy, actix::Message)]
 #[rtype(result = "CancelOutcome")]
 pub struct CancelDiscovery {
