@@ -23,7 +23,7 @@ fn a_scan_finds_three_readers_and_reports_their_details_once_heard() {
     let mut scan = Harness::new(Scanner::new());
     assert_eq!(
         scan.input(discover(1, DiscoveryConfig::scan())),
-        vec![ScannerOutput::StartScan]
+        vec![ScannerOutput::StartScan { scan: 1 }]
     );
 
     scan.note("three readers advertise their short form");
@@ -337,9 +337,11 @@ fn list_updates_come_no_more_often_than_the_configured_interval() {
 fn a_failed_scan_or_a_powered_off_adapter_ends_the_discovery_not_stuck() {
     let mut scan = Harness::new(Scanner::new());
     scan.input(discover(1, DiscoveryConfig::scan()));
-    scan.input(ScannerInput::ScanFailed(
-        readerlink::transport::TransportError::AdapterUnavailable("no adapter".into()),
-    ));
+    let no_adapter = || readerlink::transport::TransportError::AdapterUnavailable("no adapter".into());
+    scan.input(ScannerInput::ScanFailed {
+        scan: 1,
+        error: no_adapter(),
+    });
     assert_eq!(scan.state(), "idle");
     scan.input(discover(2, DiscoveryConfig::proximity()));
     scan.input(ScannerInput::AdapterPowerChanged { powered: false });
@@ -353,4 +355,17 @@ fn a_failed_scan_or_a_powered_off_adapter_ends_the_discovery_not_stuck() {
     );
     scan.input(discover(3, DiscoveryConfig::scan()));
     assert_eq!(scan.state(), "scanning", "a new discovery starts at once");
+    assert_eq!(
+        scan.outputs().last().map(|(_, o)| o),
+        Some(&ScannerOutput::StartScan { scan: 3 })
+    );
+    scan.input(ScannerInput::ScanFailed {
+        scan: 2,
+        error: no_adapter(),
+    });
+    assert_eq!(
+        scan.state(),
+        "scanning",
+        "a late failure of an earlier scan ends nothing"
+    );
 }

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::machine::Scanner;
-use super::messages::{CancelDiscovery, DiscoveryId, ScanEnded, ScannerInput, ScannerOutput, StartDiscovery};
+use super::messages::{CancelDiscovery, DiscoveryId, ScanId, ScannerInput, ScannerOutput, StartDiscovery};
 use super::{DiscoveryUpdate, SeenReaders};
 use crate::cancelable::{CancelCall, CancelOutcome};
 use crate::protocol::{Command, ReaderMessage, Reassembler, Request, fragment};
@@ -56,9 +56,6 @@ pub struct ScannerEffects {
     seen: SeenReaders,
     /// Whether a scan runs, for the terminal's `Discovering` status.
     discovering: watch::Sender<bool>,
-    /// Counts scans, so that a late failure of an old scan cannot end the
-    /// discovery of a newer one.
-    generation: u64,
     /// The task pumping the current scan's events into the machine.
     pump: Option<tokio::task::JoinHandle<()>>,
     /// The last stop request to the transport; the next scan waits for it,
@@ -82,15 +79,12 @@ impl ScannerEffects {
             identifying: HashMap::new(),
             seen,
             discovering,
-            generation: 0,
             pump: None,
             stopping: None,
         }
     }
 
-    fn start_scan(&mut self, addr: Addr<ScannerActor>) {
-        self.generation += 1;
-        let generation = self.generation;
+    fn start_scan(&mut self, scan: ScanId, addr: Addr<ScannerActor>) {
         self.discovering.send_replace(true);
         let transport = self.transport.clone();
         let seen = self.seen.clone();
@@ -102,7 +96,10 @@ impl ScannerEffects {
             let mut events = match transport.scan().await {
                 Ok(events) => events,
                 Err(error) => {
-                    addr.do_send(ScanEnded { generation, error });
+                    addr.do_send(Deliver::from(
+                        "transport",
+                        ScannerInput::ScanFailed { scan, error },
+                    ));
                     return;
                 }
             };
@@ -118,10 +115,11 @@ impl ScannerEffects {
                 };
                 addr.do_send(Deliver::from("transport", input));
             }
-            addr.do_send(ScanEnded {
-                generation,
-                error: TransportError::Stack("the scan stream ended".into()),
-            });
+            let error = TransportError::Stack("the scan stream ended".into());
+            addr.do_send(Deliver::from(
+                "transport",
+                ScannerInput::ScanFailed { scan, error },
+            ));
         }));
     }
 
@@ -258,7 +256,7 @@ async fn identify(
 impl Effects<Scanner> for ScannerEffects {
     fn perform(&mut self, output: ScannerOutput, ctx: &mut EffectContext<'_, Scanner, Self>) {
         match output {
-            ScannerOutput::StartScan => self.start_scan(ctx.address()),
+            ScannerOutput::StartScan { scan } => self.start_scan(scan, ctx.address()),
             ScannerOutput::StopScan => self.stop_scan(),
             ScannerOutput::ReportReaders { discovery, readers } => {
                 if let Some(sink) = self.sinks.get(&discovery) {
@@ -345,15 +343,5 @@ impl Handler<CancelDiscovery> for ScannerActor {
         // No answer only if the machine panicked on it: its discovery is gone.
         let outcome = self.effects_mut().answers.remove(&call);
         MessageResult(outcome.unwrap_or(CancelOutcome::AlreadyEnded))
-    }
-}
-
-impl Handler<ScanEnded> for ScannerActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ScanEnded, ctx: &mut Self::Context) {
-        if msg.generation == self.effects().generation && self.effects().pump.is_some() {
-            self.deliver("transport".into(), ScannerInput::ScanFailed(msg.error), ctx);
-        }
     }
 }

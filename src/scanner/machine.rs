@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use statig::prelude::*;
 
-use super::messages::{DiscoveryId, ScannerInput, ScannerOutput, ScannerTimer};
+use super::messages::{DiscoveryId, ScanId, ScannerInput, ScannerOutput, ScannerTimer};
 use super::{DiscoveryConfig, DiscoveryError, DiscoveryMethod};
 use crate::cancelable::CancelOutcome;
 use crate::protocol::advertisement::ReaderAdvertisement;
@@ -240,6 +240,9 @@ struct Running {
 #[derive(Debug, Default)]
 pub struct ScannerCore {
     running: Option<Running>,
+    /// The number of the last scan started: a `ScanFailed` of any other
+    /// scan is late and ignored.
+    scan: ScanId,
     /// Readers connected now: never listed (R2).
     connected: HashSet<SerialNumber>,
     /// Scan: every reader heard and not yet forgotten.
@@ -303,7 +306,7 @@ impl ScannerCore {
     /// A discovery runs and the transport scans. `DiscoveryRequested`
     /// supersedes it (→ `scanning`/`locating`); `CancelRequested` (answered
     /// `Cancelled`) or `UpdatesDropped` for it, `ConnectStarted`,
-    /// `TimeoutElapsed`, `ScanFailed` and the adapter powering off end it
+    /// `TimeoutElapsed`, `ScanFailed` of its scan and the adapter powering off end it
     /// (→ `idle`); a cancel of another discovery is answered `AlreadyEnded`
     /// in place. The identify steps are handled in place.
     #[superstate(entry_action = "enter_discovering", exit_action = "exit_discovering")]
@@ -351,7 +354,7 @@ impl ScannerCore {
                 self.end(result, context);
                 Transition(State::idle())
             }
-            ScannerInput::ScanFailed(error) => {
+            ScannerInput::ScanFailed { scan, error } if *scan == self.scan => {
                 self.end(Err(DiscoveryError::Transport(error.clone())), context);
                 Transition(State::idle())
             }
@@ -369,8 +372,9 @@ impl ScannerCore {
     }
 
     #[action]
-    fn enter_discovering(context: &mut Out) {
-        context.emit(ScannerOutput::StartScan);
+    fn enter_discovering(&mut self, context: &mut Out) {
+        self.scan += 1;
+        context.emit(ScannerOutput::StartScan { scan: self.scan });
     }
 
     #[action]

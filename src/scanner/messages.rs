@@ -10,6 +10,9 @@ use crate::cancelable::{CancelCall, CancelOutcome};
 use crate::reader::{Reader, SerialNumber};
 use crate::transport::{Advertisement, PeripheralId, TransportError};
 
+/// Numbers the scans the machine starts, from 1.
+pub type ScanId = u64;
+
 /// Names one discovery, so that what the machine reports reaches the
 /// caller that started it (and not the one that superseded it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,7 +68,13 @@ pub enum ScannerInput {
         powered: bool,
     },
     /// The scan could not start, or its stream ended on its own.
-    ScanFailed(TransportError),
+    ScanFailed {
+        /// Which scan (the number its `StartScan` carried): a late failure
+        /// of a scan already stopped or replaced is ignored.
+        scan: ScanId,
+        /// What went wrong.
+        error: TransportError,
+    },
     /// The identify command (R4) was written to the reader; its
     /// acknowledgement is awaited.
     IdentifySent {
@@ -102,8 +111,12 @@ pub enum ScannerInput {
 /// What the scanner asks its shell to do.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScannerOutput {
-    /// Start scanning for advertisements (the status becomes `Discovering`).
-    StartScan,
+    /// Start scanning for advertisements (the status becomes `Discovering`);
+    /// a failure of this scan is reported as `ScanFailed` with its number.
+    StartScan {
+        /// Numbers the scan.
+        scan: ScanId,
+    },
     /// Stop scanning (the status leaves `Discovering`).
     StopScan,
     /// Give a discovery's caller the current list of readers.
@@ -227,7 +240,7 @@ impl fmt::Debug for ScannerInput {
                 write!(f, ")")
             }
             Self::AdapterPowerChanged { powered } => write!(f, "AdapterPowerChanged(powered: {powered})"),
-            Self::ScanFailed(e) => write!(f, "ScanFailed({e})"),
+            Self::ScanFailed { scan, error } => write!(f, "ScanFailed(scan {scan}: {error})"),
             Self::IdentifySent { serial } => write!(f, "IdentifySent({serial})"),
             Self::IdentifyAckTimedOut { serial } => write!(f, "IdentifyAckTimedOut({serial})"),
             Self::IdentifyFinished { serial, result } => match result {
@@ -257,7 +270,7 @@ impl fmt::Debug for ScannerTimer {
 impl fmt::Debug for ScannerOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::StartScan => write!(f, "StartScan"),
+            Self::StartScan { scan } => write!(f, "StartScan(scan {scan})"),
             Self::StopScan => write!(f, "StopScan"),
             Self::ReportReaders { discovery, readers } => {
                 let readers: Vec<_> = readers.iter().map(|r| ShortReader(r).to_string()).collect();
@@ -296,15 +309,4 @@ pub struct StartDiscovery {
 pub struct CancelDiscovery {
     /// The discovery to cancel.
     pub discovery: DiscoveryId,
-}
-
-/// The scan stream of generation `generation` failed or ended; delivered as
-/// [`ScannerInput::ScanFailed`] only if that scan is still the current one.
-#[derive(Debug, Clone, actix::Message)]
-#[rtype(result = "()")]
-pub struct ScanEnded {
-    /// Which scan (the shell counts them).
-    pub generation: u64,
-    /// What went wrong.
-    pub error: TransportError,
 }

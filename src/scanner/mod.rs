@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 pub use actor::{IDENTIFY_DURATION, ScannerActor, ScannerEffects};
 pub use machine::{IDENTIFY_ACK_TIMEOUT, RSSI_REPORT_STEP_DB, SPEC, Scanner};
 pub use messages::{
-    CancelDiscovery, DiscoveryId, ScanEnded, ScannerInput, ScannerOutput, ScannerTimer, StartDiscovery,
+    CancelDiscovery, DiscoveryId, ScanId, ScannerInput, ScannerOutput, ScannerTimer, StartDiscovery,
 };
 
 use crate::cancelable::{CancelOutcome, Cancelable};
