@@ -79,6 +79,32 @@ pub const fn on(event: &'static str, to: &'static [&'static str]) -> On {
 /// `_`-separated part with its first letter upper-cased, joined
 /// (`waiting_for_link` → `WaitingForLink`). Compares without allocating.
 pub fn pascal_case_of(snake: &str, pascal: &str) -> bool {
+    if snake.is_ascii() && pascal.is_ascii() {
+        // The common case, byte by byte: it runs twice per transition.
+        let mut upper = true;
+        let mut snake_bytes = snake.bytes();
+        let mut actual = pascal.bytes();
+        loop {
+            let e = loop {
+                match snake_bytes.next() {
+                    Some(b'_') => upper = true,
+                    Some(b) => break Some(b),
+                    None => break None,
+                }
+            };
+            match (e, actual.next()) {
+                (None, None) => return true,
+                (Some(e), Some(a)) => {
+                    let e = if upper { e.to_ascii_uppercase() } else { e };
+                    if e != a {
+                        return false;
+                    }
+                    upper = false;
+                }
+                _ => return false,
+            }
+        }
+    }
     let mut expected = snake.split('_').flat_map(|part| {
         let mut chars = part.chars();
         let first = chars.next().into_iter().flat_map(char::to_uppercase);
@@ -271,6 +297,9 @@ mod tests {
         assert!(!pascal_case_of("waiting_for_links", "WaitingForLink"));
         assert!(!pascal_case_of("idle", "Busy"));
         assert!(!pascal_case_of("idle", "idle"));
+        assert!(!pascal_case_of("idle_", "Idle_"));
+        assert!(pascal_case_of("état_prêt", "ÉtatPrêt"), "beyond ASCII too");
+        assert!(!pascal_case_of("état_prêt", "ÉtatPret"));
     }
 }
 
