@@ -35,6 +35,14 @@ pub fn registry() -> Vec<Registered> {
             vocabulary: None,
         },
         checked(&crate::reconnect::SPEC, crate::reconnect::Reconnect::vocabulary()),
+        Registered {
+            spec: &crate::session::SPEC,
+            vocabulary: None,
+        },
+        Registered {
+            spec: &crate::reboot::SPEC,
+            vocabulary: None,
+        },
     ]
 }
 

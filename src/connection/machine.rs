@@ -12,7 +12,16 @@
 //! The location is looked up before anything else, so a connect to an
 //! unknown location fails before a link is made or a status changes. The
 //! status becomes `Connecting` once the location is known (R6), and
-//! `Connected` once the backend registered the reader.
+//! `Connected` once the backend registered the reader; `Connected` carries
+//! the reader's uptime (from hello), which the 24-hour reboot counts from
+//! (R12).
+//!
+//! Connected, it carries out one command at a time (`idle` → `busy` →
+//! `idle`): the app's reboot, the security reboot (R12), and the start and
+//! end of a transaction (R20). It does not track the transaction itself:
+//! the reader does, and refuses a reboot while one runs
+//! ([`CommandError::TransactionInProgress`]); the owner decides whether to
+//! ask. A transaction ends with the connection.
 
 use std::time::Duration;
 
@@ -23,10 +32,10 @@ use super::messages::{
     ConnectionTimer, Session,
 };
 use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
-use crate::protocol::{Command, ReaderMessage, Request, RequestId};
+use crate::protocol::{Command, ReaderMessage, RebootKind, Request, RequestId};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
 use crate::runtime::adapter::{StatigCore, StatigMachine};
-use crate::runtime::machine::Outbox;
+use crate::runtime::machine::{Millis, Outbox};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::transport::LinkLossCause;
 
@@ -75,6 +84,9 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectRequested", &["checking_location"]),
                 on("DisconnectRequested", &[]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
             ],
         ),
         superstate(
@@ -86,6 +98,9 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("FrameReceived", &[]),
                 on("FrameUndecodable", &[]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
                 on("ConnectRequested", &[]),
             ],
         ),
@@ -144,7 +159,16 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectRequested", &[]),
             ],
         ),
-        state("idle", Some("connected"), &[on("RebootRequested", &["busy"])]),
+        state(
+            "idle",
+            Some("connected"),
+            &[
+                on("RebootRequested", &["busy"]),
+                on("SecurityRebootRequested", &["busy"]),
+                on("TransactionStartRequested", &["busy"]),
+                on("TransactionEndRequested", &["busy"]),
+            ],
+        ),
         state(
             "busy",
             Some("connected"),
@@ -152,6 +176,9 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("FrameReceived", &["idle"]),
                 on("CommandTimedOut", &["idle"]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
             ],
         ),
         state(
@@ -162,6 +189,9 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("DisconnectTimedOut", &["disconnected"]),
                 on("DisconnectRequested", &[]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
                 on("ConnectRequested", &[]),
                 on("FrameReceived", &[]),
             ],
@@ -170,6 +200,58 @@ pub static SPEC: MachineSpec = MachineSpec {
 };
 
 type Out = Outbox<ConnectionOutput, ConnectionTimer>;
+
+/// A command sent to a connected reader, waiting for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// `Reboot` (the app's, or the security one).
+    Reboot,
+    /// `TransactionBegin`.
+    TransactionBegin,
+    /// `TransactionEnd`.
+    TransactionEnd,
+}
+
+impl Pending {
+    /// What a command request asks for, if the input is one.
+    fn requested_by(input: &ConnectionInput) -> Option<(Self, Command)> {
+        Some(match input {
+            ConnectionInput::RebootRequested => (
+                Self::Reboot,
+                Command::Reboot {
+                    kind: RebootKind::Requested,
+                },
+            ),
+            ConnectionInput::SecurityRebootRequested => (
+                Self::Reboot,
+                Command::Reboot {
+                    kind: RebootKind::Security,
+                },
+            ),
+            ConnectionInput::TransactionStartRequested => (Self::TransactionBegin, Command::TransactionBegin),
+            ConnectionInput::TransactionEndRequested => (Self::TransactionEnd, Command::TransactionEnd),
+            _ => return None,
+        })
+    }
+
+    /// The report of the reader's `Ack`.
+    fn accepted(self) -> ConnectionEvent {
+        match self {
+            Self::Reboot => ConnectionEvent::RebootAccepted,
+            Self::TransactionBegin => ConnectionEvent::TransactionStarted,
+            Self::TransactionEnd => ConnectionEvent::TransactionEnded,
+        }
+    }
+
+    /// The report of the command's failure.
+    fn failed(self, error: CommandError) -> ConnectionEvent {
+        match self {
+            Self::Reboot => ConnectionEvent::RebootFailed { error },
+            Self::TransactionBegin => ConnectionEvent::TransactionStartFailed { error },
+            Self::TransactionEnd => ConnectionEvent::TransactionEndFailed { error },
+        }
+    }
+}
 
 /// The statig side: what a connection remembers across states.
 #[derive(Debug, Default)]
@@ -189,8 +271,11 @@ pub struct ConnectionCore {
     next_request_id: RequestId,
     /// The hello waiting for `ReaderInfo`.
     hello: Option<RequestId>,
-    /// The command waiting for its answer (only `Reboot` so far).
-    pending_command: Option<RequestId>,
+    /// The command waiting for its answer.
+    pending_command: Option<(RequestId, Pending)>,
+    /// The reader's uptime at hello, and when hello was answered, so that
+    /// `Connected` can carry its uptime then (R12).
+    uptime_at_hello: (u64, Millis),
     /// Calls made of the backend call under way.
     backend_attempts: u32,
     /// The reason the reader announced before dropping the link.
@@ -255,6 +340,9 @@ impl ConnectionCore {
             }
             ConnectionInput::FrameUndecodable { .. }
             | ConnectionInput::RebootRequested
+            | ConnectionInput::SecurityRebootRequested
+            | ConnectionInput::TransactionStartRequested
+            | ConnectionInput::TransactionEndRequested
             | ConnectionInput::ConnectRequested { .. } => Handled,
             _ => Super,
         }
@@ -347,6 +435,7 @@ impl ConnectionCore {
                 reader.device_type = info.device_type;
                 reader.software_version = Some(info.software_version.clone());
                 reader.battery = Some(info.battery);
+                self.uptime_at_hello = (info.uptime_ms, context.now());
                 self.backend_attempts = 1;
                 context.emit(ConnectionOutput::FetchConnectionToken {
                     session: self.session,
@@ -409,9 +498,11 @@ impl ConnectionCore {
                 // connect call the status already reads `Connected`.
                 self.report_status(context, ConnectionStatus::Connected);
                 let reader = self.reader.clone().expect("a connect under way has its reader");
+                let (uptime, at) = self.uptime_at_hello;
                 context.emit(ConnectionOutput::Report(ConnectionEvent::Connected {
                     reader,
                     location: registration.location.clone(),
+                    uptime_ms: uptime + context.now().saturating_sub(at),
                 }));
                 Transition(State::idle())
             }
@@ -480,65 +571,76 @@ impl ConnectionCore {
         }
     }
 
-    /// No command waiting. `RebootRequested` → `busy` (reboot sent).
+    /// No command waiting. `RebootRequested` (`Reboot { Requested }`),
+    /// `SecurityRebootRequested` (`Reboot { Security }`),
+    /// `TransactionStartRequested` (`TransactionBegin`) and
+    /// `TransactionEndRequested` (`TransactionEnd`) → `busy`, the command
+    /// sent. A reboot's reason is remembered for its disconnect.
     #[state(superstate = "connected")]
     fn idle(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
-        match event {
-            ConnectionInput::RebootRequested => {
-                let id = self.request(context, Command::Reboot);
-                self.pending_command = Some(id);
-                self.requested = Some(DisconnectReason::RebootRequested);
-                context.start_timer(ConnectionTimer::CommandTimeout, COMMAND_TIMEOUT);
-                Transition(State::busy())
-            }
-            _ => Super,
+        let Some((pending, command)) = Pending::requested_by(event) else {
+            return Super;
+        };
+        if let Command::Reboot { kind } = command {
+            self.requested = Some(kind.disconnect_reason());
         }
+        let id = self.request(context, command);
+        self.pending_command = Some((id, pending));
+        context.start_timer(ConnectionTimer::CommandTimeout, COMMAND_TIMEOUT);
+        Transition(State::busy())
     }
 
-    /// Waits for the answer to a command. Its `Ack` → `idle` (the reboot's
-    /// disconnect follows); its `Error` or `CommandTimedOut` → `idle`, the
-    /// reboot failed. Another reboot is refused in place (busy).
+    /// Waits for the answer to a command. Its `Ack` → `idle`, reported
+    /// (`RebootAccepted`, whose disconnect follows; `TransactionStarted`;
+    /// `TransactionEnded`); its `Error` or `CommandTimedOut` → `idle`, the
+    /// command's failure reported (a refused reboot forgets its reason).
+    /// Another command request is answered `Busy` in place.
     #[state(superstate = "connected")]
     fn busy(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        let pending = self.pending_command;
         match event {
             ConnectionInput::FrameReceived {
                 message: ReaderMessage::Ack { request_id },
                 ..
-            } if Some(*request_id) == self.pending_command => {
-                self.pending_command = None;
+            } if pending.is_some_and(|(id, _)| id == *request_id) => {
+                let (_, command) = self.pending_command.take().expect("matched above");
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootAccepted));
+                context.emit(ConnectionOutput::Report(command.accepted()));
                 Transition(State::idle())
             }
             ConnectionInput::FrameReceived {
                 message: ReaderMessage::Error { request_id, code },
                 ..
-            } if Some(*request_id) == self.pending_command => {
-                self.pending_command = None;
-                self.requested = None;
+            } if pending.is_some_and(|(id, _)| id == *request_id) => {
+                let (_, command) = self.pending_command.take().expect("matched above");
+                if command == Pending::Reboot {
+                    self.requested = None;
+                }
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
-                    error: CommandError::Refused { code: *code },
-                }));
+                context.emit(ConnectionOutput::Report(
+                    command.failed(CommandError::refused(*code)),
+                ));
                 Transition(State::idle())
             }
             ConnectionInput::CommandTimedOut => {
-                self.pending_command = None;
-                self.requested = None;
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
-                    error: CommandError::TimedOut {
-                        after_ms: COMMAND_TIMEOUT.as_millis() as u64,
-                    },
-                }));
+                let Some((_, command)) = self.pending_command.take() else {
+                    return Transition(State::idle());
+                };
+                if command == Pending::Reboot {
+                    self.requested = None;
+                }
+                context.emit(ConnectionOutput::Report(command.failed(CommandError::TimedOut {
+                    after_ms: COMMAND_TIMEOUT.as_millis() as u64,
+                })));
                 Transition(State::idle())
             }
-            ConnectionInput::RebootRequested => {
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
-                    error: CommandError::Busy,
-                }));
-                Handled
-            }
-            _ => Super,
+            _ => match Pending::requested_by(event) {
+                Some((refused, _)) => {
+                    context.emit(ConnectionOutput::Report(refused.failed(CommandError::Busy)));
+                    Handled
+                }
+                None => Super,
+            },
         }
     }
 

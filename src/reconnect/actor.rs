@@ -1,5 +1,5 @@
-//! The supervisor's shell side: it relays reports to the hub and answers
-//! the app's cancels.
+//! The supervisor's shell side: it relays reports to the reader's session
+//! and answers the app's cancels.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -10,11 +10,9 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::machine::{Reconnect, supervisor_seed};
-use super::messages::{
-    CancelCall, ReconnectError, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy,
-};
+use super::messages::{CancelCall, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy};
 use crate::cancelable::{CancelOutcome, Cancelable};
-use crate::reader::{DisconnectReason, SerialNumber};
+use crate::reader::SerialNumber;
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 
@@ -32,9 +30,6 @@ pub struct ReconnectEffects {
     serial: SerialNumber,
     report: ReconnectReportFn,
     pending: Pending,
-    /// The reconnection under way as the reports told (its reason, and
-    /// whether an attempt runs): what to end if the machine panics.
-    running: Option<(DisconnectReason, bool)>,
 }
 
 impl ReconnectEffects {
@@ -44,23 +39,6 @@ impl ReconnectEffects {
             serial,
             report,
             pending: Arc::default(),
-            running: None,
-        }
-    }
-
-    /// A panicked machine took its reconnection with it: end it, so the
-    /// hub reports `ReconnectFailed` then `Disconnected` and no status lies.
-    fn end_lost_reconnection(&mut self, panic: &str) {
-        if let Some((reason, attempt_running)) = self.running.take() {
-            if attempt_running {
-                (self.report)(ReconnectEvent::AttemptAbandoned);
-            }
-            (self.report)(ReconnectEvent::Failed {
-                error: ReconnectError::SupervisorFailed {
-                    panic: panic.to_owned(),
-                },
-                reason,
-            });
         }
     }
 }
@@ -68,23 +46,7 @@ impl ReconnectEffects {
 impl Effects<Reconnect> for ReconnectEffects {
     fn perform(&mut self, output: ReconnectOutput, _ctx: &mut EffectContext<'_, Reconnect, Self>) {
         match output {
-            ReconnectOutput::Report(event) => {
-                match &event {
-                    ReconnectEvent::Started { reason } => self.running = Some((*reason, false)),
-                    ReconnectEvent::AttemptDue { .. } => {
-                        if let Some(running) = &mut self.running {
-                            running.1 = true;
-                        }
-                    }
-                    ReconnectEvent::AttemptAbandoned => {
-                        if let Some(running) = &mut self.running {
-                            running.1 = false;
-                        }
-                    }
-                    ReconnectEvent::Succeeded | ReconnectEvent::Failed { .. } => self.running = None,
-                }
-                (self.report)(event);
-            }
+            ReconnectOutput::Report(event) => (self.report)(event),
             ReconnectOutput::CancelAnswered { call, outcome } => {
                 if let Some(reply) = lock(&self.pending).remove(&call) {
                     let _ = reply.send(outcome);
@@ -95,7 +57,10 @@ impl Effects<Reconnect> for ReconnectEffects {
 
     fn machine_restarted(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Reconnect, Self>) {
         tracing::error!(reader = %self.serial, "the reconnect supervisor restarted: {panic}");
-        self.end_lost_reconnection(panic);
+        // The session knows whether a reconnection ran and how to end it.
+        (self.report)(ReconnectEvent::MachineRestarted {
+            panic: panic.to_owned(),
+        });
         // Cancels the lost machine would have answered.
         for (_, reply) in lock(&self.pending).drain() {
             let _ = reply.send(CancelOutcome::AlreadyEnded);
@@ -130,6 +95,11 @@ impl SupervisorHandle {
 
     /// Delivers `input` from `source`.
     pub fn send(&self, source: &'static str, input: ReconnectInput) {
+        self.addr.do_send(Deliver::from(source, input));
+    }
+
+    /// Delivers `input` from a source named at run time (`actor:session:<serial>`).
+    pub fn send_from(&self, source: String, input: ReconnectInput) {
         self.addr.do_send(Deliver::from(source, input));
     }
 
@@ -197,16 +167,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     //! Restart intensity, wired: a supervisor whose machine panics during
-    //! a reconnection ends that reconnection (`Failed { SupervisorFailed }`,
-    //! so the hub reports `ReconnectFailed` then `Disconnected`), and a
-    //! fresh machine still reconnects the next loss; past 1 in 5 s the
-    //! actor stops. The panic comes from `ReconnectInput::PanicInjected`,
+    //! a reconnection tells its session (`MachineRestarted`, and the session
+    //! ends that reconnection), and a fresh machine still reconnects the
+    //! next loss; past 1 in 5 s the actor stops. The panic comes from `ReconnectInput::PanicInjected`,
     //! which only unit-test builds have.
 
     use std::cell::RefCell;
     use std::time::Duration;
 
     use super::*;
+    use crate::reader::DisconnectReason;
     use crate::runtime::shell::{CurrentState, virtual_time_system};
 
     #[test]
@@ -243,15 +213,7 @@ mod tests {
 
             handle.send("test", ReconnectInput::PanicInjected);
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let ended = take();
-            assert_eq!(ended[0], ReconnectEvent::AttemptAbandoned);
-            assert!(matches!(
-                &ended[1],
-                ReconnectEvent::Failed {
-                    error: ReconnectError::SupervisorFailed { .. },
-                    reason: DisconnectReason::BluetoothSignalLost,
-                }
-            ));
+            assert!(matches!(&take()[..], [ReconnectEvent::MachineRestarted { .. }]));
             assert_eq!(handle.addr().send(CurrentState).await.unwrap(), "disabled");
             assert_eq!(handle.cancelable().cancel().await, CancelOutcome::AlreadyEnded);
 
@@ -260,16 +222,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             assert!(matches!(take()[0], ReconnectEvent::Started { .. }));
 
-            // A second panic within 5 s: the actor stops, still ending the
-            // reconnection it ran.
+            // A second panic within 5 s: the actor stops, still telling.
             handle.send("test", ReconnectInput::PanicInjected);
             tokio::time::sleep(Duration::from_millis(10)).await;
             assert!(matches!(
                 take().last(),
-                Some(ReconnectEvent::Failed {
-                    error: ReconnectError::SupervisorFailed { .. },
-                    ..
-                })
+                Some(ReconnectEvent::MachineRestarted { .. })
             ));
             assert!(!handle.alive());
         });

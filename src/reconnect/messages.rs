@@ -136,6 +136,13 @@ pub enum ReconnectEvent {
     AttemptAbandoned,
     /// The reader is connected again.
     Succeeded,
+    /// The supervisor's machine panicked and was replaced by a fresh one
+    /// (or, past its restart intensity, stopped): the reconnection it ran,
+    /// if any, is lost. Its owner decides how that reconnection ends.
+    MachineRestarted {
+        /// The panic's message.
+        panic: String,
+    },
     /// Reconnecting failed; the reader is not connected.
     Failed {
         /// Why.
