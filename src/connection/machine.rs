@@ -34,7 +34,8 @@ use super::messages::{
 use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
 use crate::protocol::{Command, ReaderMessage, RebootKind, Request, RequestId};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
-use crate::runtime::machine::{Machine, Millis, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::{Millis, Outbox};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::transport::LinkLossCause;
 
@@ -109,7 +110,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("LocationFound", &["linking"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         state(
@@ -118,7 +119,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("LinkEstablished", &["handshaking"]),
                 on("LinkFailed", &["disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("LinkTimedOut", &["disconnected"]),
             ],
         ),
         state(
@@ -126,7 +127,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("connecting"),
             &[
                 on("FrameReceived", &["fetching_token", "disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("HandshakeTimedOut", &["disconnected"]),
             ],
         ),
         state(
@@ -135,7 +136,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ConnectionTokenFetched", &["registering"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         state(
@@ -144,7 +145,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReaderRegistered", &["idle"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         superstate(
@@ -173,7 +174,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("connected"),
             &[
                 on("FrameReceived", &["idle"]),
-                on("TimerElapsed", &["idle"]),
+                on("CommandTimedOut", &["idle"]),
                 on("RebootRequested", &[]),
                 on("SecurityRebootRequested", &[]),
                 on("TransactionStartRequested", &[]),
@@ -185,7 +186,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             None,
             &[
                 on("LinkLost", &["disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("DisconnectTimedOut", &["disconnected"]),
                 on("DisconnectRequested", &[]),
                 on("RebootRequested", &[]),
                 on("SecurityRebootRequested", &[]),
@@ -254,7 +255,7 @@ impl Pending {
 
 /// The statig side: what a connection remembers across states.
 #[derive(Debug, Default)]
-pub(crate) struct ConnectionCore {
+pub struct ConnectionCore {
     /// The current session; answers from others are dropped.
     session: Session,
     /// The reader being connected, updated by hello.
@@ -285,10 +286,10 @@ pub(crate) struct ConnectionCore {
 
 #[state_machine(
     initial = "State::disconnected()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ConnectionCore {
     /// No connection. `ConnectRequested` → `checking_location`; disconnect
@@ -349,7 +350,7 @@ impl ConnectionCore {
 
     /// Waits for the backend to confirm the location. `LocationFound` →
     /// `linking` (status `Connecting`); `BackendCallFailed` → retried in
-    /// place after `BackendRetry`, or `disconnected` when the location does
+    /// place on `BackendRetryDue`, or `disconnected` when the location does
     /// not exist or the retries ran out.
     #[state(superstate = "connecting")]
     fn checking_location(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
@@ -372,7 +373,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::CheckLocation {
                     session: self.session,
@@ -385,7 +386,7 @@ impl ConnectionCore {
     }
 
     /// Waits for the transport's link. `LinkEstablished` → `handshaking`
-    /// (hello sent); `LinkFailed` or `LinkTimeout` → `disconnected`.
+    /// (hello sent); `LinkFailed` or `LinkTimedOut` → `disconnected`.
     #[state(superstate = "connecting")]
     fn linking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
@@ -400,7 +401,7 @@ impl ConnectionCore {
                 self.link_open = false;
                 self.fail(context, ConnectError::LinkFailed { error: error.clone() })
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::LinkTimeout) => self.fail(
+            ConnectionInput::LinkTimedOut => self.fail(
                 context,
                 ConnectError::LinkTimedOut {
                     after_ms: LINK_TIMEOUT.as_millis() as u64,
@@ -412,7 +413,7 @@ impl ConnectionCore {
 
     /// Waits for the reader's answer to hello. `ReaderInfo` → `fetching_token`
     /// (or `disconnected` if it is another reader); an `Error` answer or
-    /// `HandshakeTimeout` → `disconnected`.
+    /// `HandshakeTimedOut` → `disconnected`.
     #[state(superstate = "connecting")]
     fn handshaking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
@@ -448,7 +449,7 @@ impl ConnectionCore {
                 context.cancel_timer(ConnectionTimer::HandshakeTimeout);
                 self.fail(context, ConnectError::HandshakeRefused { code: *code })
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::HandshakeTimeout) => self.fail(
+            ConnectionInput::HandshakeTimedOut => self.fail(
                 context,
                 ConnectError::HandshakeTimedOut {
                     after_ms: HANDSHAKE_TIMEOUT.as_millis() as u64,
@@ -475,7 +476,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::FetchConnectionToken {
                     session: self.session,
@@ -508,7 +509,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::RegisterReader {
                     session: self.session,
@@ -591,7 +592,7 @@ impl ConnectionCore {
 
     /// Waits for the answer to a command. Its `Ack` → `idle`, reported
     /// (`RebootAccepted`, whose disconnect follows; `TransactionStarted`;
-    /// `TransactionEnded`); its `Error` or `CommandTimeout` → `idle`, the
+    /// `TransactionEnded`); its `Error` or `CommandTimedOut` → `idle`, the
     /// command's failure reported (a refused reboot forgets its reason).
     /// Another command request is answered `Busy` in place.
     #[state(superstate = "connected")]
@@ -621,7 +622,7 @@ impl ConnectionCore {
                 ));
                 Transition(State::idle())
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::CommandTimeout) => {
+            ConnectionInput::CommandTimedOut => {
                 let Some((_, command)) = self.pending_command.take() else {
                     return Transition(State::idle());
                 };
@@ -644,7 +645,7 @@ impl ConnectionCore {
     }
 
     /// Waits for the link to go down after the app's disconnect. `LinkLost`
-    /// or `DisconnectTimeout` → `disconnected` (reason: disconnect
+    /// or `DisconnectTimedOut` → `disconnected` (reason: disconnect
     /// requested, or what the reader announced). Requests are handled in
     /// place (ignored: the connection is ending).
     #[state]
@@ -656,7 +657,7 @@ impl ConnectionCore {
                 let reason = disconnect_reason(self.announced, self.requested, *cause);
                 self.disconnected_for(context, reason)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::DisconnectTimeout) => {
+            ConnectionInput::DisconnectTimedOut => {
                 self.link_open = false;
                 let reason = self
                     .announced
@@ -678,10 +679,6 @@ impl ConnectionCore {
 }
 
 impl ConnectionCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     /// Sends `command` on the session's link and returns its request id.
     fn request(&mut self, context: &mut Out, command: Command) -> RequestId {
         let id = self.next_request_id;
@@ -788,43 +785,7 @@ fn is_passing(error: &BackendError) -> bool {
     }
 }
 
-/// One reader's connection as a runtime [`Machine`].
-pub struct Connection {
-    inner: statig::blocking::StateMachine<ConnectionCore>,
-}
-
-impl Connection {
-    /// A connection in `disconnected`.
-    pub fn new() -> Self {
-        Self {
-            inner: ConnectionCore::default().state_machine(),
-        }
-    }
-
-    /// The current session (0 before the first connect).
-    pub fn session(&self) -> Session {
-        self.inner.inner().session
-    }
-
-    /// The reader of the current (or last) session, as far as it is known.
-    pub fn reader(&self) -> Option<&Reader> {
-        self.inner.inner().reader.as_ref()
-    }
-
-    /// The status last reported.
-    pub fn status(&self) -> ConnectionStatus {
-        self.inner.inner().status
-    }
-}
-
-impl Default for Connection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Machine for Connection {
-    type Input = ConnectionInput;
+impl StatigCore for ConnectionCore {
     type Output = ConnectionOutput;
     type Timer = ConnectionTimer;
 
@@ -832,24 +793,54 @@ impl Machine for Connection {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
+        match timer {
+            ConnectionTimer::LinkTimeout => ConnectionInput::LinkTimedOut,
+            ConnectionTimer::HandshakeTimeout => ConnectionInput::HandshakeTimedOut,
+            ConnectionTimer::BackendRetry => ConnectionInput::BackendRetryDue,
+            ConnectionTimer::CommandTimeout => ConnectionInput::CommandTimedOut,
+            ConnectionTimer::DisconnectTimeout => ConnectionInput::DisconnectTimedOut,
+        }
     }
 
-    fn handle(&mut self, input: &ConnectionInput, out: &mut Out) {
+    /// An answer from an older session is about a link or call that was
+    /// given up on; it must not touch the current one.
+    fn accepts(&self, input: &ConnectionInput) -> bool {
         #[cfg(test)]
         if matches!(input, ConnectionInput::PanicInjected) {
             panic!("a unit test injected a panic");
         }
-        // An answer from an older session is about a link or call that was
-        // given up on; it must not touch the current one.
-        if input.session().is_some_and(|s| s != self.session()) {
-            return;
-        }
-        self.inner.handle_with_context(input, out);
+        input.session().is_none_or(|s| s == self.session)
+    }
+}
+
+/// One reader's connection as a runtime machine.
+pub type Connection = StatigMachine<ConnectionCore>;
+
+impl Connection {
+    /// A connection in `disconnected`.
+    pub fn new() -> Self {
+        StatigMachine::from_core(ConnectionCore::default())
     }
 
-    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
-        ConnectionInput::TimerElapsed(timer)
+    /// The current session (0 before the first connect).
+    pub fn session(&self) -> Session {
+        self.core().session
+    }
+
+    /// The reader of the current (or last) session, as far as it is known.
+    pub fn reader(&self) -> Option<&Reader> {
+        self.core().reader.as_ref()
+    }
+
+    /// The status last reported.
+    pub fn status(&self) -> ConnectionStatus {
+        self.core().status
+    }
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new()
     }
 }

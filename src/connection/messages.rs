@@ -36,7 +36,7 @@ pub enum BackendCall {
 /// What happens to a connection: requests from its owner (past-tense:
 /// "the app asked"), answers from the transport and the backend, and
 /// timers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ConnectionInput {
     /// The app asked to connect `reader` and register it to `location` (R6).
     ConnectRequested {
@@ -127,8 +127,19 @@ pub enum ConnectionInput {
         /// Why, as far as the transport can tell.
         cause: LinkLossCause,
     },
-    /// A timer elapsed.
-    TimerElapsed(ConnectionTimer),
+    /// The `LinkTimeout` timer elapsed: the transport took too long to link.
+    LinkTimedOut,
+    /// The `HandshakeTimeout` timer elapsed: the reader took too long to
+    /// answer hello.
+    HandshakeTimedOut,
+    /// The `BackendRetry` timer elapsed: time to call the backend again.
+    BackendRetryDue,
+    /// The `CommandTimeout` timer elapsed: the reader took too long to
+    /// answer a command.
+    CommandTimedOut,
+    /// The `DisconnectTimeout` timer elapsed: the link took too long to go
+    /// down after the app's disconnect.
+    DisconnectTimedOut,
     /// Makes the machine panic, to test restart intensity. It exists only
     /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
     /// or integrates has it.
@@ -155,7 +166,11 @@ impl ConnectionInput {
             | Self::SecurityRebootRequested
             | Self::TransactionStartRequested
             | Self::TransactionEndRequested
-            | Self::TimerElapsed(_) => None,
+            | Self::LinkTimedOut
+            | Self::HandshakeTimedOut
+            | Self::BackendRetryDue
+            | Self::CommandTimedOut
+            | Self::DisconnectTimedOut => None,
             #[cfg(test)]
             Self::PanicInjected => None,
         }

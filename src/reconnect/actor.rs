@@ -13,7 +13,7 @@ use super::machine::{Reconnect, supervisor_seed};
 use super::messages::{CancelCall, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy};
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::reader::SerialNumber;
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartPolicy};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 
 /// A supervisor actor: the [`Reconnect`] machine run by its shell.
@@ -114,37 +114,6 @@ impl SupervisorHandle {
             handle.send("app", ReconnectInput::CancelRequested { call });
             Box::pin(async move { rx.await.unwrap_or(CancelOutcome::AlreadyEnded) })
         })
-    }
-}
-
-/// How often a reader actor's panicking machine is replaced by a fresh
-/// one before it gives up (the runtime's [`RestartPolicy`]; Erlang's 1 in
-/// 5 s by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestartIntensity {
-    /// Restarts allowed within the window.
-    pub max_restarts: usize,
-    /// The window.
-    pub within: std::time::Duration,
-}
-
-impl Default for RestartIntensity {
-    fn default() -> Self {
-        Self {
-            max_restarts: 1,
-            within: std::time::Duration::from_secs(5),
-        }
-    }
-}
-
-impl RestartIntensity {
-    /// The runtime policy, building fresh machines with `fresh`.
-    pub fn policy<M>(self, fresh: impl Fn() -> M + 'static) -> RestartPolicy<M> {
-        RestartPolicy {
-            max_restarts: self.max_restarts,
-            within: self.within,
-            fresh: Box::new(fresh),
-        }
     }
 }
 

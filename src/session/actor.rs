@@ -15,10 +15,8 @@ use crate::backend::Backend;
 use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
 use crate::reader::{Reader, SerialNumber};
 use crate::reboot::{RebootPolicy, RebootTimerActor, start_reboot_timer};
-use crate::reconnect::{
-    ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor,
-};
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
+use crate::reconnect::{ReconnectPolicy, SupervisorHandle, SupervisorParts, start_supervisor};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 use crate::terminal::TerminalEvent;
 use crate::transport::Transport;
