@@ -262,10 +262,7 @@ impl SessionCore {
                 self.reader = reader.clone();
                 self.config = config.clone();
                 self.connect_call = Some(*call);
-                context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
-                    reader: reader.clone(),
-                    location: config.location_id.clone(),
-                }));
+                self.ask_to_connect(context);
                 Transition(State::connecting())
             }
             _ => Super,
@@ -516,10 +513,7 @@ impl SessionCore {
     fn between_attempts(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
             SessionInput::AttemptDue { .. } => {
-                context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
-                    reader: self.reader.clone(),
-                    location: self.config.location_id.clone(),
-                }));
+                self.ask_to_connect(context);
                 Transition(State::attempting())
             }
             _ => Super,
@@ -538,14 +532,9 @@ impl SessionCore {
                 location,
                 uptime_ms,
             } => {
-                self.reader = reader.clone();
-                self.location = Some(location.clone());
+                // Not `Connected` yet: the supervisor says when (R9).
+                self.linked(context, reader, location);
                 self.attempt_uptime_ms = Some(*uptime_ms);
-                self.report().now.push(HubItem::Persist {
-                    reader: reader.clone(),
-                    location: location.clone(),
-                });
-                context.emit(SessionOutput::ToSupervisor(ReconnectInput::ReaderConnected));
                 Handled
             }
             SessionInput::ConnectFailed { error } => {
@@ -682,6 +671,16 @@ impl SessionCore {
     /// The reader is connected (the app's connect, or an attempt confirmed
     /// by the supervisor): saved, its supervisor told, `Connected` published.
     fn reader_connected(&mut self, context: &mut Out, reader: &Reader, location: &LocationId) {
+        self.linked(context, reader, location);
+        self.publish(TerminalEvent::Connected {
+            reader: reader.clone(),
+            location: location.clone(),
+        });
+    }
+
+    /// A connect (the app's or an attempt's) linked and registered the
+    /// reader: remembered, saved (R11), its supervisor told.
+    fn linked(&mut self, context: &mut Out, reader: &Reader, location: &LocationId) {
         self.reader = reader.clone();
         self.location = Some(location.clone());
         self.report().now.push(HubItem::Persist {
@@ -689,10 +688,15 @@ impl SessionCore {
             location: location.clone(),
         });
         context.emit(SessionOutput::ToSupervisor(ReconnectInput::ReaderConnected));
-        self.publish(TerminalEvent::Connected {
-            reader: reader.clone(),
-            location: location.clone(),
-        });
+    }
+
+    /// Asks the connection to connect the reader to its location: the
+    /// app's connect, or a reconnect attempt (the whole connect again).
+    fn ask_to_connect(&self, context: &mut Out) {
+        context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
+            reader: self.reader.clone(),
+            location: self.config.location_id.clone(),
+        }));
     }
 
     /// Arms the 24-hour reboot timer from the uptime the reader reported
