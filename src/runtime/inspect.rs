@@ -546,9 +546,9 @@ pub enum Diff {
         /// Its line in both files.
         line: usize,
         /// Trace A's record.
-        a: Option<Record>,
+        a: Option<Box<Record>>,
         /// Trace B's record.
-        b: Option<Record>,
+        b: Option<Box<Record>>,
     },
 }
 
@@ -574,8 +574,8 @@ impl Diff {
                     return Ok(Self::RecordsDiffer {
                         seq: records + 1,
                         line: records as usize + 2,
-                        a: ra,
-                        b: rb,
+                        a: ra.map(Box::new),
+                        b: rb.map(Box::new),
                     });
                 }
             }
@@ -593,7 +593,7 @@ impl Diff {
             Self::Identical { records } => format!("identical: {records} records\n"),
             Self::HeadersDiffer { fields } => format!("headers differ in: {}\n", fields.join(", ")),
             Self::RecordsDiffer { seq, line, a, b } => {
-                let side = |name: &str, r: &Option<Record>| match r {
+                let side = |name: &str, r: &Option<Box<Record>>| match r {
                     Some(r) => format!(
                         "  {name}: {} {} {}\n",
                         fmt_ms(r.t_ms),

@@ -18,7 +18,7 @@ pub enum ReplayOutcome {
         steps: usize,
     },
     /// The first record at which the fresh machine did something else.
-    Diverged(Divergence),
+    Diverged(Box<Divergence>),
 }
 
 /// Where and how a replay diverged: the first record the fresh machine did
@@ -161,14 +161,14 @@ pub fn replay_machine<M: Machine>(
     }
     let diverged = |record: Option<&Record>, at: &Record, replayed, cause: Option<&Record>| {
         let at = record.unwrap_or(at);
-        Ok(ReplayOutcome::Diverged(Divergence {
+        Ok(ReplayOutcome::Diverged(Box::new(Divergence {
             actor: actor.to_owned(),
             seq: at.seq,
             t_ms: at.t_ms,
             recorded: record.map(|r| r.body.clone()),
             replayed,
             cause: cause.cloned(),
-        }))
+        })))
     };
     let mut machine = fresh();
     let mut outbox = Outbox::default();
@@ -247,14 +247,14 @@ pub fn replay_machine<M: Machine>(
                     // The machine did more than the trace says: name the
                     // record where the step is missing.
                     let at = records.get(i).copied().unwrap_or(record);
-                    return Ok(ReplayOutcome::Diverged(Divergence {
+                    return Ok(ReplayOutcome::Diverged(Box::new(Divergence {
                         actor: actor.to_owned(),
                         seq: at.seq,
                         t_ms: at.t_ms,
                         recorded: None,
                         replayed: ours,
                         cause: Some(record.clone()),
-                    }));
+                    })));
                 }
             }
         }

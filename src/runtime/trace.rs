@@ -115,7 +115,7 @@ impl Default for RestartLimits {
 
 /// One trace record after the header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "WireRecord")]
+#[serde(from = "WireRecord")]
 pub struct Record {
     /// Position in the trace, from 1, with no gaps.
     pub seq: u64,
@@ -272,10 +272,8 @@ enum WireRecord {
     },
 }
 
-impl TryFrom<WireRecord> for Record {
-    type Error = std::convert::Infallible;
-
-    fn try_from(wire: WireRecord) -> Result<Self, Self::Error> {
+impl From<WireRecord> for Record {
+    fn from(wire: WireRecord) -> Self {
         use RecordBody as B;
         let (seq, t_ms, actor, body) = match wire {
             WireRecord::Started {
@@ -345,12 +343,12 @@ impl TryFrom<WireRecord> for Record {
                 reason,
             } => (seq, t_ms, actor, B::Stopped { state, reason }),
         };
-        Ok(Self {
+        Self {
             seq,
             t_ms,
             actor,
             body,
-        })
+        }
     }
 }
 
