@@ -196,10 +196,12 @@ pub fn replay_machine<M: Machine>(
             }
             continue;
         };
-        let decoded: M::Input = serde_json::from_value(input.clone()).map_err(|e| ReplayError::BadInput {
-            seq: record.seq,
-            reason: e.to_string(),
-        })?;
+        // Decoded from the record's value in place: no copy per input.
+        let decoded =
+            <M::Input as serde::Deserialize>::deserialize(input).map_err(|e| ReplayError::BadInput {
+                seq: record.seq,
+                reason: e.to_string(),
+            })?;
         inputs += 1;
         outbox.set_now(record.t_ms);
         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
