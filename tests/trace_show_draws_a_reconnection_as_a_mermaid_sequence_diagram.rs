@@ -1,9 +1,10 @@
 //! `readerlink trace show --mermaid` draws the messages between actors and
 //! the outside as a Mermaid `sequenceDiagram`: a reconnection (R9) reads as
 //! transport → connection (link lost) → terminal → reconnect supervisor →
-//! terminal → connection (connect again). The diagram is a snapshot, and
-//! its syntax is checked line by line, so text that would break Mermaid
-//! (`;`, `#`) cannot slip in unescaped.
+//! terminal → connection (connect again), and a connect from discovery to
+//! the supervisor watching. The diagrams are snapshots, and their syntax
+//! is checked line by line, so text that would break Mermaid (`;`, `#`)
+//! cannot slip in unescaped.
 
 mod common;
 mod trace_support;
@@ -40,6 +41,21 @@ fn a_reconnection_is_drawn_as_a_valid_sequence_diagram() {
         assert!(drawn.contains(step), "missing `{step}` in\n{drawn}");
     }
     insta::assert_snapshot!("trace_show_mermaid_of_a_reconnection", drawn);
+}
+
+#[test]
+fn a_connect_is_drawn_from_discovery_to_the_supervisor_watching() {
+    let _snapshots = common::snapshots();
+    let text = scenario_trace("connect_and_disconnect");
+    let connect = Filter {
+        until_ms: Some(1_000),
+        ..Filter::default()
+    };
+    let drawn = diagram(&text, &connect, false);
+    check_sequence_diagram(&drawn).unwrap();
+    assert!(drawn.contains("x_app->>a_terminal: ConnectReaderRequested(call=1)"), "{drawn}");
+    assert!(drawn.contains("Note over a_reconnect_STRM2_0001: disabled → watching"), "{drawn}");
+    insta::assert_snapshot!("trace_show_mermaid_of_a_connect", drawn);
 }
 
 #[test]
