@@ -53,8 +53,14 @@ fn a_connect_is_drawn_from_discovery_to_the_supervisor_watching() {
     };
     let drawn = diagram(&text, &connect, false);
     check_sequence_diagram(&drawn).unwrap();
-    assert!(drawn.contains("x_app->>a_terminal: ConnectReaderRequested(call=1)"), "{drawn}");
-    assert!(drawn.contains("Note over a_reconnect_STRM2_0001: disabled → watching"), "{drawn}");
+    assert!(
+        drawn.contains("x_app->>a_terminal: ConnectReaderRequested(call=1)"),
+        "{drawn}"
+    );
+    assert!(
+        drawn.contains("Note over a_reconnect_STRM2_0001: disabled → watching"),
+        "{drawn}"
+    );
     insta::assert_snapshot!("trace_show_mermaid_of_a_connect", drawn);
 }
 
