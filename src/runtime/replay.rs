@@ -235,6 +235,12 @@ pub fn replay_machine<M: Machine>(
                 })
             })
             .collect();
+        // The recorded run panicked on this input, the fresh machine did not.
+        if let Some(next) = records.get(i)
+            && let RecordBody::Panicked { .. } = next.body
+        {
+            return diverged(Some(next), next, replayed.into_iter().next(), Some(record));
+        }
         let mut replayed = replayed.into_iter();
         loop {
             let recorded = records.get(i).copied().filter(|r| r.body.is_step());
@@ -285,4 +291,31 @@ pub fn recorded_inputs<M: Machine>(
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::example::Turnstile;
+
+    #[test]
+    fn a_recorded_panic_the_fresh_machine_does_not_reproduce_is_the_divergence() {
+        let text = [
+            r#"{"format":"readerlink-trace","version":2,"seed":1,"config":null,"created_by":"test"}"#,
+            r#"{"seq":1,"t_ms":0,"actor":"t","kind":"started","machine":"turnstile","state":"locked"}"#,
+            r#"{"seq":2,"t_ms":5,"actor":"t","kind":"input","source":"app","event":"CoinInserted","input":"CoinInserted"}"#,
+            r#"{"seq":3,"t_ms":5,"actor":"t","kind":"panicked","state":"locked","message":"boom","restarted":true}"#,
+            r#"{"seq":4,"t_ms":5,"actor":"t","kind":"started","machine":"turnstile","state":"locked"}"#,
+        ]
+        .join("\n");
+        let trace = Trace::parse(&text).unwrap();
+        match replay_machine(&trace, "t", Turnstile::new).unwrap() {
+            ReplayOutcome::Diverged(d) => {
+                assert_eq!(d.seq, 3, "{d}");
+                assert!(matches!(d.recorded, Some(RecordBody::Panicked { .. })), "{d}");
+                assert_eq!(d.cause.map(|c| c.seq), Some(2));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
