@@ -13,7 +13,8 @@ use statig::prelude::*;
 
 use readerlink::runtime::table::{MachineSpec, on, state};
 use readerlink::runtime::{
-    Clock, Deliver, EffectContext, Effects, Machine, MachineActor, Outbox, TraceHeader, Tracer, state_name,
+    Clock, Deliver, EffectContext, Effects, Machine, MachineActor, Outbox, StatigCore, StatigMachine,
+    TraceHeader, Tracer,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -48,8 +49,8 @@ struct Core {
 
 #[state_machine(
     initial = "State::off()",
-    state(derive(Debug)),
-    after_transition = "Self::after_transition"
+    state(derive(Debug, strum::IntoStaticStr)),
+    after_transition = "Self::record_transition"
 )]
 impl Core {
     #[state]
@@ -69,16 +70,7 @@ impl Core {
     }
 }
 
-impl Core {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-}
-
-struct Toggle(statig::blocking::StateMachine<Core>);
-
-impl Machine for Toggle {
-    type Input = Input;
+impl StatigCore for Core {
     type Output = Output;
     type Timer = Timer;
 
@@ -86,18 +78,12 @@ impl Machine for Toggle {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.0.state())
-    }
-
-    fn handle(&mut self, input: &Input, out: &mut Out) {
-        self.0.handle_with_context(input, out);
-    }
-
     fn timer_elapsed(timer: Timer) -> Input {
         match timer {}
     }
 }
+
+type Toggle = StatigMachine<Core>;
 
 /// Hands the output back to the caller.
 struct Reply(Rc<Cell<u64>>);
@@ -135,7 +121,7 @@ impl Handler<Flip> for PlainToggle {
 fn shell_round_trips(iters: u64, tracer: Tracer) -> Duration {
     actix_rt::System::new().block_on(async move {
         let reply = Rc::new(Cell::new(0));
-        let machine = Toggle(Core::default().state_machine());
+        let machine = Toggle::from_core(Core::default());
         let addr = MachineActor::new("toggle", machine, Reply(reply.clone()), tracer, Clock::start()).start();
         let start = Instant::now();
         for _ in 0..iters {
@@ -186,7 +172,7 @@ fn runtime(c: &mut Criterion) {
         })
     });
     group.bench_function("d_statig_machine_alone", |b| {
-        let mut machine = Toggle(Core::default().state_machine());
+        let mut machine = Toggle::from_core(Core::default());
         let mut out = Outbox::default();
         b.iter(|| {
             machine.handle(&Input::Flipped, &mut out);

@@ -18,6 +18,10 @@ pub enum CancelOutcome {
     AlreadyEnded,
 }
 
+/// Numbers one `cancel()` call, so that the machine's answer to it finds
+/// its caller.
+pub type CancelCall = u64;
+
 type CancelFn = dyn Fn() -> BoxFuture<'static, CancelOutcome> + Send + Sync;
 
 /// Stops one piece of running work. Cheap to clone; every clone cancels the

@@ -21,7 +21,9 @@
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
+//! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection and reconnect supervisor, decides what their reports mean together (R6–R12) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
+//! | [`reboot`] | the 24-hour reboot timer, one per connected M2 or WisePad 3: counts from the reader's reported uptime, reboots a lead before the reader's own deadline, never during a transaction (R12, R20) |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
@@ -43,11 +45,13 @@ pub mod connection;
 pub mod machines;
 pub mod protocol;
 pub mod reader;
+pub mod reboot;
 pub mod reconnect;
 pub mod runtime;
 pub mod scanner;
 pub mod scenario;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod terminal;
 pub mod transport;

@@ -5,20 +5,59 @@
 
 use serde_json::Value;
 
+use crate::reader::Reader;
+use crate::reboot::RebootPolicy;
 use crate::reconnect::{ReconnectPolicy, supervisor_seed};
 use crate::runtime::trace::{ReplayParameters, RestartLimits};
-use crate::runtime::{MachineSpec, ReplayError, ReplayOutcome, Trace, replay_machine};
+use crate::runtime::{MachineSpec, ReplayError, ReplayOutcome, Trace, Vocabulary, replay_machine};
 
-/// Every machine's declared table. Add a machine here when you add one
-/// (and to [`replay_actor`]).
-pub fn all() -> Vec<&'static MachineSpec> {
+/// One machine as the registry knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Registered {
+    /// Its declared table.
+    pub spec: &'static MachineSpec,
+    /// The names its types give (input, state and superstate variants),
+    /// to check the table against; `None` for a machine not yet run
+    /// through [`crate::runtime::StatigMachine`].
+    pub vocabulary: Option<Vocabulary>,
+}
+
+/// Every machine. Add a machine here when you add one (and to
+/// [`replay_actor`], so that its traces replay).
+pub fn registry() -> Vec<Registered> {
+    let checked = |spec, vocabulary| Registered {
+        spec,
+        vocabulary: Some(vocabulary),
+    };
     vec![
-        &crate::runtime::example::SPEC,
-        &crate::scanner::SPEC,
-        &crate::connection::SPEC,
-        &crate::terminal::SPEC,
-        &crate::reconnect::SPEC,
+        checked(
+            &crate::runtime::example::SPEC,
+            crate::runtime::example::Turnstile::vocabulary(),
+        ),
+        checked(&crate::scanner::SPEC, crate::scanner::Scanner::vocabulary()),
+        checked(
+            &crate::connection::SPEC,
+            crate::connection::Connection::vocabulary(),
+        ),
+        Registered {
+            spec: &crate::terminal::SPEC,
+            vocabulary: None,
+        },
+        checked(&crate::reconnect::SPEC, crate::reconnect::Reconnect::vocabulary()),
+        Registered {
+            spec: &crate::session::SPEC,
+            vocabulary: None,
+        },
+        Registered {
+            spec: &crate::reboot::SPEC,
+            vocabulary: None,
+        },
     ]
+}
+
+/// Every machine's declared table.
+pub fn all() -> Vec<&'static MachineSpec> {
+    registry().into_iter().map(|m| m.spec).collect()
 }
 
 /// The rule a reconnect supervisor's seed comes from, as a trace header
@@ -27,23 +66,39 @@ pub fn all() -> Vec<&'static MachineSpec> {
 pub const RECONNECT_SEED_RULE: &str = "run_seed_xor_fnv1a64_serial";
 
 /// What a trace header records for replay of a run whose readers reconnect
-/// with `policy` and whose actors restart within `restarts`.
-pub fn replay_parameters(policy: &ReconnectPolicy, restarts: RestartLimits) -> ReplayParameters {
+/// with `policy`,
+/// whose reboot timers follow `reboot`, and whose actors restart within
+/// `restarts`.
+pub fn replay_parameters(
+    policy: &ReconnectPolicy,
+    reboot: &RebootPolicy,
+    restarts: RestartLimits,
+) -> ReplayParameters {
     let reconnect = serde_json::json!({
         "seed_rule": RECONNECT_SEED_RULE,
         "policy": policy,
     });
+    let reboot_timer = serde_json::json!({ "policy": reboot });
     ReplayParameters {
         restart_intensity: restarts,
-        machines: [("reconnect".to_owned(), reconnect)].into_iter().collect(),
+        machines: [
+            ("reconnect".to_owned(), reconnect),
+            ("reboot_timer".to_owned(), reboot_timer),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
 /// [`replay_parameters`] of a terminal built with the defaults: the
-/// default [`ReconnectPolicy`] (R9's 60 s window) and Erlang's restart
-/// intensity, 1 in 5 s.
+/// default [`ReconnectPolicy`] (R9's 60 s window), the default
+/// [`RebootPolicy`] and Erlang's restart intensity, 1 in 5 s.
 pub fn default_replay_parameters() -> ReplayParameters {
-    replay_parameters(&ReconnectPolicy::default(), RestartLimits::default())
+    replay_parameters(
+        &ReconnectPolicy::default(),
+        &RebootPolicy::default(),
+        RestartLimits::default(),
+    )
 }
 
 /// Replays one actor of `trace` with the machine its `started` record
@@ -64,11 +119,66 @@ pub fn replay_actor(trace: &Trace, actor: &str) -> Result<ReplayOutcome, ReplayE
             let (seed, policy) = reconnect_parameters(trace, actor)?;
             replay_machine(trace, actor, || crate::reconnect::Reconnect::new(seed, policy))
         }
+        "reboot_timer" => {
+            let policy: RebootPolicy = header_parameter(trace, actor, "reboot_timer", "policy")?;
+            replay_machine(trace, actor, || crate::reboot::RebootTimer::new(policy))
+        }
+        "session" => {
+            let reader = session_reader(trace, actor)?;
+            replay_machine(trace, actor, || crate::session::Session::new(reader.clone()))
+        }
         other => Err(ReplayError::UnknownMachine {
             actor: actor.to_owned(),
             machine: other.to_owned(),
         }),
     }
+}
+
+/// One field of a machine's entry in the header's `replay.machines`.
+fn header_parameter<T: serde::de::DeserializeOwned>(
+    trace: &Trace,
+    actor: &str,
+    machine: &str,
+    field: &str,
+) -> Result<T, ReplayError> {
+    let missing = |what: String| ReplayError::MissingParameters {
+        actor: actor.to_owned(),
+        machine: machine.to_owned(),
+        what,
+    };
+    let Some(replay) = &trace.header.replay else {
+        return Err(missing(format!(
+            "`replay` (written from trace format version 2 on; this trace is version {})",
+            trace.header.version
+        )));
+    };
+    let value = replay
+        .machines
+        .get(machine)
+        .and_then(|m| m.get(field))
+        .ok_or_else(|| missing(format!("`replay.machines.{machine}.{field}`")))?;
+    serde_json::from_value(value.clone())
+        .map_err(|e| missing(format!("a valid `replay.machines.{machine}.{field}` ({e})")))
+}
+
+/// The reader a session was built from. The hub builds a session from the
+/// reader of the request that needs it, and the session's own first
+/// input that names a reader (its `ConnectRequested`) carries that same
+/// reader, which the session takes as its own on arrival.
+fn session_reader(trace: &Trace, actor: &str) -> Result<Reader, ReplayError> {
+    let named = trace.actor(actor).find_map(|r| match &r.body {
+        crate::runtime::RecordBody::Input { input, .. } => input
+            .as_object()
+            .and_then(|variant| variant.values().next())
+            .and_then(|fields| fields.get("reader"))
+            .and_then(|reader| serde_json::from_value::<Reader>(reader.clone()).ok()),
+        _ => None,
+    });
+    named.ok_or_else(|| ReplayError::MissingParameters {
+        actor: actor.to_owned(),
+        machine: "session".to_owned(),
+        what: "the reader the session was built from (no input of the session names one)".to_owned(),
+    })
 }
 
 /// A reconnect supervisor's seed and policy, from the header.

@@ -12,9 +12,24 @@ use std::fmt;
 pub struct SerialNumber(pub String);
 
 impl SerialNumber {
-    /// Wraps a serial number.
+    /// The longest serial number, in bytes: what an advertisement carries.
+    pub const MAX_LEN: usize = 32;
+
+    /// Wraps a serial number the program itself wrote (a literal, a
+    /// generated one). Text from outside — a file, a reader, a request —
+    /// goes through [`SerialNumber::parse`].
     pub fn new(serial: impl Into<String>) -> Self {
         Self(serial.into())
+    }
+
+    /// A serial number from outside, checked: 1..=[`Self::MAX_LEN`] bytes
+    /// and no control or bidirectional-formatting characters ([`check_text`]),
+    /// so printing one can neither forge a line of output nor send escape
+    /// sequences to a terminal.
+    pub fn parse(serial: impl Into<String>) -> Result<Self, TextError> {
+        let serial = serial.into();
+        check_text(&serial, Self::MAX_LEN)?;
+        Ok(Self(serial))
     }
 
     /// The serial number as text.
@@ -32,6 +47,68 @@ impl fmt::Display for SerialNumber {
 impl From<&str> for SerialNumber {
     fn from(s: &str) -> Self {
         Self(s.to_owned())
+    }
+}
+
+/// Why a text from outside (a file, a reader, a request) was refused by
+/// [`check_text`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// It is empty.
+    #[error("is empty")]
+    Empty,
+    /// It is longer than its field allows.
+    #[error("is {len} bytes long, more than {max}")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The most the field takes.
+        max: usize,
+    },
+    /// It holds a control character (a newline, ESC, ...) or a
+    /// bidirectional-formatting one, which would forge or reorder what a
+    /// terminal shows.
+    #[error("holds the control character U+{code:04X} at byte {at}")]
+    ControlCharacter {
+        /// The byte offset of the character.
+        at: usize,
+        /// Its code point.
+        code: u32,
+    },
+}
+
+impl TextError {
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty_text",
+            Self::TooLong { .. } => "text_too_long",
+            Self::ControlCharacter { .. } => "control_character",
+        }
+    }
+}
+
+/// Checks a text from outside before it is kept or shown: 1..=`max` bytes,
+/// no control characters (C0, DEL, C1: a newline would forge a line of
+/// output, ESC would reach the terminal raw) and no bidirectional
+/// formatting characters (U+202A..U+202E, U+2066..U+2069, which reorder
+/// what is shown).
+pub fn check_text(text: &str, max: usize) -> Result<(), TextError> {
+    if text.is_empty() {
+        return Err(TextError::Empty);
+    }
+    if text.len() > max {
+        return Err(TextError::TooLong { len: text.len(), max });
+    }
+    match text
+        .char_indices()
+        .find(|(_, c)| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        Some((at, c)) => Err(TextError::ControlCharacter {
+            at,
+            code: u32::from(c),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -260,4 +337,36 @@ pub struct Reader {
     /// The transport's handle for the peripheral (a BLE address, or a
     /// simulated reader's id), needed to connect.
     pub peripheral: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_outside_is_bounded_and_free_of_control_characters() {
+        assert_eq!(
+            SerialNumber::parse("STRM2-0001"),
+            Ok(SerialNumber::new("STRM2-0001"))
+        );
+        assert_eq!(SerialNumber::parse(""), Err(TextError::Empty));
+        assert_eq!(
+            SerialNumber::parse("X".repeat(33)),
+            Err(TextError::TooLong { len: 33, max: 32 })
+        );
+        for (text, at, code) in [
+            ("A\nB", 1, 0x0A),
+            ("\u{1b}[2J", 0, 0x1B),
+            ("AB\u{7f}", 2, 0x7F),
+            ("é\u{85}", 2, 0x85),
+            ("ok\u{202E}gnp", 2, 0x202E),
+        ] {
+            assert_eq!(
+                check_text(text, 64),
+                Err(TextError::ControlCharacter { at, code }),
+                "{text:?}"
+            );
+        }
+        assert_eq!(check_text("Café 3.1.0-ß", 64), Ok(()));
+    }
 }

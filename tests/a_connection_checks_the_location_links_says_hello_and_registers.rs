@@ -75,9 +75,14 @@ fn a_clean_connect_goes_connecting_then_connected_and_relays_reader_reports() {
         ]
     );
     match &reports[2] {
-        ConnectionEvent::Connected { reader, location } => {
+        ConnectionEvent::Connected {
+            reader,
+            location,
+            uptime_ms,
+        } => {
             assert_eq!(reader.software_version.as_deref(), Some("2.1.0"));
             assert_eq!(location, LOCATION);
+            assert_eq!(*uptime_ms, 3_600_000, "the uptime hello reported (R12)");
         }
         other => panic!("expected Connected, got {other:?}"),
     }

@@ -87,7 +87,7 @@ fn every_machine_replays_from_the_trace_without_divergence() {
         "{sources:#?}"
     );
     assert!(
-        sources.contains(&"6500 gate-2 timer TimerElapsed".to_owned()),
+        sources.contains(&"6500 gate-2 timer AutoLockElapsed".to_owned()),
         "{sources:#?}"
     );
 }

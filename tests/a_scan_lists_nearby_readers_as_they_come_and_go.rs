@@ -6,6 +6,7 @@ mod scanner_support;
 
 use std::time::Duration;
 
+use readerlink::cancelable::CancelOutcome;
 use readerlink::reader::DeviceType::{Chipper2X, StripeM2, WisePad3};
 use readerlink::reader::SerialNumber;
 use readerlink::runtime::Harness;
@@ -22,7 +23,7 @@ fn a_scan_finds_three_readers_and_reports_their_details_once_heard() {
     let mut scan = Harness::new(Scanner::new());
     assert_eq!(
         scan.input(discover(1, DiscoveryConfig::scan())),
-        vec![ScannerOutput::StartScan]
+        vec![ScannerOutput::StartScan { scan: 1 }]
     );
 
     scan.note("three readers advertise their short form");
@@ -176,10 +177,15 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     scan.advance(ms(300));
     let out = scan.input(ScannerInput::CancelRequested {
         discovery: DiscoveryId(1),
+        call: 1,
     });
     assert_eq!(
         out,
         vec![
+            ScannerOutput::CancelAnswered {
+                call: 1,
+                outcome: CancelOutcome::Cancelled
+            },
             ScannerOutput::EndDiscovery {
                 discovery: DiscoveryId(1),
                 result: Err(readerlink::scanner::DiscoveryError::Cancelled)
@@ -190,11 +196,16 @@ fn cancelling_ends_the_discovery_and_a_second_cancel_changes_nothing() {
     assert_eq!(scan.state(), "idle");
     scan.note("late advertisements and a second cancel are ignored");
     assert!(scan.input(short("CHB20-0001", Chipper2X, -50)).is_empty());
-    assert!(
+    assert_eq!(
         scan.input(ScannerInput::CancelRequested {
-            discovery: DiscoveryId(1)
-        })
-        .is_empty()
+            discovery: DiscoveryId(1),
+            call: 2,
+        }),
+        vec![ScannerOutput::CancelAnswered {
+            call: 2,
+            outcome: CancelOutcome::AlreadyEnded
+        }],
+        "the machine answers a cancel of an ended discovery, and nothing else"
     );
     scan.advance(Duration::from_secs(30));
     assert_eq!(endings(&scan), vec![(1, "discovery_cancelled")]);
@@ -326,9 +337,11 @@ fn list_updates_come_no_more_often_than_the_configured_interval() {
 fn a_failed_scan_or_a_powered_off_adapter_ends_the_discovery_not_stuck() {
     let mut scan = Harness::new(Scanner::new());
     scan.input(discover(1, DiscoveryConfig::scan()));
-    scan.input(ScannerInput::ScanFailed(
-        readerlink::transport::TransportError::AdapterUnavailable("no adapter".into()),
-    ));
+    let no_adapter = || readerlink::transport::TransportError::AdapterUnavailable("no adapter".into());
+    scan.input(ScannerInput::ScanFailed {
+        scan: 1,
+        error: no_adapter(),
+    });
     assert_eq!(scan.state(), "idle");
     scan.input(discover(2, DiscoveryConfig::proximity()));
     scan.input(ScannerInput::AdapterPowerChanged { powered: false });
@@ -342,4 +355,17 @@ fn a_failed_scan_or_a_powered_off_adapter_ends_the_discovery_not_stuck() {
     );
     scan.input(discover(3, DiscoveryConfig::scan()));
     assert_eq!(scan.state(), "scanning", "a new discovery starts at once");
+    assert_eq!(
+        scan.outputs().last().map(|(_, o)| o),
+        Some(&ScannerOutput::StartScan { scan: 3 })
+    );
+    scan.input(ScannerInput::ScanFailed {
+        scan: 2,
+        error: no_adapter(),
+    });
+    assert_eq!(
+        scan.state(),
+        "scanning",
+        "a late failure of an earlier scan ends nothing"
+    );
 }

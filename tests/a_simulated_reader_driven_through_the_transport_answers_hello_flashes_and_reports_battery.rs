@@ -8,7 +8,7 @@ mod sim_support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use readerlink::protocol::{Command, ReaderMessage, Slot};
+use readerlink::protocol::{Command, ReaderMessage, RebootKind, Slot};
 use readerlink::reader::{BatteryStatus, DeviceType};
 use readerlink::transport::sim::reader::{BATTERY_REPORT_MS, SLEEP_AFTER_MS};
 use readerlink::transport::sim::{SimTransport, SimWorld};
@@ -185,7 +185,11 @@ async fn cards_inserted_and_removed_are_notified() {
 async fn a_reboot_is_acknowledged_then_the_reader_says_why_and_drops_the_link() {
     let world = SimWorld::example();
     let mut central = Central::connect_in(&world, "WPC32-0001").await;
-    let id = central.send(Command::Reboot).await;
+    let id = central
+        .send(Command::Reboot {
+            kind: RebootKind::Requested,
+        })
+        .await;
     let (said, lost) = central.until_lost().await;
     assert_eq!(
         said,

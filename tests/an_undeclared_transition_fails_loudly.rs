@@ -16,10 +16,13 @@ fn the_table_check_names_the_undeclared_transition() {
 
 #[test]
 fn a_transition_declared_on_a_superstate_is_allowed_from_its_children() {
-    assert!(SPEC.check("waiting_for_push", "TimerElapsed", "locked").is_ok());
-    assert!(SPEC.check("rotating", "TimerElapsed", "locked").is_ok());
     assert!(
-        SPEC.check("locked", "TimerElapsed", "locked").is_err(),
+        SPEC.check("waiting_for_push", "AutoLockElapsed", "locked")
+            .is_ok()
+    );
+    assert!(SPEC.check("rotating", "AutoLockElapsed", "locked").is_ok());
+    assert!(
+        SPEC.check("locked", "AutoLockElapsed", "locked").is_err(),
         "locked is not inside unlocked"
     );
 }

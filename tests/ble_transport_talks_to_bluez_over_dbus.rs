@@ -396,7 +396,14 @@ fn a_simulated_reader_that_reboots_says_so_and_its_link_is_lost() {
         let link = ble.connect(&m2).await.unwrap();
         assert_eq!(link.att_payload, 244);
         let mut reader = Conversation::new(link);
-        reader.send(1, Command::Reboot).await;
+        reader
+            .send(
+                1,
+                Command::Reboot {
+                    kind: readerlink::protocol::RebootKind::Requested,
+                },
+            )
+            .await;
         assert_eq!(reader.receive().await, ReaderMessage::Ack { request_id: 1 });
         assert_eq!(
             reader.receive().await,

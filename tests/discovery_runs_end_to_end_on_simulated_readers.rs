@@ -224,11 +224,21 @@ fn a_recorded_proximity_discovery_replays_the_scanner_exactly() {
         }
         ReplayOutcome::Diverged(d) => panic!("{d}"),
     }
-    let identify_done = trace.records.iter().any(|r| {
-        matches!(&r.body, readerlink::runtime::RecordBody::Input { source, event, .. }
-            if source == "effect" && event == "IdentifyFinished")
-    });
-    assert!(identify_done, "the identify effect reported back as an input");
+    let identify_steps: Vec<&str> = trace
+        .records
+        .iter()
+        .filter_map(|r| match &r.body {
+            readerlink::runtime::RecordBody::Input { source, event, .. } if source == "effect" => {
+                Some(event.as_ref())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        identify_steps,
+        ["IdentifySent", "IdentifyFinished"],
+        "the identify effect reported each step back as an input, in order"
+    );
 }
 
 #[test]

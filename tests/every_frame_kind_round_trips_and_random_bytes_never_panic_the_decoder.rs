@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use readerlink::protocol::{
     CodecError, Command, CommandOpcode, ErrorCode, MAX_CHUNK_LEN, MessageOpcode, ReaderInfo, ReaderMessage,
-    Reassembler, Request, Slot, fragment,
+    Reassembler, RebootKind, Request, Slot, fragment,
 };
 use readerlink::reader::{Battery, BatteryStatus, DeviceType, DisconnectReason, SerialNumber};
 
@@ -30,10 +30,13 @@ fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::Hello),
         any::<u16>().prop_map(|duration_ms| Command::Identify { duration_ms }),
-        Just(Command::Reboot),
+        prop_oneof![Just(RebootKind::Requested), Just(RebootKind::Security)]
+            .prop_map(|kind| Command::Reboot { kind }),
         Just(Command::Sleep),
         Just(Command::Wake),
         Just(Command::ReadBattery),
+        Just(Command::TransactionBegin),
+        Just(Command::TransactionEnd),
         ("[0-9a-z.\\-]{0,40}", any::<u32>(), any::<[u8; 32]>(), 1u8..).prop_map(
             |(version, size, sha256, window)| Command::UpdateBegin {
                 version,
@@ -59,14 +62,16 @@ fn message() -> impl Strategy<Value = ReaderMessage> {
         "\\PC{0,30}",
         prop_oneof![Just(Slot::A), Just(Slot::B)],
         battery(),
+        any::<u64>(),
     )
         .prop_map(
-            |(serial, device_type, software_version, active_slot, battery)| ReaderInfo {
+            |(serial, device_type, software_version, active_slot, battery, uptime_ms)| ReaderInfo {
                 serial_number: SerialNumber(serial),
                 device_type,
                 software_version,
                 active_slot,
                 battery,
+                uptime_ms,
             },
         );
     prop_oneof![
@@ -177,6 +182,85 @@ fn opcodes_decode_from_their_byte_and_unknown_ones_are_typed_errors() {
         Err(CodecError::UnknownOpcode(0x82)),
         "a reader's frame is not a command"
     );
+}
+
+#[test]
+fn every_command_opcode_has_a_frame_that_round_trips() {
+    // One of each kind, so a new opcode without a case here fails.
+    let examples = [
+        Command::Hello,
+        Command::Identify { duration_ms: 3000 },
+        Command::Reboot {
+            kind: RebootKind::Requested,
+        },
+        Command::Reboot {
+            kind: RebootKind::Security,
+        },
+        Command::Sleep,
+        Command::Wake,
+        Command::ReadBattery,
+        Command::TransactionBegin,
+        Command::TransactionEnd,
+        Command::UpdateBegin {
+            version: "3.2.0".into(),
+            size: 1024,
+            sha256: [7; 32],
+            window: 4,
+        },
+        Command::UpdateChunk {
+            offset: 512,
+            bytes: vec![1, 2, 3],
+        },
+        Command::UpdateCommit,
+        Command::UpdateAbort,
+    ];
+    let covered: std::collections::BTreeSet<u8> = examples.iter().map(|c| c.opcode() as u8).collect();
+    let all: std::collections::BTreeSet<u8> = CommandOpcode::ALL.iter().map(|o| *o as u8).collect();
+    assert_eq!(covered, all, "every command opcode has an example");
+    for command in examples {
+        let request = Request::new(9, command);
+        assert_eq!(
+            Request::decode(&through_the_air(&request.encode(), 20)),
+            Ok(request)
+        );
+    }
+}
+
+#[test]
+fn a_reboot_of_an_unknown_kind_is_a_typed_error() {
+    let mut frame = Request::new(
+        1,
+        Command::Reboot {
+            kind: RebootKind::Security,
+        },
+    )
+    .encode();
+    // Body: request id (2 bytes), then the kind; re-seal with kind 9.
+    let mut body = frame[4..frame.len() - 2].to_vec();
+    body[2] = 9;
+    frame = readerlink::protocol::frame::seal(CommandOpcode::Reboot as u8, &body);
+    assert_eq!(
+        Request::decode(&frame),
+        Err(CodecError::InvalidField { field: "kind" })
+    );
+}
+
+#[test]
+fn the_reader_info_carries_the_uptime_the_24_hour_reboot_counts_from() {
+    let info = ReaderInfo {
+        serial_number: SerialNumber::new("WPC32-0001"),
+        device_type: DeviceType::WisePad3,
+        software_version: "2.4.1".into(),
+        active_slot: Slot::A,
+        battery: Battery {
+            level: 0.5,
+            status: BatteryStatus::Nominal,
+            charging: false,
+        },
+        uptime_ms: 23 * 3_600_000,
+    };
+    let message = ReaderMessage::ReaderInfo { request_id: 3, info };
+    assert_eq!(ReaderMessage::decode(&message.encode()), Ok(message));
 }
 
 #[test]

@@ -16,7 +16,7 @@ mod trace_support;
 use readerlink::runtime::trace::RECORD_KINDS;
 use readerlink::runtime::{RecordBody, TraceHeader, Tracer};
 use serde_json::Value;
-use trace_support::{demo_like_trace, scenario_trace};
+use trace_support::{demo_like_trace, example_names, scenario_trace};
 
 fn schema() -> Value {
     let text =
@@ -139,17 +139,8 @@ fn check(name: &str, text: &str, schema: &Value, seen: &mut std::collections::BT
 fn every_line_of_every_trace_produced_here_matches_the_schema() {
     let schema = schema();
     let mut seen = std::collections::BTreeSet::new();
-    for name in [
-        "backend_down_while_connecting",
-        "connect_and_disconnect",
-        "link_lost_and_reconnection",
-        "powered_off_during_reconnection",
-        "proximity",
-        "reconnect_at_start",
-        "scan_discovery_with_timeout",
-        "security_reboot_after_24_hours",
-    ] {
-        check(name, &scenario_trace(name), &schema, &mut seen);
+    for name in example_names() {
+        check(&name, &scenario_trace(&name), &schema, &mut seen);
     }
     check("demo-like run", &demo_like_trace(), &schema, &mut seen);
 

@@ -1,6 +1,7 @@
 //! R8: every way a connection ends is reported with exactly one
 //! `DisconnectReason` — the reader's own announcement when it sends one,
-//! else what the app asked for, else the link's loss cause. Machine level.
+//! else what the app (or the 24-hour rule, R12) asked for, else the link's
+//! loss cause. Machine level.
 
 mod common;
 mod connection_support;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use connection_support::connected;
 use readerlink::connection::{Connection, ConnectionEvent, ConnectionInput, ConnectionOutput};
-use readerlink::protocol::{Command, ReaderMessage};
+use readerlink::protocol::{Command, ReaderMessage, RebootKind};
 use readerlink::reader::DisconnectReason;
 use readerlink::runtime::Harness;
 use readerlink::transport::LinkLossCause;
@@ -63,20 +64,25 @@ fn app_disconnect(link_goes_down: bool) -> Harness<Connection> {
     h
 }
 
-fn app_reboot(reader_announces: bool) -> Harness<Connection> {
+/// A reboot asked by the app (`RebootRequested`) or for the 24-hour rule
+/// (`SecurityRebootRequested`).
+fn reboot(kind: RebootKind, reader_announces: bool) -> Harness<Connection> {
     let mut h = connected();
     let session = h.machine().session();
-    h.input(ConnectionInput::RebootRequested);
+    h.input(match kind {
+        RebootKind::Requested => ConnectionInput::RebootRequested,
+        RebootKind::Security => ConnectionInput::SecurityRebootRequested,
+    });
     let reboot = h
         .outputs()
         .iter()
         .find_map(|(_, o)| match o {
-            ConnectionOutput::Send { request, .. } if request.command == Command::Reboot => {
+            ConnectionOutput::Send { request, .. } if request.command == Command::Reboot { kind } => {
                 Some(request.request_id)
             }
             _ => None,
         })
-        .expect("the reboot was sent");
+        .expect("the reboot was sent, with its kind");
     h.input(ConnectionInput::FrameReceived {
         session,
         message: ReaderMessage::Ack { request_id: reboot },
@@ -85,7 +91,7 @@ fn app_reboot(reader_announces: bool) -> Harness<Connection> {
         h.input(ConnectionInput::FrameReceived {
             session,
             message: ReaderMessage::Disconnecting {
-                reason: DisconnectReason::RebootRequested,
+                reason: kind.disconnect_reason(),
             },
         });
     }
@@ -126,8 +132,22 @@ fn every_way_a_connection_ends_reports_exactly_one_reason() {
             "app disconnects, link never says".to_owned(),
             app_disconnect(false),
         ),
-        ("app reboots, reader announces".to_owned(), app_reboot(true)),
-        ("app reboots, reader just drops".to_owned(), app_reboot(false)),
+        (
+            "app reboots, reader announces".to_owned(),
+            reboot(RebootKind::Requested, true),
+        ),
+        (
+            "app reboots, reader just drops".to_owned(),
+            reboot(RebootKind::Requested, false),
+        ),
+        (
+            "24-hour security reboot, reader announces".to_owned(),
+            reboot(RebootKind::Security, true),
+        ),
+        (
+            "24-hour security reboot, reader just drops".to_owned(),
+            reboot(RebootKind::Security, false),
+        ),
     ]);
 
     let mut table = String::new();

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use readerlink::reader::DeviceType::{self, Chipper2X, WisePad3};
 use readerlink::runtime::Harness;
-use readerlink::scanner::{DiscoveryConfig, Scanner, ScannerOutput};
+use readerlink::scanner::{
+    DiscoveryConfig, DiscoveryId, IDENTIFY_ACK_TIMEOUT, Scanner, ScannerInput, ScannerOutput,
+};
 use scanner_support::{discover, lists, long, reported, short};
 
 /// One advertising round (every 250 ms): every 4th is the long form, as
@@ -35,6 +37,56 @@ fn identified(harness: &Harness<Scanner>) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+fn abandoned(harness: &Harness<Scanner>) -> Vec<String> {
+    harness
+        .outputs()
+        .iter()
+        .filter_map(|(_, o)| match o {
+            ScannerOutput::AbandonIdentify { serial } => Some(serial.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// R4's identify is timed by the machine, not by the shell, so the trace
+/// holds the decision: once the command is written (`IdentifySent`) the
+/// reader has `IDENTIFY_ACK_TIMEOUT` to answer, then the identify is
+/// abandoned, even after the discovery that asked for it ended; an answer
+/// in time disarms the timer.
+#[test]
+fn an_identify_the_reader_does_not_acknowledge_in_time_is_abandoned() {
+    let mut near = Harness::new(Scanner::new());
+    near.input(discover(1, DiscoveryConfig::proximity()));
+    for n in 0..8 {
+        round(&mut near, n, &[("CHB20-0001", Chipper2X, -50)]);
+    }
+    assert_eq!(identified(&near), vec!["CHB20-0001"]);
+
+    near.input(ScannerInput::IdentifySent {
+        serial: "CHB20-0001".into(),
+    });
+    near.input(ScannerInput::CancelRequested {
+        discovery: DiscoveryId(1),
+        call: 1,
+    });
+    assert_eq!(near.state(), "idle");
+    near.advance(IDENTIFY_ACK_TIMEOUT - Duration::from_millis(1));
+    assert!(abandoned(&near).is_empty(), "not before the timeout");
+    near.advance(Duration::from_millis(1));
+    assert_eq!(abandoned(&near), vec!["CHB20-0001"]);
+
+    near.input(ScannerInput::IdentifySent {
+        serial: "CHB20-0001".into(),
+    });
+    near.advance(Duration::from_millis(300));
+    near.input(ScannerInput::IdentifyFinished {
+        serial: "CHB20-0001".into(),
+        result: Ok(()),
+    });
+    near.advance(IDENTIFY_ACK_TIMEOUT * 2);
+    assert_eq!(abandoned(&near).len(), 1, "an answer in time disarms the timer");
 }
 
 #[test]

@@ -10,6 +10,23 @@ fn every_machine_table_is_well_formed() {
     }
 }
 
+/// A table names events and states by string; this holds those strings to
+/// the types: every event is a variant of the machine's input enum (so a
+/// diagram never shows an event that cannot happen), and the table's
+/// states and superstates are exactly statig's.
+#[test]
+fn every_event_and_state_a_table_names_is_a_real_variant() {
+    let mut problems = Vec::new();
+    for machine in readerlink::machines::registry() {
+        if let Some(vocabulary) = machine.vocabulary
+            && let Err(mut found) = vocabulary.check(machine.spec)
+        {
+            problems.append(&mut found);
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn state_diagrams_are_up_to_date() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("state-diagrams");

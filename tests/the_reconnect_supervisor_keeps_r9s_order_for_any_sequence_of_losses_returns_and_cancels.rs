@@ -123,6 +123,9 @@ impl World {
                     self.seen.push((now, Seen::Failed(error)));
                     self.seen.push((now, Seen::Disconnected));
                 }
+                ReconnectOutput::Report(ReconnectEvent::MachineRestarted { .. }) => {
+                    panic!("the machine never reports its own restart: its shell does")
+                }
                 ReconnectOutput::CancelAnswered { outcome, .. } => {
                     let last = self.cancels.last_mut().expect("a cancel was asked");
                     assert!(last.1.replace(outcome).is_none(), "answered once");

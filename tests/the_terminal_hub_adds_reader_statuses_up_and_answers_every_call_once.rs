@@ -1,12 +1,15 @@
-//! The hub machine on a Harness: its state is the overall status the
-//! readers add up to (R2, R21), calls that cannot start are refused in
-//! place, and each call is answered once.
+//! The hub and the readers' sessions on Harnesses: the overall status is
+//! what the readers' statuses add up to (R2, R21), calls that cannot start
+//! are refused in place, and each call is answered once.
 
 mod common;
+mod hub_support;
 
+use hub_support::HubRig;
 use readerlink::connection::{ConnectError, ConnectionEvent, ConnectionInput};
 use readerlink::reader::{ConnectionStatus, DeviceType, DisconnectReason, Reader};
 use readerlink::runtime::Harness;
+use readerlink::session::SessionOutput;
 use readerlink::terminal::{ConnectionConfig, Hub, TerminalInput, TerminalOutput};
 
 fn reader(serial: &str) -> Reader {
@@ -18,17 +21,6 @@ fn reader(serial: &str) -> Reader {
         rssi: Some(-50),
         peripheral: serial.into(),
     }
-}
-
-fn reported(serial: &str, event: ConnectionEvent) -> TerminalInput {
-    TerminalInput::ConnectionReported {
-        serial_number: serial.into(),
-        event,
-    }
-}
-
-fn status(serial: &str, status: ConnectionStatus) -> TerminalInput {
-    reported(serial, ConnectionEvent::StatusChanged { status })
 }
 
 fn replies(h: &Harness<Hub>) -> Vec<(u64, Result<String, String>)> {
@@ -50,7 +42,7 @@ fn replies(h: &Harness<Hub>) -> Vec<(u64, Result<String, String>)> {
 #[test]
 fn two_readers_statuses_add_up_and_each_call_is_answered_once() {
     let _snapshots = common::snapshots();
-    let mut h = Harness::new(Hub::new());
+    let mut h = HubRig::new();
     let config = ConnectionConfig::new("tml_000001");
     h.input(TerminalInput::DiscoveryRunningChanged { running: true });
     h.input(TerminalInput::ReadersDiscovered {
@@ -80,54 +72,55 @@ fn two_readers_statuses_add_up_and_each_call_is_answered_once() {
         reader: reader("A"),
         config: config.clone(),
     });
-    h.input(status("A", ConnectionStatus::Connecting));
+    h.status("A", ConnectionStatus::Connecting);
     h.input(TerminalInput::DiscoveryRunningChanged { running: false });
-    h.input(status("B", ConnectionStatus::Connecting));
-    h.input(status("A", ConnectionStatus::Connected));
-    h.input(reported(
+    h.status("B", ConnectionStatus::Connecting);
+    h.status("A", ConnectionStatus::Connected);
+    h.reported(
         "A",
         ConnectionEvent::Connected {
             reader: reader("A"),
             location: "tml_000001".into(),
+            uptime_ms: 0,
         },
-    ));
-    assert_eq!(h.state(), "connected");
+    );
+    assert_eq!(h.hub.machine().overall_status(), ConnectionStatus::Connected);
     assert_eq!(
-        h.machine().reader_status(&"B".into()),
+        h.hub.machine().reader_status(&"B".into()),
         ConnectionStatus::Connecting
     );
     h.note("B fails; A stays connected");
-    h.input(status("B", ConnectionStatus::NotConnected));
-    h.input(reported(
+    h.status("B", ConnectionStatus::NotConnected);
+    h.reported(
         "B",
         ConnectionEvent::ConnectFailed {
             error: ConnectError::LinkTimedOut { after_ms: 10_000 },
         },
-    ));
-    assert_eq!(h.state(), "connected");
+    );
+    assert_eq!(h.hub.machine().overall_status(), ConnectionStatus::Connected);
     h.note("a discovery runs while A is connected, then A disconnects");
     h.input(TerminalInput::DiscoveryRunningChanged { running: true });
     h.input(TerminalInput::DisconnectReaderRequested {
         call: 6,
         serial_number: "A".into(),
     });
-    h.input(status("A", ConnectionStatus::NotConnected));
-    h.input(reported(
+    h.status("A", ConnectionStatus::NotConnected);
+    h.reported(
         "A",
         ConnectionEvent::Disconnected {
             reason: DisconnectReason::DisconnectRequested,
         },
-    ));
-    assert_eq!(h.state(), "discovering");
+    );
+    assert_eq!(h.hub.machine().overall_status(), ConnectionStatus::Discovering);
     h.input(TerminalInput::DiscoveryRunningChanged { running: false });
-    assert_eq!(h.state(), "not_connected");
+    assert_eq!(h.hub.machine().overall_status(), ConnectionStatus::NotConnected);
     h.input(TerminalInput::RebootReaderRequested {
         call: 7,
         serial_number: "A".into(),
     });
 
     assert_eq!(
-        replies(&h),
+        replies(&h.hub),
         [
             (1, Err("unknown_reader".into())),
             (2, Err("empty_location".into())),
@@ -139,15 +132,13 @@ fn two_readers_statuses_add_up_and_each_call_is_answered_once() {
         ]
     );
     let forwarded = h
+        .session("A")
         .outputs()
         .iter()
         .filter(|(_, o)| {
             matches!(
                 o,
-                TerminalOutput::ToConnection {
-                    input: ConnectionInput::DisconnectRequested,
-                    ..
-                }
+                SessionOutput::ToConnection(ConnectionInput::DisconnectRequested)
             )
         })
         .count();

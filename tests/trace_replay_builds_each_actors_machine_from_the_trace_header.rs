@@ -11,18 +11,7 @@ use std::path::Path;
 
 use readerlink::reconnect::{Reconnect, ReconnectPolicy};
 use readerlink::runtime::{RecordBody, ReplayOutcome, Trace, replay_machine};
-use trace_support::{demo_like_trace, scenario_trace};
-
-const EXAMPLES: &[&str] = &[
-    "backend_down_while_connecting",
-    "connect_and_disconnect",
-    "link_lost_and_reconnection",
-    "powered_off_during_reconnection",
-    "proximity",
-    "reconnect_at_start",
-    "scan_discovery_with_timeout",
-    "security_reboot_after_24_hours",
-];
+use trace_support::{demo_like_trace, example_names, scenario_trace};
 
 fn replay_all(name: &str, text: &str) {
     let trace = Trace::parse(text).unwrap();
@@ -39,8 +28,8 @@ fn replay_all(name: &str, text: &str) {
 
 #[test]
 fn every_actor_of_every_example_scenario_and_of_a_demo_like_run_replays() {
-    for name in EXAMPLES {
-        replay_all(name, &scenario_trace(name));
+    for name in example_names() {
+        replay_all(&name, &scenario_trace(&name));
     }
     replay_all("demo-like run", &demo_like_trace());
 }
@@ -134,6 +123,9 @@ fn an_edited_input_is_named_as_the_cause_of_the_divergence() {
         }
         other => panic!("{other:?}"),
     }
+    let RecordBody::Input { source: sender, .. } = &lost.body else {
+        unreachable!("an input")
+    };
     let (code, stdout, _) = replay_cli(&path, Some("reconnect:STRM2-0001"));
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
@@ -145,7 +137,7 @@ fn an_edited_input_is_named_as_the_cause_of_the_divergence() {
     );
     assert!(
         stdout.contains(&format!(
-            "caused by input seq {} (12.000s): `ConnectionLost` from actor:terminal",
+            "caused by input seq {} (12.000s): `ConnectionLost` from {sender}",
             lost.seq
         )),
         "{stdout}"

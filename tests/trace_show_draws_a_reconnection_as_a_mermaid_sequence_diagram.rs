@@ -1,7 +1,7 @@
 //! `readerlink trace show --mermaid` draws the messages between actors and
 //! the outside as a Mermaid `sequenceDiagram`: a reconnection (R9) reads as
-//! transport → connection (link lost) → terminal → reconnect supervisor →
-//! terminal → connection (connect again), and a connect from discovery to
+//! transport → connection (link lost) → session → reconnect supervisor →
+//! session → connection (connect again), and a connect from discovery to
 //! the supervisor watching. The diagrams are snapshots, and their syntax
 //! is checked line by line, so text that would break Mermaid (`;`, `#`)
 //! cannot slip in unescaped.
@@ -35,8 +35,8 @@ fn a_reconnection_is_drawn_as_a_valid_sequence_diagram() {
     check_sequence_diagram(&drawn).unwrap();
     for step in [
         "x_transport->>a_connection_STRM2_0001: LinkLost(cause=SignalLost, session=1)",
-        "a_terminal->>a_reconnect_STRM2_0001: ConnectionLost(auto_reconnect=true, reason=bluetooth_signal_lost)",
-        "a_reconnect_STRM2_0001->>a_terminal: ReconnectReported(event=Succeeded, serial_number=STRM2-0001)",
+        "a_session_STRM2_0001->>a_reconnect_STRM2_0001: ConnectionLost(auto_reconnect=true, reason=bluetooth_signal_lost)",
+        "a_reconnect_STRM2_0001->>a_session_STRM2_0001: ReconnectSucceeded",
     ] {
         assert!(drawn.contains(step), "missing `{step}` in\n{drawn}");
     }

@@ -28,24 +28,41 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rand::{RngCore, SeedableRng};
+use rand::rngs::OsRng;
+use rand::{RngCore, SeedableRng, TryRngCore};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::journal::{Change, DataError, Journal};
+use super::types::{MAX_ID_CHARS, MAX_TEXT_CHARS, check_text};
 use super::{
     BackendError, CreateLocation, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
 };
 use crate::reader::{DeviceType, SerialNumber};
 use crate::secret::Secret;
-use crate::store::atomic::write_atomically;
 
-/// The version of the backend data file.
-pub const BACKEND_DATA_VERSION: u32 = 1;
+/// The version of the backend data: 2 is the log of [`super::journal`]
+/// (version 1, the whole data as one JSON document, is still read).
+pub const BACKEND_DATA_VERSION: u32 = 2;
 
-/// Everything the backend keeps; its data file is this, as JSON.
+/// Where connection tokens come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The operating system's cryptographic random source: tokens no one
+    /// can predict, the default of a server.
+    OsRandom,
+    /// Derived from a seed and the count of tokens issued: the same run
+    /// gives the same tokens (virtual-time runs, scenarios, replay). Anyone
+    /// who knows the seed knows every token: for tests only.
+    Seeded(u64),
+}
+
+/// Everything the backend keeps: the snapshot line of its data file is
+/// this, as JSON, and each change line of the log applies to it (see
+/// [`super::journal`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendData {
-    /// File format version ([`BACKEND_DATA_VERSION`]).
+    /// Data format version ([`BACKEND_DATA_VERSION`]).
     pub version: u32,
     /// How many locations were ever created: the next id's number.
     pub locations_created: u64,
@@ -74,42 +91,53 @@ impl Default for BackendData {
 }
 
 /// The backend's logic and data. Methods that change the data save it
-/// first (when file-backed) and change nothing when saving fails.
+/// first (when file-backed: one line appended to its log and `fsync`ed)
+/// and change nothing when saving fails.
 #[derive(Debug)]
 pub struct BackendCore {
     data: BackendData,
     /// Where the data lives; `None` keeps it in memory only.
-    file: Option<PathBuf>,
-    /// Seeds connection tokens, so a run's tokens are reproducible.
-    seed: u64,
+    journal: Option<Journal>,
+    /// Where connection tokens come from.
+    tokens: TokenSource,
 }
 
 impl BackendCore {
-    /// A core whose data lives in memory only (tests, simulations).
+    /// A core whose data lives in memory only, with tokens from `seed`
+    /// ([`TokenSource::Seeded`]): the same run gives the same tokens, as
+    /// virtual-time runs need.
     pub fn in_memory(seed: u64) -> Self {
+        Self::in_memory_with(TokenSource::Seeded(seed))
+    }
+
+    /// A core whose data lives in memory only, with tokens from `tokens`.
+    pub fn in_memory_with(tokens: TokenSource) -> Self {
         Self {
             data: BackendData::default(),
-            file: None,
-            seed,
+            journal: None,
+            tokens,
         }
     }
 
-    /// A core whose data lives in `path` (created on the first change). A
-    /// file that cannot be read or decoded is an error: the backend does not
-    /// start over on top of data it could not read.
-    pub fn open(path: impl Into<PathBuf>, seed: u64) -> Result<Self, BackendError> {
+    /// A core whose data lives in `path` (see [`super::journal`] for the
+    /// format), created when missing. The file is locked to this core
+    /// until it is dropped; a file another process holds, that cannot be
+    /// written, read or decoded is an error: the backend does not start
+    /// over on top of data it could not read, nor fail only at the first
+    /// write.
+    pub fn open(path: impl Into<PathBuf>, tokens: TokenSource) -> Result<Self, DataError> {
         let path = path.into();
-        let data = read_data(&path)?;
+        let (journal, data) = Journal::open(&path)?;
         Ok(Self {
             data,
-            file: Some(path),
-            seed,
+            journal: Some(journal),
+            tokens,
         })
     }
 
     /// The data file, when file-backed.
     pub fn file(&self) -> Option<&Path> {
-        self.file.as_deref()
+        self.journal.as_ref().map(Journal::path)
     }
 
     /// The data, read-only.
@@ -121,15 +149,27 @@ impl BackendCore {
     /// (which must exist).
     pub fn create_connection_token(&mut self, location: Option<&str>) -> Result<Secret, BackendError> {
         if let Some(id) = location {
+            check_text("location", id, MAX_ID_CHARS)?;
             self.known_location(id, Some("location"))?;
         }
-        let seed = self.seed;
-        self.change(|data| {
-            data.tokens_issued += 1;
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(seed ^ data.tokens_issued.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            Secret::new(format!("pst_test_{:016x}{:016x}", rng.next_u64(), rng.next_u64()))
-        })
+        let mut bytes = [0u8; 16];
+        match self.tokens {
+            TokenSource::OsRandom => {
+                OsRng
+                    .try_fill_bytes(&mut bytes)
+                    .map_err(|e| BackendError::RandomSourceFailed {
+                        reason: e.to_string(),
+                    })?
+            }
+            TokenSource::Seeded(seed) => {
+                let issued = self.data.tokens_issued + 1;
+                ChaCha8Rng::seed_from_u64(seed ^ issued.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    .fill_bytes(&mut bytes)
+            }
+        }
+        self.change(Change::TokenIssued)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Secret::new(format!("pst_test_{hex}")))
     }
 
     /// One location.
@@ -144,6 +184,20 @@ impl BackendCore {
 
     /// Creates a location.
     pub fn create_location(&mut self, request: CreateLocation) -> Result<Location, BackendError> {
+        let a = &request.address;
+        check_text("display_name", &request.display_name, MAX_TEXT_CHARS)?;
+        check_text("address[line1]", &a.line1, MAX_TEXT_CHARS)?;
+        for (param, value) in [
+            ("address[line2]", &a.line2),
+            ("address[city]", &a.city),
+            ("address[state]", &a.state),
+            ("address[postal_code]", &a.postal_code),
+        ] {
+            if let Some(value) = value {
+                check_text(param, value, MAX_TEXT_CHARS)?;
+            }
+        }
+        check_text("address[country]", &a.country, MAX_ID_CHARS)?;
         if request.display_name.trim().is_empty() {
             return Err(BackendError::invalid(
                 "display_name",
@@ -163,21 +217,30 @@ impl BackendCore {
                 format!("Invalid address[country] `{country}`: expected a two-letter ISO code such as `FR`"),
             ));
         }
-        self.change(|data| {
-            data.locations_created += 1;
-            let location = Location {
-                id: format!("tml_{:06}", data.locations_created),
-                display_name: request.display_name,
-                address: request.address,
-            };
-            data.locations.insert(location.id.clone(), location.clone());
-            location
-        })
+        let location = Location {
+            id: format!("tml_{:06}", self.data.locations_created + 1),
+            display_name: request.display_name,
+            address: request.address,
+        };
+        self.change(Change::LocationCreated {
+            location: location.clone(),
+        })?;
+        Ok(location)
     }
 
     /// Registers a reader to a location. Registering a serial number again
     /// moves it (new location and label) and keeps its id.
     pub fn register_reader(&mut self, request: RegisterReader) -> Result<RegisteredReader, BackendError> {
+        match &request.reader {
+            ReaderIdentity::SerialNumber { serial_number, .. } => {
+                check_text("serial_number", serial_number.as_str(), MAX_ID_CHARS)?
+            }
+            ReaderIdentity::RegistrationCode(code) => check_text("registration_code", code, MAX_ID_CHARS)?,
+        }
+        check_text("location", &request.location, MAX_ID_CHARS)?;
+        if let Some(label) = &request.label {
+            check_text("label", label, MAX_TEXT_CHARS)?;
+        }
         self.known_location(&request.location, Some("location"))?;
         let (serial_number, device_type) = match request.reader {
             ReaderIdentity::SerialNumber {
@@ -194,24 +257,22 @@ impl BackendCore {
             }
             ReaderIdentity::RegistrationCode(code) => self.redeem(&code)?,
         };
-        self.change(|data| {
-            let id = match data.readers.get(&serial_number) {
-                Some(existing) => existing.id.clone(),
-                None => {
-                    data.readers_registered += 1;
-                    format!("tmr_{:06}", data.readers_registered)
-                }
-            };
-            let reader = RegisteredReader {
-                id,
-                label: request.label.unwrap_or_else(|| serial_number.to_string()),
-                serial_number: serial_number.clone(),
-                device_type,
-                location: request.location,
-            };
-            data.readers.insert(serial_number, reader.clone());
-            reader
-        })
+        let (id, new) = match self.data.readers.get(&serial_number) {
+            Some(existing) => (existing.id.clone(), false),
+            None => (format!("tmr_{:06}", self.data.readers_registered + 1), true),
+        };
+        let reader = RegisteredReader {
+            id,
+            label: request.label.unwrap_or_else(|| serial_number.to_string()),
+            serial_number,
+            device_type,
+            location: request.location,
+        };
+        self.change(Change::ReaderRegistered {
+            reader: reader.clone(),
+            new,
+        })?;
+        Ok(reader)
     }
 
     /// Every registered reader, by serial number.
@@ -244,44 +305,20 @@ impl BackendCore {
         })
     }
 
-    /// Applies one change. File-backed, the change is made on a copy that
-    /// is saved first and becomes the data only once saved, so a failed
-    /// save changes nothing; in memory nothing can fail, and the change is
-    /// made in place (no copy of every registered reader per change).
-    fn change<T>(&mut self, apply: impl FnOnce(&mut BackendData) -> T) -> Result<T, BackendError> {
-        let Some(path) = &self.file else {
-            return Ok(apply(&mut self.data));
-        };
-        let mut next = self.data.clone();
-        let result = apply(&mut next);
-        let bytes = serde_json::to_vec_pretty(&next).expect("backend data always serializes to JSON");
-        write_atomically(path, &bytes).map_err(|e| BackendError::Storage {
-            path: path.display().to_string(),
-            reason: format!("{:?}: {}", e.step, e.source),
-        })?;
-        self.data = next;
-        Ok(result)
+    /// Applies one change. File-backed, it is appended to the log (and on
+    /// disk) first, and applied only once saved, so a failed save changes
+    /// nothing.
+    fn change(&mut self, change: Change) -> Result<(), BackendError> {
+        match &mut self.journal {
+            None => change.apply(&mut self.data),
+            Some(journal) => {
+                journal.append(&change, &self.data)?;
+                change.apply(&mut self.data);
+                journal.compact_if_due(&self.data);
+            }
+        }
+        Ok(())
     }
-}
-
-fn read_data(path: &Path) -> Result<BackendData, BackendError> {
-    let storage = |reason: String| BackendError::Storage {
-        path: path.display().to_string(),
-        reason,
-    };
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BackendData::default()),
-        Err(e) => return Err(storage(format!("cannot read: {e}"))),
-    };
-    let data: BackendData = serde_json::from_slice(&bytes).map_err(|e| storage(format!("corrupt: {e}")))?;
-    if data.version != BACKEND_DATA_VERSION {
-        return Err(storage(format!(
-            "version {} (this readerlink reads version {BACKEND_DATA_VERSION})",
-            data.version
-        )));
-    }
-    Ok(data)
 }
 
 #[cfg(test)]
@@ -401,12 +438,14 @@ mod tests {
     fn a_file_backed_core_keeps_its_data_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backend.json");
-        let mut core = BackendCore::open(&path, 1).unwrap();
+        let mut core = BackendCore::open(&path, TokenSource::Seeded(1)).unwrap();
         let a = core.create_location(shop()).unwrap();
         core.register_reader(m2("S1", &a.id)).unwrap();
         let token = core.create_connection_token(None).unwrap();
-        let mut reopened = BackendCore::open(&path, 1).unwrap();
-        assert_eq!(reopened.data(), core.data());
+        let data = core.data().clone();
+        drop(core);
+        let mut reopened = BackendCore::open(&path, TokenSource::Seeded(1)).unwrap();
+        assert_eq!(reopened.data(), &data);
         assert_ne!(
             reopened.create_connection_token(None).unwrap(),
             token,
@@ -420,17 +459,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backend.json");
         std::fs::write(&path, "{\"version\": 1, \"locat").unwrap();
-        let err = BackendCore::open(&path, 1).unwrap_err();
-        assert_eq!(err.code(), "storage_failed");
+        let err = BackendCore::open(&path, TokenSource::Seeded(1)).unwrap_err();
+        assert_eq!(err.code(), "data_corrupt");
         assert!(err.to_string().contains("backend.json"), "{err}");
     }
 
     #[test]
-    fn a_failed_save_changes_nothing() {
+    fn a_failed_save_changes_nothing_and_the_next_one_saves() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gone").join("backend.json");
-        let mut core = BackendCore::open(&path, 1).unwrap();
+        let path = dir.path().join("backend.json");
+        let mut core = BackendCore::open(&path, TokenSource::Seeded(1)).unwrap();
+        let kept = core.create_location(shop()).unwrap();
+        core.journal.as_mut().unwrap().fail_appends = true;
         assert_eq!(core.create_location(shop()).unwrap_err().code(), "storage_failed");
-        assert!(core.list_locations().is_empty());
+        assert_eq!(core.list_locations(), vec![kept.clone()]);
+        core.journal.as_mut().unwrap().fail_appends = false;
+        let next = core.create_location(shop()).unwrap();
+        assert_eq!(next.id, "tml_000002", "the failed change took no id");
+        drop(core);
+        let reopened = BackendCore::open(&path, TokenSource::Seeded(1)).unwrap();
+        assert_eq!(reopened.list_locations(), vec![kept, next]);
     }
 }

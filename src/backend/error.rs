@@ -75,6 +75,13 @@ pub enum BackendError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The operating system's random source failed to give a connection
+    /// token (server side).
+    #[error("the random source failed: {reason}")]
+    RandomSourceFailed {
+        /// What the OS said.
+        reason: String,
+    },
     /// The backend could not save its data (server side).
     #[error("backend storage {path} failed: {reason}")]
     Storage {
@@ -96,6 +103,7 @@ impl BackendError {
             Self::Timeout { .. } => "timeout",
             Self::ConnectionFailed { .. } => "connection_failed",
             Self::BadResponse { .. } => "bad_response",
+            Self::RandomSourceFailed { .. } => "random_source_failed",
             Self::Storage { .. } => "storage_failed",
         }
     }
@@ -118,34 +126,38 @@ impl BackendError {
             Self::Timeout { .. } => 504,
             Self::ConnectionFailed { .. } => 503,
             Self::BadResponse { .. } => 502,
-            Self::Storage { .. } => 500,
+            Self::RandomSourceFailed { .. } | Self::Storage { .. } => 500,
         }
     }
 
-    /// The hosted API's error body for this error.
+    /// The hosted API's error body for this error, as the local server
+    /// answers it: `code` is always [`code`](Self::code). A server-side
+    /// failure says what failed, never where: the data file's path and the
+    /// OS's words stay in the server's log.
     pub fn to_body(&self) -> ApiErrorBody {
-        let (error_type, code, param) = match self {
+        let (error_type, param) = match self {
             Self::Status {
                 error_type: Some(t), ..
-            } => (t.as_str(), None, None),
-            Self::NotFound { param, .. } => {
-                ("invalid_request_error", Some("resource_missing"), param.clone())
+            } => (t.as_str(), None),
+            Self::NotFound { param, .. } | Self::InvalidRequest { param, .. } => {
+                ("invalid_request_error", param.clone())
             }
-            Self::InvalidRequest { param, .. } => ("invalid_request_error", None, param.clone()),
-            Self::Unauthorized { .. } => ("invalid_request_error", None, None),
-            _ => ("api_error", None, None),
+            Self::Unauthorized { .. } => ("invalid_request_error", None),
+            _ => ("api_error", None),
         };
         let message = match self {
             Self::NotFound { resource, id, .. } => format!("No such {resource}: '{id}'"),
             Self::InvalidRequest { message, .. }
             | Self::Unauthorized { message }
             | Self::Status { message, .. } => message.clone(),
+            Self::Storage { .. } => "The backend could not save the change, so it was not made.".into(),
+            Self::RandomSourceFailed { .. } => "The backend could not make a connection token.".into(),
             other => other.to_string(),
         };
         ApiErrorBody {
             error: ApiError {
                 error_type: error_type.to_owned(),
-                code: code.map(str::to_owned),
+                code: Some(self.code().to_owned()),
                 message,
                 param,
             },
@@ -166,7 +178,8 @@ pub struct ApiError {
     /// `invalid_request_error`, `api_error`, ...
     #[serde(rename = "type")]
     pub error_type: String,
-    /// A finer code (`resource_missing`), when there is one.
+    /// A stable snake_case code (`resource_missing`, `invalid_request`,
+    /// `payload_too_large`, ...); the local server always sends one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// A sentence for a developer.

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`Backend`] | the trait the connection actor calls |
 //! | [`BackendCore`] | the routes' logic and data, plain synchronous code |
+//! | [`journal`] | the data file: an append-only log, locked, compacted |
 //! | [`LocalBackend`] | the core in-process, with [`FaultInjector`] faults (virtual-time runs) |
 //! | [`server`] | the local HTTP server: `actix-web` over the core, the hosted API's paths and error shape |
 //! | [`http`] | [`HttpBackend`]: the `reqwest` client, with timeouts, retries and a [`ConnectionTokenProvider`] |
@@ -38,21 +39,23 @@ pub mod core;
 mod error;
 pub mod faults;
 pub mod http;
+pub mod journal;
 pub mod local;
 pub mod server;
 mod types;
 
 use futures::future::BoxFuture;
 
-pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData};
+pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData, TokenSource};
 pub use error::{ApiError, ApiErrorBody, BackendError};
 pub use faults::{FaultDecision, FaultInjector, RouteFaults};
 pub use http::{ConnectionTokenProvider, HttpBackend, HttpBackendConfig, UrlTokenProvider};
+pub use journal::DataError;
 pub use local::LocalBackend;
-pub use server::{BackendServer, RunningServer, ServerConfig};
+pub use server::{BackendServer, DEFAULT_SECRET_KEY, RunningServer, ServerConfig, ServerError};
 pub use types::{
-    Address, CreateLocation, Form, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
-    Route,
+    Address, CreateLocation, Form, Location, LocationId, MAX_ID_CHARS, MAX_TEXT_CHARS, ReaderIdentity,
+    RegisterReader, RegisteredReader, Route, parse_form,
 };
 
 use crate::secret::Secret;

@@ -12,6 +12,33 @@
 //! | `GET /v1/terminal/locations` | `{object: "list", data: [...], has_more: false, url}` |
 //! | `POST /v1/terminal/readers` (`registration_code` or `serial_number` + `device_type`, `location`, `label`?) | `{object: "terminal.reader", id, serial_number, device_type, location, label}` |
 //!
+//! Every error answer, whatever refused the request, has that shape with
+//! a stable `code` and a `message`:
+//!
+//! | status | `code` | when |
+//! |---|---|---|
+//! | 400 | `invalid_request` | a missing, empty, unknown, duplicate or too long field, a field that is not UTF-8 or holds a control character |
+//! | 401 | `unauthorized` | no `Authorization: Bearer <key>` (the scheme in any case) or a wrong key |
+//! | 404 | `resource_missing` / `unknown_route` | an unknown id / path |
+//! | 405 | `method_not_allowed` | a known path with another method (the `Allow` header lists the right ones) |
+//! | 408 | `request_timeout` | the body did not arrive within [`ServerConfig::request_timeout`] |
+//! | 413 | `payload_too_large` | a body over [`MAX_BODY_BYTES`] |
+//! | 500 | `storage_failed`, `injected_failure`, ... | the data could not be saved (the message never names the file), an injected failure |
+//! | 503 | `backend_down` | the backend is switched down ([`FaultInjector::take_down`]) |
+//!
+//! Field lengths are bounded: [`super::MAX_TEXT_CHARS`] characters for
+//! names, address lines and labels, [`super::MAX_ID_CHARS`] for serial
+//! numbers, registration codes and ids.
+//!
+//! Against misuse: connection tokens come from the OS's cryptographic random
+//! source unless [`ServerConfig::seed`] asks for a deterministic run; the
+//! development key [`DEFAULT_SECRET_KEY`] is refused on any address but
+//! loopback, an empty key everywhere; a request has
+//! [`ServerConfig::request_timeout`] to send its head (actix-web then answers
+//! a bare 408 and closes: no route saw it) and again its body (a JSON 408);
+//! keep-alive is off, so no idle connection outlives its answer; the data
+//! file is locked to one server (see [`super::journal`]).
+//!
 //! The server runs on a thread of its own (its own actix system), so it can
 //! be started from a test on any runtime, on an ephemeral port:
 //!
@@ -29,17 +56,28 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::{
-    ApiError, ApiErrorBody, BackendCore, BackendError, CreateLocation, FaultDecision, FaultInjector, Form,
-    Location, RegisterReader, RegisteredReader, Route,
+    ApiError, ApiErrorBody, BackendCore, BackendError, CreateLocation, DataError, FaultDecision,
+    FaultInjector, Location, RegisterReader, RegisteredReader, Route, TokenSource, parse_form,
 };
 use crate::secret::Secret;
+
+/// The key used when none is given. It is not a secret (it is in the
+/// source): it is for a backend on this machine during development, so the
+/// server refuses it on any address but loopback.
+pub const DEFAULT_SECRET_KEY: &str = "sk_test_readerlink_local";
+
+/// The largest request body, in bytes (a form of every field at its
+/// longest is far below it).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How to start a [`BackendServer`].
 #[derive(Debug, Clone)]
@@ -49,30 +87,60 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The data file; `None` keeps the data in memory only.
     pub data: Option<PathBuf>,
-    /// The key clients must send as `Authorization: Bearer <key>`.
+    /// The key clients must send as `Authorization: Bearer <key>`; not
+    /// empty, and [`DEFAULT_SECRET_KEY`] only on a loopback address.
     pub secret_key: Secret,
-    /// Seeds the connection tokens.
-    pub seed: u64,
+    /// Seeds the connection tokens for a deterministic run; `None` (the
+    /// default) draws them from the OS's cryptographic random source.
+    pub seed: Option<u64>,
     /// Fault switches; keep a clone to flip them while the server runs.
     pub faults: FaultInjector,
+    /// How long a client has to send a request's head, and then again its
+    /// body (10 s by default).
+    pub request_timeout: Duration,
 }
 
 impl ServerConfig {
-    /// 127.0.0.1 on a free port, data in memory, no faults.
+    /// 127.0.0.1 on a free port, data in memory, random tokens, no faults.
     pub fn ephemeral(secret_key: Secret) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data: None,
             secret_key,
-            seed: 0,
+            seed: None,
             faults: FaultInjector::default(),
+            request_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Refuses a key that would leave the server open: an empty one, or the
+    /// development key on an address other machines can reach.
+    fn check_key(&self) -> Result<(), ServerError> {
+        if self.secret_key.expose().trim().is_empty() {
+            return Err(ServerError::EmptySecretKey);
+        }
+        if self.secret_key.expose() == DEFAULT_SECRET_KEY && !self.listen.ip().is_loopback() {
+            return Err(ServerError::DevelopmentKeyOffLoopback { addr: self.listen });
+        }
+        Ok(())
     }
 }
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The secret key is empty: anyone could call the backend.
+    #[error("the secret key is empty: give a key with --secret-key")]
+    EmptySecretKey,
+    /// The development key, which is public, on an address other machines
+    /// can reach.
+    #[error(
+        "refusing to listen on {addr} with the development key: it is public, so it is only accepted on a loopback address (127.0.0.1, ::1); give your own key with --secret-key"
+    )]
+    DevelopmentKeyOffLoopback {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -81,9 +149,10 @@ pub enum ServerError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// The data file could not be read.
+    /// The data file could not be opened (in use, unwritable, unreadable,
+    /// corrupt).
     #[error(transparent)]
-    Data(BackendError),
+    Data(DataError),
     /// The server thread ended before it reported its address.
     #[error("the server thread ended while starting: {0}")]
     Thread(String),
@@ -131,42 +200,47 @@ struct AppState {
     core: Arc<Mutex<BackendCore>>,
     faults: FaultInjector,
     secret_key: Secret,
+    request_timeout: Duration,
 }
 
 impl BackendServer {
-    /// Opens the data, binds the address and starts serving on a thread of
-    /// its own. Returns once the socket is bound.
+    /// Checks the key, opens (and locks) the data, binds the address and
+    /// starts serving on a thread of its own. Returns once the socket is
+    /// bound; nothing is bound when the key or the data is refused.
     pub fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+        config.check_key()?;
+        let tokens = config.seed.map_or(TokenSource::OsRandom, TokenSource::Seeded);
         let core = match &config.data {
-            Some(path) => BackendCore::open(path.clone(), config.seed).map_err(ServerError::Data)?,
-            None => BackendCore::in_memory(config.seed),
+            Some(path) => BackendCore::open(path.clone(), tokens).map_err(ServerError::Data)?,
+            None => BackendCore::in_memory_with(tokens),
         };
         let core = Arc::new(Mutex::new(core));
         let state = web::Data::new(AppState {
             core: core.clone(),
             faults: config.faults.clone(),
             secret_key: config.secret_key.clone(),
+            request_timeout: config.request_timeout,
         });
+        let request_timeout = config.request_timeout;
         let listen = config.listen;
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("readerlink-backend".into())
             .spawn(move || {
                 actix_rt::System::new().block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(state.clone())
-                            .app_data(web::PayloadConfig::new(64 * 1024))
-                            .configure(routes)
-                    })
-                    .workers(1)
-                    // Idle keep-alive connections would hold a graceful stop
-                    // for the whole shutdown timeout; a local backend gains
-                    // nothing from them.
-                    .keep_alive(actix_web::http::KeepAlive::Disabled)
-                    .disable_signals()
-                    .shutdown_timeout(5)
-                    .bind(listen);
+                    let server =
+                        HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+                            .workers(1)
+                            // Idle keep-alive connections would hold a graceful stop
+                            // for the whole shutdown timeout; a local backend gains
+                            // nothing from them, and no idle connection outlives its
+                            // answer.
+                            .keep_alive(actix_web::http::KeepAlive::Disabled)
+                            .client_request_timeout(request_timeout)
+                            .client_disconnect_timeout(Duration::from_secs(1))
+                            .disable_signals()
+                            .shutdown_timeout(5)
+                            .bind(listen);
                     let server = match server {
                         Ok(server) => server,
                         Err(e) => {
@@ -204,34 +278,173 @@ impl BackendServer {
     }
 }
 
+/// Why the server refused a request, at the HTTP layer or in the core.
+/// Each kind has a stable [`code`](Self::code) and HTTP status; all are
+/// answered with the hosted API's error shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No route has this path (404).
+    #[error("Unrecognized request URL ({method}: {path}).")]
+    UnknownRoute {
+        /// The method asked for.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// The path exists but not with this method (405).
+    #[error("{method} is not allowed on {path}; use {allowed}.")]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The path.
+        path: String,
+        /// The methods the path takes, as in the `Allow` header.
+        allowed: &'static str,
+    },
+    /// The body is larger than [`MAX_BODY_BYTES`] (413).
+    #[error("The request body is over the limit of {limit} bytes.")]
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body did not arrive within the request timeout (408).
+    #[error("The request body did not arrive within {after_ms} ms.")]
+    BodyTimedOut {
+        /// The timeout, in milliseconds.
+        after_ms: u64,
+    },
+    /// The body could not be read (400): the client closed the connection
+    /// early, or sent a malformed chunk.
+    #[error("The request body could not be read: {reason}")]
+    BodyUnreadable {
+        /// What went wrong.
+        reason: String,
+    },
+    /// Fault injection: the backend is switched down (503).
+    #[error("the backend is down")]
+    Down,
+    /// Fault injection: this request fails (500).
+    #[error("injected failure")]
+    InjectedFailure,
+    /// The route's own answer: a bad field, an unknown id, a wrong key, a
+    /// failed save.
+    #[error(transparent)]
+    Backend(BackendError),
+}
+
+impl RequestError {
+    /// A stable code for the kind of error, sent as the body's `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownRoute { .. } => "unknown_route",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyTimedOut { .. } => "request_timeout",
+            Self::BodyUnreadable { .. } => "body_unreadable",
+            Self::Down => "backend_down",
+            Self::InjectedFailure => "injected_failure",
+            Self::Backend(e) => e.code(),
+        }
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnknownRoute { .. } => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::BodyTimedOut { .. } => 408,
+            Self::BodyUnreadable { .. } => 400,
+            Self::Down => 503,
+            Self::InjectedFailure => 500,
+            Self::Backend(e) => e.http_status(),
+        }
+    }
+
+    /// The hosted API's error body.
+    pub fn to_body(&self) -> ApiErrorBody {
+        if let Self::Backend(e) = self {
+            return e.to_body();
+        }
+        let error_type = match self {
+            Self::Down | Self::InjectedFailure => "api_error",
+            _ => "invalid_request_error",
+        };
+        ApiErrorBody {
+            error: ApiError {
+                error_type: error_type.into(),
+                code: Some(self.code().into()),
+                message: self.to_string(),
+                param: None,
+            },
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = HttpResponse::build(status);
+        if let Self::MethodNotAllowed { allowed, .. } = self {
+            response.insert_header((header::ALLOW, *allowed));
+        }
+        response.json(self.to_body())
+    }
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/terminal/connection_tokens",
-        web::post().to(connection_tokens),
+    cfg.service(
+        web::resource("/v1/terminal/connection_tokens")
+            .route(web::post().to(connection_tokens))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "POST"))),
     )
-    .route("/v1/terminal/locations", web::post().to(create_location))
-    .route("/v1/terminal/locations", web::get().to(list_locations))
-    .route("/v1/terminal/locations/{id}", web::get().to(get_location))
-    .route("/v1/terminal/readers", web::post().to(register_reader))
+    .service(
+        web::resource("/v1/terminal/locations")
+            .route(web::post().to(create_location))
+            .route(web::get().to(list_locations))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "GET, POST"))),
+    )
+    .service(
+        web::resource("/v1/terminal/locations/{id}")
+            .route(web::get().to(get_location))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "GET"))),
+    )
+    .service(
+        web::resource("/v1/terminal/readers")
+            .route(web::post().to(register_reader))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "POST"))),
+    )
     .default_service(web::to(unknown_route));
 }
 
-/// Runs one route: faults, then auth, then the core.
+/// Runs one route: faults, then auth, then the body, then the core.
 async fn serve(
     state: &AppState,
     request: &HttpRequest,
     route: Route,
-    work: impl FnOnce(&mut BackendCore) -> Result<Value, BackendError>,
+    payload: Option<web::Payload>,
+    work: impl FnOnce(&mut BackendCore, &[u8]) -> Result<Value, BackendError>,
 ) -> HttpResponse {
-    let answer = answer(state, request, route, work).await;
-    let status = match &answer {
-        Ok(_) => 200,
-        Err(e) => e.http_status(),
-    };
-    tracing::info!(route = route.name(), status, "backend request served");
+    let answer = answer(state, request, route, payload, work).await;
     match answer {
-        Ok(body) => HttpResponse::Ok().json(body),
-        Err(e) => error_response(&e),
+        Ok(body) => {
+            tracing::info!(route = route.name(), status = 200, "backend request served");
+            HttpResponse::Ok().json(body)
+        }
+        Err(e) => {
+            let status = e.http_status();
+            if status >= 500 {
+                // The whole error, with the data file's path, stays here;
+                // the client gets a sentence without it.
+                tracing::error!(route = route.name(), status, code = e.code(), error = %e, "backend request failed");
+            } else {
+                tracing::info!(
+                    route = route.name(),
+                    status,
+                    code = e.code(),
+                    "backend request served"
+                );
+            }
+            e.response()
+        }
     }
 }
 
@@ -239,39 +452,84 @@ async fn answer(
     state: &AppState,
     request: &HttpRequest,
     route: Route,
-    work: impl FnOnce(&mut BackendCore) -> Result<Value, BackendError>,
-) -> Result<Value, BackendError> {
-    let injected = |status, message: &str| BackendError::Status {
-        route: route.name().into(),
-        status,
-        error_type: Some("api_error".into()),
-        message: message.into(),
-        attempts: 1,
-    };
+    payload: Option<web::Payload>,
+    work: impl FnOnce(&mut BackendCore, &[u8]) -> Result<Value, BackendError>,
+) -> Result<Value, RequestError> {
     match state.faults.decide(route) {
-        FaultDecision::Down => return Err(injected(503, "the backend is down")),
+        FaultDecision::Down => return Err(RequestError::Down),
         FaultDecision::Proceed { latency, fail } => {
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
             if fail {
-                return Err(injected(500, "injected failure"));
+                return Err(RequestError::InjectedFailure);
             }
         }
     }
-    authorize(state, request)?;
+    authorize(state, request).map_err(RequestError::Backend)?;
+    let body = match payload {
+        Some(payload) => read_body(request, payload, state.request_timeout).await?,
+        None => web::Bytes::new(),
+    };
     let mut core = state.core.lock().unwrap_or_else(|p| p.into_inner());
-    work(&mut core)
+    work(&mut core, &body).map_err(RequestError::Backend)
 }
 
+/// Reads the whole body, refusing one over [`MAX_BODY_BYTES`] (as soon as
+/// its `Content-Length` says so) or one that does not arrive in `timeout`.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    timeout: Duration,
+) -> Result<web::Bytes, RequestError> {
+    let too_large = RequestError::PayloadTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut body = web::BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(deadline, payload.next()).await {
+            Err(_) => {
+                return Err(RequestError::BodyTimedOut {
+                    after_ms: timeout.as_millis() as u64,
+                });
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err(RequestError::BodyUnreadable {
+                    reason: e.to_string(),
+                });
+            }
+            Ok(Some(Ok(chunk))) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <key>`; the scheme is case-insensitive
+/// (RFC 9110 §11.1), the key compared in constant time.
 fn authorize(state: &AppState, request: &HttpRequest) -> Result<(), BackendError> {
     let given = request
         .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
     match given {
-        Some(key) if key == state.secret_key.expose() => Ok(()),
+        Some(key) if same_bytes(key.as_bytes(), state.secret_key.expose().as_bytes()) => Ok(()),
         Some(_) => Err(BackendError::Unauthorized {
             message: "Invalid API key provided.".into(),
         }),
@@ -281,18 +539,10 @@ fn authorize(state: &AppState, request: &HttpRequest) -> Result<(), BackendError
     }
 }
 
-fn error_response(error: &BackendError) -> HttpResponse {
-    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status).json(error.to_body())
-}
-
-fn parse_form(body: &[u8]) -> Result<Form, BackendError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|e| BackendError::InvalidRequest {
-            param: None,
-            message: format!("The request body is not a valid form: {e}"),
-        })?;
-    Ok(pairs.into_iter().collect())
+/// Compares two byte strings in a time that depends on their lengths only,
+/// so answer times do not tell how much of a guessed key was right.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn location_object(location: &Location) -> Value {
@@ -317,73 +567,100 @@ fn reader_object(reader: &RegisteredReader) -> Value {
 async fn connection_tokens(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
-    serve(&state, &request, Route::ConnectionToken, |core| {
-        let mut form = parse_form(&body)?;
-        let location = form.remove("location");
-        if let Some(name) = form.into_keys().next() {
-            return Err(BackendError::invalid(
-                name.clone(),
-                format!("Received unknown parameter: {name}"),
-            ));
-        }
-        let secret = core.create_connection_token(location.as_deref())?;
-        let mut body = json!({ "object": "terminal.connection_token", "secret": secret.expose() });
-        if let Some(location) = location {
-            body["location"] = Value::String(location);
-        }
-        Ok(body)
-    })
+    serve(
+        &state,
+        &request,
+        Route::ConnectionToken,
+        Some(payload),
+        |core, body| {
+            let mut form = parse_form(body)?;
+            let location = form.remove("location");
+            if let Some(name) = form.into_keys().next() {
+                return Err(BackendError::invalid(
+                    name.clone(),
+                    format!("Received unknown parameter: {name}"),
+                ));
+            }
+            let secret = core.create_connection_token(location.as_deref())?;
+            let mut body = json!({ "object": "terminal.connection_token", "secret": secret.expose() });
+            if let Some(location) = location {
+                body["location"] = Value::String(location);
+            }
+            Ok(body)
+        },
+    )
     .await
 }
 
-async fn create_location(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
-    serve(&state, &request, Route::CreateLocation, |core| {
-        let request = CreateLocation::from_form(parse_form(&body)?)?;
-        Ok(location_object(&core.create_location(request)?))
-    })
-    .await
-}
-
-async fn get_location(
+async fn create_location(
     state: web::Data<AppState>,
     request: HttpRequest,
-    id: web::Path<String>,
+    payload: web::Payload,
 ) -> HttpResponse {
-    serve(&state, &request, Route::GetLocation, |core| {
+    serve(
+        &state,
+        &request,
+        Route::CreateLocation,
+        Some(payload),
+        |core, body| {
+            let request = CreateLocation::from_form(parse_form(body)?)?;
+            Ok(location_object(&core.create_location(request)?))
+        },
+    )
+    .await
+}
+
+async fn get_location(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    // Not the `web::Path` extractor: its failure (a segment that does not
+    // decode) would be actix-web's plain-text answer, not our error shape.
+    let id = request.match_info().query("id").to_owned();
+    serve(&state, &request, Route::GetLocation, None, |core, _| {
         Ok(location_object(&core.location(&id)?))
     })
     .await
 }
 
 async fn list_locations(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    serve(&state, &request, Route::ListLocations, |core| {
+    serve(&state, &request, Route::ListLocations, None, |core, _| {
         let data: Vec<Value> = core.list_locations().iter().map(location_object).collect();
         Ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/terminal/locations" }))
     })
     .await
 }
 
-async fn register_reader(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
-    serve(&state, &request, Route::RegisterReader, |core| {
-        let request = RegisterReader::from_form(parse_form(&body)?)?;
-        Ok(reader_object(&core.register_reader(request)?))
-    })
+async fn register_reader(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    serve(
+        &state,
+        &request,
+        Route::RegisterReader,
+        Some(payload),
+        |core, body| {
+            let request = RegisterReader::from_form(parse_form(body)?)?;
+            Ok(reader_object(&core.register_reader(request)?))
+        },
+    )
     .await
 }
 
+async fn method_not_allowed(request: HttpRequest, allowed: &'static str) -> HttpResponse {
+    RequestError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.path().to_owned(),
+        allowed,
+    }
+    .response()
+}
+
 async fn unknown_route(request: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(ApiErrorBody {
-        error: ApiError {
-            error_type: "invalid_request_error".into(),
-            code: None,
-            message: format!(
-                "Unrecognized request URL ({}: {}).",
-                request.method(),
-                request.path()
-            ),
-            param: None,
-        },
-    })
+    RequestError::UnknownRoute {
+        method: request.method().to_string(),
+        path: request.path().to_owned(),
+    }
+    .response()
 }

@@ -135,6 +135,93 @@ pub struct RegisteredReader {
 /// A form body: field name → value, in order.
 pub type Form = BTreeMap<String, String>;
 
+/// The longest text field, in characters: `display_name`, the `address`
+/// lines, `city`, `state`, `postal_code`, `label`.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// The longest identifier field, in characters: `serial_number`,
+/// `registration_code`, `location`, `address[country]`.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// Refuses a field longer than `max` characters or holding a control
+/// character (a newline would forge lines in logs and human output, an ESC
+/// would reach a terminal raw).
+pub(crate) fn check_text(param: &str, value: &str, max: usize) -> Result<(), BackendError> {
+    if value.chars().count() > max {
+        return Err(BackendError::invalid(
+            param,
+            format!("Invalid {param}: longer than {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(BackendError::invalid(
+            param,
+            format!("Invalid {param}: contains a control character"),
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body strictly: a field
+/// that is not UTF-8 once decoded, a bad `%` escape or a field given twice
+/// is an [`BackendError::InvalidRequest`] naming it, never a value with
+/// replacement characters.
+pub fn parse_form(body: &[u8]) -> Result<Form, BackendError> {
+    let malformed = |message: String| BackendError::InvalidRequest { param: None, message };
+    let mut form = Form::new();
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = percent_decode(name)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                malformed(
+                    "The request body has a field name that is not valid UTF-8 or has a bad `%` escape."
+                        .into(),
+                )
+            })?;
+        let value = percent_decode(value).ok_or_else(|| {
+            BackendError::invalid(
+                &name,
+                format!("Invalid {name}: a `%` not followed by two hex digits"),
+            )
+        })?;
+        let value = String::from_utf8(value)
+            .map_err(|_| BackendError::invalid(&name, format!("Invalid {name}: not valid UTF-8")))?;
+        if form.contains_key(&name) {
+            return Err(BackendError::invalid(
+                &name,
+                format!("Received duplicate parameter: {name}"),
+            ));
+        }
+        form.insert(name, value);
+    }
+    Ok(form)
+}
+
+/// `+` is a space, `%XX` a byte; `None` for a `%` without two hex digits.
+fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let high = hex(*bytes.get(i + 1)?)?;
+                let low = hex(*bytes.get(i + 2)?)?;
+                out.push(high << 4 | low);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
 /// Takes a required, non-empty field out of a form.
 fn required(form: &mut Form, name: &str) -> Result<String, BackendError> {
     match form.remove(name) {
@@ -312,6 +399,25 @@ mod tests {
             label: Some("Till 1".into()),
         };
         assert_eq!(RegisterReader::from_form(form(reader.to_form())).unwrap(), reader);
+    }
+
+    #[test]
+    fn a_form_is_decoded_strictly() {
+        let f = parse_form(b"display_name=Caf%C3%A9+du+coin&address%5Bline1%5D=1&empty=").unwrap();
+        assert_eq!(f["display_name"], "Café du coin");
+        assert_eq!(f["address[line1]"], "1");
+        assert_eq!(f["empty"], "");
+        for (body, param) in [
+            (&b"display_name=%FF"[..], Some("display_name")),
+            (b"display_name=\xff", Some("display_name")),
+            (b"display_name=%F", Some("display_name")),
+            (b"a=1&a=2", Some("a")),
+            (b"%FF=1", None),
+        ] {
+            let err = parse_form(body).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{body:?}");
+            assert_eq!(err.to_body().error.param.as_deref(), param, "{body:?}");
+        }
     }
 
     #[test]

@@ -6,12 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CliError;
+pub use crate::backend::DEFAULT_SECRET_KEY;
 use crate::backend::{BackendServer, FaultInjector, ServerConfig};
 use crate::secret::Secret;
-
-/// The secret key used when none is given. It is not a secret: it is for a
-/// backend on the local machine during development.
-pub const DEFAULT_SECRET_KEY: &str = "sk_test_readerlink_local";
 
 /// Arguments of `readerlink backend`.
 #[derive(Debug, Args)]
@@ -19,17 +16,24 @@ pub struct BackendArgs {
     /// The address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:4242")]
     pub listen: SocketAddr,
-    /// The data file (JSON, replaced atomically on every change); without
-    /// it the data lives in memory and is lost on exit.
+    /// The data file (JSON Lines: a snapshot, then one line per change,
+    /// compacted as it grows), locked to this server; without it the data
+    /// lives in memory and is lost on exit.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// The key clients must send as `Authorization: Bearer <key>`
-    /// (default: the development key `sk_test_readerlink_local`).
-    #[arg(long, value_name = "KEY", default_value = DEFAULT_SECRET_KEY, hide_default_value = true)]
-    pub secret_key: String,
-    /// Seeds the connection tokens.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// (default: the development key `sk_test_readerlink_local`, which is
+    /// public and only accepted on a loopback address).
+    #[arg(long, value_name = "KEY")]
+    pub secret_key: Option<String>,
+    /// Seeds the connection tokens (and the fault injector) for a
+    /// deterministic run; without it tokens come from the OS's
+    /// cryptographic random source.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Seconds a client has to send a request's head, and then its body.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub request_timeout: u64,
 }
 
 /// Runs `readerlink backend`.
@@ -44,9 +48,10 @@ pub fn run(args: BackendArgs) -> Result<(), CliError> {
     let config = ServerConfig {
         listen: args.listen,
         data: args.data,
-        secret_key: Secret::new(args.secret_key),
+        secret_key: Secret::new(args.secret_key.unwrap_or_else(|| DEFAULT_SECRET_KEY.to_owned())),
         seed: args.seed,
-        faults: FaultInjector::new(args.seed),
+        faults: FaultInjector::new(args.seed.unwrap_or(0)),
+        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
     };
     let server = BackendServer::start(config).map_err(|e| CliError::Other(e.to_string()))?;
     println!("readerlink backend listening on {}", server.url());

@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use super::CliError;
 use crate::backend::{Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::runtime::fmt_ms;
 use crate::runtime::{Trace, TraceHeader, Tracer};
 use crate::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use crate::secret::Secret;
@@ -41,8 +42,13 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// The longest the demo waits for any one step before it gives up.
+/// The longest the demo waits for a connect or a reconnection: the
+/// reconnect window (60 s, R9) and a margin.
 const STEP_LIMIT: Duration = Duration::from_secs(75);
+/// The longest the demo waits for a reader's report (battery, card): the
+/// simulated readers report at once, so a missing one is a fault to name,
+/// not a reason to wait.
+const REPORT_LIMIT: Duration = Duration::from_secs(5);
 /// How long the unexpected link loss lasts.
 const LINK_LOSS: Duration = Duration::from_secs(3);
 
@@ -196,7 +202,9 @@ async fn demo(
     .tracer(tracer)
     .seed(seed)
     .start();
-    let mut events = Events::new(terminal.events(), screen.clone());
+    // Lossless: the demo waits for particular events, and one dropped
+    // from a bounded stream would leave it waiting for nothing.
+    let mut events = Events::new(terminal.events_lossless(), screen.clone());
 
     screen.step("discovering readers (Bluetooth scan)");
     let found = discover_fleet(&terminal, world.serials().len(), |readers| {
@@ -228,9 +236,11 @@ async fn demo(
     let mut pending = vec![first.serial_number.clone(), second.serial_number.clone()];
     while !pending.is_empty() {
         let is_pending = |e: &TerminalEvent| matches!(e, TerminalEvent::Connected { reader, .. } if pending.contains(&reader.serial_number));
-        match events.wait_for(STEP_LIMIT, is_pending).await {
-            Some(TerminalEvent::Connected { reader, .. }) => pending.retain(|s| *s != reader.serial_number),
-            _ => break,
+        let what = format!("`Connected` for {}", join(&pending));
+        if let TerminalEvent::Connected { reader, .. } =
+            events.wait_for(STEP_LIMIT, &what, is_pending).await?
+        {
+            pending.retain(|s| *s != reader.serial_number);
         }
     }
     screen.line(format!(
@@ -239,20 +249,50 @@ async fn demo(
         terminal.connected_readers().len()
     ));
 
-    screen.step("reader reports: a charger plugged in, a card inserted and removed");
     let sim_error = |e: crate::transport::sim::SimError| CliError::Other(format!("simulated world: {e}"));
+    // A reader reports its battery when its charger changes: plug one in,
+    // or unplug the one a reader already has (any fleet may be given).
+    let charging = !world
+        .reader_state(&first.serial_number)
+        .map_err(sim_error)?
+        .battery
+        .charging;
+    screen.step(format!(
+        "reader reports: a charger {} {}, a card inserted into and removed from {}",
+        if charging {
+            "plugged into"
+        } else {
+            "unplugged from"
+        },
+        first.serial_number,
+        second.serial_number
+    ));
     world
-        .set_charging(&first.serial_number, true)
+        .set_charging(&first.serial_number, charging)
         .map_err(sim_error)?;
-    events.wait_for(STEP_LIMIT, |e| matches!(e, TerminalEvent::BatteryLevelReported { serial_number, .. } if *serial_number == first.serial_number)).await;
+    events
+        .wait_for(
+            REPORT_LIMIT,
+            &format!("a battery report from {}", first.serial_number),
+            |e| matches!(e, TerminalEvent::BatteryLevelReported { serial_number, .. } if *serial_number == first.serial_number),
+        )
+        .await?;
     world.insert_card(&second.serial_number).map_err(sim_error)?;
     events
-        .wait_for(STEP_LIMIT, |e| matches!(e, TerminalEvent::CardInserted { .. }))
-        .await;
+        .wait_for(
+            REPORT_LIMIT,
+            &format!("`CardInserted` from {}", second.serial_number),
+            |e| matches!(e, TerminalEvent::CardInserted { serial_number } if *serial_number == second.serial_number),
+        )
+        .await?;
     world.remove_card(&second.serial_number).map_err(sim_error)?;
     events
-        .wait_for(STEP_LIMIT, |e| matches!(e, TerminalEvent::CardRemoved { .. }))
-        .await;
+        .wait_for(
+            REPORT_LIMIT,
+            &format!("`CardRemoved` from {}", second.serial_number),
+            |e| matches!(e, TerminalEvent::CardRemoved { serial_number } if *serial_number == second.serial_number),
+        )
+        .await?;
 
     screen.step(format!(
         "{} loses its link for {} s (interference)",
@@ -264,18 +304,21 @@ async fn demo(
         .map_err(sim_error)?;
     let serial = first.serial_number.clone();
     let back = events
-        .wait_for(STEP_LIMIT, |e| match e {
-            TerminalEvent::Connected { reader, .. } => reader.serial_number == serial,
-            TerminalEvent::Disconnected { serial_number, .. } => *serial_number == serial,
-            _ => false,
-        })
-        .await;
+        .wait_for(
+            STEP_LIMIT,
+            &format!("{serial} reconnected or disconnected after its link loss"),
+            |e| match e {
+                TerminalEvent::Connected { reader, .. } => reader.serial_number == serial,
+                TerminalEvent::Disconnected { serial_number, .. } => *serial_number == serial,
+                _ => false,
+            },
+        )
+        .await?;
     let first_line = match back {
-        Some(TerminalEvent::Connected { .. }) => "lost its link, reconnected by itself".to_owned(),
-        Some(TerminalEvent::Disconnected { reason, .. }) => {
+        TerminalEvent::Disconnected { reason, .. } => {
             format!("lost its link: disconnected ({reason:?})")
         }
-        _ => "lost its link".to_owned(),
+        _ => "lost its link, reconnected by itself".to_owned(),
     };
 
     screen.step(format!("disconnecting {} (app request)", second.serial_number));
@@ -292,16 +335,17 @@ async fn demo(
     let serial = second.serial_number.clone();
     let gone = events
         .wait_for(
-            STEP_LIMIT,
+            REPORT_LIMIT,
+            &format!("`Disconnected` for {serial}"),
             |e| matches!(e, TerminalEvent::Disconnected { serial_number, .. } if *serial_number == serial),
         )
-        .await;
+        .await?;
     if !matches!(
         gone,
-        Some(TerminalEvent::Disconnected {
+        TerminalEvent::Disconnected {
             reason: DisconnectReason::DisconnectRequested,
             ..
-        })
+        }
     ) {
         return Err(CliError::Other(format!(
             "{} did not report its requested disconnect",
@@ -400,30 +444,48 @@ impl Events {
         }
     }
 
-    /// Prints events until one matches `wanted` (returned), or `limit` passes.
+    /// Prints events until one matches `wanted` (returned). When `limit`
+    /// passes first, the demo fails naming `what` it waited for: going on
+    /// would report success for a run that did not do what it shows.
     async fn wait_for(
         &mut self,
         limit: Duration,
+        what: &str,
         wanted: impl Fn(&TerminalEvent) -> bool,
-    ) -> Option<TerminalEvent> {
+    ) -> Result<TerminalEvent, CliError> {
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 event = self.stream.next() => {
-                    let event = event?;
+                    let Some(event) = event else {
+                        return Err(CliError::Other(format!(
+                            "the demo stopped: the terminal's events ended while waiting for {what}"
+                        )));
+                    };
                     self.show(&event);
                     if wanted(&event) {
-                        return Some(event);
+                        return Ok(event);
                     }
                 }
                 _ = &mut deadline => {
-                    self.screen.line(format!("   (nothing after {} s; going on)", limit.as_secs()));
-                    return None;
+                    return Err(CliError::Other(format!(
+                        "the demo stopped: no {what} within {} s",
+                        limit.as_secs()
+                    )));
                 }
             }
         }
     }
+}
+
+/// Serial numbers as `A and B`.
+fn join(serials: &[SerialNumber]) -> String {
+    serials
+        .iter()
+        .map(SerialNumber::as_str)
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 pub(crate) fn describe_reader(reader: &Reader) -> String {
@@ -493,6 +555,12 @@ pub(crate) fn describe(event: &TerminalEvent) -> String {
         TerminalEvent::ReconnectSucceeded { serial_number } => format!("{serial_number} reconnected"),
         TerminalEvent::ReconnectFailed { serial_number, error } => {
             format!("{serial_number} reconnection failed: {error} [{}]", error.code())
+        }
+        TerminalEvent::RebootScheduled { serial_number, at } => {
+            format!(
+                "{serial_number} will be rebooted by the runtime at {} (R12)",
+                fmt_ms(*at)
+            )
         }
         other => format!("{other:?}"),
     }

@@ -78,7 +78,7 @@ pub fn run(args: DiscoverArgs) -> Result<(), CliError> {
     let world = match (&args.fleet, args.ble) {
         (_, true) => None,
         (Some(path), false) => Some(Fleet::load(path).map_err(|e| match e {
-            FleetError::Io { .. } => CliError::Other(e.to_string()),
+            FleetError::Io { .. } | FleetError::TooLarge { .. } => CliError::Other(e.to_string()),
             _ => CliError::Other(format!("{}: {e}", path.display())),
         })?),
         (None, false) => Some(Fleet::example()),

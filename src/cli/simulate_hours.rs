@@ -1,10 +1,13 @@
 //! `readerlink simulate --hours N`: the demo's world on virtual time.
 //!
 //! A simulated fleet, the backend core in-process, two readers connected to
-//! a location, then N hours of the world's own life: readers sleep when
-//! idle, batteries drain and report every 10 minutes, the M2 and WisePad 3
-//! reboot themselves every 24 hours (R12). Every event is printed with its
-//! virtual time (battery reports are summed up instead), then a summary.
+//! a location — an M2 (or WisePad 3) and a Chipper 2X when the fleet has
+//! them — then N hours of the world's own life: readers sleep when idle,
+//! batteries drain and report every 10 minutes, and the runtime reboots the
+//! M2 and WisePad 3 every 24 hours, 10 minutes before they would reboot
+//! themselves, announcing each reboot with `RebootScheduled` (R12); the
+//! Chipper 2X is never rebooted. Every event is printed with its virtual
+//! time (battery reports are summed up instead), then a summary.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -119,7 +122,8 @@ async fn simulate(
     })
     .await?;
     let config = ConnectionConfig::new(&location.id);
-    for reader in &found[..2] {
+    let found = pick_two(found);
+    for reader in &found {
         terminal
             .connect_reader(reader, config.clone())
             .await
@@ -149,7 +153,7 @@ async fn simulate(
     }
 
     let mut summary = Vec::new();
-    for reader in &found[..2] {
+    for reader in &found {
         let serial = &reader.serial_number;
         let (reports, level) = battery.get(serial).copied().unwrap_or_default();
         let state = world
@@ -173,4 +177,19 @@ async fn simulate(
             .join(", ")
     ));
     Ok(summary)
+}
+
+/// The readers to connect: one that reboots daily (M2 or WisePad 3) and a
+/// Chipper 2X when the fleet has both, else the first two found.
+fn pick_two(mut found: Vec<crate::reader::Reader>) -> Vec<crate::reader::Reader> {
+    use crate::reader::DeviceType;
+    let daily = found.iter().position(|r| r.device_type != DeviceType::Chipper2X);
+    let chipper = found.iter().position(|r| r.device_type == DeviceType::Chipper2X);
+    match (daily, chipper) {
+        (Some(d), Some(c)) => vec![found[d].clone(), found[c].clone()],
+        _ => {
+            found.truncate(2);
+            found
+        }
+    }
 }

@@ -22,8 +22,7 @@ use super::messages::{
 use crate::backend::Backend;
 use crate::protocol::{ReaderMessage, Reassembler, fragment};
 use crate::reader::{ConnectionStatus, DisconnectReason, SerialNumber};
-use crate::reconnect::RestartIntensity;
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 use crate::secret::Secret;
 use crate::transport::{LinkEvent, LinkLossCause, LinkWriter, Transport};

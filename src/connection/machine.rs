@@ -12,7 +12,16 @@
 //! The location is looked up before anything else, so a connect to an
 //! unknown location fails before a link is made or a status changes. The
 //! status becomes `Connecting` once the location is known (R6), and
-//! `Connected` once the backend registered the reader.
+//! `Connected` once the backend registered the reader; `Connected` carries
+//! the reader's uptime (from hello), which the 24-hour reboot counts from
+//! (R12).
+//!
+//! Connected, it carries out one command at a time (`idle` → `busy` →
+//! `idle`): the app's reboot, the security reboot (R12), and the start and
+//! end of a transaction (R20). It does not track the transaction itself:
+//! the reader does, and refuses a reboot while one runs
+//! ([`CommandError::TransactionInProgress`]); the owner decides whether to
+//! ask. A transaction ends with the connection.
 
 use std::time::Duration;
 
@@ -23,9 +32,10 @@ use super::messages::{
     ConnectionTimer, Session,
 };
 use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
-use crate::protocol::{Command, ReaderMessage, Request, RequestId};
+use crate::protocol::{Command, ReaderMessage, RebootKind, Request, RequestId};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::{Millis, Outbox};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::transport::LinkLossCause;
 
@@ -74,6 +84,9 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectRequested", &["checking_location"]),
                 on("DisconnectRequested", &[]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
             ],
         ),
         superstate(
@@ -85,6 +98,9 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("FrameReceived", &[]),
                 on("FrameUndecodable", &[]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
                 on("ConnectRequested", &[]),
             ],
         ),
@@ -94,7 +110,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("LocationFound", &["linking"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         state(
@@ -103,7 +119,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("LinkEstablished", &["handshaking"]),
                 on("LinkFailed", &["disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("LinkTimedOut", &["disconnected"]),
             ],
         ),
         state(
@@ -111,7 +127,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("connecting"),
             &[
                 on("FrameReceived", &["fetching_token", "disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("HandshakeTimedOut", &["disconnected"]),
             ],
         ),
         state(
@@ -120,7 +136,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ConnectionTokenFetched", &["registering"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         state(
@@ -129,7 +145,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReaderRegistered", &["idle"]),
                 on("BackendCallFailed", &["disconnected"]),
-                on("TimerElapsed", &[]),
+                on("BackendRetryDue", &[]),
             ],
         ),
         superstate(
@@ -143,14 +159,26 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectRequested", &[]),
             ],
         ),
-        state("idle", Some("connected"), &[on("RebootRequested", &["busy"])]),
+        state(
+            "idle",
+            Some("connected"),
+            &[
+                on("RebootRequested", &["busy"]),
+                on("SecurityRebootRequested", &["busy"]),
+                on("TransactionStartRequested", &["busy"]),
+                on("TransactionEndRequested", &["busy"]),
+            ],
+        ),
         state(
             "busy",
             Some("connected"),
             &[
                 on("FrameReceived", &["idle"]),
-                on("TimerElapsed", &["idle"]),
+                on("CommandTimedOut", &["idle"]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
             ],
         ),
         state(
@@ -158,9 +186,12 @@ pub static SPEC: MachineSpec = MachineSpec {
             None,
             &[
                 on("LinkLost", &["disconnected"]),
-                on("TimerElapsed", &["disconnected"]),
+                on("DisconnectTimedOut", &["disconnected"]),
                 on("DisconnectRequested", &[]),
                 on("RebootRequested", &[]),
+                on("SecurityRebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
                 on("ConnectRequested", &[]),
                 on("FrameReceived", &[]),
             ],
@@ -170,9 +201,61 @@ pub static SPEC: MachineSpec = MachineSpec {
 
 type Out = Outbox<ConnectionOutput, ConnectionTimer>;
 
+/// A command sent to a connected reader, waiting for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// `Reboot` (the app's, or the security one).
+    Reboot,
+    /// `TransactionBegin`.
+    TransactionBegin,
+    /// `TransactionEnd`.
+    TransactionEnd,
+}
+
+impl Pending {
+    /// What a command request asks for, if the input is one.
+    fn requested_by(input: &ConnectionInput) -> Option<(Self, Command)> {
+        Some(match input {
+            ConnectionInput::RebootRequested => (
+                Self::Reboot,
+                Command::Reboot {
+                    kind: RebootKind::Requested,
+                },
+            ),
+            ConnectionInput::SecurityRebootRequested => (
+                Self::Reboot,
+                Command::Reboot {
+                    kind: RebootKind::Security,
+                },
+            ),
+            ConnectionInput::TransactionStartRequested => (Self::TransactionBegin, Command::TransactionBegin),
+            ConnectionInput::TransactionEndRequested => (Self::TransactionEnd, Command::TransactionEnd),
+            _ => return None,
+        })
+    }
+
+    /// The report of the reader's `Ack`.
+    fn accepted(self) -> ConnectionEvent {
+        match self {
+            Self::Reboot => ConnectionEvent::RebootAccepted,
+            Self::TransactionBegin => ConnectionEvent::TransactionStarted,
+            Self::TransactionEnd => ConnectionEvent::TransactionEnded,
+        }
+    }
+
+    /// The report of the command's failure.
+    fn failed(self, error: CommandError) -> ConnectionEvent {
+        match self {
+            Self::Reboot => ConnectionEvent::RebootFailed { error },
+            Self::TransactionBegin => ConnectionEvent::TransactionStartFailed { error },
+            Self::TransactionEnd => ConnectionEvent::TransactionEndFailed { error },
+        }
+    }
+}
+
 /// The statig side: what a connection remembers across states.
 #[derive(Debug, Default)]
-pub(crate) struct ConnectionCore {
+pub struct ConnectionCore {
     /// The current session; answers from others are dropped.
     session: Session,
     /// The reader being connected, updated by hello.
@@ -188,8 +271,11 @@ pub(crate) struct ConnectionCore {
     next_request_id: RequestId,
     /// The hello waiting for `ReaderInfo`.
     hello: Option<RequestId>,
-    /// The command waiting for its answer (only `Reboot` so far).
-    pending_command: Option<RequestId>,
+    /// The command waiting for its answer.
+    pending_command: Option<(RequestId, Pending)>,
+    /// The reader's uptime at hello, and when hello was answered, so that
+    /// `Connected` can carry its uptime then (R12).
+    uptime_at_hello: (u64, Millis),
     /// Calls made of the backend call under way.
     backend_attempts: u32,
     /// The reason the reader announced before dropping the link.
@@ -200,10 +286,10 @@ pub(crate) struct ConnectionCore {
 
 #[state_machine(
     initial = "State::disconnected()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ConnectionCore {
     /// No connection. `ConnectRequested` → `checking_location`; disconnect
@@ -254,6 +340,9 @@ impl ConnectionCore {
             }
             ConnectionInput::FrameUndecodable { .. }
             | ConnectionInput::RebootRequested
+            | ConnectionInput::SecurityRebootRequested
+            | ConnectionInput::TransactionStartRequested
+            | ConnectionInput::TransactionEndRequested
             | ConnectionInput::ConnectRequested { .. } => Handled,
             _ => Super,
         }
@@ -261,7 +350,7 @@ impl ConnectionCore {
 
     /// Waits for the backend to confirm the location. `LocationFound` →
     /// `linking` (status `Connecting`); `BackendCallFailed` → retried in
-    /// place after `BackendRetry`, or `disconnected` when the location does
+    /// place on `BackendRetryDue`, or `disconnected` when the location does
     /// not exist or the retries ran out.
     #[state(superstate = "connecting")]
     fn checking_location(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
@@ -284,7 +373,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::CheckLocation {
                     session: self.session,
@@ -297,7 +386,7 @@ impl ConnectionCore {
     }
 
     /// Waits for the transport's link. `LinkEstablished` → `handshaking`
-    /// (hello sent); `LinkFailed` or `LinkTimeout` → `disconnected`.
+    /// (hello sent); `LinkFailed` or `LinkTimedOut` → `disconnected`.
     #[state(superstate = "connecting")]
     fn linking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
@@ -312,7 +401,7 @@ impl ConnectionCore {
                 self.link_open = false;
                 self.fail(context, ConnectError::LinkFailed { error: error.clone() })
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::LinkTimeout) => self.fail(
+            ConnectionInput::LinkTimedOut => self.fail(
                 context,
                 ConnectError::LinkTimedOut {
                     after_ms: LINK_TIMEOUT.as_millis() as u64,
@@ -324,7 +413,7 @@ impl ConnectionCore {
 
     /// Waits for the reader's answer to hello. `ReaderInfo` → `fetching_token`
     /// (or `disconnected` if it is another reader); an `Error` answer or
-    /// `HandshakeTimeout` → `disconnected`.
+    /// `HandshakeTimedOut` → `disconnected`.
     #[state(superstate = "connecting")]
     fn handshaking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
@@ -346,6 +435,7 @@ impl ConnectionCore {
                 reader.device_type = info.device_type;
                 reader.software_version = Some(info.software_version.clone());
                 reader.battery = Some(info.battery);
+                self.uptime_at_hello = (info.uptime_ms, context.now());
                 self.backend_attempts = 1;
                 context.emit(ConnectionOutput::FetchConnectionToken {
                     session: self.session,
@@ -359,7 +449,7 @@ impl ConnectionCore {
                 context.cancel_timer(ConnectionTimer::HandshakeTimeout);
                 self.fail(context, ConnectError::HandshakeRefused { code: *code })
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::HandshakeTimeout) => self.fail(
+            ConnectionInput::HandshakeTimedOut => self.fail(
                 context,
                 ConnectError::HandshakeTimedOut {
                     after_ms: HANDSHAKE_TIMEOUT.as_millis() as u64,
@@ -386,7 +476,7 @@ impl ConnectionCore {
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::FetchConnectionToken {
                     session: self.session,
@@ -408,16 +498,18 @@ impl ConnectionCore {
                 // connect call the status already reads `Connected`.
                 self.report_status(context, ConnectionStatus::Connected);
                 let reader = self.reader.clone().expect("a connect under way has its reader");
+                let (uptime, at) = self.uptime_at_hello;
                 context.emit(ConnectionOutput::Report(ConnectionEvent::Connected {
                     reader,
                     location: registration.location.clone(),
+                    uptime_ms: uptime + context.now().saturating_sub(at),
                 }));
                 Transition(State::idle())
             }
             ConnectionInput::BackendCallFailed { call, error, .. } => {
                 self.backend_failed(context, *call, error)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::BackendRetry) => {
+            ConnectionInput::BackendRetryDue => {
                 self.backend_attempts += 1;
                 context.emit(ConnectionOutput::RegisterReader {
                     session: self.session,
@@ -479,70 +571,81 @@ impl ConnectionCore {
         }
     }
 
-    /// No command waiting. `RebootRequested` → `busy` (reboot sent).
+    /// No command waiting. `RebootRequested` (`Reboot { Requested }`),
+    /// `SecurityRebootRequested` (`Reboot { Security }`),
+    /// `TransactionStartRequested` (`TransactionBegin`) and
+    /// `TransactionEndRequested` (`TransactionEnd`) → `busy`, the command
+    /// sent. A reboot's reason is remembered for its disconnect.
     #[state(superstate = "connected")]
     fn idle(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
-        match event {
-            ConnectionInput::RebootRequested => {
-                let id = self.request(context, Command::Reboot);
-                self.pending_command = Some(id);
-                self.requested = Some(DisconnectReason::RebootRequested);
-                context.start_timer(ConnectionTimer::CommandTimeout, COMMAND_TIMEOUT);
-                Transition(State::busy())
-            }
-            _ => Super,
+        let Some((pending, command)) = Pending::requested_by(event) else {
+            return Super;
+        };
+        if let Command::Reboot { kind } = command {
+            self.requested = Some(kind.disconnect_reason());
         }
+        let id = self.request(context, command);
+        self.pending_command = Some((id, pending));
+        context.start_timer(ConnectionTimer::CommandTimeout, COMMAND_TIMEOUT);
+        Transition(State::busy())
     }
 
-    /// Waits for the answer to a command. Its `Ack` → `idle` (the reboot's
-    /// disconnect follows); its `Error` or `CommandTimeout` → `idle`, the
-    /// reboot failed. Another reboot is refused in place (busy).
+    /// Waits for the answer to a command. Its `Ack` → `idle`, reported
+    /// (`RebootAccepted`, whose disconnect follows; `TransactionStarted`;
+    /// `TransactionEnded`); its `Error` or `CommandTimedOut` → `idle`, the
+    /// command's failure reported (a refused reboot forgets its reason).
+    /// Another command request is answered `Busy` in place.
     #[state(superstate = "connected")]
     fn busy(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
+        let pending = self.pending_command;
         match event {
             ConnectionInput::FrameReceived {
                 message: ReaderMessage::Ack { request_id },
                 ..
-            } if Some(*request_id) == self.pending_command => {
-                self.pending_command = None;
+            } if pending.is_some_and(|(id, _)| id == *request_id) => {
+                let (_, command) = self.pending_command.take().expect("matched above");
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootAccepted));
+                context.emit(ConnectionOutput::Report(command.accepted()));
                 Transition(State::idle())
             }
             ConnectionInput::FrameReceived {
                 message: ReaderMessage::Error { request_id, code },
                 ..
-            } if Some(*request_id) == self.pending_command => {
-                self.pending_command = None;
-                self.requested = None;
+            } if pending.is_some_and(|(id, _)| id == *request_id) => {
+                let (_, command) = self.pending_command.take().expect("matched above");
+                if command == Pending::Reboot {
+                    self.requested = None;
+                }
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
-                    error: CommandError::Refused { code: *code },
-                }));
+                context.emit(ConnectionOutput::Report(
+                    command.failed(CommandError::refused(*code)),
+                ));
                 Transition(State::idle())
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::CommandTimeout) => {
-                self.pending_command = None;
-                self.requested = None;
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
-                    error: CommandError::TimedOut {
-                        after_ms: COMMAND_TIMEOUT.as_millis() as u64,
-                    },
-                }));
+            ConnectionInput::CommandTimedOut => {
+                let Some((_, command)) = self.pending_command.take() else {
+                    return Transition(State::idle());
+                };
+                if command == Pending::Reboot {
+                    self.requested = None;
+                }
+                context.emit(ConnectionOutput::Report(command.failed(CommandError::TimedOut {
+                    after_ms: COMMAND_TIMEOUT.as_millis() as u64,
+                })));
                 Transition(State::idle())
             }
-            ConnectionInput::RebootRequested => {
-                context.emit(ConnectionOutput::Report(ConnectionEvent::RebootFailed {
-                    error: CommandError::Busy,
-                }));
-                Handled
-            }
-            _ => Super,
+            _ => match Pending::requested_by(event) {
+                Some((refused, _)) => {
+                    context.emit(ConnectionOutput::Report(refused.failed(CommandError::Busy)));
+                    Handled
+                }
+                None => Super,
+            },
         }
     }
 
     /// Waits for the link to go down after the app's disconnect. `LinkLost`
-    /// or `DisconnectTimeout` → `disconnected` (reason: disconnect
+    /// or `DisconnectTimedOut` → `disconnected` (reason: disconnect
     /// requested, or what the reader announced). Requests are handled in
     /// place (ignored: the connection is ending).
     #[state]
@@ -554,7 +657,7 @@ impl ConnectionCore {
                 let reason = disconnect_reason(self.announced, self.requested, *cause);
                 self.disconnected_for(context, reason)
             }
-            ConnectionInput::TimerElapsed(ConnectionTimer::DisconnectTimeout) => {
+            ConnectionInput::DisconnectTimedOut => {
                 self.link_open = false;
                 let reason = self
                     .announced
@@ -576,10 +679,6 @@ impl ConnectionCore {
 }
 
 impl ConnectionCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     /// Sends `command` on the session's link and returns its request id.
     fn request(&mut self, context: &mut Out, command: Command) -> RequestId {
         let id = self.next_request_id;
@@ -686,43 +785,7 @@ fn is_passing(error: &BackendError) -> bool {
     }
 }
 
-/// One reader's connection as a runtime [`Machine`].
-pub struct Connection {
-    inner: statig::blocking::StateMachine<ConnectionCore>,
-}
-
-impl Connection {
-    /// A connection in `disconnected`.
-    pub fn new() -> Self {
-        Self {
-            inner: ConnectionCore::default().state_machine(),
-        }
-    }
-
-    /// The current session (0 before the first connect).
-    pub fn session(&self) -> Session {
-        self.inner.inner().session
-    }
-
-    /// The reader of the current (or last) session, as far as it is known.
-    pub fn reader(&self) -> Option<&Reader> {
-        self.inner.inner().reader.as_ref()
-    }
-
-    /// The status last reported.
-    pub fn status(&self) -> ConnectionStatus {
-        self.inner.inner().status
-    }
-}
-
-impl Default for Connection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Machine for Connection {
-    type Input = ConnectionInput;
+impl StatigCore for ConnectionCore {
     type Output = ConnectionOutput;
     type Timer = ConnectionTimer;
 
@@ -730,24 +793,54 @@ impl Machine for Connection {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
+        match timer {
+            ConnectionTimer::LinkTimeout => ConnectionInput::LinkTimedOut,
+            ConnectionTimer::HandshakeTimeout => ConnectionInput::HandshakeTimedOut,
+            ConnectionTimer::BackendRetry => ConnectionInput::BackendRetryDue,
+            ConnectionTimer::CommandTimeout => ConnectionInput::CommandTimedOut,
+            ConnectionTimer::DisconnectTimeout => ConnectionInput::DisconnectTimedOut,
+        }
     }
 
-    fn handle(&mut self, input: &ConnectionInput, out: &mut Out) {
+    /// An answer from an older session is about a link or call that was
+    /// given up on; it must not touch the current one.
+    fn accepts(&self, input: &ConnectionInput) -> bool {
         #[cfg(test)]
         if matches!(input, ConnectionInput::PanicInjected) {
             panic!("a unit test injected a panic");
         }
-        // An answer from an older session is about a link or call that was
-        // given up on; it must not touch the current one.
-        if input.session().is_some_and(|s| s != self.session()) {
-            return;
-        }
-        self.inner.handle_with_context(input, out);
+        input.session().is_none_or(|s| s == self.session)
+    }
+}
+
+/// One reader's connection as a runtime machine.
+pub type Connection = StatigMachine<ConnectionCore>;
+
+impl Connection {
+    /// A connection in `disconnected`.
+    pub fn new() -> Self {
+        StatigMachine::from_core(ConnectionCore::default())
     }
 
-    fn timer_elapsed(timer: ConnectionTimer) -> ConnectionInput {
-        ConnectionInput::TimerElapsed(timer)
+    /// The current session (0 before the first connect).
+    pub fn session(&self) -> Session {
+        self.core().session
+    }
+
+    /// The reader of the current (or last) session, as far as it is known.
+    pub fn reader(&self) -> Option<&Reader> {
+        self.core().reader.as_ref()
+    }
+
+    /// The status last reported.
+    pub fn status(&self) -> ConnectionStatus {
+        self.core().status
+    }
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -36,7 +36,7 @@ pub enum BackendCall {
 /// What happens to a connection: requests from its owner (past-tense:
 /// "the app asked"), answers from the transport and the backend, and
 /// timers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ConnectionInput {
     /// The app asked to connect `reader` and register it to `location` (R6).
     ConnectRequested {
@@ -47,8 +47,21 @@ pub enum ConnectionInput {
     },
     /// The app asked to disconnect (or to stop a connect under way).
     DisconnectRequested,
-    /// The app asked the reader to reboot now (R12).
+    /// The app asked the reader to reboot now (R12); its disconnect is
+    /// reported as [`DisconnectReason::RebootRequested`].
     RebootRequested,
+    /// The owner asked the reader to reboot now for the 24-hour rule (R12),
+    /// ahead of the reader's own reboot; its disconnect is reported as
+    /// [`DisconnectReason::SecurityReboot`].
+    SecurityRebootRequested,
+    /// The owner asked the reader to start a transaction (R20): answered by
+    /// [`ConnectionEvent::TransactionStarted`] or
+    /// [`ConnectionEvent::TransactionStartFailed`].
+    TransactionStartRequested,
+    /// The owner asked the reader to end its transaction (R20): answered by
+    /// [`ConnectionEvent::TransactionEnded`] or
+    /// [`ConnectionEvent::TransactionEndFailed`].
+    TransactionEndRequested,
     /// The location exists.
     LocationFound {
         /// The session that asked.
@@ -114,8 +127,19 @@ pub enum ConnectionInput {
         /// Why, as far as the transport can tell.
         cause: LinkLossCause,
     },
-    /// A timer elapsed.
-    TimerElapsed(ConnectionTimer),
+    /// The `LinkTimeout` timer elapsed: the transport took too long to link.
+    LinkTimedOut,
+    /// The `HandshakeTimeout` timer elapsed: the reader took too long to
+    /// answer hello.
+    HandshakeTimedOut,
+    /// The `BackendRetry` timer elapsed: time to call the backend again.
+    BackendRetryDue,
+    /// The `CommandTimeout` timer elapsed: the reader took too long to
+    /// answer a command.
+    CommandTimedOut,
+    /// The `DisconnectTimeout` timer elapsed: the link took too long to go
+    /// down after the app's disconnect.
+    DisconnectTimedOut,
     /// Makes the machine panic, to test restart intensity. It exists only
     /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
     /// or integrates has it.
@@ -139,7 +163,14 @@ impl ConnectionInput {
             Self::ConnectRequested { .. }
             | Self::DisconnectRequested
             | Self::RebootRequested
-            | Self::TimerElapsed(_) => None,
+            | Self::SecurityRebootRequested
+            | Self::TransactionStartRequested
+            | Self::TransactionEndRequested
+            | Self::LinkTimedOut
+            | Self::HandshakeTimedOut
+            | Self::BackendRetryDue
+            | Self::CommandTimedOut
+            | Self::DisconnectTimedOut => None,
             #[cfg(test)]
             Self::PanicInjected => None,
         }
@@ -222,6 +253,10 @@ pub enum ConnectionEvent {
         reader: Reader,
         /// The location it is registered to.
         location: LocationId,
+        /// The reader's uptime now, in ms: what it reported at hello
+        /// (`ReaderInfo::uptime_ms`) plus the time since. The 24-hour
+        /// reboot (R12) counts from this, not from the connect.
+        uptime_ms: u64,
     },
     /// The connect failed; the reader is not connected.
     ConnectFailed {
@@ -247,10 +282,29 @@ pub enum ConnectionEvent {
     CardInserted,
     /// The card was removed (R18a).
     CardRemoved,
-    /// The reader acknowledged the reboot; its disconnect follows.
+    /// The reader acknowledged the reboot (the app's or the security
+    /// one); its disconnect follows.
     RebootAccepted,
-    /// The reboot was not carried out.
+    /// The reboot was not carried out ([`CommandError::TransactionInProgress`]
+    /// while a transaction runs, R20).
     RebootFailed {
+        /// Why.
+        error: CommandError,
+    },
+    /// The reader started a transaction (R20): until it ends it refuses a
+    /// reboot or an install. It ends with [`ConnectionEvent::TransactionEnded`]
+    /// or with the connection ([`ConnectionEvent::Disconnected`]).
+    TransactionStarted,
+    /// The transaction was not started.
+    TransactionStartFailed {
+        /// Why ([`CommandError::TransactionInProgress`] when one already runs).
+        error: CommandError,
+    },
+    /// The reader ended the transaction.
+    TransactionEnded,
+    /// The transaction end was not carried out (none ran, the reader was
+    /// busy, or it did not answer).
+    TransactionEndFailed {
         /// Why.
         error: CommandError,
     },
@@ -381,6 +435,22 @@ pub enum CommandError {
     /// The reader is not connected.
     #[error("the reader is not connected")]
     NotConnected,
+    /// A transaction runs on the reader, so it does not reboot, install or
+    /// start another (R20). The reader's own refusal
+    /// ([`ErrorCode::TransactionInProgress`]) is reported as this, and an
+    /// owner that knows a transaction runs can answer it without asking.
+    #[error("a transaction is in progress on the reader")]
+    TransactionInProgress,
+}
+
+impl CommandError {
+    /// The error for a command the reader refused with `code`.
+    pub fn refused(code: ErrorCode) -> Self {
+        match code {
+            ErrorCode::TransactionInProgress => Self::TransactionInProgress,
+            code => Self::Refused { code },
+        }
+    }
 }
 
 impl CommandError {
@@ -391,6 +461,7 @@ impl CommandError {
             Self::TimedOut { .. } => "command_timed_out",
             Self::Refused { .. } => "command_refused",
             Self::NotConnected => "not_connected",
+            Self::TransactionInProgress => "transaction_in_progress",
         }
     }
 }

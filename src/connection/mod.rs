@@ -1,8 +1,11 @@
 //! The connection actor, one per reader: links to the reader over the
 //! transport, says hello, fetches a connection token and registers the
 //! reader to its location with the backend (R6); then relays the reader's
-//! reports (R18a), carries out a reboot (R12) and, when the connection
-//! ends, reports exactly one [`crate::reader::DisconnectReason`] (R8).
+//! reports (R18a), carries out commands one at a time — the app's reboot,
+//! the 24-hour security reboot (R12), the start and end of a transaction
+//! (R20) — and, when the connection ends, reports exactly one
+//! [`crate::reader::DisconnectReason`] (R8). `Connected` carries the
+//! reader's uptime, which the 24-hour reboot timer counts from.
 //!
 //! | file | what |
 //! |---|---|

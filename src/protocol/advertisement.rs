@@ -20,7 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reader::{DeviceType, SerialNumber};
+use crate::reader::{DeviceType, SerialNumber, check_text};
 
 /// The layout version this code reads and writes.
 pub const ADVERTISEMENT_VERSION: u8 = 1;
@@ -129,9 +129,12 @@ impl ReaderAdvertisement {
         if serial_len == 0 || serial_len > MAX_SERIAL_LEN {
             return Err(AdvertisementError::InvalidSerial);
         }
+        // What a reader advertises reaches lists and terminals: refuse
+        // control characters here, once (`SerialNumber::parse`).
         let serial = std::str::from_utf8(take(serial_len)?)
-            .map_err(|_| AdvertisementError::InvalidSerial)?
-            .to_owned();
+            .ok()
+            .and_then(|s| SerialNumber::parse(s).ok())
+            .ok_or(AdvertisementError::InvalidSerial)?;
         let battery_percent = if flags & FLAG_BATTERY != 0 {
             let percent = take(1)?[0];
             if percent > 100 {
@@ -143,17 +146,18 @@ impl ReaderAdvertisement {
         };
         let software_version = if flags & FLAG_SOFTWARE != 0 {
             let len = take(1)?[0] as usize;
-            Some(
-                std::str::from_utf8(take(len)?)
-                    .map_err(|_| AdvertisementError::InvalidSoftwareVersion)?
-                    .to_owned(),
-            )
+            let version =
+                std::str::from_utf8(take(len)?).map_err(|_| AdvertisementError::InvalidSoftwareVersion)?;
+            if !version.is_empty() && check_text(version, u8::MAX as usize).is_err() {
+                return Err(AdvertisementError::InvalidSoftwareVersion);
+            }
+            Some(version.to_owned())
         } else {
             None
         };
         Ok(Self {
             device_type,
-            serial_number: SerialNumber(serial),
+            serial_number: serial,
             battery_percent,
             software_version,
         })

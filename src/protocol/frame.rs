@@ -167,6 +167,10 @@ impl BodyWriter {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
     pub(crate) fn f32(&mut self, v: f32) -> &mut Self {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
@@ -219,6 +223,12 @@ impl<'a> BodyReader<'a> {
     pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    pub(crate) fn u64(&mut self) -> Result<u64, CodecError> {
+        let b = self.take(8)?;
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(b);
+        Ok(u64::from_le_bytes(bytes))
     }
     pub(crate) fn f32(&mut self) -> Result<f32, CodecError> {
         let b = self.take(4)?;

@@ -10,15 +10,17 @@
 //! |---|---|---|
 //! | 0x01 | `Hello` | — |
 //! | 0x02 | `Identify` | duration ms `u16` |
-//! | 0x03 | `Reboot` | — |
+//! | 0x03 | `Reboot` | kind `u8` (0 requested by the app, 1 the 24-hour security reboot) |
 //! | 0x04 | `Sleep` | — |
 //! | 0x05 | `Wake` | — |
 //! | 0x06 | `ReadBattery` | — |
+//! | 0x07 | `TransactionBegin` | — |
+//! | 0x08 | `TransactionEnd` | — |
 //! | 0x10 | `UpdateBegin` | version `str`, size `u32`, sha256 `[u8; 32]`, window `u8` |
 //! | 0x11 | `UpdateChunk` | offset `u32`, bytes `u16` length then data |
 //! | 0x12 | `UpdateCommit` | — |
 //! | 0x13 | `UpdateAbort` | — |
-//! | 0x81 | `ReaderInfo` | serial `str`, device type `u8`, software version `str`, active slot `u8`, battery |
+//! | 0x81 | `ReaderInfo` | serial `str`, device type `u8`, software version `str`, active slot `u8`, battery, uptime ms `u64` |
 //! | 0x82 | `Ack` | — |
 //! | 0x83 | `Error` | error code `u8` |
 //! | 0x84 | `BatteryLevel` | battery |
@@ -89,6 +91,10 @@ opcodes! {
         Wake = 0x05,
         /// [`Command::ReadBattery`].
         ReadBattery = 0x06,
+        /// [`Command::TransactionBegin`].
+        TransactionBegin = 0x07,
+        /// [`Command::TransactionEnd`].
+        TransactionEnd = 0x08,
         /// [`Command::UpdateBegin`].
         UpdateBegin = 0x10,
         /// [`Command::UpdateChunk`].
@@ -140,9 +146,14 @@ pub enum Command {
         duration_ms: u16,
     },
     /// Reboot now (R12); answered by [`ReaderMessage::Ack`], then
-    /// [`ReaderMessage::Disconnecting`] with
-    /// [`DisconnectReason::RebootRequested`] and the link drops.
-    Reboot,
+    /// [`ReaderMessage::Disconnecting`] with the kind's reason
+    /// ([`RebootKind::disconnect_reason`]) and the link drops. Refused with
+    /// [`ErrorCode::TransactionInProgress`] while a transaction runs (R20).
+    Reboot {
+        /// Why the host reboots it: the reader announces the matching
+        /// disconnect reason.
+        kind: RebootKind,
+    },
     /// Go to sleep now; the reader stays connected and wakes on the next
     /// command (R7). Answered by [`ReaderMessage::Ack`].
     Sleep,
@@ -151,9 +162,20 @@ pub enum Command {
     Wake,
     /// Report the battery now; answered by [`ReaderMessage::BatteryLevel`].
     ReadBattery,
+    /// A payment starts: until [`Command::TransactionEnd`] the reader is
+    /// busy with it and refuses a reboot or an install (R20). Answered by
+    /// [`ReaderMessage::Ack`], or [`ReaderMessage::Error`] with
+    /// [`ErrorCode::TransactionInProgress`] (one already runs) or
+    /// [`ErrorCode::Busy`] (an install is under way). A transaction also
+    /// ends when the link goes.
+    TransactionBegin,
+    /// The transaction ends. Answered by [`ReaderMessage::Ack`], or
+    /// [`ReaderMessage::Error`] with [`ErrorCode::NoTransactionInProgress`].
+    TransactionEnd,
     /// Start writing an image to the inactive firmware slot (R19). Answered
     /// by [`ReaderMessage::Ack`], or an [`ReaderMessage::Error`] when the
-    /// reader cannot take it.
+    /// reader cannot take it ([`ErrorCode::TransactionInProgress`] while a
+    /// transaction runs).
     UpdateBegin {
         /// The software version the image carries.
         version: String,
@@ -188,10 +210,12 @@ impl Command {
         match self {
             Self::Hello => CommandOpcode::Hello,
             Self::Identify { .. } => CommandOpcode::Identify,
-            Self::Reboot => CommandOpcode::Reboot,
+            Self::Reboot { .. } => CommandOpcode::Reboot,
             Self::Sleep => CommandOpcode::Sleep,
             Self::Wake => CommandOpcode::Wake,
             Self::ReadBattery => CommandOpcode::ReadBattery,
+            Self::TransactionBegin => CommandOpcode::TransactionBegin,
+            Self::TransactionEnd => CommandOpcode::TransactionEnd,
             Self::UpdateBegin { .. } => CommandOpcode::UpdateBegin,
             Self::UpdateChunk { .. } => CommandOpcode::UpdateChunk,
             Self::UpdateCommit => CommandOpcode::UpdateCommit,
@@ -222,12 +246,16 @@ impl Request {
         w.u16(self.request_id);
         match &self.command {
             Command::Hello
-            | Command::Reboot
             | Command::Sleep
             | Command::Wake
             | Command::ReadBattery
+            | Command::TransactionBegin
+            | Command::TransactionEnd
             | Command::UpdateCommit
             | Command::UpdateAbort => {}
+            Command::Reboot { kind } => {
+                w.u8(kind.wire_code());
+            }
             Command::Identify { duration_ms } => {
                 w.u16(*duration_ms);
             }
@@ -258,10 +286,14 @@ impl Request {
             CommandOpcode::Identify => Command::Identify {
                 duration_ms: r.u16()?,
             },
-            CommandOpcode::Reboot => Command::Reboot,
+            CommandOpcode::Reboot => Command::Reboot {
+                kind: RebootKind::try_from(r.u8()?)?,
+            },
             CommandOpcode::Sleep => Command::Sleep,
             CommandOpcode::Wake => Command::Wake,
             CommandOpcode::ReadBattery => Command::ReadBattery,
+            CommandOpcode::TransactionBegin => Command::TransactionBegin,
+            CommandOpcode::TransactionEnd => Command::TransactionEnd,
             CommandOpcode::UpdateBegin => {
                 let version = r.str("version")?;
                 let size = r.u32()?;
@@ -294,6 +326,47 @@ impl Request {
         };
         r.finish()?;
         Ok(Self { request_id, command })
+    }
+}
+
+/// Why the host reboots a reader: the reader announces the matching
+/// [`DisconnectReason`] before it drops the link (R8, R12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebootKind {
+    /// The app called reboot: [`DisconnectReason::RebootRequested`].
+    Requested,
+    /// The host's 24-hour reboot, ahead of the reader's own (R12):
+    /// [`DisconnectReason::SecurityReboot`].
+    Security,
+}
+
+impl RebootKind {
+    /// The reason the reader announces for this reboot.
+    pub fn disconnect_reason(self) -> DisconnectReason {
+        match self {
+            Self::Requested => DisconnectReason::RebootRequested,
+            Self::Security => DisconnectReason::SecurityReboot,
+        }
+    }
+
+    fn wire_code(self) -> u8 {
+        match self {
+            Self::Requested => 0,
+            Self::Security => 1,
+        }
+    }
+}
+
+impl TryFrom<u8> for RebootKind {
+    type Error = CodecError;
+
+    fn try_from(code: u8) -> Result<Self, CodecError> {
+        match code {
+            0 => Ok(Self::Requested),
+            1 => Ok(Self::Security),
+            _ => Err(CodecError::InvalidField { field: "kind" }),
+        }
     }
 }
 
@@ -336,6 +409,11 @@ pub struct ReaderInfo {
     pub active_slot: Slot,
     /// Its battery now.
     pub battery: Battery,
+    /// How long since it last booted, in ms: the host counts the 24-hour
+    /// reboot (R12) from this, not from its own connect. Absent in traces
+    /// recorded before it existed (read as 0).
+    #[serde(default)]
+    pub uptime_ms: u64,
 }
 
 /// Why a reader refused or failed a command.
@@ -358,11 +436,16 @@ pub enum ErrorCode {
     InstallFailed = 6,
     /// The battery is too low to install (R14).
     BatteryTooLow = 7,
+    /// A transaction runs: the reader refuses a reboot, an install or a
+    /// second transaction until it ends (R20).
+    TransactionInProgress = 8,
+    /// [`Command::TransactionEnd`] came with no transaction running.
+    NoTransactionInProgress = 9,
 }
 
 impl ErrorCode {
     /// Every error code.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 9] = [
         Self::Busy,
         Self::NoUpdateInProgress,
         Self::UnexpectedOffset,
@@ -370,6 +453,8 @@ impl ErrorCode {
         Self::DigestMismatch,
         Self::InstallFailed,
         Self::BatteryTooLow,
+        Self::TransactionInProgress,
+        Self::NoTransactionInProgress,
     ];
 }
 
@@ -503,6 +588,7 @@ impl ReaderMessage {
                     .str(&info.software_version)
                     .u8(info.active_slot.wire_code());
                 put_battery(&mut w, &info.battery);
+                w.u64(info.uptime_ms);
             }
             Self::Ack { .. } | Self::CardInserted | Self::CardRemoved => {}
             Self::Error { code, .. } => {
@@ -532,24 +618,36 @@ impl ReaderMessage {
         let message = match opcode {
             MessageOpcode::ReaderInfo => {
                 let request_id = r.u16()?;
-                let serial = r.str("serial_number")?;
+                let serial =
+                    SerialNumber::parse(r.str("serial_number")?).map_err(|_| CodecError::InvalidField {
+                        field: "serial_number",
+                    })?;
                 let device_type = DeviceType::try_from(r.u8()?)
                     .map_err(|_| CodecError::InvalidField { field: "device_type" })?;
                 let software_version = r.str("software_version")?;
+                if !software_version.is_empty()
+                    && crate::reader::check_text(&software_version, u8::MAX as usize).is_err()
+                {
+                    return Err(CodecError::InvalidField {
+                        field: "software_version",
+                    });
+                }
                 let active_slot = match r.u8()? {
                     0 => Slot::A,
                     1 => Slot::B,
                     _ => return Err(CodecError::InvalidField { field: "active_slot" }),
                 };
                 let battery = take_battery(&mut r)?;
+                let uptime_ms = r.u64()?;
                 Self::ReaderInfo {
                     request_id,
                     info: ReaderInfo {
-                        serial_number: SerialNumber(serial),
+                        serial_number: serial,
                         device_type,
                         software_version,
                         active_slot,
                         battery,
+                        uptime_ms,
                     },
                 }
             }

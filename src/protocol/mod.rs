@@ -28,12 +28,14 @@
 //!
 //! | app sends | reader answers |
 //! |---|---|
-//! | `Hello` | `ReaderInfo` (serial, device type, software version, active slot, battery) |
+//! | `Hello` | `ReaderInfo` (serial, device type, software version, active slot, battery, uptime) |
 //! | `Identify { duration_ms }` | `Ack`; LEDs flash |
-//! | `Reboot` | `Ack`, then `Disconnecting { RebootRequested }`, link drops, reader boots and advertises again |
+//! | `Reboot { kind }` | `Ack`, then `Disconnecting { RebootRequested }` (kind `Requested`) or `Disconnecting { SecurityReboot }` (kind `Security`), link drops, reader boots and advertises again; `Error { TransactionInProgress }` while a transaction runs (R20) |
 //! | `Sleep` / `Wake` | `Ack`; a sleeping reader stays connected and wakes on any command (R7) |
 //! | `ReadBattery` | `BatteryLevel` |
-//! | `UpdateBegin { version, size, sha256, window }` | `Ack` or `Error` |
+//! | `TransactionBegin` | `Ack`; the reader is busy with a payment until `TransactionEnd` or the link goes (R20). `Error { TransactionInProgress }` if one runs, `Error { Busy }` during an install |
+//! | `TransactionEnd` | `Ack`, or `Error { NoTransactionInProgress }` |
+//! | `UpdateBegin { version, size, sha256, window }` | `Ack` or `Error` (`TransactionInProgress` while a transaction runs) |
 //! | `UpdateChunk { offset, bytes }` × n | `UpdateChunkAck { up_to_offset }` after every `window` chunks and after the last; `UpdateProgress` notifications as it goes |
 //! | `UpdateCommit` | `Ack` once the digest matched and the new slot is active (the new image runs at once; no reboot), else `Error { DigestMismatch }` |
 //! | `UpdateAbort` | `Ack`; the old slot stays active |
@@ -57,6 +59,6 @@ pub mod messages;
 pub use fragment::{DEFAULT_ATT_PAYLOAD, MAX_ATT_PAYLOAD, Reassembler, fragment};
 pub use frame::{CodecError, PROTOCOL_VERSION};
 pub use messages::{
-    Command, CommandOpcode, ErrorCode, MAX_CHUNK_LEN, MessageOpcode, ReaderInfo, ReaderMessage, Request,
-    RequestId, Slot,
+    Command, CommandOpcode, ErrorCode, MAX_CHUNK_LEN, MessageOpcode, ReaderInfo, ReaderMessage, RebootKind,
+    Request, RequestId, Slot,
 };

@@ -1,5 +1,5 @@
-//! The supervisor's shell side: it relays reports to the hub and answers
-//! the app's cancels.
+//! The supervisor's shell side: it relays reports to the reader's session
+//! and answers the app's cancels.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -10,12 +10,10 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::machine::{Reconnect, supervisor_seed};
-use super::messages::{
-    CancelCall, ReconnectError, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy,
-};
+use super::messages::{CancelCall, ReconnectEvent, ReconnectInput, ReconnectOutput, ReconnectPolicy};
 use crate::cancelable::{CancelOutcome, Cancelable};
-use crate::reader::{DisconnectReason, SerialNumber};
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartPolicy};
+use crate::reader::SerialNumber;
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 
 /// A supervisor actor: the [`Reconnect`] machine run by its shell.
@@ -32,9 +30,6 @@ pub struct ReconnectEffects {
     serial: SerialNumber,
     report: ReconnectReportFn,
     pending: Pending,
-    /// The reconnection under way as the reports told (its reason, and
-    /// whether an attempt runs): what to end if the machine panics.
-    running: Option<(DisconnectReason, bool)>,
 }
 
 impl ReconnectEffects {
@@ -44,23 +39,6 @@ impl ReconnectEffects {
             serial,
             report,
             pending: Arc::default(),
-            running: None,
-        }
-    }
-
-    /// A panicked machine took its reconnection with it: end it, so the
-    /// hub reports `ReconnectFailed` then `Disconnected` and no status lies.
-    fn end_lost_reconnection(&mut self, panic: &str) {
-        if let Some((reason, attempt_running)) = self.running.take() {
-            if attempt_running {
-                (self.report)(ReconnectEvent::AttemptAbandoned);
-            }
-            (self.report)(ReconnectEvent::Failed {
-                error: ReconnectError::SupervisorFailed {
-                    panic: panic.to_owned(),
-                },
-                reason,
-            });
         }
     }
 }
@@ -68,23 +46,7 @@ impl ReconnectEffects {
 impl Effects<Reconnect> for ReconnectEffects {
     fn perform(&mut self, output: ReconnectOutput, _ctx: &mut EffectContext<'_, Reconnect, Self>) {
         match output {
-            ReconnectOutput::Report(event) => {
-                match &event {
-                    ReconnectEvent::Started { reason } => self.running = Some((*reason, false)),
-                    ReconnectEvent::AttemptDue { .. } => {
-                        if let Some(running) = &mut self.running {
-                            running.1 = true;
-                        }
-                    }
-                    ReconnectEvent::AttemptAbandoned => {
-                        if let Some(running) = &mut self.running {
-                            running.1 = false;
-                        }
-                    }
-                    ReconnectEvent::Succeeded | ReconnectEvent::Failed { .. } => self.running = None,
-                }
-                (self.report)(event);
-            }
+            ReconnectOutput::Report(event) => (self.report)(event),
             ReconnectOutput::CancelAnswered { call, outcome } => {
                 if let Some(reply) = lock(&self.pending).remove(&call) {
                     let _ = reply.send(outcome);
@@ -95,7 +57,10 @@ impl Effects<Reconnect> for ReconnectEffects {
 
     fn machine_restarted(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Reconnect, Self>) {
         tracing::error!(reader = %self.serial, "the reconnect supervisor restarted: {panic}");
-        self.end_lost_reconnection(panic);
+        // The session knows whether a reconnection ran and how to end it.
+        (self.report)(ReconnectEvent::MachineRestarted {
+            panic: panic.to_owned(),
+        });
         // Cancels the lost machine would have answered.
         for (_, reply) in lock(&self.pending).drain() {
             let _ = reply.send(CancelOutcome::AlreadyEnded);
@@ -133,6 +98,11 @@ impl SupervisorHandle {
         self.addr.do_send(Deliver::from(source, input));
     }
 
+    /// Delivers `input` from a source named at run time (`actor:session:<serial>`).
+    pub fn send_from(&self, source: String, input: ReconnectInput) {
+        self.addr.do_send(Deliver::from(source, input));
+    }
+
     /// A cancelable that stops the reconnection running when it is
     /// called: `Cancelled`, or `AlreadyEnded` when none runs by then.
     pub fn cancelable(&self) -> Cancelable {
@@ -144,37 +114,6 @@ impl SupervisorHandle {
             handle.send("app", ReconnectInput::CancelRequested { call });
             Box::pin(async move { rx.await.unwrap_or(CancelOutcome::AlreadyEnded) })
         })
-    }
-}
-
-/// How often a reader actor's panicking machine is replaced by a fresh
-/// one before it gives up (the runtime's [`RestartPolicy`]; Erlang's 1 in
-/// 5 s by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestartIntensity {
-    /// Restarts allowed within the window.
-    pub max_restarts: usize,
-    /// The window.
-    pub within: std::time::Duration,
-}
-
-impl Default for RestartIntensity {
-    fn default() -> Self {
-        Self {
-            max_restarts: 1,
-            within: std::time::Duration::from_secs(5),
-        }
-    }
-}
-
-impl RestartIntensity {
-    /// The runtime policy, building fresh machines with `fresh`.
-    pub fn policy<M>(self, fresh: impl Fn() -> M + 'static) -> RestartPolicy<M> {
-        RestartPolicy {
-            max_restarts: self.max_restarts,
-            within: self.within,
-            fresh: Box::new(fresh),
-        }
     }
 }
 
@@ -228,16 +167,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     //! Restart intensity, wired: a supervisor whose machine panics during
-    //! a reconnection ends that reconnection (`Failed { SupervisorFailed }`,
-    //! so the hub reports `ReconnectFailed` then `Disconnected`), and a
-    //! fresh machine still reconnects the next loss; past 1 in 5 s the
-    //! actor stops. The panic comes from `ReconnectInput::PanicInjected`,
+    //! a reconnection tells its session (`MachineRestarted`, and the session
+    //! ends that reconnection), and a fresh machine still reconnects the
+    //! next loss; past 1 in 5 s the actor stops. The panic comes from `ReconnectInput::PanicInjected`,
     //! which only unit-test builds have.
 
     use std::cell::RefCell;
     use std::time::Duration;
 
     use super::*;
+    use crate::reader::DisconnectReason;
     use crate::runtime::shell::{CurrentState, virtual_time_system};
 
     #[test]
@@ -274,15 +213,7 @@ mod tests {
 
             handle.send("test", ReconnectInput::PanicInjected);
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let ended = take();
-            assert_eq!(ended[0], ReconnectEvent::AttemptAbandoned);
-            assert!(matches!(
-                &ended[1],
-                ReconnectEvent::Failed {
-                    error: ReconnectError::SupervisorFailed { .. },
-                    reason: DisconnectReason::BluetoothSignalLost,
-                }
-            ));
+            assert!(matches!(&take()[..], [ReconnectEvent::MachineRestarted { .. }]));
             assert_eq!(handle.addr().send(CurrentState).await.unwrap(), "disabled");
             assert_eq!(handle.cancelable().cancel().await, CancelOutcome::AlreadyEnded);
 
@@ -291,16 +222,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             assert!(matches!(take()[0], ReconnectEvent::Started { .. }));
 
-            // A second panic within 5 s: the actor stops, still ending the
-            // reconnection it ran.
+            // A second panic within 5 s: the actor stops, still telling.
             handle.send("test", ReconnectInput::PanicInjected);
             tokio::time::sleep(Duration::from_millis(10)).await;
             assert!(matches!(
                 take().last(),
-                Some(ReconnectEvent::Failed {
-                    error: ReconnectError::SupervisorFailed { .. },
-                    ..
-                })
+                Some(ReconnectEvent::MachineRestarted { .. })
             ));
             assert!(!handle.alive());
         });

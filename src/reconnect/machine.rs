@@ -29,7 +29,8 @@ use super::messages::{
 use crate::cancelable::CancelOutcome;
 use crate::connection::ConnectError;
 use crate::reader::{DisconnectReason, SerialNumber};
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 
 /// The declared table (see [`crate::runtime::table`]).
@@ -45,7 +46,8 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectionLost", &["attempting", "disabled"]),
                 on("CancelRequested", &[]),
                 on("AttemptFailed", &[]),
-                on("TimerElapsed", &[]),
+                on("BackoffElapsed", &[]),
+                on("WindowElapsed", &[]),
             ],
         ),
         state(
@@ -63,7 +65,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             None,
             &[
                 on("CancelRequested", &["gave_up"]),
-                on("TimerElapsed", &["gave_up"]),
+                on("WindowElapsed", &["gave_up"]),
                 on("ConnectionLost", &[]),
                 on("ReaderConnected", &[]),
                 on("AttemptFailed", &[]),
@@ -80,7 +82,7 @@ pub static SPEC: MachineSpec = MachineSpec {
         state(
             "backing_off",
             Some("reconnecting"),
-            &[on("TimerElapsed", &["attempting"])],
+            &[on("BackoffElapsed", &["attempting"])],
         ),
         state(
             "gave_up",
@@ -94,7 +96,7 @@ type Out = Outbox<ReconnectOutput, ReconnectTimer>;
 
 /// The statig side: what a supervisor remembers across states.
 #[derive(Debug)]
-pub(crate) struct ReconnectCore {
+pub struct ReconnectCore {
     policy: ReconnectPolicy,
     /// The seed the jitter comes from, for the record.
     seed: u64,
@@ -112,10 +114,10 @@ pub(crate) struct ReconnectCore {
 
 #[state_machine(
     initial = "State::disabled()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ReconnectCore {
     /// No reconnection runs. `ConnectionLost` → `attempting` (window
@@ -171,7 +173,7 @@ impl ReconnectCore {
                 });
                 self.give_up(context, ReconnectError::Cancelled)
             }
-            ReconnectInput::TimerElapsed(ReconnectTimer::Window) => {
+            ReconnectInput::WindowElapsed => {
                 let error = ReconnectError::ConnectTimedOut {
                     window_ms: self.policy.window.as_millis() as u64,
                     attempts: self.attempts,
@@ -205,12 +207,12 @@ impl ReconnectCore {
         }
     }
 
-    /// Waits before the next attempt. `Backoff` elapsed → `attempting`
+    /// Waits before the next attempt. `BackoffElapsed` → `attempting`
     /// (the next `AttemptDue`).
     #[state(superstate = "reconnecting")]
     fn backing_off(&mut self, context: &mut Out, event: &ReconnectInput) -> Outcome<State> {
         match event {
-            ReconnectInput::TimerElapsed(ReconnectTimer::Backoff) => {
+            ReconnectInput::BackoffElapsed => {
                 self.attempt(context);
                 Transition(State::attempting())
             }
@@ -241,10 +243,6 @@ impl ReconnectCore {
             attempt_running: false,
             last_error: None,
         }
-    }
-
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
     }
 
     /// The connection ended: reconnect (R9) when the reason reconnects
@@ -316,32 +314,7 @@ pub fn supervisor_seed(run_seed: u64, serial: &SerialNumber) -> u64 {
     run_seed ^ hash
 }
 
-/// One reader's reconnect supervisor as a runtime [`Machine`].
-pub struct Reconnect {
-    inner: statig::blocking::StateMachine<ReconnectCore>,
-}
-
-impl Reconnect {
-    /// A supervisor in `disabled`, its jitter drawn from `seed`.
-    pub fn new(seed: u64, policy: ReconnectPolicy) -> Self {
-        Self {
-            inner: ReconnectCore::new(seed, policy).state_machine(),
-        }
-    }
-
-    /// The seed its jitter comes from.
-    pub fn seed(&self) -> u64 {
-        self.inner.inner().seed
-    }
-
-    /// Attempts asked for in the current (or last) reconnection.
-    pub fn attempts(&self) -> u32 {
-        self.inner.inner().attempts
-    }
-}
-
-impl Machine for Reconnect {
-    type Input = ReconnectInput;
+impl StatigCore for ReconnectCore {
     type Output = ReconnectOutput;
     type Timer = ReconnectTimer;
 
@@ -349,19 +322,39 @@ impl Machine for Reconnect {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+    fn timer_elapsed(timer: ReconnectTimer) -> ReconnectInput {
+        match timer {
+            ReconnectTimer::Backoff => ReconnectInput::BackoffElapsed,
+            ReconnectTimer::Window => ReconnectInput::WindowElapsed,
+        }
     }
 
-    fn handle(&mut self, input: &ReconnectInput, out: &mut Out) {
+    fn accepts(&self, input: &ReconnectInput) -> bool {
         #[cfg(test)]
         if matches!(input, ReconnectInput::PanicInjected) {
             panic!("a unit test injected a panic");
         }
-        self.inner.handle_with_context(input, out);
+        let _ = input;
+        true
+    }
+}
+
+/// One reader's reconnect supervisor as a runtime machine.
+pub type Reconnect = StatigMachine<ReconnectCore>;
+
+impl Reconnect {
+    /// A supervisor in `disabled`, its jitter drawn from `seed`.
+    pub fn new(seed: u64, policy: ReconnectPolicy) -> Self {
+        StatigMachine::from_core(ReconnectCore::new(seed, policy))
     }
 
-    fn timer_elapsed(timer: ReconnectTimer) -> ReconnectInput {
-        ReconnectInput::TimerElapsed(timer)
+    /// The seed its jitter comes from.
+    pub fn seed(&self) -> u64 {
+        self.core().seed
+    }
+
+    /// Attempts asked for in the current (or last) reconnection.
+    pub fn attempts(&self) -> u32 {
+        self.core().attempts
     }
 }

@@ -9,8 +9,7 @@ use crate::cancelable::CancelOutcome;
 use crate::connection::ConnectError;
 use crate::reader::DisconnectReason;
 
-/// Numbers one `cancel()` of a reconnection so its answer finds its caller.
-pub type CancelCall = u64;
+pub use crate::cancelable::CancelCall;
 
 /// How a supervisor reconnects (R9). The defaults: a 60 s window, a first
 /// wait of 1 s doubling up to 16 s, each wait drawn at random (from the
@@ -60,7 +59,7 @@ mod millis {
 
 /// What happens to a reader's supervisor: facts from the hub about the
 /// reader's connection, the app's cancel, and timers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ReconnectInput {
     /// The reader is connected (the app's connect, or a reconnect attempt).
     ReaderConnected,
@@ -82,8 +81,10 @@ pub enum ReconnectInput {
         /// The cancel to answer.
         call: CancelCall,
     },
-    /// A timer elapsed.
-    TimerElapsed(ReconnectTimer),
+    /// The `Backoff` timer elapsed: time for the next attempt.
+    BackoffElapsed,
+    /// The `Window` timer elapsed: the reconnect window is over.
+    WindowElapsed,
     /// Makes the machine panic, to test restart intensity. It exists only
     /// in the crate's own unit tests (`cfg(test)`): no build anyone ships
     /// or integrates has it.
@@ -135,6 +136,13 @@ pub enum ReconnectEvent {
     AttemptAbandoned,
     /// The reader is connected again.
     Succeeded,
+    /// The supervisor's machine panicked and was replaced by a fresh one
+    /// (or, past its restart intensity, stopped): the reconnection it ran,
+    /// if any, is lost. Its owner decides how that reconnection ends.
+    MachineRestarted {
+        /// The panic's message.
+        panic: String,
+    },
     /// Reconnecting failed; the reader is not connected.
     Failed {
         /// Why.

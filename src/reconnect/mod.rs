@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `messages.rs` | inputs, outputs, timers, [`ReconnectEvent`], [`ReconnectError`], [`ReconnectPolicy`] |
 //! | `machine.rs` | the pure statig machine [`Reconnect`] and its table [`SPEC`] |
-//! | `actor.rs` | the shell: reports to the hub, cancels, [`RestartIntensity`] |
+//! | `actor.rs` | the shell: reports to the hub, answers cancels |
 //!
 //! ```
 //! use readerlink::reader::DisconnectReason;
@@ -31,8 +31,7 @@ mod machine;
 mod messages;
 
 pub use actor::{
-    ReconnectActor, ReconnectEffects, ReconnectReportFn, RestartIntensity, SupervisorHandle, SupervisorParts,
-    start_supervisor,
+    ReconnectActor, ReconnectEffects, ReconnectReportFn, SupervisorHandle, SupervisorParts, start_supervisor,
 };
 pub use machine::{Reconnect, SPEC, supervisor_seed};
 pub use messages::{

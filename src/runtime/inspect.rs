@@ -134,11 +134,8 @@ fn scalar(value: &Value) -> Option<String> {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Object(fields) if fields.len() == 1 => {
+        Value::Object(fields) if fields.len() == 1 && fields.keys().all(|k| is_variant(k)) => {
             let name = fields.keys().next().expect("one field");
-            if !is_variant(name) {
-                return None;
-            }
             // A nested variant with its own fields, when that stays short.
             let full = label(value);
             return Some(if full.chars().count() <= 48 {
@@ -146,6 +143,16 @@ fn scalar(value: &Value) -> Option<String> {
             } else {
                 name.clone()
             });
+        }
+        // A nested record: its own scalar fields, when that stays short.
+        Value::Object(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .filter(|(_, v)| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+                .filter_map(|(name, v)| scalar(v).map(|s| format!("{name}={s}")))
+                .collect();
+            let text = format!("{{{}}}", inner.join(", "));
+            return (!inner.is_empty() && text.chars().count() <= 48).then_some(text);
         }
         _ => return None,
     };

@@ -121,8 +121,8 @@ impl<O, T> Outbox<O, T> {
         self.steps.push(Step::TimerCancelled(timer));
     }
 
-    /// Records a transition. Call it from statig's `after_transition` hook
-    /// with [`state_name`] of both states.
+    /// Records a transition, with both states named as the table names
+    /// them ([`crate::runtime::StatigCore::record_transition`] calls it).
     pub fn transitioned(&mut self, from: &'static str, to: &'static str) {
         self.steps.push(Step::Transitioned { from, to });
     }
@@ -138,9 +138,15 @@ impl<O, T> Outbox<O, T> {
     }
 }
 
-/// The table name of a `statig` state (or superstate) value: its variant name
-/// in snake_case, which is the handler function's name (`WaitingForLink {..}`
-/// → `waiting_for_link`). Names are interned, so each is computed once.
+/// The table name of a `statig` state (or superstate) value, made from its
+/// `Debug` output: its variant name in snake_case, which is the handler
+/// function's name (`WaitingForLink {..}` → `waiting_for_link`). Names are
+/// interned, so each is computed once.
+///
+/// Only for a machine not yet run through [`crate::runtime::StatigMachine`]
+/// (the terminal hub): the adapter names states from the state type
+/// (`strum::IntoStaticStr`) and the table, and a hand-written `Debug` cannot
+/// change them.
 pub fn state_name<S: Debug + 'static>(state: &S) -> &'static str {
     use std::any::TypeId;
     use std::cell::RefCell;

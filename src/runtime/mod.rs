@@ -5,14 +5,16 @@
 //! | piece | file |
 //! |---|---|
 //! | [`Machine`], [`Outbox`], [`Step`] | `machine.rs` |
+//! | [`StatigMachine`]: a statig machine as a [`Machine`] | `adapter.rs` |
 //! | declared tables, check, coverage, Mermaid | `table.rs` |
 //! | the actix shell, [`Effects`], the clock | `shell.rs` |
 //! | traces: header, records, [`Tracer`], strict streaming validation ([`TraceReader`]) | `trace.rs` |
 //! | traces for people: timeline, Mermaid sequence diagram, stats, diff | `inspect.rs` |
 //! | machine-level replay, divergence at its cause | `replay.rs` |
 //! | [`Harness`]: a machine on virtual time without actors | `harness.rs` |
-//! | an example machine | `example.rs` |
+//! | an example machine | `example/` |
 
+pub mod adapter;
 pub mod example;
 pub mod harness;
 pub mod inspect;
@@ -22,11 +24,13 @@ pub mod shell;
 pub mod table;
 pub mod trace;
 
+pub use adapter::{StatigCore, StatigMachine, Vocabulary};
 pub use harness::{Harness, fmt_ms};
 pub use machine::{EventName, Machine, Millis, Outbox, Step, state_name};
 pub use replay::{Divergence, ReplayError, ReplayOutcome, replay_machine};
 pub use shell::{
-    Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, RestartPolicy, virtual_time_system,
+    Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, RestartIntensity, RestartPolicy,
+    virtual_time_system,
 };
 pub use table::{MachineSpec, On, StateSpec, UndeclaredTransition};
 pub use trace::{

@@ -89,9 +89,36 @@ pub struct RestartPolicy<M> {
 impl<M> RestartPolicy<M> {
     /// One restart in five seconds.
     pub fn erlang_default(fresh: impl Fn() -> M + 'static) -> Self {
+        RestartIntensity::default().policy(fresh)
+    }
+}
+
+/// How often an actor's panicking machine is replaced by a fresh one before
+/// it gives up: the numbers of a [`RestartPolicy`] without the machine
+/// builder, as configuration holds them (Erlang's 1 in 5 s by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartIntensity {
+    /// Restarts allowed within the window.
+    pub max_restarts: usize,
+    /// The window.
+    pub within: Duration,
+}
+
+impl Default for RestartIntensity {
+    fn default() -> Self {
         Self {
             max_restarts: 1,
             within: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RestartIntensity {
+    /// The runtime policy, building fresh machines with `fresh`.
+    pub fn policy<M>(self, fresh: impl Fn() -> M + 'static) -> RestartPolicy<M> {
+        RestartPolicy {
+            max_restarts: self.max_restarts,
+            within: self.within,
             fresh: Box::new(fresh),
         }
     }
@@ -224,6 +251,12 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
     /// The effects implementation, for tests that inspect it.
     pub fn effects(&self) -> &E {
         &self.effects
+    }
+
+    /// The effects implementation, for the actor's own message handlers
+    /// (which hand it what a message brought, such as a reply channel).
+    pub fn effects_mut(&mut self) -> &mut E {
+        &mut self.effects
     }
 
     /// The actor's id.

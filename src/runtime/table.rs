@@ -75,6 +75,51 @@ pub const fn on(event: &'static str, to: &'static [&'static str]) -> On {
     On { event, to }
 }
 
+/// Whether `pascal` is statig's variant name for the handler `snake`: each
+/// `_`-separated part with its first letter upper-cased, joined
+/// (`waiting_for_link` → `WaitingForLink`). Compares without allocating.
+pub fn pascal_case_of(snake: &str, pascal: &str) -> bool {
+    if snake.is_ascii() && pascal.is_ascii() {
+        // The common case, byte by byte: it runs twice per transition.
+        let mut upper = true;
+        let mut snake_bytes = snake.bytes();
+        let mut actual = pascal.bytes();
+        loop {
+            let e = loop {
+                match snake_bytes.next() {
+                    Some(b'_') => upper = true,
+                    Some(b) => break Some(b),
+                    None => break None,
+                }
+            };
+            match (e, actual.next()) {
+                (None, None) => return true,
+                (Some(e), Some(a)) => {
+                    let e = if upper { e.to_ascii_uppercase() } else { e };
+                    if e != a {
+                        return false;
+                    }
+                    upper = false;
+                }
+                _ => return false,
+            }
+        }
+    }
+    let mut expected = snake.split('_').flat_map(|part| {
+        let mut chars = part.chars();
+        let first = chars.next().into_iter().flat_map(char::to_uppercase);
+        first.chain(chars)
+    });
+    let mut actual = pascal.chars();
+    loop {
+        match (expected.next(), actual.next()) {
+            (None, None) => return true,
+            (Some(e), Some(a)) if e == a => {}
+            _ => return false,
+        }
+    }
+}
+
 /// A transition a machine took that its table does not declare.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -99,6 +144,15 @@ impl MachineSpec {
     /// The state named `name`.
     pub fn state(&self, name: &str) -> Option<&StateSpec> {
         self.states.iter().find(|s| s.name == name)
+    }
+
+    /// The declared leaf state that statig's state variant `variant`
+    /// (PascalCase, as `strum::IntoStaticStr` gives it) stands for.
+    pub fn leaf_for_variant(&self, variant: &str) -> Option<&'static str> {
+        self.states
+            .iter()
+            .find(|s| !s.is_superstate && pascal_case_of(s.name, variant))
+            .map(|s| s.name)
     }
 
     /// `name` and its superstates, innermost first. A (malformed) cycle of
@@ -227,6 +281,25 @@ impl MachineSpec {
                 let _ = writeln!(out, "{indent}{}", state.name);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pascal_case_of;
+
+    #[test]
+    fn a_handler_name_matches_exactly_its_statig_variant() {
+        assert!(pascal_case_of("waiting_for_link", "WaitingForLink"));
+        assert!(pascal_case_of("idle", "Idle"));
+        assert!(pascal_case_of("phase_2", "Phase2"));
+        assert!(!pascal_case_of("waiting_for_link", "WaitingForLinks"));
+        assert!(!pascal_case_of("waiting_for_links", "WaitingForLink"));
+        assert!(!pascal_case_of("idle", "Busy"));
+        assert!(!pascal_case_of("idle", "idle"));
+        assert!(!pascal_case_of("idle_", "Idle_"));
+        assert!(pascal_case_of("état_prêt", "ÉtatPrêt"), "beyond ASCII too");
+        assert!(!pascal_case_of("état_prêt", "ÉtatPret"));
     }
 }
 

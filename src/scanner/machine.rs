@@ -12,6 +12,10 @@
 //!     identified         target reported with details and told to flash
 //! ```
 //!
+//! The identify command (R4) outlives the discovery that asked for it: in
+//! any state, `IdentifySent` arms its acknowledgement timer, whose
+//! `IdentifyAckTimedOut` abandons it, and `IdentifyFinished` disarms it.
+//!
 //! Intake is the hot path: an advertisement of a known reader costs one
 //! hash lookup and a few comparisons, arms no timer and emits nothing
 //! unless the list changed (see the module doc of [`crate::scanner`] for
@@ -22,11 +26,13 @@ use std::time::Duration;
 
 use statig::prelude::*;
 
-use super::messages::{DiscoveryId, ScannerInput, ScannerOutput, ScannerTimer};
+use super::messages::{DiscoveryId, ScanId, ScannerInput, ScannerOutput, ScannerTimer};
 use super::{DiscoveryConfig, DiscoveryError, DiscoveryMethod};
+use crate::cancelable::CancelOutcome;
 use crate::protocol::advertisement::ReaderAdvertisement;
 use crate::reader::{Battery, BatteryStatus, DeviceType, Reader, SerialNumber};
-use crate::runtime::machine::{Machine, Millis, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::{Millis, Outbox};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::transport::{Advertisement, PeripheralId, TransportError};
 
@@ -34,6 +40,10 @@ use crate::transport::{Advertisement, PeripheralId, TransportError};
 /// this many dB away from the value last reported for that reader: BLE RSSI
 /// jitters by a few dB from one advertisement to the next.
 pub const RSSI_REPORT_STEP_DB: i16 = 10;
+
+/// How long a reader told to identify may take to acknowledge the command
+/// once it was written, before it is abandoned and the link closed.
+pub const IDENTIFY_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The declared table (see [`crate::runtime::table`]).
 pub static SPEC: MachineSpec = MachineSpec {
@@ -47,6 +57,11 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("DiscoveryRequested", &["scanning", "locating"]),
                 on("ConnectedReadersChanged", &[]),
+                on("CancelRequested", &[]),
+                on("UpdatesDropped", &[]),
+                on("IdentifySent", &[]),
+                on("IdentifyAckTimedOut", &[]),
+                on("IdentifyFinished", &[]),
             ],
         ),
         superstate(
@@ -55,10 +70,13 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("DiscoveryRequested", &["scanning", "locating"]),
                 on("CancelRequested", &["idle"]),
+                on("UpdatesDropped", &["idle"]),
                 on("ConnectStarted", &["idle"]),
-                on("TimerElapsed", &["idle"]),
+                on("TimeoutElapsed", &["idle"]),
                 on("ScanFailed", &["idle"]),
                 on("AdapterPowerChanged", &["idle"]),
+                on("IdentifySent", &[]),
+                on("IdentifyAckTimedOut", &[]),
                 on("IdentifyFinished", &[]),
             ],
         ),
@@ -68,7 +86,8 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("AdvertisementSeen", &[]),
                 on("ConnectedReadersChanged", &[]),
-                on("TimerElapsed", &[]),
+                on("ReportDue", &[]),
+                on("ForgetDue", &[]),
             ],
         ),
         superstate(
@@ -76,20 +95,24 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("discovering"),
             &[
                 on("ConnectedReadersChanged", &["locating"]),
-                on("TimerElapsed", &["locating"]),
+                on("ForgetDue", &["locating"]),
+                on("ReportDue", &[]),
             ],
         ),
         state(
             "locating",
             Some("proximity"),
-            &[on("AdvertisementSeen", &[]), on("TimerElapsed", &["refining"])],
+            &[
+                on("AdvertisementSeen", &[]),
+                on("LocateWindowClosed", &["refining"]),
+            ],
         ),
         state(
             "refining",
             Some("proximity"),
             &[
                 on("AdvertisementSeen", &["identified"]),
-                on("TimerElapsed", &["identified"]),
+                on("ReportDue", &["identified"]),
             ],
         ),
         state("identified", Some("proximity"), &[on("AdvertisementSeen", &[])]),
@@ -215,8 +238,11 @@ struct Running {
 
 /// The statig side: shared storage and handlers.
 #[derive(Debug, Default)]
-pub(crate) struct ScannerCore {
+pub struct ScannerCore {
     running: Option<Running>,
+    /// The number of the last scan started: a `ScanFailed` of any other
+    /// scan is late and ignored.
+    scan: ScanId,
     /// Readers connected now: never listed (R2).
     connected: HashSet<SerialNumber>,
     /// Scan: every reader heard and not yet forgotten.
@@ -242,15 +268,17 @@ fn ms(d: Duration) -> Millis {
 
 #[state_machine(
     initial = "State::idle()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl ScannerCore {
     /// No discovery runs. `DiscoveryRequested` → `scanning` or `locating`;
-    /// `ConnectedReadersChanged` is kept in place; anything else (a late
-    /// advertisement, a cancel of a finished discovery) is ignored.
+    /// `ConnectedReadersChanged` is kept in place; a `CancelRequested` is
+    /// answered `AlreadyEnded`; the identify steps are handled in place;
+    /// anything else (a late advertisement, a dropped stream of a finished
+    /// discovery) is ignored.
     #[state]
     fn idle(&mut self, context: &mut Out, event: &ScannerInput) -> Outcome<State> {
         match event {
@@ -261,14 +289,26 @@ impl ScannerCore {
                 self.connected = serials.iter().cloned().collect();
                 Handled
             }
-            _ => Handled,
+            ScannerInput::CancelRequested { call, .. } => {
+                context.emit(ScannerOutput::CancelAnswered {
+                    call: *call,
+                    outcome: CancelOutcome::AlreadyEnded,
+                });
+                Handled
+            }
+            _ => {
+                Self::identify_step(event, context);
+                Handled
+            }
         }
     }
 
     /// A discovery runs and the transport scans. `DiscoveryRequested`
-    /// supersedes it (→ `scanning`/`locating`); `CancelRequested` for it,
-    /// `ConnectStarted`, the `Timeout`, `ScanFailed` and the adapter
-    /// powering off end it (→ `idle`). `IdentifyFinished` is noted in place.
+    /// supersedes it (→ `scanning`/`locating`); `CancelRequested` (answered
+    /// `Cancelled`) or `UpdatesDropped` for it, `ConnectStarted`,
+    /// `TimeoutElapsed`, `ScanFailed` of its scan and the adapter powering off end it
+    /// (→ `idle`); a cancel of another discovery is answered `AlreadyEnded`
+    /// in place. The identify steps are handled in place.
     #[superstate(entry_action = "enter_discovering", exit_action = "exit_discovering")]
     fn discovering(&mut self, context: &mut Out, event: &ScannerInput) -> Outcome<State> {
         match event {
@@ -277,7 +317,22 @@ impl ScannerCore {
                 self.reset(context);
                 Transition(self.begin(*discovery, config, context))
             }
-            ScannerInput::CancelRequested { discovery } if self.is_running(*discovery) => {
+            ScannerInput::CancelRequested { discovery, call } => {
+                let running = self.is_running(*discovery);
+                context.emit(ScannerOutput::CancelAnswered {
+                    call: *call,
+                    outcome: match running {
+                        true => CancelOutcome::Cancelled,
+                        false => CancelOutcome::AlreadyEnded,
+                    },
+                });
+                if !running {
+                    return Handled;
+                }
+                self.end(Err(DiscoveryError::Cancelled), context);
+                Transition(State::idle())
+            }
+            ScannerInput::UpdatesDropped { discovery } if self.is_running(*discovery) => {
                 self.end(Err(DiscoveryError::Cancelled), context);
                 Transition(State::idle())
             }
@@ -285,7 +340,7 @@ impl ScannerCore {
                 self.end(Ok(()), context);
                 Transition(State::idle())
             }
-            ScannerInput::TimerElapsed(ScannerTimer::Timeout) => {
+            ScannerInput::TimeoutElapsed => {
                 // A change held back by the update interval is the app's
                 // last chance to see it.
                 if self.report_pending {
@@ -299,7 +354,7 @@ impl ScannerCore {
                 self.end(result, context);
                 Transition(State::idle())
             }
-            ScannerInput::ScanFailed(error) => {
+            ScannerInput::ScanFailed { scan, error } if *scan == self.scan => {
                 self.end(Err(DiscoveryError::Transport(error.clone())), context);
                 Transition(State::idle())
             }
@@ -309,13 +364,17 @@ impl ScannerCore {
                 self.end(Err(DiscoveryError::Transport(error)), context);
                 Transition(State::idle())
             }
-            _ => Handled,
+            _ => {
+                Self::identify_step(event, context);
+                Handled
+            }
         }
     }
 
     #[action]
-    fn enter_discovering(context: &mut Out) {
-        context.emit(ScannerOutput::StartScan);
+    fn enter_discovering(&mut self, context: &mut Out) {
+        self.scan += 1;
+        context.emit(ScannerOutput::StartScan { scan: self.scan });
     }
 
     #[action]
@@ -344,11 +403,11 @@ impl ScannerCore {
                 }
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ReportDue) => {
+            ScannerInput::ReportDue => {
                 self.report_now(context);
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ForgetDue) => {
+            ScannerInput::ForgetDue => {
                 self.sweep(context);
                 Handled
             }
@@ -378,11 +437,11 @@ impl ScannerCore {
                 }
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ReportDue) => {
+            ScannerInput::ReportDue => {
                 self.report_now(context);
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ForgetDue) => {
+            ScannerInput::ForgetDue => {
                 let forget_after = self.forget_after();
                 let Some(target) = &self.target else {
                     return Handled;
@@ -416,7 +475,7 @@ impl ScannerCore {
                 }
                 Handled
             }
-            ScannerInput::TimerElapsed(ScannerTimer::LocateWindowClosed) => {
+            ScannerInput::LocateWindowClosed => {
                 if self.pick_nearest(context) {
                     Transition(State::refining())
                 } else {
@@ -445,7 +504,7 @@ impl ScannerCore {
                 self.hear_target(adv, context);
                 self.after_target_report(context)
             }
-            ScannerInput::TimerElapsed(ScannerTimer::ReportDue) => {
+            ScannerInput::ReportDue => {
                 self.report_now(context);
                 self.after_target_report(context)
             }
@@ -481,8 +540,24 @@ impl ScannerCore {
 }
 
 impl ScannerCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
+    /// The identify command's steps, the same in every state: once it was
+    /// written its acknowledgement is timed; in time, the timer is
+    /// disarmed; too late, it is abandoned.
+    fn identify_step(event: &ScannerInput, context: &mut Out) {
+        match event {
+            ScannerInput::IdentifySent { serial } => {
+                context.start_timer(ScannerTimer::IdentifyAck(serial.clone()), IDENTIFY_ACK_TIMEOUT);
+            }
+            ScannerInput::IdentifyFinished { serial, .. } => {
+                context.cancel_timer(ScannerTimer::IdentifyAck(serial.clone()));
+            }
+            ScannerInput::IdentifyAckTimedOut { serial } => {
+                context.emit(ScannerOutput::AbandonIdentify {
+                    serial: serial.clone(),
+                });
+            }
+            _ => {}
+        }
     }
 
     fn is_running(&self, id: DiscoveryId) -> bool {
@@ -742,33 +817,7 @@ impl ScannerCore {
     }
 }
 
-/// The scanner as a runtime [`Machine`].
-pub struct Scanner {
-    inner: statig::blocking::StateMachine<ScannerCore>,
-}
-
-impl Scanner {
-    /// An idle scanner.
-    pub fn new() -> Self {
-        Self {
-            inner: ScannerCore::default().state_machine(),
-        }
-    }
-
-    /// How many readers a scan holds now (listed or about to be).
-    pub fn tracked_readers(&self) -> usize {
-        self.inner.inner().readers.len()
-    }
-}
-
-impl Default for Scanner {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Machine for Scanner {
-    type Input = ScannerInput;
+impl StatigCore for ScannerCore {
     type Output = ScannerOutput;
     type Timer = ScannerTimer;
 
@@ -776,15 +825,34 @@ impl Machine for Scanner {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
-    }
-
-    fn handle(&mut self, input: &ScannerInput, out: &mut Out) {
-        self.inner.handle_with_context(input, out);
-    }
-
     fn timer_elapsed(timer: ScannerTimer) -> ScannerInput {
-        ScannerInput::TimerElapsed(timer)
+        match timer {
+            ScannerTimer::Timeout => ScannerInput::TimeoutElapsed,
+            ScannerTimer::ReportDue => ScannerInput::ReportDue,
+            ScannerTimer::ForgetDue => ScannerInput::ForgetDue,
+            ScannerTimer::LocateWindowClosed => ScannerInput::LocateWindowClosed,
+            ScannerTimer::IdentifyAck(serial) => ScannerInput::IdentifyAckTimedOut { serial },
+        }
+    }
+}
+
+/// The scanner as a runtime machine.
+pub type Scanner = StatigMachine<ScannerCore>;
+
+impl Scanner {
+    /// An idle scanner.
+    pub fn new() -> Self {
+        StatigMachine::from_core(ScannerCore::default())
+    }
+
+    /// How many readers a scan holds now (listed or about to be).
+    pub fn tracked_readers(&self) -> usize {
+        self.core().readers.len()
+    }
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Self::new()
     }
 }

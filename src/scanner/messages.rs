@@ -6,9 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{DiscoveryConfig, DiscoveryError, DiscoveryUpdate};
-use crate::cancelable::CancelOutcome;
+use crate::cancelable::{CancelCall, CancelOutcome};
 use crate::reader::{Reader, SerialNumber};
 use crate::transport::{Advertisement, PeripheralId, TransportError};
+
+/// Numbers the scans the machine starts, from 1.
+pub type ScanId = u64;
 
 /// Names one discovery, so that what the machine reports reaches the
 /// caller that started it (and not the one that superseded it).
@@ -24,7 +27,7 @@ impl fmt::Display for DiscoveryId {
 
 /// What happens to the scanner: past-tense facts from the app, the
 /// transport and its own timers.
-#[derive(Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ScannerInput {
     /// The app asked for a discovery; one already running is superseded (R2).
     DiscoveryRequested {
@@ -33,9 +36,18 @@ pub enum ScannerInput {
         /// How to discover.
         config: DiscoveryConfig,
     },
-    /// The app cancelled a discovery (R5); ignored unless it is the running one.
+    /// The app cancelled a discovery (R5): it ends if it is the running
+    /// one, and the call is answered either way.
     CancelRequested {
         /// The discovery to cancel.
+        discovery: DiscoveryId,
+        /// The call to answer.
+        call: CancelCall,
+    },
+    /// The app dropped a discovery's update stream without cancelling it:
+    /// nobody listens any more, so it ends if it is the running one.
+    UpdatesDropped {
+        /// The discovery whose stream was dropped.
         discovery: DiscoveryId,
     },
     /// A connect to a reader started: the running discovery ends (R2).
@@ -56,23 +68,55 @@ pub enum ScannerInput {
         powered: bool,
     },
     /// The scan could not start, or its stream ended on its own.
-    ScanFailed(TransportError),
-    /// The identify command (R4) reached the reader, or did not.
+    ScanFailed {
+        /// Which scan (the number its `StartScan` carried): a late failure
+        /// of a scan already stopped or replaced is ignored.
+        scan: ScanId,
+        /// What went wrong.
+        error: TransportError,
+    },
+    /// The identify command (R4) was written to the reader; its
+    /// acknowledgement is awaited.
+    IdentifySent {
+        /// The reader told to flash.
+        serial: SerialNumber,
+    },
+    /// The `IdentifyAck` timer elapsed: the reader did not acknowledge the
+    /// identify command in time.
+    IdentifyAckTimedOut {
+        /// The reader told to flash.
+        serial: SerialNumber,
+    },
+    /// The identify command (R4) was acknowledged or refused by the reader,
+    /// or could not reach it.
     IdentifyFinished {
         /// The reader told to flash.
         serial: SerialNumber,
         /// Whether the reader acknowledged it.
         result: Result<(), TransportError>,
     },
-    /// A timer elapsed.
-    TimerElapsed(ScannerTimer),
+    /// The `Timeout` timer elapsed: the discovery's timeout (R3) is over.
+    TimeoutElapsed,
+    /// The `ReportDue` timer elapsed: a list update held back by
+    /// `min_update_interval` is due.
+    ReportDue,
+    /// The `ForgetDue` timer elapsed: the reader heard longest ago may have
+    /// gone quiet for `forget_after`.
+    ForgetDue,
+    /// The `LocateWindowClosed` timer elapsed: the proximity window in
+    /// which candidates are compared has closed.
+    LocateWindowClosed,
 }
 
 /// What the scanner asks its shell to do.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScannerOutput {
-    /// Start scanning for advertisements (the status becomes `Discovering`).
-    StartScan,
+    /// Start scanning for advertisements (the status becomes `Discovering`);
+    /// a failure of this scan is reported as `ScanFailed` with its number.
+    StartScan {
+        /// Numbers the scan.
+        scan: ScanId,
+    },
     /// Stop scanning (the status leaves `Discovering`).
     StopScan,
     /// Give a discovery's caller the current list of readers.
@@ -90,17 +134,31 @@ pub enum ScannerOutput {
         result: Result<(), DiscoveryError>,
     },
     /// Connect to a reader, send it the identify command (flash its LEDs,
-    /// R4) and disconnect; report `IdentifyFinished`.
+    /// R4), report `IdentifySent`, wait for its answer and disconnect;
+    /// report `IdentifyFinished`.
     IdentifyReader {
         /// The reader.
         serial: SerialNumber,
         /// Where to connect.
         peripheral: PeripheralId,
     },
+    /// Stop waiting for the reader's answer to identify and disconnect;
+    /// report nothing more of it.
+    AbandonIdentify {
+        /// The reader.
+        serial: SerialNumber,
+    },
+    /// Answer a `cancel()` call.
+    CancelAnswered {
+        /// Which call.
+        call: CancelCall,
+        /// What it did.
+        outcome: CancelOutcome,
+    },
 }
 
 /// The scanner's timers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ScannerTimer {
     /// The discovery's timeout (R3).
     Timeout,
@@ -110,6 +168,8 @@ pub enum ScannerTimer {
     ForgetDue,
     /// Proximity: the window in which candidates are compared has closed.
     LocateWindowClosed,
+    /// The reader told to identify has not acknowledged it in time.
+    IdentifyAck(SerialNumber),
 }
 
 /// One reader in a log line: `CHB-0001 Chipper 2X BT -48dBm v2.4.1 80%`.
@@ -155,7 +215,10 @@ impl fmt::Debug for ScannerInput {
                 }
                 write!(f, ")")
             }
-            Self::CancelRequested { discovery } => write!(f, "CancelRequested({discovery})"),
+            Self::CancelRequested { discovery, call } => {
+                write!(f, "CancelRequested({discovery} call {call})")
+            }
+            Self::UpdatesDropped { discovery } => write!(f, "UpdatesDropped({discovery})"),
             Self::ConnectStarted { serial } => write!(f, "ConnectStarted({serial})"),
             Self::ConnectedReadersChanged { serials } => {
                 let serials: Vec<_> = serials.iter().map(SerialNumber::as_str).collect();
@@ -177,12 +240,29 @@ impl fmt::Debug for ScannerInput {
                 write!(f, ")")
             }
             Self::AdapterPowerChanged { powered } => write!(f, "AdapterPowerChanged(powered: {powered})"),
-            Self::ScanFailed(e) => write!(f, "ScanFailed({e})"),
+            Self::ScanFailed { scan, error } => write!(f, "ScanFailed(scan {scan}: {error})"),
+            Self::IdentifySent { serial } => write!(f, "IdentifySent({serial})"),
+            Self::IdentifyAckTimedOut { serial } => write!(f, "IdentifyAckTimedOut({serial})"),
             Self::IdentifyFinished { serial, result } => match result {
                 Ok(()) => write!(f, "IdentifyFinished({serial} ok)"),
                 Err(e) => write!(f, "IdentifyFinished({serial} failed: {e})"),
             },
-            Self::TimerElapsed(t) => write!(f, "TimerElapsed({t:?})"),
+            Self::TimeoutElapsed => write!(f, "TimeoutElapsed"),
+            Self::ReportDue => write!(f, "ReportDue"),
+            Self::ForgetDue => write!(f, "ForgetDue"),
+            Self::LocateWindowClosed => write!(f, "LocateWindowClosed"),
+        }
+    }
+}
+
+impl fmt::Debug for ScannerTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => write!(f, "Timeout"),
+            Self::ReportDue => write!(f, "ReportDue"),
+            Self::ForgetDue => write!(f, "ForgetDue"),
+            Self::LocateWindowClosed => write!(f, "LocateWindowClosed"),
+            Self::IdentifyAck(serial) => write!(f, "IdentifyAck({serial})"),
         }
     }
 }
@@ -190,7 +270,7 @@ impl fmt::Debug for ScannerInput {
 impl fmt::Debug for ScannerOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::StartScan => write!(f, "StartScan"),
+            Self::StartScan { scan } => write!(f, "StartScan(scan {scan})"),
             Self::StopScan => write!(f, "StopScan"),
             Self::ReportReaders { discovery, readers } => {
                 let readers: Vec<_> = readers.iter().map(|r| ShortReader(r).to_string()).collect();
@@ -203,6 +283,8 @@ impl fmt::Debug for ScannerOutput {
             Self::IdentifyReader { serial, peripheral } => {
                 write!(f, "IdentifyReader({serial} at {peripheral})")
             }
+            Self::AbandonIdentify { serial } => write!(f, "AbandonIdentify({serial})"),
+            Self::CancelAnswered { call, outcome } => write!(f, "CancelAnswered(call {call} {outcome:?})"),
         }
     }
 }
@@ -220,21 +302,11 @@ pub struct StartDiscovery {
     pub updates: tokio::sync::mpsc::UnboundedSender<DiscoveryUpdate>,
 }
 
-/// Cancels a discovery and says whether it was still running.
+/// Cancels a discovery and says whether it was still running (the
+/// machine's answer).
 #[derive(Debug, Clone, Copy, actix::Message)]
 #[rtype(result = "CancelOutcome")]
 pub struct CancelDiscovery {
     /// The discovery to cancel.
     pub discovery: DiscoveryId,
-}
-
-/// The scan stream of generation `generation` failed or ended; delivered as
-/// [`ScannerInput::ScanFailed`] only if that scan is still the current one.
-#[derive(Debug, Clone, actix::Message)]
-#[rtype(result = "()")]
-pub struct ScanEnded {
-    /// Which scan (the shell counts them).
-    pub generation: u64,
-    /// What went wrong.
-    pub error: TransportError,
 }

@@ -52,9 +52,9 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 pub use actor::{IDENTIFY_DURATION, ScannerActor, ScannerEffects};
-pub use machine::{RSSI_REPORT_STEP_DB, SPEC, Scanner};
+pub use machine::{IDENTIFY_ACK_TIMEOUT, RSSI_REPORT_STEP_DB, SPEC, Scanner};
 pub use messages::{
-    CancelDiscovery, DiscoveryId, ScanEnded, ScannerInput, ScannerOutput, ScannerTimer, StartDiscovery,
+    CancelDiscovery, DiscoveryId, ScanId, ScannerInput, ScannerOutput, ScannerTimer, StartDiscovery,
 };
 
 use crate::cancelable::{CancelOutcome, Cancelable};

@@ -17,6 +17,15 @@ pub enum ScenarioError {
         /// What the OS said.
         message: String,
     },
+    /// The file is larger than the most [`super::load`] reads
+    /// ([`super::MAX_SCENARIO_BYTES`]).
+    #[error("{path}: larger than {limit} bytes, the largest scenario file read")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Not TOML, or a value of the wrong type where the format is fixed.
     #[error("scenario line {line}, field `{field}`: {message}")]
     Syntax {
@@ -65,6 +74,19 @@ pub enum ScenarioError {
         /// The name given.
         name: String,
         /// Every known event, comma-separated.
+        known: String,
+    },
+    /// An event pattern names a field its event kind does not have, so it
+    /// could never match (nor, in `absent`, ever fail).
+    #[error("scenario line {line}, field `{field}`: `{event}` has no such field (its fields: {known})")]
+    UnknownEventField {
+        /// The line.
+        line: usize,
+        /// The pattern's field, `expect.absent[0].reason`.
+        field: String,
+        /// The event kind.
+        event: String,
+        /// The kind's fields, comma-separated.
         known: String,
     },
     /// A serial number that is not in the fleet.
@@ -131,6 +153,10 @@ pub enum ScenarioError {
         /// The fleet's own error.
         source: Box<FleetError>,
     },
+    /// The file has no steps and no expectations: nothing would run and
+    /// nothing would be checked, so a run could only pass vacuously.
+    #[error("scenario has no steps and no expectations: nothing to run or check")]
+    Empty,
     /// The scenario uses something this build cannot do yet (an action or
     /// an event whose feature is not implemented); nothing was run.
     #[error("scenario line {line}, field `{field}`: not supported yet: {what}")]
@@ -149,30 +175,34 @@ impl ScenarioError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Io { .. } => "scenario_io",
+            Self::TooLarge { .. } => "scenario_too_large",
             Self::Syntax { .. } => "scenario_syntax",
             Self::UnknownField { .. } => "unknown_field",
             Self::MissingField { .. } => "missing_field",
             Self::UnknownAction { .. } => "unknown_action",
             Self::UnknownEvent { .. } => "unknown_event",
             Self::UnknownSerial { .. } => "unknown_serial",
+            Self::UnknownEventField { .. } => "unknown_event_field",
             Self::TimeGoesBackwards { .. } => "time_goes_backwards",
             Self::MalformedDuration { .. } => "malformed_duration",
             Self::InvalidValue { .. } => "invalid_value",
             Self::Fleet { .. } => "bad_fleet",
             Self::Unsupported { .. } => "unsupported",
+            Self::Empty => "empty_scenario",
         }
     }
 
     /// The line the error is on (0 when there is none).
     pub fn line(&self) -> usize {
         match self {
-            Self::Io { .. } => 0,
+            Self::Io { .. } | Self::TooLarge { .. } | Self::Empty => 0,
             Self::Syntax { line, .. }
             | Self::UnknownField { line, .. }
             | Self::MissingField { line, .. }
             | Self::UnknownAction { line, .. }
             | Self::UnknownEvent { line, .. }
             | Self::UnknownSerial { line, .. }
+            | Self::UnknownEventField { line, .. }
             | Self::TimeGoesBackwards { line, .. }
             | Self::MalformedDuration { line, .. }
             | Self::InvalidValue { line, .. }
@@ -184,13 +214,14 @@ impl ScenarioError {
     /// The field the error is about (empty when there is none).
     pub fn field(&self) -> &str {
         match self {
-            Self::Io { .. } => "",
+            Self::Io { .. } | Self::TooLarge { .. } | Self::Empty => "",
             Self::Syntax { field, .. }
             | Self::UnknownField { field, .. }
             | Self::MissingField { field, .. }
             | Self::UnknownAction { field, .. }
             | Self::UnknownEvent { field, .. }
             | Self::UnknownSerial { field, .. }
+            | Self::UnknownEventField { field, .. }
             | Self::TimeGoesBackwards { field, .. }
             | Self::MalformedDuration { field, .. }
             | Self::InvalidValue { field, .. }

@@ -2,8 +2,12 @@
 //! as JSON, with their virtual time. The terminal's [`TerminalEvent`]s, and
 //! the runner's own ([`RUNNER_EVENTS`]).
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
+use super::shape::Shape;
 use crate::terminal::TerminalEvent;
 
 /// The kinds of [`TerminalEvent`] this build emits. [`terminal_event_kind`]
@@ -28,6 +32,7 @@ pub const TERMINAL_EVENTS: &[&str] = &[
     "SavedReaderFound",
     "SavedReaderNotFound",
     "ReaderActorFailed",
+    "RebootScheduled",
 ];
 
 /// The events the runner adds to the stream:
@@ -60,6 +65,52 @@ pub const PLANNED_EVENTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The fields of every event kind a scenario may name, as the JSON it is
+/// matched against: the terminal's read from [`TerminalEvent`]'s own
+/// `Deserialize` ([`Shape::of`]), so a field or enum value added there is
+/// known here without a second list; the runner's from [`runner_event_shape`].
+pub fn event_shapes() -> &'static BTreeMap<&'static str, Shape> {
+    static SHAPES: OnceLock<BTreeMap<&'static str, Shape>> = OnceLock::new();
+    SHAPES.get_or_init(|| {
+        let mut shapes = BTreeMap::new();
+        // The shape of a derived `Deserialize` can always be read (tested);
+        // were it not, patterns on terminal events would be refused loudly
+        // as naming unknown fields rather than pass unchecked.
+        if let Ok(Shape::Enum(variants)) = Shape::of::<TerminalEvent>() {
+            for (kind, payload) in variants {
+                shapes.insert(kind, payload.unwrap_or(Shape::Struct(Vec::new())));
+            }
+        }
+        for kind in RUNNER_EVENTS {
+            shapes.insert(*kind, runner_event_shape(kind));
+        }
+        shapes
+    })
+}
+
+/// The fields of the runner's own events ([`RUNNER_EVENTS`]); the runner
+/// writes them with these names.
+pub fn runner_event_shape(kind: &str) -> Shape {
+    let step = [
+        ("step", Shape::Number),
+        ("action", Shape::String),
+        ("serial_number", Shape::Option(Box::new(Shape::String))),
+    ];
+    match kind {
+        "StepRan" => Shape::Struct(step.to_vec()),
+        "ActionFailed" => Shape::Struct(
+            step.into_iter()
+                .chain([("error", Shape::String), ("message", Shape::String)])
+                .collect(),
+        ),
+        "DiscoveryFinished" => Shape::Struct(vec![
+            ("ok", Shape::Bool),
+            ("error", Shape::Option(Box::new(Shape::String))),
+        ]),
+        _ => Shape::Struct(Vec::new()),
+    }
+}
+
 /// The kind of a terminal event, as its name in the stream.
 pub fn terminal_event_kind(event: &TerminalEvent) -> &'static str {
     match event {
@@ -81,6 +132,7 @@ pub fn terminal_event_kind(event: &TerminalEvent) -> &'static str {
         TerminalEvent::SavedReaderFound { .. } => "SavedReaderFound",
         TerminalEvent::SavedReaderNotFound { .. } => "SavedReaderNotFound",
         TerminalEvent::ReaderActorFailed { .. } => "ReaderActorFailed",
+        TerminalEvent::RebootScheduled { .. } => "RebootScheduled",
     }
 }
 
@@ -173,7 +225,7 @@ impl RecordedEvent {
         let mut line = format!("{:>12}  {}", crate::runtime::fmt_ms(self.t_ms), self.kind);
         for (k, v) in &self.fields {
             line.push(' ');
-            line.push_str(k);
+            line.push_str(&printable(k));
             line.push('=');
             line.push_str(&short(v));
         }
@@ -181,13 +233,35 @@ impl RecordedEvent {
     }
 }
 
+/// `text` with control and bidirectional-formatting characters escaped
+/// (`\u{1b}`): texts from files and readers are checked where they come
+/// in, but an error's message or a panic's may hold anything, and a line
+/// for people must stay one line and never drive the terminal.
+fn printable(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| crate::reader::check_text(c.encode_utf8(&mut [0; 4]), 4).is_ok())
+    {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if crate::reader::check_text(c.encode_utf8(&mut [0; 4]), 4).is_ok() {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", u32::from(c))
+            }
+        })
+        .collect()
+}
+
 /// A field value in few characters: a reader by its serial number, a list
 /// of readers by theirs, strings without quotes.
 fn short(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         Value::Object(o) => match o.get("serial_number") {
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => printable(s),
             _ => value.to_string(),
         },
         Value::Array(items) => format!("[{}]", items.iter().map(short).collect::<Vec<_>>().join(", ")),
@@ -229,5 +303,54 @@ mod tests {
         assert_eq!(event_kind("ReconnectStarted"), EventKind::Emitted);
         assert!(matches!(event_kind("UpdateAvailable"), EventKind::Planned(_)));
         assert!(matches!(event_kind("Conected"), EventKind::Unknown(_)));
+    }
+
+    #[test]
+    fn a_line_for_people_escapes_control_characters_in_any_field() {
+        let mut fields = Map::new();
+        fields.insert(
+            "message".into(),
+            Value::from("forged\n   0.000s  Connected \u{1b}[2J"),
+        );
+        let event = RecordedEvent {
+            t_ms: 0,
+            kind: "ActionFailed".into(),
+            fields,
+        };
+        let line = event.human_line();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.contains("forged\\u{a}   0.000s  Connected \\u{1b}[2J"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn every_emitted_kind_has_its_fields_read_from_the_event_types() {
+        let shapes = event_shapes();
+        for kind in TERMINAL_EVENTS.iter().chain(RUNNER_EVENTS) {
+            assert!(shapes.contains_key(kind), "{kind} has a shape");
+        }
+        assert_eq!(shapes.len(), TERMINAL_EVENTS.len() + RUNNER_EVENTS.len());
+        let Some(Shape::Struct(fields)) = shapes.get("Disconnected") else {
+            panic!(
+                "Disconnected is a struct variant: {:?}",
+                shapes.get("Disconnected")
+            );
+        };
+        let reason = &fields.iter().find(|(n, _)| *n == "reason").unwrap().1;
+        let names: Vec<String> = crate::reader::DisconnectReason::ALL
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(reason.unit_variants().unwrap(), names);
+        // The cancelable handle is not data and not a field.
+        let Some(Shape::Struct(fields)) = shapes.get("ReconnectStarted") else {
+            panic!("ReconnectStarted is a struct variant");
+        };
+        assert_eq!(
+            fields.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["serial_number", "reason"]
+        );
     }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::events::RecordedEvent;
+use super::events::{RecordedEvent, event_shapes};
 use super::format::{EventPattern, Expectations};
+use super::shape::Shape;
 use crate::reader::{ConnectionStatus, SerialNumber};
 
 /// How many events a failure shows on each side of where it should have
@@ -100,6 +101,125 @@ fn value_eq(actual: &Value, expected: &Value) -> bool {
         },
         (Value::Array(items), e) if !e.is_array() => items.iter().any(|item| value_eq(item, e)),
         (a, e) => a == e,
+    }
+}
+
+/// Why a pattern's field could never match an event of its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// The kind has no field at this path (as [`matches()`] follows paths);
+    /// the fields it does have.
+    Unknown {
+        /// Every top-level field of the kind.
+        known: Vec<&'static str>,
+    },
+    /// The field exists, but the value can never be equal to it: of
+    /// another type, or not one of the field's enum values.
+    Value {
+        /// What the field takes, in a sentence.
+        message: String,
+    },
+}
+
+/// Checks that a pattern's field `path = value` could match some event of
+/// kind `event`: the path names a field the kind has (followed as
+/// [`matches()`] follows it, through lists, optional values and one level
+/// down for a plain name) and the value fits it — the right JSON type,
+/// and for an enum one of its values (`reason = "bluetooth_signal_lost"`).
+/// The fields come from [`super::events::event_shapes`].
+pub fn check_field(event: &str, path: &str, value: &Value) -> Result<(), FieldProblem> {
+    let Some(Shape::Struct(fields)) = event_shapes().get(event) else {
+        return Err(FieldProblem::Unknown { known: Vec::new() });
+    };
+    let mut keys = path.split('.');
+    let first = keys.next().unwrap_or_default();
+    let rest: Vec<&str> = keys.collect();
+    let targets: Vec<&Shape> = match fields.iter().find(|(name, _)| *name == first) {
+        Some((_, shape)) => rest.iter().fold(vec![shape], |at, key| {
+            at.into_iter().flat_map(|s| child(s, key)).collect()
+        }),
+        None if rest.is_empty() => fields.iter().flat_map(|(_, s)| child(s, first)).collect(),
+        None => Vec::new(),
+    };
+    let Some(first_target) = targets.first() else {
+        return Err(FieldProblem::Unknown {
+            known: fields.iter().map(|(name, _)| *name).collect(),
+        });
+    };
+    if targets.iter().any(|shape| fits(shape, value).is_ok()) {
+        return Ok(());
+    }
+    Err(FieldProblem::Value {
+        message: fits(first_target, value).err().unwrap_or_default(),
+    })
+}
+
+/// The shape below `shape` at `key`, through lists and optional values.
+fn child<'s>(shape: &'s Shape, key: &str) -> Option<&'s Shape> {
+    match unwrap(shape) {
+        Shape::Struct(fields) => fields.iter().find(|(n, _)| *n == key).map(|(_, s)| s),
+        Shape::Enum(variants) => variants
+            .iter()
+            .find(|(n, _)| *n == key)
+            .and_then(|(_, payload)| payload.as_ref()),
+        _ => None,
+    }
+}
+
+/// `shape` without the lists and optional values around it (matching
+/// looks through both).
+fn unwrap(shape: &Shape) -> &Shape {
+    match shape {
+        Shape::Seq(inner) | Shape::Option(inner) => unwrap(inner),
+        other => other,
+    }
+}
+
+/// Whether `value` can equal a value of `shape` (as [`matches()`] compares).
+fn fits(shape: &Shape, value: &Value) -> Result<(), String> {
+    let type_name = |value: &Value| match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a table",
+    };
+    match (shape, value) {
+        (Shape::Option(_), Value::Null) => Ok(()),
+        (Shape::Option(inner), _) => fits(inner, value),
+        (Shape::Seq(inner), Value::Array(items)) => items.iter().try_for_each(|item| fits(inner, item)),
+        (Shape::Seq(inner), _) => fits(inner, value),
+        (Shape::Opaque, _)
+        | (Shape::Bool, Value::Bool(_))
+        | (Shape::Number, Value::Number(_))
+        | (Shape::String, Value::String(_))
+        | (Shape::Struct(_), Value::Object(_))
+        | (Shape::Enum(_), Value::Object(_)) => Ok(()),
+        (Shape::Enum(variants), Value::String(name)) => {
+            let names = shape.unit_variants().unwrap_or_default();
+            if names.contains(&name.as_str()) {
+                Ok(())
+            } else if variants.iter().any(|(v, _)| v == name) {
+                Err(format!(
+                    "has `{name}` only with fields: match them by a path into it (`{name}.field`)"
+                ))
+            } else {
+                Err(format!(
+                    "is one of {}; `{name}` is none of them",
+                    names.join(", ")
+                ))
+            }
+        }
+        (Shape::Bool, v) => Err(format!("takes true or false, not {}", type_name(v))),
+        (Shape::Number, v) => Err(format!("takes a number, not {}", type_name(v))),
+        (Shape::String, v) => Err(format!("takes a string, not {}", type_name(v))),
+        (Shape::Struct(_), v) => Err(format!("is a table, not {}", type_name(v))),
+        (Shape::Enum(_), v) => Err(format!(
+            "takes one of {}, not {}",
+            shape.unit_variants().unwrap_or_default().join(", "),
+            type_name(v)
+        )),
     }
 }
 

@@ -11,7 +11,8 @@
 //! | `parse.rs` | TOML → [`Scenario`]: [`load`], [`parse`]; every error a [`ScenarioError`] naming line and field |
 //! | `error.rs` | [`ScenarioError`] |
 //! | `events.rs` | [`RecordedEvent`]: an event as kind + JSON fields + virtual time; which kinds exist |
-//! | `expect.rs` | the expectation checker: [`check`], [`Failure`] |
+//! | `expect.rs` | the expectation checker: [`check`], [`Failure`]; [`check_field`]: could a pattern's field ever match |
+//! | `shape.rs` | [`Shape::of`]: a type's fields and enum values, read from its derived `Deserialize` |
 //! | `runner.rs` | [`run_blocking`] / [`run`]: world, backend, store and the [`App`] adapter ([`TerminalApp`]) on the scenario's clock |
 //!
 //! # Format
@@ -19,7 +20,8 @@
 //! ```toml
 //! name = "connect and disconnect"  # for reports (default: the file name)
 //! description = "Scan, connect the M2, disconnect it."  # for people; not used by the run
-//! seed = 7                         # seeds the world, the backend, its faults and the terminal (default 0)
+//! seed = 7                         # seeds the world, the backend, its faults and the terminal (default 0);
+//!                                  # any u64: above 9223372036854775807 (TOML's largest integer) write it as a string
 //! clock = "virtual"                # "virtual" (default) or "real"
 //! run_for = "40s"                  # how long the run lasts (default: 30 s past the latest time the file names)
 //!
@@ -92,7 +94,7 @@
 //! | `cancel_reconnect` | `serial` | cancel a reconnection (R9); fails `no_reconnect_running` when none runs |
 //! | `reconnect_at_start` | `timeout` | reconnect the saved reader (R11) |
 //! | `install_update` | `serial` | install the available update (R17) — *not supported yet* |
-//! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20) — *not supported yet* |
+//! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20): while it runs no reboot starts; `end_transaction` without one fails with `no_transaction_running` |
 //! | `move_reader` | `serial`, `distance_m` | RSSI follows; beyond about 63 m the link is lost |
 //! | `power_off` / `cut_power` / `power_on` | `serial` | power button / power lost / boots |
 //! | `lose_link` | `serial`, `for` | signal lost, unreachable for `for` (or until `restore_link`) |
@@ -129,13 +131,23 @@
 //! finds `reader.serial_number` and any `readers[*].serial_number`. A list
 //! matches when any element does; numbers match within 1e-6. Values are
 //! written as they appear in the JSON (`reason = "bluetooth_signal_lost"`,
-//! `status = "Connected"`).
+//! `status = "Connected"`). TOML reads `reader.serial_number = "X"` in a
+//! pattern as a table; it is taken as the dotted path.
+//!
+//! A pattern that could never match is rejected when the file is parsed,
+//! naming its line and field: a field its kind does not have
+//! (`unknown_event_field`, listing the kind's fields) or a value the field
+//! never takes — another type, or for an enum a value not among its values
+//! (`reason = "bluetooth_signal_lsot"`). The fields of each kind are read
+//! from the event types themselves ([`events::event_shapes`]).
 //!
 //! # Errors
 //!
 //! A bad scenario gets a [`ScenarioError`] naming the line and the field
-//! (`steps[2].at`): unknown field, action, event or serial, time going
-//! backwards, a malformed duration, a bad fleet. Parsing never panics.
+//! (`steps[2].at`): unknown field, action, event, event field or serial,
+//! time going backwards, a malformed duration, a bad fleet. A file with no
+//! steps and no expectations is an error too (`empty_scenario`): it could
+//! only pass vacuously. Parsing never panics.
 
 mod error;
 pub mod events;
@@ -143,15 +155,17 @@ mod expect;
 mod format;
 mod parse;
 mod runner;
+mod shape;
 
 pub use error::ScenarioError;
 pub use events::{EventKind, RecordedEvent, event_kind};
-pub use expect::{CONTEXT_EVENTS, Failure, check, describe, matches};
+pub use expect::{CONTEXT_EVENTS, Failure, FieldProblem, check, check_field, describe, matches};
 pub use format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
     LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
-pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, load, parse};
+pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
     App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
 };
+pub use shape::{Shape, ShapeError};

@@ -11,13 +11,15 @@ use toml::Spanned;
 
 use super::error::ScenarioError;
 use super::events::{EventKind, event_kind};
+use super::expect::{FieldProblem, check_field};
 use super::format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
     LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
 use crate::backend::Route;
-use crate::reader::{ConnectionStatus, SerialNumber};
+use crate::reader::{ConnectionStatus, SerialNumber, check_text};
 use crate::scanner::DiscoveryMethod;
+use crate::transport::sim::fleet::{BoundedReadError, read_bounded};
 use crate::transport::sim::{Fleet, FleetError};
 
 /// The longest duration a scenario may name: a month of virtual time.
@@ -62,10 +64,10 @@ type Entries = BTreeMap<String, Spanned<toml::Value>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     #[allow(dead_code)]
     description: Option<String>,
-    seed: Option<Spanned<i64>>,
+    seed: Option<Spanned<toml::Value>>,
     clock: Option<Spanned<String>>,
     fleet: Option<Spanned<String>>,
     link: Option<Spanned<toml::Value>>,
@@ -93,12 +95,24 @@ struct RawExpect {
     final_connection_status: Option<Spanned<String>>,
 }
 
+/// The largest scenario file [`load`] reads: 32 MiB, some 400,000 steps.
+pub const MAX_SCENARIO_BYTES: u64 = 32 << 20;
+
 /// Reads and parses a scenario file; `fleet = "path"` is relative to it.
+/// A larger one (or an endless one, `/dev/zero`) is refused with
+/// [`ScenarioError::TooLarge`] after reading one byte past
+/// [`MAX_SCENARIO_BYTES`].
 pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    let text = read_bounded(path, MAX_SCENARIO_BYTES).map_err(|e| match e {
+        BoundedReadError::TooLarge { limit } => ScenarioError::TooLarge {
+            path: path.display().to_string(),
+            limit,
+        },
+        BoundedReadError::Io(e) => ScenarioError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        },
     })?;
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     parse(&text, path.parent(), name.as_deref())
@@ -109,13 +123,14 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
 /// names the scenario when it does not name itself.
 pub fn parse(text: &str, dir: Option<&Path>, default_name: Option<&str>) -> Result<Scenario, ScenarioError> {
     let raw: RawScenario = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
-    let lines = Lines(text);
+    let index = LineIndex::new(text);
+    let lines = Lines(&index.0);
     let seed = match &raw.seed {
         None => 0,
-        Some(s) => u64::try_from(*s.get_ref()).map_err(|_| ScenarioError::InvalidValue {
+        Some(s) => seed(s.get_ref()).map_err(|message| ScenarioError::InvalidValue {
             line: lines.at(s.span()),
             field: "seed".into(),
-            message: "the seed must be >= 0".into(),
+            message,
         })?,
     };
     let clock = match &raw.clock {
@@ -245,11 +260,22 @@ pub fn parse(text: &str, dir: Option<&Path>, default_name: Option<&str>) -> Resu
         }
         None => latest_named.saturating_add(DEFAULT_RUN_PAST).min(MAX_DURATION),
     };
+    if steps.is_empty() && expect.is_empty() {
+        return Err(ScenarioError::Empty);
+    }
+    let name = match raw.name {
+        Some(name) => {
+            checked_text(name.get_ref(), lines.at(name.span()), "name")?;
+            name.into_inner()
+        }
+        // A file name is text from outside too; one that could not be
+        // printed safely is not used.
+        None => default_name
+            .filter(|n| check_text(n, MAX_TEXT_BYTES).is_ok())
+            .map_or_else(|| "scenario".into(), str::to_owned),
+    };
     Ok(Scenario {
-        name: raw
-            .name
-            .or_else(|| default_name.map(str::to_owned))
-            .unwrap_or_else(|| "scenario".into()),
+        name,
         seed,
         clock,
         fleet,
@@ -281,7 +307,7 @@ fn fleet(raw: &RawScenario, lines: Lines<'_>, dir: Option<&Path>) -> Result<Flee
             };
             let file = dir.join(path.get_ref());
             Fleet::load(&file).map_err(|source| match source {
-                FleetError::Io { .. } => ScenarioError::Fleet {
+                FleetError::Io { .. } | FleetError::TooLarge { .. } => ScenarioError::Fleet {
                     path: None,
                     line,
                     field: "fleet".into(),
@@ -386,7 +412,8 @@ fn inline_fleet_line(
 /// [`ScenarioError::Syntax`], with its line and as much of the field as
 /// can be told.
 fn syntax_error(text: &str, e: &toml::de::Error) -> ScenarioError {
-    let lines = Lines(text);
+    let index = LineIndex::new(text);
+    let lines = Lines(&index.0);
     let line = e.span().map_or(1, |s| lines.at(s));
     let table = e.span().map(|s| table_at(text, s.start)).unwrap_or_default();
     let named = e.message().split('`').nth(1).map(str::to_owned);
@@ -447,15 +474,65 @@ fn line_start(text: &str, offset: usize) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// Line numbers from byte offsets.
+/// Line numbers from byte offsets: the offset of every newline, found once,
+/// so that a line is a binary search (counting newlines from the start of
+/// the file for every key made parsing quadratic in the file's size).
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        Self(
+            text.bytes()
+                .enumerate()
+                .filter_map(|(i, b)| (b == b'\n').then_some(i))
+                .collect(),
+        )
+    }
+}
+
+/// A borrowed [`LineIndex`], cheap to copy into every helper.
 #[derive(Clone, Copy)]
-struct Lines<'t>(&'t str);
+struct Lines<'t>(&'t [usize]);
 
 impl Lines<'_> {
+    /// The 1-based line of the byte at `span.start`.
     fn at(self, span: Range<usize>) -> usize {
-        let end = span.start.min(self.0.len());
-        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.0.partition_point(|newline| *newline < span.start) + 1
     }
+}
+
+/// The seed: a TOML integer in `0..=i64::MAX`, or a string of decimal
+/// digits for the whole `u64` range (TOML integers are 64-bit signed, so
+/// `18446744073709551615` can only be written as `"18446744073709551615"`).
+fn seed(value: &toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(i) => {
+            u64::try_from(*i).map_err(|_| format!("the seed must be in 0..={}, is {i}", u64::MAX))
+        }
+        toml::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse()
+            .map_err(|_| format!("the seed must be in 0..={}, is {s}", u64::MAX)),
+        other => Err(format!(
+            "the seed is an integer, or a string of digits for values above {} (\"{}\"), not {other}",
+            i64::MAX,
+            u64::MAX
+        )),
+    }
+}
+
+/// The longest name, location, serial or other string a scenario gives
+/// (event pattern values excepted: they are only compared).
+pub const MAX_TEXT_BYTES: usize = 256;
+
+/// Checks a string the run keeps or prints (a name, a location, a
+/// serial): at most [`MAX_TEXT_BYTES`], no control characters — a newline
+/// would forge a line of the report, ESC reach the terminal raw.
+fn checked_text(value: &str, line: usize, field: &str) -> Result<(), ScenarioError> {
+    check_text(value, MAX_TEXT_BYTES).map_err(|e| ScenarioError::InvalidValue {
+        line,
+        field: field.to_owned(),
+        message: format!("the text {e}"),
+    })
 }
 
 /// Parses a duration written as a string (`"2.5s"`, `"24h"`, `"1m 30s"`).
@@ -523,10 +600,14 @@ impl<'t> Keys<'t> {
         }
     }
 
+    /// A string value, checked as a text from outside ([`checked_text`]).
     fn string(&mut self, key: &str) -> Result<Option<(String, usize)>, ScenarioError> {
         match self.take(key) {
             None => Ok(None),
-            Some((toml::Value::String(s), line)) => Ok(Some((s, line))),
+            Some((toml::Value::String(s), line)) => {
+                checked_text(&s, line, &self.field(key))?;
+                Ok(Some((s, line)))
+            }
             Some((other, line)) => {
                 Err(self.invalid(key, line, format!("must be a string, is {}", other.type_str())))
             }
@@ -840,13 +921,19 @@ impl Context<'_> {
                         })?;
                         event = Some(self.event_name(name, line, &format!("{field}.event"))?);
                     } else {
-                        fields.insert(key.clone(), json(value, line, &format!("{field}.{key}"))?);
+                        for (path, value) in dotted(key, value) {
+                            let value = json(value, line, &format!("{field}.{path}"))?;
+                            fields.insert(path, value);
+                        }
                     }
                 }
                 let event = event.ok_or_else(|| ScenarioError::MissingField {
                     line,
                     field: format!("{field}.event"),
                 })?;
+                for (key, value) in &fields {
+                    pattern_field(&event, key, value, line, &format!("{field}.{key}"))?;
+                }
                 Ok(EventPattern { event, fields })
             }
             other => Err(ScenarioError::InvalidValue {
@@ -874,7 +961,12 @@ impl Context<'_> {
         let mut fields = BTreeMap::new();
         for key in names {
             if let Some((value, line)) = keys.take(&key) {
-                fields.insert(key.clone(), json(&value, line, &keys.field(&key))?);
+                for (path, value) in dotted(&key, &value) {
+                    let field = keys.field(&path);
+                    let value = json(value, line, &field)?;
+                    pattern_field(&event, &path, &value, line, &field)?;
+                    fields.insert(path, value);
+                }
             }
         }
         Ok(EventPattern { event, fields })
@@ -983,6 +1075,49 @@ fn status_of(value: &toml::Value, line: usize, field: &str) -> Result<Connection
             field: field.to_owned(),
             message: format!("unknown status {value} (known: {NAMES})"),
         }
+    })
+}
+
+/// A pattern field as dotted paths to its values: TOML reads
+/// `reader.serial_number = "X"` as a table `reader = { serial_number = "X" }`,
+/// which compared whole with the event's `reader` would never match; the
+/// format means the path (see "Matching events" in the module docs).
+fn dotted<'v>(key: &str, value: &'v toml::Value) -> Vec<(String, &'v toml::Value)> {
+    match value {
+        toml::Value::Table(table) if !table.is_empty() => table
+            .iter()
+            .flat_map(|(k, v)| dotted(&format!("{key}.{k}"), v))
+            .collect(),
+        _ => vec![(key.to_owned(), value)],
+    }
+}
+
+/// Rejects a pattern field that could never match an event of kind
+/// `event` (an unknown field, or a value it never takes), so that an
+/// `absent` expectation cannot hold only because of a typo.
+fn pattern_field(
+    event: &str,
+    key: &str,
+    value: &serde_json::Value,
+    line: usize,
+    field: &str,
+) -> Result<(), ScenarioError> {
+    check_field(event, key, value).map_err(|problem| match problem {
+        FieldProblem::Unknown { known } => ScenarioError::UnknownEventField {
+            line,
+            field: field.to_owned(),
+            event: event.to_owned(),
+            known: if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            },
+        },
+        FieldProblem::Value { message } => ScenarioError::InvalidValue {
+            line,
+            field: field.to_owned(),
+            message: format!("`{key}` of `{event}` {message}"),
+        },
     })
 }
 

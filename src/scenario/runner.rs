@@ -4,7 +4,7 @@
 //! scenario's clock, records every event, and checks the expectations.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::{TraceHeader, Tracer, fmt_ms};
 use crate::scanner::{DiscoveryConfig, DiscoveryMethod, DiscoveryUpdate};
 use crate::store::{MemoryStore, Store};
-use crate::terminal::{ConnectionConfig, Terminal};
+use crate::terminal::{ConnectionConfig, Terminal, Transaction};
 use crate::transport::sim::{Fleet, SimTransport, SimWorld};
 
 /// What a run produced.
@@ -213,6 +213,8 @@ pub struct TerminalApp {
     terminal: Rc<Terminal>,
     discovery: Rc<RefCell<Option<Cancelable>>>,
     fleet: Rc<Fleet>,
+    /// The transactions running (R20), by reader.
+    transactions: Rc<RefCell<HashMap<SerialNumber, Transaction>>>,
 }
 
 impl App for TerminalApp {
@@ -224,14 +226,12 @@ impl App for TerminalApp {
             | AppAction::Disconnect { .. }
             | AppAction::Reboot { .. }
             | AppAction::CancelReconnect { .. }
-            | AppAction::ReconnectAtStart { .. } => Ok(()),
+            | AppAction::ReconnectAtStart { .. }
+            | AppAction::StartTransaction { .. }
+            | AppAction::EndTransaction { .. } => Ok(()),
             AppAction::InstallUpdate { .. } => {
                 Err("`install_update`: software updates (R17) are not implemented yet".into())
             }
-            AppAction::StartTransaction { .. } | AppAction::EndTransaction { .. } => Err(format!(
-                "`{}`: transactions (R20) are not implemented yet",
-                action.name()
-            )),
         }
     }
 
@@ -240,7 +240,9 @@ impl App for TerminalApp {
             .tracer(parts.tracer)
             .seed(parts.seed)
             .start();
-        let mut events = terminal.events();
+        // Lossless: a checker that misses events checks what is left (an
+        // `absent` expectation would hold because its event was dropped).
+        let mut events = terminal.events_lossless();
         let to_sink = sink.clone();
         actix::spawn(async move {
             while let Some(event) = events.next().await {
@@ -251,6 +253,7 @@ impl App for TerminalApp {
             terminal: Rc::new(terminal),
             discovery: Rc::default(),
             fleet: Rc::new(parts.fleet),
+            transactions: Rc::default(),
         }
     }
 
@@ -258,6 +261,7 @@ impl App for TerminalApp {
         let terminal = self.terminal.clone();
         let discovery = self.discovery.clone();
         let fleet = self.fleet.clone();
+        let transactions = self.transactions.clone();
         Box::pin(async move {
             let failed = |e: crate::terminal::TerminalError| AppError {
                 code: e.code().to_owned(),
@@ -333,6 +337,21 @@ impl App for TerminalApp {
                     .await
                     .map(|_| ())
                     .map_err(failed),
+                AppAction::StartTransaction { serial } => {
+                    let transaction = terminal.start_transaction(&serial).await.map_err(failed)?;
+                    transactions.borrow_mut().insert(serial, transaction);
+                    Ok(())
+                }
+                AppAction::EndTransaction { serial } => {
+                    let running = transactions.borrow_mut().remove(&serial);
+                    match running {
+                        Some(transaction) => transaction.end().await.map_err(failed),
+                        None => Err(AppError {
+                            code: "no_transaction_running".into(),
+                            message: format!("no transaction of {serial} is running"),
+                        }),
+                    }
+                }
                 other => Err(AppError {
                     code: "unsupported".into(),
                     message: Self::supports(&other).err().unwrap_or_default(),
@@ -514,26 +533,35 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
     let end = start + scenario.run_for;
     let mut failures = Vec::new();
     let mut mark = 0usize;
+    // When the previous step's trigger held: an `at` step due before it
+    // cannot run on time. (Comparing with the clock instead would fail the
+    // first step at "0s" on real time, where the clock has always moved on.)
+    let mut previous_ran: Option<Instant> = None;
     for step in &scenario.steps {
         match &step.trigger {
             Trigger::At(at) => {
                 let due = start + *at;
-                if Instant::now() > due {
+                if let Some(ran) = previous_ran.filter(|ran| *ran > due) {
                     failures.push(Failure {
                         line: step.line,
                         field: format!("steps[{}].at", step.index),
                         expectation: format!("step {} runs at {}", step.index, fmt_ms(ms(*at))),
                         why: format!(
                             "the step before it ran later, at {}; it ran then",
-                            fmt_ms(sink.now_ms())
+                            fmt_ms(ms(ran.duration_since(start)))
                         ),
                         around: Vec::new(),
                     });
                 }
                 tokio::time::sleep_until(due).await;
+                previous_ran = Some(due.max(previous_ran.unwrap_or(due)));
             }
             Trigger::After { event, delay } => match sink.wait_for(event, mark, end).await {
-                Some(_) => tokio::time::sleep_until((Instant::now() + *delay).min(end)).await,
+                Some(_) => {
+                    let due = (Instant::now() + *delay).min(end);
+                    tokio::time::sleep_until(due).await;
+                    previous_ran = Some(due);
+                }
                 None => {
                     let events = sink.inner.borrow();
                     let from = mark.saturating_sub(expect::CONTEXT_EVENTS);
@@ -604,6 +632,25 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         .collect();
     let final_connection_status = app.connection_status();
     let events = sink.take();
+    // Whatever the app adapter, a run whose stream lost events proves
+    // nothing about the events it lost.
+    if let Some(at) = events.iter().position(|e| e.kind == "EventsMissed") {
+        let missed: u64 = events
+            .iter()
+            .filter(|e| e.kind == "EventsMissed")
+            .filter_map(|e| e.fields.get("count").and_then(Value::as_u64))
+            .sum();
+        failures.push(Failure {
+            line: 0,
+            field: "events".into(),
+            expectation: "the runner receives every event".into(),
+            why: format!("{missed} events were dropped before the runner saw them; the expectations were checked on what was left"),
+            around: events
+                .get(at.saturating_sub(expect::CONTEXT_EVENTS)..(at + expect::CONTEXT_EVENTS).min(events.len()))
+                .map(<[_]>::to_vec)
+                .unwrap_or_default(),
+        });
+    }
     failures.extend(expect::check(
         &scenario.expect,
         &events,

@@ -114,7 +114,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteErro
 ///
 /// On a real IO failure the temporary file is removed; on a hook failure it
 /// is left behind, as a crash would leave it. Leftover temporary files are
-/// named `.<file name>.tmp-<pid>-<n>` and never read.
+/// named `.<file name>.tmp-<pid>-<n>`, never read, and removed by
+/// [`remove_leftover_temps`].
 pub fn write_atomically_with(
     path: &Path,
     bytes: &[u8],
@@ -167,6 +168,30 @@ pub fn write_atomically_with(
     hook.after(AtomicStep::DirectorySynced)
         .map_err(|e| fail(AtomicStep::DirectorySynced, e))?;
     Ok(())
+}
+
+/// Removes the temporary files writes to `path` left behind when a crash
+/// cut them off (`.<file name>.tmp-*`), and returns how many. Call it only
+/// while no other process writes `path` (the backend holds a lock on its
+/// data file first): another writer's temporary file would go too.
+pub fn remove_leftover_temps(path: &Path) -> io::Result<usize> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(file_name) = path.file_name() else {
+        return Ok(0);
+    };
+    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Creates a fresh temporary file beside the target; a name left over from

@@ -1,8 +1,9 @@
-//! The hub's shell side: it starts one connection actor per reader, routes
+//! The hub's shell side: it starts one session actor per reader, routes
 //! inputs to them, answers the app's calls, saves connected readers in the
-//! store and fans events out to the stream, the delegate and the view the
-//! synchronous queries read.
+//! store, tells the scanner what the machine decided, and fans events out
+//! to the stream, the delegate and the view the synchronous queries read.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -13,17 +14,14 @@ use tokio::sync::{broadcast, oneshot, watch};
 use super::events::{TerminalDelegate, TerminalEvent};
 use super::machine::Hub;
 use super::messages::{CallId, CallOutcome, TerminalError, TerminalInput, TerminalOutput};
-use crate::backend::{Backend, LocationId};
-use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
+use crate::backend::LocationId;
+use crate::cancelable::Cancelable;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::reconnect::{
-    ReconnectPolicy, RestartIntensity, SupervisorHandle, SupervisorParts, start_supervisor,
-};
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
 use crate::runtime::trace::Tracer;
-use crate::scanner::ScannerHandle;
+use crate::scanner::{DiscoveryUpdate, ScannerHandle};
+use crate::session::{SessionActor, SessionInput, SessionParts, start_session};
 use crate::store::{KnownReader, Store};
-use crate::transport::Transport;
 
 /// The hub actor: the [`Hub`] machine run by its shell.
 pub type HubActor = MachineActor<Hub, HubEffects>;
@@ -33,10 +31,6 @@ pub(crate) type Reply = oneshot::Sender<Result<CallOutcome, TerminalError>>;
 
 /// The calls waiting for their answers, shared with [`super::Terminal`].
 pub(crate) type Calls = Arc<Mutex<HashMap<CallId, Reply>>>;
-
-/// Each reader's reconnect supervisor, shared with [`super::Terminal`] for
-/// `cancel_reconnect`.
-pub(crate) type Supervisors = Arc<Mutex<HashMap<SerialNumber, SupervisorHandle>>>;
 
 /// One reader as the synchronous queries see it.
 #[derive(Debug, Clone)]
@@ -57,11 +51,7 @@ pub(crate) struct TerminalView {
 /// What the hub's effects need: the boundaries, and where answers and
 /// events go.
 pub(crate) struct HubParts {
-    pub(crate) transport: Arc<dyn Transport>,
-    pub(crate) backend: Arc<dyn Backend>,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) tracer: Tracer,
-    pub(crate) clock: Clock,
     pub(crate) events: broadcast::Sender<TerminalEvent>,
     pub(crate) view: Arc<Mutex<TerminalView>>,
     pub(crate) calls: Calls,
@@ -69,20 +59,16 @@ pub(crate) struct HubParts {
     /// Told when a connect starts (it ends the discovery, R2) and which
     /// readers are connected (discoveries never list them, R2).
     pub(crate) scanner: ScannerHandle,
-    /// The run's seed, which each supervisor's jitter comes from.
-    pub(crate) seed: u64,
-    /// How supervisors reconnect (R9).
-    pub(crate) reconnect: ReconnectPolicy,
-    /// How often a reader actor's machine may be restarted.
-    pub(crate) restarts: RestartIntensity,
-    /// Each reader's supervisor, started with its first connect.
-    pub(crate) supervisors: Supervisors,
+    /// What each reader's session and its children need.
+    pub(crate) session: SessionParts,
 }
 
 /// Carries out the hub's outputs.
 pub struct HubEffects {
     parts: HubParts,
-    connections: HashMap<SerialNumber, Addr<ConnectionActor>>,
+    sessions: HashMap<SerialNumber, Addr<SessionActor>>,
+    /// The discovery reconnect at start runs, to stop it.
+    saved_discovery: Rc<RefCell<Option<Cancelable>>>,
     /// The connected readers for the scanner. A watch, so that a burst of
     /// connects (R21: hundreds at once) reaches the scanner as the latest
     /// list, not as one list per connect.
@@ -103,22 +89,13 @@ impl HubEffects {
         });
         Self {
             parts,
-            connections: HashMap::new(),
+            sessions: HashMap::new(),
+            saved_discovery: Rc::default(),
             connected,
         }
     }
 
-    fn publish(&self, mut event: TerminalEvent) {
-        if let TerminalEvent::ReconnectStarted {
-            serial_number,
-            cancelable,
-            ..
-        } = &mut event
-        {
-            if let Some(supervisor) = lock(&self.parts.supervisors).get(serial_number) {
-                *cancelable = supervisor.cancelable();
-            }
-        }
+    fn publish(&self, event: TerminalEvent) {
         {
             let mut view = lock(&self.parts.view);
             match &event {
@@ -129,13 +106,6 @@ impl HubEffects {
                 } => {
                     if let Some(r) = view.readers.get_mut(serial_number) {
                         r.status = *status;
-                    }
-                    if *status == ConnectionStatus::Connecting {
-                        // The location is known and the link is being made:
-                        // the connect has started, which ends discovery (R2).
-                        let scanner = self.parts.scanner.clone();
-                        let serial = serial_number.clone();
-                        actix::spawn(async move { scanner.connect_started(serial).await });
                     }
                 }
                 TerminalEvent::Connected { reader, location } => {
@@ -179,15 +149,6 @@ impl HubEffects {
                 _ => {}
             }
         }
-        match &event {
-            TerminalEvent::Connected { reader, .. } => self.connected.send_modify(|set| {
-                set.insert(reader.serial_number.clone());
-            }),
-            TerminalEvent::Disconnected { serial_number, .. } => self.connected.send_modify(|set| {
-                set.remove(serial_number);
-            }),
-            _ => {}
-        }
         if let Some(delegate) = &self.parts.delegate {
             delegate.on_event(&event);
         }
@@ -195,74 +156,45 @@ impl HubEffects {
         let _ = self.parts.events.send(event);
     }
 
-    fn connection(&mut self, reader: &Reader, hub: Addr<HubActor>) -> Addr<ConnectionActor> {
-        let serial = reader.serial_number.clone();
-        // A connection actor whose machine failed has stopped (after
-        // reporting the reader disconnected): start a fresh one.
-        if self
-            .connections
-            .get(&serial)
-            .is_some_and(|actor| !actor.connected())
-        {
-            self.connections.remove(&serial);
-        }
+    /// The reader's session, started with its first connect.
+    fn session(&mut self, reader: &Reader, hub: Addr<HubActor>) -> Addr<SessionActor> {
         let parts = &self.parts;
-        self.connections
-            .entry(serial.clone())
+        self.sessions
+            .entry(reader.serial_number.clone())
             .or_insert_with(|| {
-                let source = format!("actor:connection:{serial}");
-                let who = serial.clone();
-                let report = Rc::new(move |event| {
+                let source = format!("actor:session:{}", reader.serial_number);
+                let who = reader.serial_number.clone();
+                let report = Rc::new(move |report| {
                     hub.do_send(Deliver::from(
                         source.clone(),
-                        TerminalInput::ConnectionReported {
+                        TerminalInput::SessionReported {
                             serial_number: who.clone(),
-                            event,
+                            report,
                         },
                     ))
                 });
-                start_connection(
-                    serial,
-                    parts.transport.clone(),
-                    parts.backend.clone(),
-                    report,
-                    parts.tracer.clone(),
-                    parts.clock,
-                    parts.restarts,
-                )
+                start_session(reader, parts.session.clone(), report)
             })
             .clone()
     }
 
-    /// The reader's supervisor, started on first use and again when it
-    /// stopped (past its restart intensity).
-    fn supervisor(&mut self, serial: &SerialNumber, hub: Addr<HubActor>) -> SupervisorHandle {
-        let mut supervisors = lock(&self.parts.supervisors);
-        if let Some(handle) = supervisors.get(serial).filter(|h| h.alive()) {
-            return handle.clone();
-        }
-        let source = format!("actor:reconnect:{serial}");
-        let who = serial.clone();
-        let report = Rc::new(move |event| {
-            hub.do_send(Deliver::from(
-                source.clone(),
-                TerminalInput::ReconnectReported {
-                    serial_number: who.clone(),
-                    event,
-                },
-            ))
+    /// Starts reconnect at start's discovery: its lists come back to the
+    /// hub as `ReadersDiscovered`.
+    fn start_discovery(&mut self, config: crate::scanner::DiscoveryConfig, hub: Addr<HubActor>) {
+        let scanner = self.parts.scanner.clone();
+        let slot = self.saved_discovery.clone();
+        actix::spawn(async move {
+            let mut discovery = scanner.discover(config).await;
+            *slot.borrow_mut() = Some(discovery.cancelable.clone());
+            while let Some(update) = futures::StreamExt::next(&mut discovery.updates).await {
+                if let DiscoveryUpdate::ReadersUpdated(readers) = update {
+                    hub.do_send(Deliver::from(
+                        "actor:scanner",
+                        TerminalInput::ReadersDiscovered { readers },
+                    ));
+                }
+            }
         });
-        let handle = start_supervisor(SupervisorParts {
-            serial: serial.clone(),
-            run_seed: self.parts.seed,
-            policy: self.parts.reconnect,
-            restarts: self.parts.restarts,
-            report,
-            tracer: self.parts.tracer.clone(),
-            clock: self.parts.clock,
-        });
-        supervisors.insert(serial.clone(), handle.clone());
-        handle
     }
 }
 
@@ -281,29 +213,46 @@ impl Effects<Hub> for HubEffects {
                     let _ = reply.send(result);
                 }
             }
-            TerminalOutput::StartConnect { reader, location } => {
-                lock(&self.parts.view)
-                    .readers
-                    .entry(reader.serial_number.clone())
-                    .or_insert_with(|| ReaderView {
-                        status: ConnectionStatus::NotConnected,
-                        reader: reader.clone(),
-                        location: None,
-                    });
-                let connection = self.connection(&reader, ctx.address());
-                connection.do_send(Deliver::from(
-                    "actor:terminal",
-                    ConnectionInput::ConnectRequested { reader, location },
-                ));
-            }
-            TerminalOutput::ToConnection { serial_number, input } => {
-                if let Some(connection) = self.connections.get(&serial_number) {
-                    connection.do_send(Deliver::from("actor:terminal", input));
+            TerminalOutput::ToSession { serial_number, input } => {
+                let session = match &input {
+                    SessionInput::ConnectRequested { reader, .. } => {
+                        lock(&self.parts.view)
+                            .readers
+                            .entry(serial_number.clone())
+                            .or_insert_with(|| ReaderView {
+                                status: ConnectionStatus::NotConnected,
+                                reader: reader.clone(),
+                                location: None,
+                            });
+                        Some(self.session(&reader.clone(), ctx.address()))
+                    }
+                    _ => self.sessions.get(&serial_number).cloned(),
+                };
+                if let Some(session) = session {
+                    session.do_send(Deliver::from("actor:terminal", input));
                 }
             }
-            TerminalOutput::ToSupervisor { serial_number, input } => {
-                self.supervisor(&serial_number, ctx.address())
-                    .send("actor:terminal", input);
+            TerminalOutput::ConnectStarted { serial_number } => {
+                let scanner = self.parts.scanner.clone();
+                actix::spawn(async move { scanner.connect_started(serial_number).await });
+            }
+            TerminalOutput::ConnectedReadersChanged {
+                serial_number,
+                connected,
+            } => self.connected.send_modify(|set| {
+                if connected {
+                    set.insert(serial_number);
+                } else {
+                    set.remove(&serial_number);
+                }
+            }),
+            TerminalOutput::StartDiscovery(config) => self.start_discovery(config, ctx.address()),
+            TerminalOutput::StopDiscovery => {
+                if let Some(cancelable) = self.saved_discovery.borrow_mut().take() {
+                    actix::spawn(async move {
+                        cancelable.cancel().await;
+                    });
+                }
             }
             TerminalOutput::Persist { reader, location } => {
                 let store = &self.parts.store;
@@ -330,8 +279,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Starts the hub on the current arbiter.
-pub(crate) fn start_hub(parts: HubParts) -> Addr<HubActor> {
-    let tracer = parts.tracer.clone();
-    let clock = parts.clock;
+pub(crate) fn start_hub(parts: HubParts, tracer: Tracer, clock: Clock) -> Addr<HubActor> {
     MachineActor::new("terminal", Hub::new(), HubEffects::new(parts), tracer, clock).start()
 }

@@ -112,6 +112,18 @@ pub enum TerminalEvent {
         /// The panic's message.
         panic: String,
     },
+    /// The runtime will reboot an M2 or WisePad 3 at `at` (R12): a
+    /// configurable lead (10 min by default) before the reader's own
+    /// 24-hour deadline, counted from the uptime the reader reported, and
+    /// never during a transaction (R20: then when it ends). Reported each
+    /// time the reader connects; the disconnect that follows the reboot has
+    /// the `security_reboot` reason, and reconnection follows (R9).
+    RebootScheduled {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// When, in milliseconds of the terminal's clock (since it started).
+        at: u64,
+    },
     /// A reader reported its battery (R18a).
     BatteryLevelReported {
         /// Which reader.
@@ -187,6 +199,9 @@ pub trait TerminalDelegate: Send + Sync + 'static {
             TerminalEvent::ReconnectFailed { serial_number, error } => {
                 self.on_reconnect_failed(serial_number, error)
             }
+            TerminalEvent::RebootScheduled { serial_number, at } => {
+                self.on_reboot_scheduled(serial_number, *at)
+            }
             TerminalEvent::StoreWriteFailed { .. }
             | TerminalEvent::EventsMissed { .. }
             | TerminalEvent::SavedReaderReconnectStarted { .. }
@@ -215,6 +230,8 @@ pub trait TerminalDelegate: Send + Sync + 'static {
     fn on_reconnect_succeeded(&self, serial_number: &SerialNumber) {}
     /// Reconnecting a reader failed (R9); `on_disconnected` follows.
     fn on_reconnect_failed(&self, serial_number: &SerialNumber, error: &ReconnectError) {}
+    /// The runtime will reboot a reader at `at` ms (R12).
+    fn on_reboot_scheduled(&self, serial_number: &SerialNumber, at: u64) {}
     /// A reader reported its battery.
     fn on_battery_level_reported(&self, serial_number: &SerialNumber, battery: &Battery) {}
     /// A reader's battery is low.

@@ -1,16 +1,20 @@
-//! The terminal hub's pure machine: it routes the app's calls to the
-//! readers' connections, refuses the calls that cannot start (so they
-//! change nothing), answers each call once, and turns connection reports
-//! into [`TerminalEvent`]s.
+//! The terminal hub's pure machine: what is global to the terminal. It
+//! routes the app's calls to the readers' sessions (refusing those that
+//! cannot start, so they change nothing), answers each call once, fans the
+//! sessions' reports out as [`TerminalEvent`]s, keeps discovery's list, and
+//! runs reconnect at start (R11).
 //!
-//! Its leaf state is the terminal's overall status (R2): `connected` while
-//! any reader is connected, else `connecting` while any connects, else
-//! `discovering` while a discovery runs, else `not_connected`. Every input
-//! is handled by the `running` superstate, which moves to the state the
-//! readers' statuses add up to; the move publishes
-//! `ConnectionStatusChanged`.
+//! ```text
+//! idle → finding_saved_reader → connecting_saved_reader → idle
+//! ```
+//!
+//! Its states are reconnect at start's steps. The overall status (R2) is
+//! not a state: it is a pure function of the readers' statuses and whether
+//! a discovery runs ([`overall_status`]), published as
+//! `ConnectionStatusChanged` whenever an input changes it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use statig::prelude::*;
 
@@ -18,90 +22,103 @@ use super::events::TerminalEvent;
 use super::messages::{
     CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalInput, TerminalOutput, TerminalTimer,
 };
-use crate::backend::LocationId;
-use crate::connection::{CommandError, ConnectError, ConnectionEvent, ConnectionInput};
-use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
-use crate::reconnect::{ReconnectEvent, ReconnectInput};
+use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::machine::{Machine, Outbox, state_name};
 use crate::runtime::table::{MachineSpec, On, on, state, superstate};
+use crate::scanner::DiscoveryConfig;
+use crate::session::{HubItem, SessionInput, SessionReport};
+use crate::store::LastConnected;
 
-const ANY_STATUS: &[&str] = &["not_connected", "discovering", "connecting", "connected"];
-
-/// Only a reader's status change or a discovery starting or ending can
-/// change what the statuses add up to; calls and lists are handled in place.
-const RUNNING_ON: &[On] = &[
-    on("ConnectionReported", ANY_STATUS),
-    on("DiscoveryRunningChanged", &["not_connected", "discovering"]),
+/// Calls, reports and lists are handled the same in every state.
+const SERVING_ON: &[On] = &[
     on("ConnectReaderRequested", &[]),
     on("DisconnectReaderRequested", &[]),
     on("RebootReaderRequested", &[]),
+    on("TransactionStartRequested", &[]),
+    on("TransactionEndRequested", &[]),
+    on("SessionReported", &[]),
     on("ReadersDiscovered", &[]),
-    on("ReconnectReported", ANY_STATUS),
-    on("SavedReaderStepReached", &[]),
+    on("DiscoveryRunningChanged", &[]),
+    on("ReconnectSavedReaderRequested", &[]),
 ];
 
 /// The declared table (see [`crate::runtime::table`]).
 pub static SPEC: MachineSpec = MachineSpec {
     name: "terminal",
-    summary: "The terminal hub: routes API calls to connections, answers them, fans reports out as events; its state is the overall status (R2, R21).",
-    initial: "not_connected",
+    summary: "The terminal hub: routes API calls to the readers' sessions, answers them, fans reports out as events, publishes the overall status (a function of the readers' statuses, R2), and runs reconnect at start (R11).",
+    initial: "idle",
     states: &[
-        superstate("running", None, RUNNING_ON),
-        state("not_connected", Some("running"), &[]),
-        state("discovering", Some("running"), &[]),
-        state("connecting", Some("running"), &[]),
-        state("connected", Some("running"), &[]),
+        superstate("serving", None, SERVING_ON),
+        state(
+            "idle",
+            Some("serving"),
+            &[on("ReconnectSavedReaderRequested", &["finding_saved_reader"])],
+        ),
+        state(
+            "finding_saved_reader",
+            Some("serving"),
+            &[
+                on("ReadersDiscovered", &["connecting_saved_reader"]),
+                on("SavedReaderSearchElapsed", &["idle"]),
+            ],
+        ),
+        state(
+            "connecting_saved_reader",
+            Some("serving"),
+            &[on("SessionReported", &["idle"])],
+        ),
     ],
 };
 
 type Out = Outbox<TerminalOutput, TerminalTimer>;
 
-/// What the hub knows of one reader it was asked to connect.
+/// The overall status (R2): `Connected` while any reader is connected,
+/// else `Connecting` while any connects, else `Reconnecting` while any
+/// reconnects, else `Discovering` while a discovery runs, else
+/// `NotConnected`.
+pub fn overall_status<'a>(
+    readers: impl IntoIterator<Item = &'a ConnectionStatus>,
+    discovering: bool,
+) -> ConnectionStatus {
+    let mut best = None;
+    for status in readers {
+        let rank = |s: ConnectionStatus| match s {
+            ConnectionStatus::Connected => 3,
+            ConnectionStatus::Connecting => 2,
+            ConnectionStatus::Reconnecting => 1,
+            _ => 0,
+        };
+        if rank(*status) > best.map_or(0, rank) {
+            best = Some(*status);
+        }
+    }
+    match best {
+        Some(status) => status,
+        None if discovering => ConnectionStatus::Discovering,
+        None => ConnectionStatus::NotConnected,
+    }
+}
+
+/// Reconnect at start (R11) under way.
 #[derive(Debug, Clone)]
-struct ReaderEntry {
-    reader: Reader,
-    status: ConnectionStatus,
-    config: ConnectionConfig,
-    location: Option<LocationId>,
-    /// The `connect_reader` call waiting for the outcome.
-    connect_call: Option<CallId>,
-    /// The `disconnect_reader` calls waiting for the end.
-    disconnect_calls: Vec<CallId>,
-    /// The `reboot_reader` call waiting for the reader's answer.
-    reboot_call: Option<CallId>,
-    /// Where the reader's reconnection stands (R9).
-    reconnect: Reconnecting,
-    /// A reconnect attempt's connection that ended again before the
-    /// supervisor said the reconnection succeeded: why, to report once it
-    /// has.
-    lost_after_connect: Option<DisconnectReason>,
+struct SavedSearch {
+    /// The `reconnect_saved_reader` call to answer.
+    call: CallId,
+    /// The reader the store saved.
+    saved: LastConnected,
+    /// How long it is looked for.
+    timeout_ms: u64,
 }
 
-/// Where a reader's reconnection stands, as the hub sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Reconnecting {
-    /// None runs: the connection's reports are the reader's.
-    #[default]
-    Idle,
-    /// The reader was handed to its supervisor (R9): the connection's
-    /// reports go to the supervisor, which decides how it ends.
-    Running {
-        /// Whether an attempt's session is open at the connection
-        /// (connecting, or connected and not yet confirmed by the
-        /// supervisor): what to stop if the reconnection ends.
-        attempt_running: bool,
-    },
-    /// The reconnection ended while an attempt's session was open: it
-    /// was told to stop, and its last report (connect failed, or
-    /// disconnected) is waited for and dropped.
-    Abandoning,
-}
-
-/// The statig side: every reader the hub routes for.
+/// The statig side: what is global to the terminal.
 #[derive(Debug, Default)]
 pub(crate) struct TerminalCore {
-    /// Readers asked to connect, by serial number.
-    readers: BTreeMap<SerialNumber, ReaderEntry>,
+    /// Each reader that has a session, with its status as its session
+    /// last reported it.
+    readers: BTreeMap<SerialNumber, ConnectionStatus>,
+    /// How many readers are in each status, so the overall status is
+    /// found without a scan over every reader (R21: thousands).
+    counts: [usize; 5],
     /// Every reader a discovery of this terminal ever listed: the readers
     /// `connect_reader` accepts.
     known: BTreeMap<SerialNumber, Reader>,
@@ -109,137 +126,243 @@ pub(crate) struct TerminalCore {
     discovering: bool,
     /// The overall status, as last published.
     status: ConnectionStatus,
-    /// What comes after the overall status change an input causes: a
-    /// reader's `Disconnected` and the answers to the calls that awaited
-    /// it, so the stream reads status, then the end, then the answers.
+    /// Reconnect at start (R11) under way.
+    saved: Option<SavedSearch>,
+    /// What comes after the overall status change an input causes.
     deferred: Vec<TerminalOutput>,
 }
 
 #[state_machine(
-    initial = "State::not_connected()",
+    initial = "State::idle()",
     visibility = "pub(crate)",
     state(derive(Debug, Clone)),
     superstate(derive(Debug)),
     after_transition = "Self::after_transition"
 )]
 impl TerminalCore {
-    /// Every input. Calls are answered or routed; reports become events;
-    /// then → the state the readers' statuses add up to (or stays).
+    /// Every input. Calls are answered or routed to the reader's session;
+    /// sessions' reports are published; then the overall status is
+    /// published if the input changed it.
     #[superstate]
-    fn running(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
+    fn serving(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
         match event {
             TerminalInput::ConnectReaderRequested { call, reader, config } => {
                 self.connect_requested(context, *call, reader, config)
             }
-            TerminalInput::DisconnectReaderRequested { call, serial_number } => {
-                self.disconnect_requested(context, *call, serial_number)
+            TerminalInput::DisconnectReaderRequested { call, serial_number } => self.route(
+                context,
+                *call,
+                serial_number,
+                SessionInput::DisconnectRequested { call: *call },
+            ),
+            TerminalInput::RebootReaderRequested { call, serial_number } => self.route(
+                context,
+                *call,
+                serial_number,
+                SessionInput::RebootRequested { call: *call },
+            ),
+            TerminalInput::TransactionStartRequested { call, serial_number } => {
+                let input = SessionInput::TransactionStartRequested { call: *call };
+                self.route(context, *call, serial_number, input)
             }
-            TerminalInput::RebootReaderRequested { call, serial_number } => {
-                self.reboot_requested(context, *call, serial_number)
+            TerminalInput::TransactionEndRequested { call, serial_number } => {
+                let input = SessionInput::TransactionEndRequested { call: *call };
+                self.route(context, *call, serial_number, input)
             }
-            TerminalInput::ConnectionReported { serial_number, event } => {
-                self.connection_reported(context, serial_number, event)
+            TerminalInput::SessionReported {
+                serial_number,
+                report,
+            } => {
+                self.session_reported(context, serial_number, report);
             }
-            TerminalInput::ReadersDiscovered { readers } => {
-                let connected = |r: &Reader| {
-                    self.readers
-                        .get(&r.serial_number)
-                        .is_some_and(|e| e.status == ConnectionStatus::Connected)
-                };
-                let readers: Vec<Reader> = readers.iter().filter(|r| !connected(r)).cloned().collect();
-                self.known
-                    .extend(readers.iter().map(|r| (r.serial_number.clone(), r.clone())));
-                context.emit(TerminalOutput::Publish(TerminalEvent::DiscoveredReadersUpdated {
-                    readers,
-                }));
-            }
+            TerminalInput::ReadersDiscovered { readers } => self.readers_discovered(context, readers),
             TerminalInput::DiscoveryRunningChanged { running } => self.discovering = *running,
-            TerminalInput::ReconnectReported { serial_number, event } => {
-                self.reconnect_reported(context, serial_number, event)
+            TerminalInput::ReconnectSavedReaderRequested { call, .. } => {
+                // One reconnect at start at a time.
+                let error = TerminalError::SavedReaderReconnectInProgress;
+                context.emit(TerminalOutput::Reply {
+                    call: *call,
+                    result: Err(error),
+                });
             }
-            TerminalInput::SavedReaderStepReached { event } => {
-                context.emit(TerminalOutput::Publish(event.clone()))
-            }
+            TerminalInput::SavedReaderSearchElapsed => {}
         }
-        match self.overall() {
-            status if status == self.status => {
-                self.flush_deferred(context);
-                Handled
+        self.publish_overall(context);
+        Handled
+    }
+
+    /// No reconnect at start runs. `ReconnectSavedReaderRequested` →
+    /// `finding_saved_reader` (a scan starts, the search timer is armed),
+    /// unless the store saved no reader or it is connected already.
+    #[state(superstate = "serving")]
+    fn idle(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
+        match event {
+            TerminalInput::ReconnectSavedReaderRequested {
+                call,
+                saved,
+                timeout_ms,
+            } => {
+                let Some(saved) = saved else {
+                    self.reply_now(context, *call, Err(TerminalError::NoSavedReader));
+                    return Handled;
+                };
+                if self.readers.get(&saved.serial_number) == Some(&ConnectionStatus::Connected) {
+                    let serial_number = saved.serial_number.clone();
+                    self.reply_now(
+                        context,
+                        *call,
+                        Err(TerminalError::AlreadyConnected { serial_number }),
+                    );
+                    return Handled;
+                }
+                context.emit(TerminalOutput::Publish(
+                    TerminalEvent::SavedReaderReconnectStarted {
+                        serial_number: saved.serial_number.clone(),
+                        location: saved.location.clone(),
+                    },
+                ));
+                context.emit(TerminalOutput::StartDiscovery(DiscoveryConfig::scan()));
+                context.start_timer(
+                    TerminalTimer::SavedReaderSearch,
+                    Duration::from_millis(*timeout_ms),
+                );
+                self.saved = Some(SavedSearch {
+                    call: *call,
+                    saved: saved.clone(),
+                    timeout_ms: *timeout_ms,
+                });
+                Transition(State::finding_saved_reader())
             }
-            ConnectionStatus::Connected => Transition(State::connected()),
-            ConnectionStatus::Connecting | ConnectionStatus::Reconnecting => Transition(State::connecting()),
-            ConnectionStatus::Discovering => Transition(State::discovering()),
-            ConnectionStatus::NotConnected => Transition(State::not_connected()),
+            _ => Super,
         }
     }
 
-    /// No reader connected or connecting, no discovery. Everything → `running`.
-    #[state(superstate = "running")]
-    fn not_connected(event: &TerminalInput) -> Outcome<State> {
-        let _ = event;
-        Super
+    /// Reconnect at start looks for the saved reader. A discovery listing
+    /// it → `connecting_saved_reader` (it is connected to its saved
+    /// location, which ends the discovery, R2); the search timer →
+    /// `idle`, the discovery stopped and the call failed.
+    #[state(superstate = "serving")]
+    fn finding_saved_reader(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
+        match event {
+            TerminalInput::ReadersDiscovered { readers } => {
+                self.readers_discovered(context, readers);
+                let Some(search) = self.saved.clone() else {
+                    return Handled;
+                };
+                let serial_number = &search.saved.serial_number;
+                let Some(reader) = readers.iter().find(|r| &r.serial_number == serial_number) else {
+                    return Handled;
+                };
+                context.cancel_timer(TerminalTimer::SavedReaderSearch);
+                context.emit(TerminalOutput::Publish(TerminalEvent::SavedReaderFound {
+                    serial_number: serial_number.clone(),
+                }));
+                let config = ConnectionConfig::new(search.saved.location.clone());
+                self.connect_requested(context, search.call, reader, &config);
+                self.publish_overall(context);
+                if self.saved.is_none() {
+                    // The connect was refused at once.
+                    return Transition(State::idle());
+                }
+                Transition(State::connecting_saved_reader())
+            }
+            TerminalInput::SavedReaderSearchElapsed => {
+                if let Some(search) = self.saved.take() {
+                    let serial_number = search.saved.serial_number;
+                    context.emit(TerminalOutput::StopDiscovery);
+                    context.emit(TerminalOutput::Publish(TerminalEvent::SavedReaderNotFound {
+                        serial_number: serial_number.clone(),
+                    }));
+                    let error = TerminalError::SavedReaderNotFound {
+                        serial_number,
+                        after_ms: search.timeout_ms,
+                    };
+                    self.reply_now(context, search.call, Err(error));
+                }
+                self.publish_overall(context);
+                Transition(State::idle())
+            }
+            _ => Super,
+        }
     }
 
-    /// A discovery runs, no reader connected or connecting. Everything → `running`.
-    #[state(superstate = "running")]
-    fn discovering(event: &TerminalInput) -> Outcome<State> {
-        let _ = event;
-        Super
-    }
-
-    /// A reader connects, none is connected. Everything → `running`.
-    #[state(superstate = "running")]
-    fn connecting(event: &TerminalInput) -> Outcome<State> {
-        let _ = event;
-        Super
-    }
-
-    /// At least one reader is connected. Everything → `running`.
-    #[state(superstate = "running")]
-    fn connected(event: &TerminalInput) -> Outcome<State> {
-        let _ = event;
-        Super
+    /// The saved reader is being connected; the connect's answer (the
+    /// session's reply to the call) → `idle`.
+    #[state(superstate = "serving")]
+    fn connecting_saved_reader(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
+        match event {
+            TerminalInput::SessionReported {
+                serial_number,
+                report,
+            } => {
+                self.session_reported(context, serial_number, report);
+                self.publish_overall(context);
+                if self.saved.is_none() {
+                    Transition(State::idle())
+                } else {
+                    Handled
+                }
+            }
+            _ => Super,
+        }
     }
 }
 
 impl TerminalCore {
     fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
         context.transitioned(state_name(source), state_name(target));
-        self.status = self.overall();
-        context.emit(TerminalOutput::Publish(TerminalEvent::ConnectionStatusChanged {
-            status: self.status,
-        }));
-        self.flush_deferred(context);
     }
 
-    fn flush_deferred(&mut self, context: &mut Out) {
+    /// Publishes the overall status if the input changed it, then what
+    /// comes after that change.
+    fn publish_overall(&mut self, context: &mut Out) {
+        let status = self.overall();
+        if status != self.status {
+            self.status = status;
+            context.emit(TerminalOutput::Publish(TerminalEvent::ConnectionStatusChanged {
+                status,
+            }));
+        }
         for output in self.deferred.drain(..) {
             context.emit(output);
         }
     }
 
-    /// The status the readers add up to (R2). A connect whose location is
-    /// still being checked counts for nothing yet: if the location is
-    /// unknown, the call fails and nothing changed.
     fn overall(&self) -> ConnectionStatus {
-        let any = |status| self.readers.values().any(|e| e.status == status);
-        if any(ConnectionStatus::Connected) {
-            ConnectionStatus::Connected
-        } else if any(ConnectionStatus::Connecting) {
-            ConnectionStatus::Connecting
-        } else if any(ConnectionStatus::Reconnecting) {
-            ConnectionStatus::Reconnecting
-        } else if self.discovering {
-            ConnectionStatus::Discovering
-        } else {
-            ConnectionStatus::NotConnected
-        }
+        const ORDER: [ConnectionStatus; 3] = [
+            ConnectionStatus::Connected,
+            ConnectionStatus::Connecting,
+            ConnectionStatus::Reconnecting,
+        ];
+        let busiest = ORDER.into_iter().find(|s| self.counts[status_index(*s)] > 0);
+        overall_status(busiest.as_ref(), self.discovering)
     }
 
-    fn reply(context: &mut Out, call: CallId, result: Result<CallOutcome, TerminalError>) {
+    /// Answers a call, noting when it is reconnect at start's.
+    fn reply_now(&mut self, context: &mut Out, call: CallId, result: Result<CallOutcome, TerminalError>) {
+        self.answered(call);
         context.emit(TerminalOutput::Reply { call, result });
     }
 
+    /// Reconnect at start is over once its call is answered.
+    fn answered(&mut self, call: CallId) {
+        if self.saved.as_ref().is_some_and(|s| s.call == call) {
+            self.saved = None;
+        }
+    }
+
+    fn set_reader_status(&mut self, serial_number: &SerialNumber, status: ConnectionStatus) {
+        let old = self.readers.insert(serial_number.clone(), status);
+        if let Some(old) = old {
+            self.counts[status_index(old)] -= 1;
+        }
+        self.counts[status_index(status)] += 1;
+    }
+
+    /// The app asked to connect: refused at once when the config has no
+    /// location, or the reader was never discovered and has no session;
+    /// otherwise the reader's session decides (it refuses a reader
+    /// connected or connecting).
     fn connect_requested(
         &mut self,
         context: &mut Out,
@@ -248,566 +371,106 @@ impl TerminalCore {
         config: &ConnectionConfig,
     ) {
         let serial_number = reader.serial_number.clone();
-        let refusal = if config.location_id.trim().is_empty() {
-            Some(TerminalError::EmptyLocation)
-        } else if let Some(entry) = self.readers.get(&serial_number) {
-            match entry.status {
-                _ if entry.reconnect != Reconnecting::Idle => {
-                    Some(TerminalError::ConnectInProgress { serial_number })
-                }
-                ConnectionStatus::Connected => Some(TerminalError::AlreadyConnected { serial_number }),
-                _ if entry.connect_call.is_some() || entry.status != ConnectionStatus::NotConnected => {
-                    Some(TerminalError::ConnectInProgress { serial_number })
-                }
-                _ => None,
-            }
-        } else if !self.known.contains_key(&serial_number) {
-            Some(TerminalError::UnknownReader { serial_number })
-        } else {
-            None
-        };
-        if let Some(error) = refusal {
-            return Self::reply(context, call, Err(error));
+        if config.location_id.trim().is_empty() {
+            return self.reply_now(context, call, Err(TerminalError::EmptyLocation));
         }
-        let entry = self
-            .readers
-            .entry(reader.serial_number.clone())
-            .or_insert_with(|| ReaderEntry {
+        if !self.readers.contains_key(&serial_number) {
+            if !self.known.contains_key(&serial_number) {
+                return self.reply_now(context, call, Err(TerminalError::UnknownReader { serial_number }));
+            }
+            self.set_reader_status(&serial_number, ConnectionStatus::NotConnected);
+        }
+        context.emit(TerminalOutput::ToSession {
+            serial_number,
+            input: SessionInput::ConnectRequested {
+                call,
                 reader: reader.clone(),
-                status: ConnectionStatus::NotConnected,
                 config: config.clone(),
-                location: None,
-                connect_call: None,
-                disconnect_calls: Vec::new(),
-                reboot_call: None,
-                reconnect: Reconnecting::Idle,
-                lost_after_connect: None,
-            });
-        entry.reader = reader.clone();
-        entry.config = config.clone();
-        entry.connect_call = Some(call);
-        context.emit(TerminalOutput::StartConnect {
-            reader: reader.clone(),
-            location: config.location_id.clone(),
+            },
         });
     }
 
-    fn disconnect_requested(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber) {
-        match self.readers.get_mut(serial_number) {
-            // The app's disconnect stops a reconnection as its cancelable
-            // would; the call is answered once the reconnection ended.
-            Some(entry) if matches!(entry.reconnect, Reconnecting::Running { .. }) => {
-                entry.disconnect_calls.push(call);
-                context.emit(TerminalOutput::ToSupervisor {
-                    serial_number: serial_number.clone(),
-                    input: ReconnectInput::CancelRequested { call: 0 },
-                });
-            }
-            Some(entry) if entry.reconnect == Reconnecting::Abandoning => entry.disconnect_calls.push(call),
-            Some(entry) if entry.status != ConnectionStatus::NotConnected || entry.connect_call.is_some() => {
-                entry.disconnect_calls.push(call);
-                context.emit(TerminalOutput::ToConnection {
-                    serial_number: serial_number.clone(),
-                    input: ConnectionInput::DisconnectRequested,
-                });
-            }
-            _ => Self::reply(
-                context,
-                call,
-                Err(TerminalError::NotConnected {
+    /// A call about a reader goes to its session; a reader without one is
+    /// not connected.
+    fn route(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber, input: SessionInput) {
+        let serial_number = serial_number.clone();
+        if self.readers.contains_key(&serial_number) {
+            context.emit(TerminalOutput::ToSession { serial_number, input });
+        } else {
+            self.reply_now(context, call, Err(TerminalError::NotConnected { serial_number }));
+        }
+    }
+
+    fn readers_discovered(&mut self, context: &mut Out, readers: &[Reader]) {
+        let connected = |r: &Reader| self.readers.get(&r.serial_number) == Some(&ConnectionStatus::Connected);
+        let readers: Vec<Reader> = readers.iter().filter(|r| !connected(r)).cloned().collect();
+        self.known
+            .extend(readers.iter().map(|r| (r.serial_number.clone(), r.clone())));
+        context.emit(TerminalOutput::Publish(TerminalEvent::DiscoveredReadersUpdated {
+            readers,
+        }));
+    }
+
+    /// What one input changed at a reader's session: its status, what to
+    /// publish and answer now, and what after the overall status change.
+    fn session_reported(&mut self, context: &mut Out, serial_number: &SerialNumber, report: &SessionReport) {
+        let old = self.readers.get(serial_number).copied().unwrap_or_default();
+        if old != report.status {
+            self.set_reader_status(serial_number, report.status);
+            match report.status {
+                // The location is known and the link is being made: the
+                // connect has started, which ends discovery (R2).
+                ConnectionStatus::Connecting => context.emit(TerminalOutput::ConnectStarted {
                     serial_number: serial_number.clone(),
                 }),
-            ),
-        }
-    }
-
-    fn reboot_requested(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber) {
-        let error = match self.readers.get_mut(serial_number) {
-            Some(entry)
-                if entry.status == ConnectionStatus::Connected && entry.reconnect == Reconnecting::Idle =>
-            {
-                if entry.reboot_call.is_none() {
-                    entry.reboot_call = Some(call);
-                    context.emit(TerminalOutput::ToConnection {
+                ConnectionStatus::Connected => context.emit(TerminalOutput::ConnectedReadersChanged {
+                    serial_number: serial_number.clone(),
+                    connected: true,
+                }),
+                _ if old == ConnectionStatus::Connected => {
+                    context.emit(TerminalOutput::ConnectedReadersChanged {
                         serial_number: serial_number.clone(),
-                        input: ConnectionInput::RebootRequested,
-                    });
-                    return;
-                }
-                TerminalError::Command {
-                    serial_number: serial_number.clone(),
-                    error: CommandError::Busy,
-                }
-            }
-            _ => TerminalError::NotConnected {
-                serial_number: serial_number.clone(),
-            },
-        };
-        Self::reply(context, call, Err(error));
-    }
-
-    fn connection_reported(
-        &mut self,
-        context: &mut Out,
-        serial_number: &SerialNumber,
-        event: &ConnectionEvent,
-    ) {
-        let Some(entry) = self.readers.get_mut(serial_number) else {
-            return;
-        };
-        let serial = || serial_number.clone();
-        let publish = |context: &mut Out, event| context.emit(TerminalOutput::Publish(event));
-        if entry.reconnect != Reconnecting::Idle {
-            return self.reconnect_connection_reported(context, serial_number, event);
-        }
-        match event {
-            // A connected reader's status is reported with the end of its
-            // connection, once it is known whether a reconnection follows.
-            ConnectionEvent::StatusChanged {
-                status: ConnectionStatus::NotConnected,
-            } if entry.status == ConnectionStatus::Connected => {}
-            ConnectionEvent::StatusChanged { status } => {
-                entry.status = *status;
-                publish(
-                    context,
-                    TerminalEvent::ReaderStatusChanged {
-                        serial_number: serial(),
-                        status: *status,
-                    },
-                );
-            }
-            ConnectionEvent::Connected { reader, location } => {
-                entry.reader = reader.clone();
-                entry.location = Some(location.clone());
-                context.emit(TerminalOutput::Persist {
-                    reader: reader.clone(),
-                    location: location.clone(),
-                });
-                context.emit(TerminalOutput::ToSupervisor {
-                    serial_number: serial(),
-                    input: ReconnectInput::ReaderConnected,
-                });
-                publish(
-                    context,
-                    TerminalEvent::Connected {
-                        reader: reader.clone(),
-                        location: location.clone(),
-                    },
-                );
-                if let Some(call) = entry.connect_call.take() {
-                    Self::reply(
-                        context,
-                        call,
-                        Ok(CallOutcome::Connected {
-                            reader: reader.clone(),
-                        }),
-                    );
-                }
-            }
-            ConnectionEvent::ConnectFailed { error } => {
-                if let Some(call) = entry.connect_call.take() {
-                    let error = match error {
-                        ConnectError::LocationNotFound { location } => TerminalError::LocationNotFound {
-                            location: location.clone(),
-                        },
-                        error => TerminalError::Connect {
-                            serial_number: serial(),
-                            error: error.clone(),
-                        },
-                    };
-                    Self::reply(context, call, Err(error));
-                }
-                for call in entry.disconnect_calls.drain(..) {
-                    Self::reply(context, call, Ok(CallOutcome::Done));
-                }
-            }
-            ConnectionEvent::Disconnected { reason } => {
-                // The event first, then the answers: a caller that awaited
-                // the disconnect finds it already in the stream.
-                let calls: Vec<CallId> = entry
-                    .disconnect_calls
-                    .drain(..)
-                    .chain(entry.reboot_call.take())
-                    .collect();
-                let config = entry.config.clone();
-                self.unexpected_or_requested_disconnect(context, serial_number, *reason, &config);
-                for call in calls {
-                    self.deferred.push(TerminalOutput::Reply {
-                        call,
-                        result: Ok(CallOutcome::Done),
-                    });
-                }
-            }
-            ConnectionEvent::BatteryReported { battery } => publish(
-                context,
-                TerminalEvent::BatteryLevelReported {
-                    serial_number: serial(),
-                    battery: *battery,
-                },
-            ),
-            ConnectionEvent::LowBatteryWarned { battery } => publish(
-                context,
-                TerminalEvent::LowBatteryWarning {
-                    serial_number: serial(),
-                    battery: *battery,
-                },
-            ),
-            ConnectionEvent::CardInserted => publish(
-                context,
-                TerminalEvent::CardInserted {
-                    serial_number: serial(),
-                },
-            ),
-            ConnectionEvent::CardRemoved => publish(
-                context,
-                TerminalEvent::CardRemoved {
-                    serial_number: serial(),
-                },
-            ),
-            ConnectionEvent::RebootAccepted => {
-                if let Some(call) = entry.reboot_call.take() {
-                    Self::reply(context, call, Ok(CallOutcome::Done));
-                }
-            }
-            ConnectionEvent::RebootFailed { error } => {
-                if let Some(call) = entry.reboot_call.take() {
-                    let error = TerminalError::Command {
-                        serial_number: serial(),
-                        error: error.clone(),
-                    };
-                    Self::reply(context, call, Err(error));
-                }
-            }
-            ConnectionEvent::MachineFailed { panic } => {
-                publish(
-                    context,
-                    TerminalEvent::ReaderActorFailed {
-                        serial_number: serial(),
-                        actor: "connection".into(),
-                        panic: panic.clone(),
-                    },
-                );
-                let calls: Vec<CallId> = entry
-                    .disconnect_calls
-                    .drain(..)
-                    .chain(entry.reboot_call.take())
-                    .collect();
-                // Reported for good: a machine that keeps failing is not
-                // reconnected.
-                let mut config = entry.config.clone();
-                config.auto_reconnect_on_unexpected_disconnect = false;
-                self.unexpected_or_requested_disconnect(
-                    context,
-                    serial_number,
-                    DisconnectReason::Unknown,
-                    &config,
-                );
-                for call in calls {
-                    self.deferred.push(TerminalOutput::Reply {
-                        call,
-                        result: Ok(CallOutcome::Done),
-                    });
-                }
-            }
-        }
-    }
-
-    /// A connection's report while its reader is reconnecting: the
-    /// connect's outcome goes to the supervisor, its status changes are
-    /// not the reader's (it stays `Reconnecting`), the rest is as usual.
-    fn reconnect_connection_reported(
-        &mut self,
-        context: &mut Out,
-        serial_number: &SerialNumber,
-        event: &ConnectionEvent,
-    ) {
-        let Some(entry) = self.readers.get_mut(serial_number) else {
-            return;
-        };
-        let to_supervisor = |context: &mut Out, input| {
-            context.emit(TerminalOutput::ToSupervisor {
-                serial_number: serial_number.clone(),
-                input,
-            })
-        };
-        let running = matches!(entry.reconnect, Reconnecting::Running { .. });
-        match event {
-            ConnectionEvent::StatusChanged { .. } => {}
-            ConnectionEvent::Connected { reader, location } => {
-                // The attempt's session stays open (the link is up) until
-                // the supervisor says how the reconnection ended: if the
-                // window ran out meanwhile, the link is closed.
-                if running {
-                    entry.reader = reader.clone();
-                    entry.location = Some(location.clone());
-                    context.emit(TerminalOutput::Persist {
-                        reader: reader.clone(),
-                        location: location.clone(),
-                    });
-                    to_supervisor(context, ReconnectInput::ReaderConnected);
-                }
-            }
-            ConnectionEvent::ConnectFailed { error } => {
-                if running {
-                    entry.reconnect = Reconnecting::Running {
-                        attempt_running: false,
-                    };
-                    to_supervisor(context, ReconnectInput::AttemptFailed { error: error.clone() });
-                } else {
-                    self.abandoned(context, serial_number);
-                }
-            }
-            ConnectionEvent::Disconnected { reason } => {
-                if running {
-                    entry.reconnect = Reconnecting::Running {
-                        attempt_running: false,
-                    };
-                    entry.lost_after_connect = Some(*reason);
-                    let auto_reconnect = entry.config.auto_reconnect_on_unexpected_disconnect;
-                    to_supervisor(
-                        context,
-                        ReconnectInput::ConnectionLost {
-                            reason: *reason,
-                            auto_reconnect,
-                        },
-                    );
-                } else {
-                    self.abandoned(context, serial_number);
-                }
-            }
-            ConnectionEvent::MachineFailed { panic } => {
-                context.emit(TerminalOutput::Publish(TerminalEvent::ReaderActorFailed {
-                    serial_number: serial_number.clone(),
-                    actor: "connection".into(),
-                    panic: panic.clone(),
-                }));
-                if running {
-                    entry.reconnect = Reconnecting::Running {
-                        attempt_running: false,
-                    };
-                    entry.lost_after_connect = Some(DisconnectReason::Unknown);
-                    to_supervisor(
-                        context,
-                        ReconnectInput::ConnectionLost {
-                            reason: DisconnectReason::Unknown,
-                            auto_reconnect: false,
-                        },
-                    );
-                } else {
-                    self.abandoned(context, serial_number);
-                }
-            }
-            ConnectionEvent::RebootAccepted | ConnectionEvent::RebootFailed { .. } => {}
-            ConnectionEvent::BatteryReported { .. }
-            | ConnectionEvent::LowBatteryWarned { .. }
-            | ConnectionEvent::CardInserted
-            | ConnectionEvent::CardRemoved => {
-                let reconnect = std::mem::take(&mut entry.reconnect);
-                self.connection_reported(context, serial_number, event);
-                if let Some(entry) = self.readers.get_mut(serial_number) {
-                    entry.reconnect = reconnect;
-                }
-            }
-        }
-    }
-
-    /// The stopped attempt's connect has ended: the reconnection is over.
-    fn abandoned(&mut self, context: &mut Out, serial_number: &SerialNumber) {
-        if let Some(entry) = self.readers.get_mut(serial_number) {
-            entry.reconnect = Reconnecting::Idle;
-            for call in entry.disconnect_calls.drain(..) {
-                Self::reply(context, call, Ok(CallOutcome::Done));
-            }
-        }
-    }
-
-    /// What a reader's supervisor reported (R9).
-    fn reconnect_reported(
-        &mut self,
-        context: &mut Out,
-        serial_number: &SerialNumber,
-        event: &ReconnectEvent,
-    ) {
-        let Some(entry) = self.readers.get_mut(serial_number) else {
-            return;
-        };
-        let serial = || serial_number.clone();
-        let publish = |context: &mut Out, event| context.emit(TerminalOutput::Publish(event));
-        match event {
-            ReconnectEvent::Started { reason } => {
-                if entry.reconnect == Reconnecting::Idle {
-                    entry.reconnect = Reconnecting::Running {
-                        attempt_running: false,
-                    };
-                }
-                entry.status = ConnectionStatus::Reconnecting;
-                // The shell puts the supervisor's cancelable in.
-                publish(
-                    context,
-                    TerminalEvent::ReconnectStarted {
-                        serial_number: serial(),
-                        reason: *reason,
-                        cancelable: Default::default(),
-                    },
-                );
-                publish(
-                    context,
-                    TerminalEvent::ReaderStatusChanged {
-                        serial_number: serial(),
-                        status: ConnectionStatus::Reconnecting,
-                    },
-                );
-            }
-            ReconnectEvent::AttemptDue { .. } => {
-                if let Reconnecting::Running { attempt_running } = &mut entry.reconnect {
-                    *attempt_running = true;
-                    context.emit(TerminalOutput::StartConnect {
-                        reader: entry.reader.clone(),
-                        location: entry.config.location_id.clone(),
-                    });
-                }
-            }
-            ReconnectEvent::AttemptAbandoned => {
-                if entry.reconnect
-                    == (Reconnecting::Running {
-                        attempt_running: true,
+                        connected: false,
                     })
-                {
-                    entry.reconnect = Reconnecting::Abandoning;
-                    context.emit(TerminalOutput::ToConnection {
-                        serial_number: serial(),
-                        input: ConnectionInput::DisconnectRequested,
-                    });
                 }
+                _ => {}
             }
-            ReconnectEvent::Succeeded => {
-                entry.reconnect = Reconnecting::Idle;
-                entry.status = ConnectionStatus::Connected;
-                publish(
-                    context,
-                    TerminalEvent::ReconnectSucceeded {
-                        serial_number: serial(),
-                    },
-                );
-                publish(
-                    context,
-                    TerminalEvent::ReaderStatusChanged {
-                        serial_number: serial(),
-                        status: ConnectionStatus::Connected,
-                    },
-                );
-                publish(
-                    context,
-                    TerminalEvent::Connected {
-                        reader: entry.reader.clone(),
-                        location: entry
-                            .location
-                            .clone()
-                            .unwrap_or_else(|| entry.config.location_id.clone()),
-                    },
-                );
-                if let Some(reason) = entry.lost_after_connect.take() {
-                    // The supervisor heard of it already; it decides again.
-                    let config = entry.config.clone();
-                    self.report_end(context, serial_number, reason, &config);
-                } else if !entry.disconnect_calls.is_empty() {
-                    // The app asked to disconnect while it reconnected.
-                    context.emit(TerminalOutput::ToConnection {
-                        serial_number: serial(),
-                        input: ConnectionInput::DisconnectRequested,
-                    });
-                }
-            }
-            ReconnectEvent::Failed { error, reason } => {
-                if entry.reconnect != Reconnecting::Abandoning {
-                    entry.reconnect = Reconnecting::Idle;
-                }
-                entry.lost_after_connect = None;
-                entry.status = ConnectionStatus::NotConnected;
-                publish(
-                    context,
-                    TerminalEvent::ReconnectFailed {
-                        serial_number: serial(),
-                        error: error.clone(),
-                    },
-                );
-                publish(
-                    context,
-                    TerminalEvent::ReaderStatusChanged {
-                        serial_number: serial(),
-                        status: ConnectionStatus::NotConnected,
-                    },
-                );
-                self.deferred
-                    .push(TerminalOutput::Publish(TerminalEvent::Disconnected {
-                        serial_number: serial(),
-                        reason: *reason,
-                    }));
-                if entry.reconnect == Reconnecting::Idle {
-                    for call in entry.disconnect_calls.drain(..) {
-                        self.deferred.push(TerminalOutput::Reply {
-                            call,
-                            result: Ok(CallOutcome::Done),
-                        });
-                    }
-                }
-            }
+        }
+        for item in &report.now {
+            let output = self.hub_output(item);
+            context.emit(output);
+        }
+        for item in &report.after_status {
+            let output = self.hub_output(item);
+            self.deferred.push(output);
         }
     }
 
-    /// A connection ended. The supervisor always hears of it. When
-    /// `reason.reconnects()` (R8) and the reader's config has
-    /// `auto_reconnect_on_unexpected_disconnect`, the reader is handed to
-    /// it (R9): it reports `Started`, which the hub publishes as
-    /// `ReconnectStarted`. Otherwise the end is reported at once, as R10
-    /// says: `Disconnected { reason }`.
-    fn unexpected_or_requested_disconnect(
-        &mut self,
-        context: &mut Out,
-        serial_number: &SerialNumber,
-        reason: DisconnectReason,
-        config: &ConnectionConfig,
-    ) {
-        context.emit(TerminalOutput::ToSupervisor {
-            serial_number: serial_number.clone(),
-            input: ReconnectInput::ConnectionLost {
-                reason,
-                auto_reconnect: config.auto_reconnect_on_unexpected_disconnect,
+    fn hub_output(&mut self, item: &HubItem) -> TerminalOutput {
+        match item {
+            HubItem::Persist { reader, location } => TerminalOutput::Persist {
+                reader: reader.clone(),
+                location: location.clone(),
             },
-        });
-        self.report_end(context, serial_number, reason, config);
+            HubItem::Publish(event) => TerminalOutput::Publish(event.clone()),
+            HubItem::Reply { call, result } => {
+                self.answered(*call);
+                TerminalOutput::Reply {
+                    call: *call,
+                    result: result.clone(),
+                }
+            }
+        }
     }
+}
 
-    /// The hub's side of a connection's end, once the supervisor was told.
-    fn report_end(
-        &mut self,
-        context: &mut Out,
-        serial_number: &SerialNumber,
-        reason: DisconnectReason,
-        config: &ConnectionConfig,
-    ) {
-        let Some(entry) = self.readers.get_mut(serial_number) else {
-            return;
-        };
-        if config.auto_reconnect_on_unexpected_disconnect && reason.reconnects() {
-            // The status stays until the supervisor's `Started`.
-            entry.reconnect = Reconnecting::Running {
-                attempt_running: false,
-            };
-            return;
-        }
-        if entry.status != ConnectionStatus::NotConnected {
-            entry.status = ConnectionStatus::NotConnected;
-            context.emit(TerminalOutput::Publish(TerminalEvent::ReaderStatusChanged {
-                serial_number: serial_number.clone(),
-                status: ConnectionStatus::NotConnected,
-            }));
-        }
-        self.deferred
-            .push(TerminalOutput::Publish(TerminalEvent::Disconnected {
-                serial_number: serial_number.clone(),
-                reason,
-            }));
+fn status_index(status: ConnectionStatus) -> usize {
+    match status {
+        ConnectionStatus::NotConnected => 0,
+        ConnectionStatus::Discovering => 1,
+        ConnectionStatus::Connecting => 2,
+        ConnectionStatus::Connected => 3,
+        ConnectionStatus::Reconnecting => 4,
     }
 }
 
@@ -817,20 +480,26 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub with no readers, `not_connected`.
+    /// A hub with no readers, `idle`.
     pub fn new() -> Self {
         Self {
             inner: TerminalCore::default().state_machine(),
         }
     }
 
-    /// One reader's status, as its connection last reported it.
+    /// One reader's status, as its session last reported it.
     pub fn reader_status(&self, serial_number: &SerialNumber) -> ConnectionStatus {
         self.inner
             .inner()
             .readers
             .get(serial_number)
-            .map_or(ConnectionStatus::NotConnected, |e| e.status)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The overall status, as last published (R2).
+    pub fn overall_status(&self) -> ConnectionStatus {
+        self.inner.inner().status
     }
 }
 
@@ -858,6 +527,8 @@ impl Machine for Hub {
     }
 
     fn timer_elapsed(timer: TerminalTimer) -> TerminalInput {
-        match timer {}
+        match timer {
+            TerminalTimer::SavedReaderSearch => TerminalInput::SavedReaderSearchElapsed,
+        }
     }
 }

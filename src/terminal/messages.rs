@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::events::TerminalEvent;
 use crate::backend::LocationId;
-use crate::connection::{CommandError, ConnectError, ConnectionEvent, ConnectionInput};
+use crate::connection::{CommandError, ConnectError};
 use crate::reader::{Reader, SerialNumber};
-use crate::reconnect::{ReconnectEvent, ReconnectInput};
+use crate::scanner::DiscoveryConfig;
+use crate::session::{SessionInput, SessionReport};
+use crate::store::LastConnected;
 
 /// Numbers one API call so its answer finds its caller.
 pub type CallId = u64;
@@ -110,6 +112,9 @@ pub enum TerminalError {
         /// The timeout.
         after_ms: u64,
     },
+    /// Reconnect at start (R11) is already running.
+    #[error("reconnecting the saved reader is already under way")]
+    SavedReaderReconnectInProgress,
     /// The terminal's actors are gone (the terminal was shut down).
     #[error("the terminal has stopped")]
     Stopped,
@@ -129,6 +134,7 @@ impl TerminalError {
             Self::Command { error, .. } => error.code(),
             Self::NoSavedReader => "no_saved_reader",
             Self::SavedReaderNotFound { .. } => "saved_reader_not_found",
+            Self::SavedReaderReconnectInProgress => "saved_reader_reconnect_in_progress",
             Self::Stopped => "terminal_stopped",
         }
     }
@@ -173,12 +179,26 @@ pub enum TerminalInput {
         /// Which reader.
         serial_number: SerialNumber,
     },
-    /// A connection reported something.
-    ConnectionReported {
-        /// Whose connection.
+    /// The app started a transaction on a reader (R20).
+    TransactionStartRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
         serial_number: SerialNumber,
-        /// What.
-        event: ConnectionEvent,
+    },
+    /// The app ended (or dropped) its transaction on a reader.
+    TransactionEndRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
+    /// A reader's session reported what an input changed.
+    SessionReported {
+        /// Whose session.
+        serial_number: SerialNumber,
+        /// What changed.
+        report: SessionReport,
     },
     /// The running discovery's list changed.
     ReadersDiscovered {
@@ -190,19 +210,19 @@ pub enum TerminalInput {
         /// Whether one runs now.
         running: bool,
     },
-    /// A reader's reconnect supervisor reported something (R9).
-    ReconnectReported {
-        /// Whose supervisor.
-        serial_number: SerialNumber,
-        /// What.
-        event: ReconnectEvent,
+    /// The app asked to reconnect the saved reader at start (R11).
+    ReconnectSavedReaderRequested {
+        /// The call to answer.
+        call: CallId,
+        /// What the store saved as the last connected reader, read when
+        /// the app called.
+        saved: Option<LastConnected>,
+        /// How long to look for it, in milliseconds.
+        timeout_ms: u64,
     },
-    /// Reconnect at start (R11) reached a step the app should hear of
-    /// (one of the `SavedReader…` events).
-    SavedReaderStepReached {
-        /// The event to publish.
-        event: TerminalEvent,
-    },
+    /// Reconnect at start's search timer elapsed: the saved reader was not
+    /// seen in time.
+    SavedReaderSearchElapsed,
 }
 
 /// What the hub asks its shell to do.
@@ -215,28 +235,32 @@ pub enum TerminalOutput {
         /// The answer.
         result: Result<CallOutcome, TerminalError>,
     },
-    /// Start (or reuse) the reader's connection actor and ask it to connect.
-    StartConnect {
-        /// The reader.
-        reader: Reader,
-        /// The location.
-        location: LocationId,
-    },
-    /// Deliver an input to a reader's connection actor.
-    ToConnection {
+    /// Deliver an input to a reader's session (started with its first
+    /// connect).
+    ToSession {
         /// Which reader.
         serial_number: SerialNumber,
         /// What.
-        input: ConnectionInput,
+        input: SessionInput,
     },
-    /// Deliver an input to a reader's reconnect supervisor (started on
-    /// first use, and again if it stopped).
-    ToSupervisor {
+    /// A reader's connect started: it ends the running discovery (R2).
+    ConnectStarted {
         /// Which reader.
         serial_number: SerialNumber,
-        /// What.
-        input: ReconnectInput,
     },
+    /// A reader became connected or stopped being: discoveries never list
+    /// connected readers (R2).
+    ConnectedReadersChanged {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// Whether it is connected now.
+        connected: bool,
+    },
+    /// Start a discovery for reconnect at start (R11); its lists come back
+    /// as `ReadersDiscovered`.
+    StartDiscovery(DiscoveryConfig),
+    /// Stop the discovery reconnect at start started.
+    StopDiscovery,
     /// Remember the connected reader and its location (R11).
     Persist {
         /// The reader.
@@ -248,6 +272,9 @@ pub enum TerminalOutput {
     Publish(TerminalEvent),
 }
 
-/// The hub has no timers of its own; every wait is a connection's.
+/// The hub's timers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TerminalTimer {}
+pub enum TerminalTimer {
+    /// Reconnect at start (R11) has looked for the saved reader long enough.
+    SavedReaderSearch,
+}

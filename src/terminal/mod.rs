@@ -7,13 +7,14 @@
 //! | `mod.rs` | [`Terminal`], [`TerminalBuilder`] |
 //! | `messages.rs` | [`ConnectionConfig`], [`TerminalError`], the hub's inputs and outputs |
 //! | `events.rs` | [`TerminalEvent`], [`TerminalDelegate`] |
-//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`] |
-//! | `actor.rs` | the hub's shell: one connection actor and one reconnect supervisor per reader (R21), the store, the fan-out |
+//! | `machine.rs` | the hub's pure machine [`Hub`] and its table [`SPEC`]: calls, the overall status ([`overall_status`]), reconnect at start |
+//! | `actor.rs` | the hub's shell: one [`crate::session`] actor per reader (R21), the store, the fan-out |
+//! | `transaction.rs` | [`Transaction`], a payment in progress on a reader (R20) |
 //!
 //! # Reconnection (R8–R12) and the order of events
 //!
-//! Each reader connected gets a reconnect supervisor
-//! ([`crate::reconnect`]). When its connection ends for a reason that
+//! Each reader connected gets a session ([`crate::session`]), which owns
+//! its connection and its reconnect supervisor ([`crate::reconnect`]). When its connection ends for a reason that
 //! reconnects ([`crate::reader::DisconnectReason::reconnects`]: anything
 //! but the app's own disconnect and a critically low battery; reboots
 //! included) and its config has `auto_reconnect_on_unexpected_disconnect`,
@@ -111,6 +112,7 @@ mod actor;
 mod events;
 mod machine;
 mod messages;
+mod transaction;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,21 +128,25 @@ use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
 pub use actor::{HubActor, HubEffects};
 pub use events::{TerminalDelegate, TerminalEvent};
-pub use machine::{Hub, SPEC};
+pub use machine::{Hub, SPEC, overall_status};
 pub use messages::{
     CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalInput, TerminalOutput, TerminalTimer,
 };
+pub use transaction::Transaction;
 
 use crate::backend::Backend;
 use crate::cancelable::CancelOutcome;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::reconnect::{ReconnectPolicy, RestartIntensity};
+use crate::reboot::RebootPolicy;
+use crate::reconnect::ReconnectPolicy;
+use crate::runtime::RestartIntensity;
 use crate::runtime::shell::{Clock, Deliver};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle};
+use crate::session::{SessionParts, Supervisors};
 use crate::store::Store;
 use crate::transport::Transport;
-use actor::{Calls, HubParts, Supervisors, TerminalView, start_hub};
+use actor::{Calls, HubParts, TerminalView, start_hub};
 
 /// How many events a slow subscriber may fall behind before it is told
 /// [`TerminalEvent::EventsMissed`].
@@ -157,9 +163,18 @@ pub struct TerminalBuilder {
     event_capacity: usize,
     reconnect: ReconnectPolicy,
     restarts: RestartIntensity,
+    reboot: RebootPolicy,
 }
 
 impl TerminalBuilder {
+    /// When M2 and WisePad 3 readers are rebooted by the runtime (R12): a
+    /// lead before the reader's own 24-hour deadline (10 min by default),
+    /// and the retry after a reboot that did not happen.
+    pub fn reboot_policy(mut self, policy: RebootPolicy) -> Self {
+        self.reboot = policy;
+        self
+    }
+
     /// How readers are reconnected after an unexpected disconnect (R9):
     /// the window (60 s by default) and the backoff.
     pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
@@ -206,6 +221,14 @@ impl TerminalBuilder {
     /// their own on real time.
     pub fn start(self) -> Terminal {
         let (events, _) = broadcast::channel(self.event_capacity);
+        let lossless = LosslessSubscribers::default();
+        // The hub calls one delegate; this one hands each event to the
+        // app's and to every lossless subscriber, so `events_lossless`
+        // needs nothing of the hub beyond the fan-out it already does.
+        let delegate: Arc<dyn TerminalDelegate> = Arc::new(FanOut {
+            app: self.delegate,
+            lossless: lossless.clone(),
+        });
         let view = Arc::new(Mutex::new(TerminalView::default()));
         let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
         let seed = self.seed;
@@ -218,12 +241,13 @@ impl TerminalBuilder {
             seed,
             reconnect: self.reconnect,
             restarts: self.restarts,
+            reboot: self.reboot,
             supervisors: supervisors.clone(),
             tracer: self.tracer,
             events: events.clone(),
             view: view.clone(),
             calls: calls.clone(),
-            delegate: self.delegate,
+            delegate: Some(delegate),
         };
         let (started, system) = if actix::System::try_current().is_some() {
             (parts.start(), None)
@@ -254,12 +278,36 @@ impl TerminalBuilder {
             events,
             view,
             calls,
-            next_call: AtomicU64::new(1),
+            next_call: Arc::new(AtomicU64::new(1)),
             seed,
             system,
             store,
             supervisors,
+            lossless,
         }
+    }
+}
+
+/// The senders of [`Terminal::events_lossless`] streams.
+type LosslessSubscribers = Arc<Mutex<Vec<mpsc::UnboundedSender<TerminalEvent>>>>;
+
+/// The delegate the hub calls with every event, in order: the app's
+/// delegate, then each lossless subscriber (one whose stream was dropped
+/// is forgotten at the next event).
+struct FanOut {
+    app: Option<Arc<dyn TerminalDelegate>>,
+    lossless: LosslessSubscribers,
+}
+
+impl TerminalDelegate for FanOut {
+    fn on_event(&self, event: &TerminalEvent) {
+        if let Some(app) = &self.app {
+            app.on_event(event);
+        }
+        self.lossless
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|subscriber| subscriber.send(event.clone()).is_ok());
     }
 }
 
@@ -271,6 +319,7 @@ struct Parts {
     seed: u64,
     reconnect: ReconnectPolicy,
     restarts: RestartIntensity,
+    reboot: RebootPolicy,
     supervisors: Supervisors,
     tracer: Tracer,
     events: broadcast::Sender<TerminalEvent>,
@@ -292,22 +341,29 @@ impl Parts {
     fn start(self) -> Started {
         let clock = Clock::start();
         let scanner = ScannerHandle::start(self.transport.clone(), self.tracer.clone(), clock);
-        let hub = start_hub(HubParts {
-            transport: self.transport,
-            backend: self.backend,
-            store: self.store,
-            tracer: self.tracer,
+        let hub = start_hub(
+            HubParts {
+                store: self.store,
+                events: self.events,
+                view: self.view,
+                calls: self.calls,
+                delegate: self.delegate,
+                scanner: scanner.clone(),
+                session: SessionParts {
+                    transport: self.transport,
+                    backend: self.backend,
+                    tracer: self.tracer.clone(),
+                    clock,
+                    seed: self.seed,
+                    reconnect: self.reconnect,
+                    restarts: self.restarts,
+                    supervisors: self.supervisors,
+                    reboot: self.reboot,
+                },
+            },
+            self.tracer,
             clock,
-            events: self.events,
-            view: self.view,
-            calls: self.calls,
-            delegate: self.delegate,
-            scanner: scanner.clone(),
-            seed: self.seed,
-            reconnect: self.reconnect,
-            restarts: self.restarts,
-            supervisors: self.supervisors,
-        });
+        );
         let mut discovering = scanner.discovering();
         let to_hub = hub.clone();
         actix::spawn(async move {
@@ -345,7 +401,7 @@ pub struct Terminal {
     events: broadcast::Sender<TerminalEvent>,
     view: Arc<Mutex<TerminalView>>,
     calls: Calls,
-    next_call: AtomicU64,
+    next_call: Arc<AtomicU64>,
     seed: u64,
     /// The actix system the terminal started on its own thread, if it did.
     system: Option<actix::System>,
@@ -353,6 +409,8 @@ pub struct Terminal {
     store: Arc<dyn Store>,
     /// Each reader's reconnect supervisor, for `cancel_reconnect`.
     supervisors: Supervisors,
+    /// Where [`Terminal::events_lossless`] streams are fed from.
+    lossless: LosslessSubscribers,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -380,6 +438,7 @@ impl Terminal {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             reconnect: ReconnectPolicy::default(),
             restarts: RestartIntensity::default(),
+            reboot: RebootPolicy::default(),
         }
     }
 
@@ -389,7 +448,8 @@ impl Terminal {
     }
 
     /// Every event from now on, in order. A subscriber that falls more than
-    /// the event capacity behind gets [`TerminalEvent::EventsMissed`].
+    /// the event capacity behind gets [`TerminalEvent::EventsMissed`];
+    /// [`Terminal::events_lossless`] loses none, at a cost in memory.
     pub fn events(&self) -> BoxStream<'static, TerminalEvent> {
         BroadcastStream::new(self.events.subscribe())
             .map(|item| match item {
@@ -397,6 +457,24 @@ impl Terminal {
                 Err(BroadcastStreamRecvError::Lagged(count)) => TerminalEvent::EventsMissed { count },
             })
             .boxed()
+    }
+
+    /// Every event from now on, in order, none ever dropped: for what
+    /// checks behaviour (the scenario runner, a test) and apps that must
+    /// see every event. It never yields [`TerminalEvent::EventsMissed`].
+    ///
+    /// The price is memory: the stream is unbounded, so events its reader
+    /// has not taken yet are kept, without limit (a few hundred bytes each;
+    /// a `DiscoveredReadersUpdated` holds the whole list). Read it steadily,
+    /// and drop it when done. [`Terminal::events`] bounds the memory and
+    /// reports what a slow reader missed instead.
+    pub fn events_lossless(&self) -> BoxStream<'static, TerminalEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lossless
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx);
+        UnboundedReceiverStream::new(rx).boxed()
     }
 
     /// Starts a discovery (R1); a running one ends superseded (R2). The
@@ -470,12 +548,39 @@ impl Terminal {
     }
 
     /// Asks a connected reader to reboot now (R12); answers once the reader
-    /// accepted. Its disconnect follows with reason `RebootRequested`.
+    /// accepted. Its disconnect follows with reason `RebootRequested` and,
+    /// with auto-reconnect on, reconnection (`ReconnectStarted`, R9); the
+    /// next 24-hour reboot is counted from the reader's new uptime. Refused
+    /// with `transaction_in_progress` while a transaction runs (R20).
     pub async fn reboot_reader(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
         let serial_number = serial_number.clone();
         self.call(|call| TerminalInput::RebootReaderRequested { call, serial_number })
             .await
             .map(|_| ())
+    }
+
+    /// Starts a transaction on a connected reader (R20); answers once the
+    /// reader has started it. While it runs the reader is never rebooted:
+    /// `reboot_reader` answers `transaction_in_progress`, and the 24-hour
+    /// reboot (R12) waits for its end. Fails with `not_connected`, or
+    /// `transaction_in_progress` when one runs already, or `reader_busy`
+    /// while the reader reboots or disconnects.
+    pub async fn start_transaction(
+        &self,
+        serial_number: &SerialNumber,
+    ) -> Result<Transaction, TerminalError> {
+        let serial = serial_number.clone();
+        self.call(|call| TerminalInput::TransactionStartRequested {
+            call,
+            serial_number: serial,
+        })
+        .await?;
+        Ok(Transaction::new(
+            serial_number.clone(),
+            self.hub.clone(),
+            self.calls.clone(),
+            self.next_call.clone(),
+        ))
     }
 
     /// Stops a reader's running reconnection (R9), as the cancelable of its
@@ -498,48 +603,21 @@ impl Terminal {
     /// event: `SavedReaderReconnectStarted`, then `SavedReaderFound` (and
     /// the connect's events) or `SavedReaderNotFound`.
     pub async fn reconnect_saved_reader(&self, timeout: Duration) -> Result<Reader, TerminalError> {
-        let saved = self.store.last_connected().ok_or(TerminalError::NoSavedReader)?;
-        let serial_number = saved.serial_number.clone();
-        self.step(TerminalEvent::SavedReaderReconnectStarted {
-            serial_number: serial_number.clone(),
-            location: saved.location.clone(),
-        });
-        let mut discovery = self
-            .discover_readers(DiscoveryConfig::scan().with_timeout(timeout))
-            .await;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let found = loop {
-            let update = tokio::time::timeout_at(deadline, discovery.updates.next()).await;
-            match update {
-                Ok(Some(DiscoveryUpdate::ReadersUpdated(readers))) => {
-                    if let Some(reader) = readers.into_iter().find(|r| r.serial_number == serial_number) {
-                        break Some(reader);
-                    }
-                }
-                Ok(Some(DiscoveryUpdate::Finished(_))) | Ok(None) | Err(_) => break None,
-            }
-        };
-        let Some(reader) = found else {
-            discovery.cancelable.cancel().await;
-            self.step(TerminalEvent::SavedReaderNotFound {
-                serial_number: serial_number.clone(),
-            });
-            return Err(TerminalError::SavedReaderNotFound {
-                serial_number,
-                after_ms: timeout.as_millis() as u64,
-            });
-        };
-        self.step(TerminalEvent::SavedReaderFound {
-            serial_number: serial_number.clone(),
-        });
-        self.connect_reader(&reader, ConnectionConfig::new(saved.location))
-            .await
-    }
-
-    /// Publishes one step of reconnect at start, in order with the rest.
-    fn step(&self, event: TerminalEvent) {
-        self.hub
-            .do_send(Deliver::app(TerminalInput::SavedReaderStepReached { event }));
+        // The store is read here, once: what it said is the input the hub
+        // decides on (and what a trace records).
+        let saved = self.store.last_connected();
+        let timeout_ms = timeout.as_millis().min(u64::MAX as u128) as u64;
+        match self
+            .call(|call| TerminalInput::ReconnectSavedReaderRequested {
+                call,
+                saved,
+                timeout_ms,
+            })
+            .await?
+        {
+            CallOutcome::Connected { reader } => Ok(reader),
+            CallOutcome::Done => Err(TerminalError::Stopped),
+        }
     }
 
     /// The terminal's overall status (R2): `Connected` while any reader is.
@@ -629,5 +707,6 @@ mod tests {
         send(terminal.events());
         send(terminal.cancel_reconnect(&reader.serial_number));
         send(terminal.reconnect_saved_reader(Duration::from_secs(1)));
+        send(terminal.start_transaction(&reader.serial_number));
     }
 }

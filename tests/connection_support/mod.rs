@@ -51,6 +51,7 @@ pub fn hello_answer(request_id: u16) -> ReaderMessage {
             software_version: "2.1.0".into(),
             active_slot: Slot::A,
             battery: battery(0.8),
+            uptime_ms: 3_600_000,
         },
     }
 }

@@ -19,6 +19,20 @@ pub fn example(name: &str) -> PathBuf {
         .join(format!("{name}.toml"))
 }
 
+/// The names of every shipped example scenario, sorted.
+pub fn example_names() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "the examples are there: {names:?}");
+    names
+}
+
 /// Runs the example scenario `name` (on virtual time) and returns its trace.
 pub fn scenario_trace(name: &str) -> String {
     let scenario = scenario::load(example(name)).unwrap();

@@ -5,14 +5,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 
 /// How long the turnstile stays unlocked waiting for a push.
 pub const AUTO_LOCK_AFTER: Duration = Duration::from_secs(5);
 
 /// What happens to a turnstile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum TurnstileInput {
     /// Someone inserted a coin.
     CoinInserted,
@@ -20,8 +21,8 @@ pub enum TurnstileInput {
     Pushed,
     /// The arm finished turning.
     RotationCompleted,
-    /// A timer elapsed.
-    TimerElapsed(TurnstileTimer),
+    /// The `AutoLock` timer elapsed: nobody pushed in time.
+    AutoLockElapsed,
 }
 
 /// What the turnstile asks its shell to do.
@@ -60,7 +61,7 @@ pub static SPEC: MachineSpec = MachineSpec {
         superstate(
             "unlocked",
             None,
-            &[on("TimerElapsed", &["locked"]), on("CoinInserted", &[])],
+            &[on("AutoLockElapsed", &["locked"]), on("CoinInserted", &[])],
         ),
         state(
             "waiting_for_push",
@@ -79,17 +80,17 @@ type Out = Outbox<TurnstileOutput, TurnstileTimer>;
 
 /// The statig side: shared storage and handlers.
 #[derive(Debug, Default)]
-pub(crate) struct TurnstileCore {
+pub struct TurnstileCore {
     /// Coins taken since start; shows shared storage surviving transitions.
     coins: u32,
 }
 
 #[state_machine(
     initial = "State::locked()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl TurnstileCore {
     /// Waits for a coin. `CoinInserted` → `waiting_for_push`; `Pushed` is
@@ -111,12 +112,12 @@ impl TurnstileCore {
         }
     }
 
-    /// Unlocked, paid for. `TimerElapsed` → `locked`; `CoinInserted` is
+    /// Unlocked, paid for. `AutoLockElapsed` → `locked`; `CoinInserted` is
     /// refunded in place.
     #[superstate]
     fn unlocked(context: &mut Out, event: &TurnstileInput) -> Outcome<State> {
         match event {
-            TurnstileInput::TimerElapsed(TurnstileTimer::AutoLock) => {
+            TurnstileInput::AutoLockElapsed => {
                 context.emit(TurnstileOutput::Lock);
                 Transition(State::locked())
             }
@@ -154,39 +155,7 @@ impl TurnstileCore {
     }
 }
 
-impl TurnstileCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-}
-
-/// The turnstile as a runtime [`Machine`].
-pub struct Turnstile {
-    inner: statig::blocking::StateMachine<TurnstileCore>,
-}
-
-impl Turnstile {
-    /// A locked turnstile.
-    pub fn new() -> Self {
-        Self {
-            inner: TurnstileCore::default().state_machine(),
-        }
-    }
-
-    /// Coins taken so far.
-    pub fn coins(&self) -> u32 {
-        self.inner.inner().coins
-    }
-}
-
-impl Default for Turnstile {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Machine for Turnstile {
-    type Input = TurnstileInput;
+impl StatigCore for TurnstileCore {
     type Output = TurnstileOutput;
     type Timer = TurnstileTimer;
 
@@ -194,15 +163,30 @@ impl Machine for Turnstile {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
-    }
-
-    fn handle(&mut self, input: &TurnstileInput, out: &mut Out) {
-        self.inner.handle_with_context(input, out);
-    }
-
     fn timer_elapsed(timer: TurnstileTimer) -> TurnstileInput {
-        TurnstileInput::TimerElapsed(timer)
+        match timer {
+            TurnstileTimer::AutoLock => TurnstileInput::AutoLockElapsed,
+        }
+    }
+}
+
+/// The turnstile as a runtime machine.
+pub type Turnstile = StatigMachine<TurnstileCore>;
+
+impl Turnstile {
+    /// A locked turnstile.
+    pub fn new() -> Self {
+        StatigMachine::from_core(TurnstileCore::default())
+    }
+
+    /// Coins taken so far.
+    pub fn coins(&self) -> u32 {
+        self.core().coins
+    }
+}
+
+impl Default for Turnstile {
+    fn default() -> Self {
+        Self::new()
     }
 }

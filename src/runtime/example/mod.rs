@@ -1,6 +1,6 @@
 //! A small example machine that knows nothing of readers: a coin-operated
 //! turnstile with an auto-lock timer. It shows how a machine is written
-//! (statig handlers, the declared table beside them, the `Machine` impl) and
+//! (statig handlers, the declared table beside them, the `StatigCore` impl) and
 //! serves the runtime's own tests and benchmarks.
 //!
 //! ```

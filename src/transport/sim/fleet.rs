@@ -13,14 +13,16 @@
 //! supervision_timeout_ms = 2000    # how long before a silent link is declared lost
 //!
 //! [[readers]]
-//! serial = "STRM2-0001"            # 1..=32 bytes, unique in the fleet
+//! serial = "STRM2-0001"            # 1..=32 bytes, no control characters, unique in the fleet
 //! device_type = "stripe_m2"        # bbpos_chipper2x | bbpos_wisepad3 | stripe_m2 (or chipper2x, wisepad3, m2)
 //! distance_m = 1.2                 # from the host, >= 0; sets the RSSI
 //! battery = 0.93                   # level in [0, 1]
 //! charging = true                  # default false
-//! software_version = "3.1.0"       # the image in the active slot
+//! software_version = "3.1.0"       # the image in the active slot, 1..=255 bytes, no control characters
 //! att_payload = 244                # optional: largest ATT payload it negotiates, 20..=244
 //!                                  # (default: 20 for the Chipper 2X, 185 for the WisePad 3, 244 for the M2)
+//! uptime_ms = 82800000             # optional: how long it has been up when the world starts (default 0);
+//!                                  # an M2 or WisePad 3 reboots itself when it reaches 24 h (R12)
 //! [readers.fault]                  # optional fault plan, every key optional
 //! drop_link_at_step = 3            # drop the link instead of answering its 3rd command (1-based, over its life)
 //! drop_link_at_ms = 600000         # drop the link at this virtual time (ms since the world started)
@@ -34,8 +36,10 @@
 //! A file with an error is rejected with a [`FleetError`] naming the line
 //! and the field: syntax and type errors (from `toml`'s spans), and the
 //! semantic checks — duplicate serial, battery outside [0, 1], unknown
-//! device type, bad distance, serial, version or ATT payload.
+//! device type, bad distance, serial, version or ATT payload. A file larger
+//! than [`MAX_FLEET_BYTES`] is refused unread ([`FleetError::TooLarge`]).
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -45,7 +49,7 @@ use toml::Spanned;
 use super::link::LinkModel;
 use crate::protocol::advertisement::MAX_SERIAL_LEN;
 use crate::protocol::{DEFAULT_ATT_PAYLOAD, MAX_ATT_PAYLOAD};
-use crate::reader::{DeviceType, SerialNumber};
+use crate::reader::{DeviceType, SerialNumber, check_text};
 
 const EXAMPLE: &str = include_str!("../../../examples/fleets/example.toml");
 
@@ -77,6 +81,11 @@ pub struct ReaderSpec {
     pub software_version: String,
     /// The largest ATT payload it negotiates.
     pub att_payload: usize,
+    /// How long it has been up when the world starts, in ms: it reports
+    /// this uptime, and an M2 or WisePad 3 reboots itself 24 h after its
+    /// boot (R12), so a reader at 23 h reboots within the hour.
+    #[serde(default)]
+    pub uptime_ms: u64,
     /// Faults it will suffer.
     pub fault: FaultPlan,
 }
@@ -97,6 +106,7 @@ impl ReaderSpec {
             charging: false,
             software_version: software_version.into(),
             att_payload: default_att_payload(device_type),
+            uptime_ms: 0,
             fault: FaultPlan::default(),
         }
     }
@@ -142,6 +152,15 @@ pub enum FleetError {
         path: String,
         /// What the OS said.
         message: String,
+    },
+    /// The file is larger than the most [`Fleet::load`] reads
+    /// ([`MAX_FLEET_BYTES`]).
+    #[error("fleet file `{path}` is larger than {limit} bytes")]
+    TooLarge {
+        /// The path.
+        path: String,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// Not valid TOML, a value of the wrong type, or a missing or unknown key.
     #[error("fleet file line {line}, field `{field}`: {message}")]
@@ -203,7 +222,7 @@ impl FleetError {
     /// The line the error is on (0 for [`FleetError::Io`]).
     pub fn line(&self) -> usize {
         match self {
-            Self::Io { .. } => 0,
+            Self::Io { .. } | Self::TooLarge { .. } => 0,
             Self::Syntax { line, .. }
             | Self::DuplicateSerial { line, .. }
             | Self::BatteryOutOfRange { line, .. }
@@ -215,7 +234,7 @@ impl FleetError {
     /// The field the error is about (empty for [`FleetError::Io`]).
     pub fn field(&self) -> &str {
         match self {
-            Self::Io { .. } => "",
+            Self::Io { .. } | Self::TooLarge { .. } => "",
             Self::Syntax { field, .. }
             | Self::DuplicateSerial { field, .. }
             | Self::BatteryOutOfRange { field, .. }
@@ -248,6 +267,8 @@ struct RawReader {
     software_version: Spanned<String>,
     att_payload: Option<Spanned<usize>>,
     #[serde(default)]
+    uptime_ms: u64,
+    #[serde(default)]
     fault: Option<Spanned<FaultPlan>>,
 }
 
@@ -263,12 +284,20 @@ impl Fleet {
         EXAMPLE
     }
 
-    /// Reads and parses a fleet file.
+    /// Reads and parses a fleet file of at most [`MAX_FLEET_BYTES`]; a
+    /// larger one (or an endless one, `/dev/zero`) is refused with
+    /// [`FleetError::TooLarge`] after reading one byte past the limit.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, FleetError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| FleetError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
+        let text = read_bounded(path, MAX_FLEET_BYTES).map_err(|e| match e {
+            BoundedReadError::TooLarge { limit } => FleetError::TooLarge {
+                path: path.display().to_string(),
+                limit,
+            },
+            BoundedReadError::Io(e) => FleetError::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            },
         })?;
         Self::from_toml(&text)
     }
@@ -284,24 +313,25 @@ impl Fleet {
             }
         })?;
         let mut readers: Vec<ReaderSpec> = Vec::with_capacity(raw.readers.len());
-        let mut serial_lines: Vec<usize> = Vec::new();
+        let lines = LineIndex::new(text);
+        let mut serial_lines: HashMap<String, usize> = HashMap::new();
         for (i, r) in raw.readers.into_iter().enumerate() {
-            let at = |span: Range<usize>| line_of(text, span.start);
+            let at = |span: Range<usize>| lines.line_of(span.start);
             let field = |name: &str| format!("readers[{i}].{name}");
             let serial = r.serial.get_ref().clone();
-            if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
+            if let Err(e) = SerialNumber::parse(serial.as_str()) {
                 return Err(FleetError::InvalidValue {
                     line: at(r.serial.span()),
                     field: field("serial"),
-                    message: format!("serial must be 1..={MAX_SERIAL_LEN} bytes, is {}", serial.len()),
+                    message: format!("serial {e} (1..={MAX_SERIAL_LEN} bytes, no control characters)"),
                 });
             }
-            if let Some(first) = readers.iter().position(|s| s.serial.as_str() == serial) {
+            if let Some(first_line) = serial_lines.get(&serial) {
                 return Err(FleetError::DuplicateSerial {
                     line: at(r.serial.span()),
                     field: field("serial"),
                     serial,
-                    first_line: serial_lines[first],
+                    first_line: *first_line,
                 });
             }
             let device_type: DeviceType =
@@ -330,11 +360,11 @@ impl Fleet {
                 });
             }
             let software_version = r.software_version.get_ref().clone();
-            if software_version.is_empty() || software_version.len() > u8::MAX as usize {
+            if let Err(e) = check_text(&software_version, u8::MAX as usize) {
                 return Err(FleetError::InvalidValue {
                     line: at(r.software_version.span()),
                     field: field("software_version"),
-                    message: "software version must be 1..=255 bytes".into(),
+                    message: format!("software version {e} (1..=255 bytes, no control characters)"),
                 });
             }
             let att_payload = match &r.att_payload {
@@ -375,7 +405,7 @@ impl Fleet {
                     plan
                 }
             };
-            serial_lines.push(at(r.serial.span()));
+            serial_lines.insert(serial.clone(), at(r.serial.span()));
             readers.push(ReaderSpec {
                 serial: SerialNumber(serial),
                 device_type,
@@ -384,6 +414,7 @@ impl Fleet {
                 charging: r.charging,
                 software_version,
                 att_payload,
+                uptime_ms: r.uptime_ms,
                 fault,
             });
         }
@@ -395,13 +426,64 @@ impl Fleet {
     }
 }
 
+/// The largest fleet file [`Fleet::load`] reads: 8 MiB, some 50,000
+/// readers.
+pub const MAX_FLEET_BYTES: u64 = 8 << 20;
+
+/// Why [`read_bounded`] gave no text.
+#[derive(Debug)]
+pub(crate) enum BoundedReadError {
+    /// The file is longer than the limit (in bytes).
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// It could not be opened or read, or is not UTF-8.
+    Io(std::io::Error),
+}
+
+/// Reads a text file of at most `limit` bytes, never holding more than
+/// `limit + 1` of them: `read_to_string` of `/dev/zero` would fill memory.
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<String, BoundedReadError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(BoundedReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(BoundedReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(BoundedReadError::TooLarge { limit });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        BoundedReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        ))
+    })
+}
+
+/// 1-based lines of byte offsets, by binary search over the newlines
+/// (counting them from the start for every field was quadratic).
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        Self(
+            text.bytes()
+                .enumerate()
+                .filter_map(|(i, b)| (b == b'\n').then_some(i))
+                .collect(),
+        )
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|newline| *newline < offset) + 1
+    }
+}
+
 /// The 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    LineIndex::new(text).line_of(offset)
 }
 
 /// The field a parse error is about, as a path (`readers[1].battery`): the

@@ -6,8 +6,8 @@
 //! wire-protocol bytes written to it ([`crate::protocol`]) and answers in
 //! encoded, fragmented frames, advertises [`ReaderAdvertisement`]s, keeps
 //! A/B firmware slots, drains and charges its battery, sleeps, powers down
-//! when idle, reboots every 24 hours (M2, WisePad 3) and follows its fault
-//! plan. Everything runs on tokio time and is deterministic from the fleet's
+//! when idle, reboots every 24 hours (M2, WisePad 3), refuses a reboot or
+//! an install while a transaction runs (R20) and follows its fault plan. Everything runs on tokio time and is deterministic from the fleet's
 //! seed, so on a paused clock a day passes in a moment.
 //!
 //! # Layout
@@ -55,8 +55,9 @@
 //! | [`SimWorld::set_battery`]`(serial, level)`, [`SimWorld::set_charging`] | battery level; charger on or off |
 //! | [`SimWorld::insert_card`], [`SimWorld::remove_card`] | `CardInserted` / `CardRemoved` |
 //! | [`SimWorld::fail_next_install_at`]`(serial, percent)` | the next install fails at that percentage |
+//! | [`SimWorld::set_uptime`]`(serial, duration)` | as if it had booted that long ago: its reported uptime and its own 24-hour reboot follow (a fleet's `uptime_ms` does the same at the start) |
 //! | [`SimWorld::set_adapter_powered`] | the host's Bluetooth adapter off or on |
-//! | [`SimWorld::reader_state`] | [`SimReaderState`]: powered, booting, connected, asleep, battery, active slot and version, inactive image, update progress, identify count, flashing, uptime, boots |
+//! | [`SimWorld::reader_state`] | [`SimReaderState`]: powered, booting, connected, asleep, battery, active slot and version, inactive image, update progress, identify count, flashing, in a transaction, uptime, boots |
 //! | [`SimWorld::open_raw_link`]`(serial)` | a [`RawLink`]: a duplex ATT-payload pipe to the reader's wire-protocol peer, without [`SimTransport`] |
 
 use futures::future::BoxFuture;
@@ -70,7 +71,7 @@ pub mod link;
 pub mod reader;
 pub mod world;
 
-pub use fleet::{FaultPlan, Fleet, FleetError, ReaderSpec};
+pub use fleet::{FaultPlan, Fleet, FleetError, MAX_FLEET_BYTES, ReaderSpec};
 pub use link::LinkModel;
 pub use reader::{SimReader, SimReaderState};
 pub use world::{RawLink, RawLinkWriter, SimError, SimWorld};

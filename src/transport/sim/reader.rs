@@ -13,7 +13,9 @@
 //! | answers a command | [`RESPONSE_DELAY_MS`] after it arrives; [`WAKE_DELAY_MS`] more when it was asleep |
 //! | falls asleep (stays connected, R7) | [`SLEEP_AFTER_MS`] after the last command while connected, or on `Sleep` |
 //! | powers down, `Disconnecting { IdlePowerDown }` | [`IDLE_POWER_DOWN_MS`] (10 h) after the last activity (command, card, connection, boot) when not charging |
-//! | self-reboot, `Disconnecting { SecurityReboot }` | M2 and WisePad 3: [`DAILY_REBOOT_MS`] (24 h) after boot; the Chipper 2X never |
+//! | self-reboot, `Disconnecting { SecurityReboot }` | M2 and WisePad 3: [`DAILY_REBOOT_MS`] (24 h) after boot (its uptime reaches 24 h; a fleet's `uptime_ms` or [`SimReader::set_uptime`] starts it part-way), transaction or not; the Chipper 2X never |
+//! | reboots when the host asks, `Disconnecting { RebootRequested }` or `{ SecurityReboot }` | on `Reboot { kind }`, unless a transaction runs (`Error { TransactionInProgress }`, R20) |
+//! | a transaction runs | from `TransactionBegin` to `TransactionEnd`, or until the link goes; meanwhile `Reboot` and `UpdateBegin` are refused (R20) |
 //! | boots (no advertising, no connection) | for [`BOOT_MS`] after a reboot or power-on |
 //! | `BatteryReport` | every [`BATTERY_REPORT_MS`] while connected, and when charging starts or stops |
 //! | `LowBatteryWarning` | when the level falls below 20 % while connected (again after it rose above 25 %) |
@@ -171,7 +173,10 @@ pub struct SimReaderState {
     pub card_inserted: bool,
     /// Distance from the host in metres.
     pub distance_m: f32,
-    /// Time since it last booted, in ms (0 when off).
+    /// Whether a transaction runs (R20).
+    pub in_transaction: bool,
+    /// Time since it last booted, in ms (0 when off or booting); what it
+    /// reports in `ReaderInfo`.
     pub uptime_ms: Millis,
     /// How many times it has booted (power-on or reboot) since the world
     /// started.
@@ -214,7 +219,11 @@ pub struct SimReader {
     distance_m: f32,
     fault: FaultPlan,
     power: Power,
+    /// When it last came up (or when its uptime was last set).
     booted_at: Millis,
+    /// The uptime it already had at `booted_at`: 0 after a boot; a
+    /// fleet's `uptime_ms` or [`SimReader::set_uptime`] starts it part-way.
+    uptime_at_booted_at: Millis,
     boots: u32,
     battery_level: f32,
     battery_at: Millis,
@@ -234,6 +243,8 @@ pub struct SimReader {
     frames_rejected: u32,
     card_inserted: bool,
     advertisements: u64,
+    /// A transaction runs: reboots and installs are refused (R20).
+    transaction: bool,
     scheduled: Vec<(Millis, Scheduled)>,
     outputs: Vec<ReaderOutput>,
 }
@@ -256,6 +267,7 @@ impl SimReader {
             fault: spec.fault.clone(),
             power: Power::On,
             booted_at: now,
+            uptime_at_booted_at: spec.uptime_ms,
             boots: 0,
             battery_level: spec.battery.clamp(0.0, 1.0),
             battery_at: now,
@@ -281,6 +293,7 @@ impl SimReader {
             frames_rejected: 0,
             card_inserted: false,
             advertisements: 0,
+            transaction: false,
             scheduled: Vec::new(),
             outputs: Vec::new(),
         }
@@ -333,12 +346,36 @@ impl SimReader {
             frames_rejected: self.frames_rejected,
             card_inserted: self.card_inserted,
             distance_m: self.distance_m,
-            uptime_ms: if self.power == Power::Off {
-                0
-            } else {
-                now.saturating_sub(self.booted_at)
-            },
+            in_transaction: self.transaction,
+            uptime_ms: self.uptime(now),
             boots: self.boots,
+        }
+    }
+
+    /// Time since it last booted (0 when off or booting).
+    pub fn uptime(&self, now: Millis) -> Millis {
+        match self.power {
+            Power::On => now
+                .saturating_sub(self.booted_at)
+                .saturating_add(self.uptime_at_booted_at),
+            Power::Off | Power::Booting { .. } => 0,
+        }
+    }
+
+    /// When an M2 or a WisePad 3 reboots itself: its uptime reaches
+    /// [`DAILY_REBOOT_MS`].
+    fn daily_reboot_at(&self) -> Millis {
+        self.booted_at + DAILY_REBOOT_MS.saturating_sub(self.uptime_at_booted_at)
+    }
+
+    /// Makes it as if it had booted `uptime` ago (a reader that is up; off
+    /// or booting it does nothing): its uptime and its own 24-hour reboot
+    /// follow.
+    pub fn set_uptime(&mut self, now: Millis, uptime: Millis) {
+        self.advance(now);
+        if self.power == Power::On {
+            self.booted_at = now;
+            self.uptime_at_booted_at = uptime;
         }
     }
 
@@ -426,7 +463,7 @@ impl SimReader {
                     consider(self.last_activity + IDLE_POWER_DOWN_MS);
                 }
                 if self.device_type.reboots_daily() {
-                    consider(self.booted_at + DAILY_REBOOT_MS);
+                    consider(self.daily_reboot_at());
                 }
                 if let Some(link) = &self.link {
                     consider(link.last_report + BATTERY_REPORT_MS);
@@ -524,6 +561,7 @@ impl SimReader {
                 if ready_at <= t {
                     self.power = Power::On;
                     self.booted_at = t;
+                    self.uptime_at_booted_at = 0;
                     self.last_activity = t;
                 }
             }
@@ -532,7 +570,7 @@ impl SimReader {
                     self.power_down(t, Some(DisconnectReason::IdlePowerDown));
                     return;
                 }
-                if self.device_type.reboots_daily() && self.booted_at + DAILY_REBOOT_MS <= t {
+                if self.device_type.reboots_daily() && self.daily_reboot_at() <= t {
                     self.reboot(t, DisconnectReason::SecurityReboot);
                     return;
                 }
@@ -577,6 +615,7 @@ impl SimReader {
     fn forget_link(&mut self) {
         if self.link.take().is_some() {
             self.cut_update();
+            self.transaction = false;
             self.scheduled.retain(|(_, s)| !matches!(s, Scheduled::Send(_)));
             self.asleep = false;
         }
@@ -650,7 +689,7 @@ impl SimReader {
             Command::Hello => {
                 let info = ReaderMessage::ReaderInfo {
                     request_id: id,
-                    info: self.info(),
+                    info: self.info(now),
                 };
                 self.schedule(at, Scheduled::Send(info));
             }
@@ -659,9 +698,32 @@ impl SimReader {
                 self.flashing_until = at + duration_ms as Millis;
                 self.schedule(at, Scheduled::Send(ack));
             }
-            Command::Reboot => {
-                self.schedule(at, Scheduled::Send(ack));
-                self.schedule(at, Scheduled::Reboot(DisconnectReason::RebootRequested));
+            Command::Reboot { kind } => {
+                if self.transaction {
+                    self.schedule(at, Scheduled::Send(error(ErrorCode::TransactionInProgress)));
+                } else {
+                    self.schedule(at, Scheduled::Send(ack));
+                    self.schedule(at, Scheduled::Reboot(kind.disconnect_reason()));
+                }
+            }
+            Command::TransactionBegin => {
+                let reply = if self.transaction {
+                    error(ErrorCode::TransactionInProgress)
+                } else if self.update.is_some() {
+                    error(ErrorCode::Busy)
+                } else {
+                    self.transaction = true;
+                    ack
+                };
+                self.schedule(at, Scheduled::Send(reply));
+            }
+            Command::TransactionEnd => {
+                let reply = if std::mem::take(&mut self.transaction) {
+                    ack
+                } else {
+                    error(ErrorCode::NoTransactionInProgress)
+                };
+                self.schedule(at, Scheduled::Send(reply));
             }
             Command::Sleep => {
                 self.schedule(at, Scheduled::Send(ack));
@@ -700,13 +762,14 @@ impl SimReader {
         }
     }
 
-    fn info(&self) -> ReaderInfo {
+    fn info(&self, now: Millis) -> ReaderInfo {
         ReaderInfo {
             serial_number: self.serial.clone(),
             device_type: self.device_type,
             software_version: self.software_version(),
             active_slot: self.active,
             battery: self.battery(),
+            uptime_ms: self.uptime(now),
         }
     }
 
@@ -719,6 +782,9 @@ impl SimReader {
         sha256: [u8; 32],
         window: u8,
     ) -> Result<(), ErrorCode> {
+        if self.transaction {
+            return Err(ErrorCode::TransactionInProgress);
+        }
         if size == 0 || size > MAX_IMAGE_SIZE {
             return Err(ErrorCode::InvalidImageSize);
         }

@@ -298,6 +298,15 @@ impl SimWorld {
         self.with_reader(serial, |r, now| r.remove_card(now))
     }
 
+    /// Makes a reader that is up as if it had booted `uptime` ago (off or
+    /// booting, it does nothing): it reports this uptime at the next hello
+    /// (`ReaderInfo::uptime_ms`), and an M2 or WisePad 3 reboots itself
+    /// when the uptime reaches 24 h (R12). "A reader that reports 23 h of
+    /// uptime at connect" is `set_uptime(serial, 23 h)` before the connect.
+    pub fn set_uptime(&self, serial: &SerialNumber, uptime: Duration) -> Result<(), SimError> {
+        self.with_reader(serial, |r, now| r.set_uptime(now, uptime.as_millis() as Millis))
+    }
+
     /// The reader's next install fails once `percent` of the image is
     /// written (`Error { InstallFailed }`; the old slot stays active).
     pub fn fail_next_install_at(&self, serial: &SerialNumber, percent: u8) -> Result<(), SimError> {

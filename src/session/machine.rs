@@ -1,0 +1,913 @@
+//! The reader session's pure machine: statig handlers and the declared
+//! table.
+//!
+//! ```text
+//! not_connected → connecting → connected
+//!                               ready ⇄ in_transaction, rebooting; disconnecting
+//! reconnecting
+//!   between_attempts ⇄ attempting → abandoning
+//! closing_abandoned_attempt
+//! ```
+//!
+//! A session owns one reader's life. Its children report to it: the
+//! connection (link, hello, registration, reports, transactions), the
+//! reconnect supervisor (when to attempt, when to give up), the 24-hour
+//! reboot timer (when the reader is due). The session decides what their
+//! reports mean together — a reboot's disconnect starts a reconnection
+//! (R12), a transaction holds off every reboot (R20), an attempt's connect
+//! is the supervisor's, not the app's — and tells the hub the reader's
+//! status, what to publish and which calls to answer.
+
+use statig::prelude::*;
+
+use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport, SessionTimer};
+use crate::backend::LocationId;
+use crate::connection::{CommandError, ConnectError, ConnectionInput};
+use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::reboot::RebootInput;
+use crate::reconnect::{ReconnectError, ReconnectInput};
+use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::table::{MachineSpec, on, state, superstate};
+use crate::terminal::{CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalEvent};
+
+/// The declared table (see [`crate::runtime::table`]).
+pub static SPEC: MachineSpec = MachineSpec {
+    name: "session",
+    summary: "One reader's life: connecting, connected, reconnecting, not connected. It supervises the reader's connection and reconnect supervisor and decides what their reports mean together (R6-R12, R21).",
+    initial: "not_connected",
+    states: &[
+        superstate(
+            "session",
+            None,
+            &[
+                on("ConnectRequested", &[]),
+                on("DisconnectRequested", &[]),
+                on("RebootRequested", &[]),
+                on("StatusReported", &[]),
+                on("BatteryReported", &[]),
+                on("LowBatteryWarned", &[]),
+                on("CardInserted", &[]),
+                on("CardRemoved", &[]),
+                on("TransactionStartRequested", &[]),
+                on("TransactionEndRequested", &[]),
+                on("RebootScheduled", &[]),
+                on("RebootDue", &[]),
+            ],
+        ),
+        state(
+            "not_connected",
+            Some("session"),
+            &[on("ConnectRequested", &["connecting"])],
+        ),
+        state(
+            "connecting",
+            Some("session"),
+            &[
+                on("ReaderConnected", &["ready"]),
+                on("ConnectFailed", &["not_connected"]),
+                on("DisconnectRequested", &[]),
+            ],
+        ),
+        superstate(
+            "connected",
+            Some("session"),
+            &[
+                on("ConnectionEnded", &["between_attempts", "not_connected"]),
+                on("ConnectionActorFailed", &["not_connected"]),
+                on("DisconnectRequested", &["disconnecting"]),
+                on("TransactionStartRequested", &[]),
+            ],
+        ),
+        state(
+            "ready",
+            Some("connected"),
+            &[
+                on("RebootRequested", &["rebooting"]),
+                on("RebootDue", &["rebooting"]),
+                on("TransactionStartRequested", &["in_transaction"]),
+            ],
+        ),
+        state(
+            "in_transaction",
+            Some("connected"),
+            &[
+                on("TransactionStarted", &[]),
+                on("TransactionStartFailed", &["ready"]),
+                on("TransactionEndRequested", &[]),
+                on("TransactionEnded", &["ready"]),
+                on("TransactionEndFailed", &["ready"]),
+                on("RebootRequested", &[]),
+                on("TransactionStartRequested", &[]),
+            ],
+        ),
+        state(
+            "rebooting",
+            Some("connected"),
+            &[on("RebootAccepted", &[]), on("RebootFailed", &["ready"])],
+        ),
+        state("disconnecting", Some("connected"), &[]),
+        superstate(
+            "reconnecting",
+            Some("session"),
+            &[
+                on("ReconnectStarted", &[]),
+                on("StatusReported", &[]),
+                on(
+                    "ReconnectSucceeded",
+                    &["ready", "disconnecting", "between_attempts", "not_connected"],
+                ),
+                on("ReconnectFailed", &["not_connected"]),
+                on("SupervisorFailed", &["not_connected"]),
+                on("DisconnectRequested", &[]),
+            ],
+        ),
+        state(
+            "between_attempts",
+            Some("reconnecting"),
+            &[on("AttemptDue", &["attempting"])],
+        ),
+        state(
+            "attempting",
+            Some("reconnecting"),
+            &[
+                on("ReaderConnected", &[]),
+                on("ConnectFailed", &["between_attempts"]),
+                on("ConnectionEnded", &["between_attempts"]),
+                on("ConnectionActorFailed", &["between_attempts"]),
+                on("AttemptAbandoned", &["abandoning"]),
+                on("SupervisorFailed", &["closing_abandoned_attempt"]),
+            ],
+        ),
+        state(
+            "abandoning",
+            Some("reconnecting"),
+            &[on("ReconnectFailed", &["closing_abandoned_attempt"])],
+        ),
+        state(
+            "closing_abandoned_attempt",
+            Some("session"),
+            &[
+                on("ConnectFailed", &["not_connected"]),
+                on("ConnectionEnded", &["not_connected"]),
+                on("StatusReported", &[]),
+                on("DisconnectRequested", &[]),
+            ],
+        ),
+    ],
+};
+
+type Out = Outbox<SessionOutput, SessionTimer>;
+
+/// The statig side: what a session remembers across states.
+pub(crate) struct SessionCore {
+    /// The reader, as the last connect (or hello) told.
+    reader: Reader,
+    /// How the app asked to connect it.
+    config: ConnectionConfig,
+    /// The location it is registered to, once connected.
+    location: Option<LocationId>,
+    /// The reader's status, as the hub last heard it.
+    status: ConnectionStatus,
+    /// The `connect_reader` call waiting for the outcome.
+    connect_call: Option<CallId>,
+    /// The `disconnect_reader` calls waiting for the end.
+    disconnect_calls: Vec<CallId>,
+    /// The `reboot_reader` call waiting for the reader's answer.
+    reboot_call: Option<CallId>,
+    /// Why the connection ended, for the reconnection under way.
+    reconnect_reason: DisconnectReason,
+    /// The `start_transaction` / `end` call waiting for the reader's answer.
+    transaction_call: Option<CallId>,
+    /// The uptime an attempt's connect reported, for the reboot timer once
+    /// the supervisor confirms the reconnection.
+    attempt_uptime_ms: Option<u64>,
+    /// A reconnect attempt's connection that ended again before the
+    /// supervisor said the reconnection succeeded: why, to report once it
+    /// has.
+    lost_after_connect: Option<DisconnectReason>,
+    /// What this input has for the hub so far; taken after each input
+    /// (a `Cell`, since statig lends the core out only shared).
+    report: std::cell::Cell<Option<SessionReport>>,
+}
+
+#[state_machine(
+    initial = "State::not_connected()",
+    visibility = "pub(crate)",
+    state(derive(Debug, Clone)),
+    superstate(derive(Debug)),
+    after_transition = "Self::after_transition"
+)]
+impl SessionCore {
+    /// Whatever a state leaves: a connect while busy is refused, a
+    /// disconnect or reboot of a reader not connected is refused, the
+    /// reader's reports are published, status changes are published
+    /// (except the connection's `NotConnected` at the end of a connected
+    /// session: that is told with the end, once it is known whether a
+    /// reconnection follows). All handled in place.
+    #[superstate]
+    fn session(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        let serial_number = self.serial();
+        match event {
+            SessionInput::ConnectRequested { call, .. } => {
+                let error = if self.status == ConnectionStatus::Connected {
+                    TerminalError::AlreadyConnected { serial_number }
+                } else {
+                    TerminalError::ConnectInProgress { serial_number }
+                };
+                self.reply(*call, Err(error));
+            }
+            SessionInput::DisconnectRequested { call }
+            | SessionInput::RebootRequested { call }
+            | SessionInput::TransactionStartRequested { call } => {
+                self.reply(*call, Err(TerminalError::NotConnected { serial_number }));
+            }
+            // No transaction runs: ending one is done already.
+            SessionInput::TransactionEndRequested { call } => self.reply(*call, Ok(CallOutcome::Done)),
+            SessionInput::RebootScheduled { at } => self.publish(TerminalEvent::RebootScheduled {
+                serial_number,
+                at: *at,
+            }),
+            // Not now (the reader is busy rebooting or disconnecting): the
+            // timer tries again, unless the reader's end disarms it first.
+            SessionInput::RebootDue => context.emit(SessionOutput::ToRebootTimer(RebootInput::RebootFailed)),
+            SessionInput::StatusReported { status } => {
+                let ends_connected =
+                    self.status == ConnectionStatus::Connected && *status == ConnectionStatus::NotConnected;
+                if !ends_connected {
+                    self.set_status(*status);
+                }
+            }
+            SessionInput::BatteryReported { battery } => self.publish(TerminalEvent::BatteryLevelReported {
+                serial_number,
+                battery: *battery,
+            }),
+            SessionInput::LowBatteryWarned { battery } => self.publish(TerminalEvent::LowBatteryWarning {
+                serial_number,
+                battery: *battery,
+            }),
+            SessionInput::CardInserted => self.publish(TerminalEvent::CardInserted { serial_number }),
+            SessionInput::CardRemoved => self.publish(TerminalEvent::CardRemoved { serial_number }),
+            _ => {}
+        }
+        Handled
+    }
+
+    /// Nothing runs. `ConnectRequested` → `connecting`: the connection is
+    /// asked to connect.
+    #[state(superstate = "session")]
+    fn not_connected(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ConnectRequested { call, reader, config } => {
+                self.reader = reader.clone();
+                self.config = config.clone();
+                self.connect_call = Some(*call);
+                context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
+                    reader: reader.clone(),
+                    location: config.location_id.clone(),
+                }));
+                Transition(State::connecting())
+            }
+            _ => Super,
+        }
+    }
+
+    /// The app's connect runs (R6). `ReaderConnected` → `ready` (the call
+    /// answered); `ConnectFailed` → `not_connected` (the call answered
+    /// with the error); a disconnect stops the connect.
+    #[state(superstate = "session")]
+    fn connecting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ReaderConnected {
+                reader,
+                location,
+                uptime_ms,
+            } => {
+                self.reader_connected(context, reader, location);
+                self.arm_reboot_timer(context, *uptime_ms);
+                if let Some(call) = self.connect_call.take() {
+                    let reader = reader.clone();
+                    self.reply(call, Ok(CallOutcome::Connected { reader }));
+                }
+                Transition(State::ready())
+            }
+            SessionInput::ConnectFailed { error } => {
+                if let Some(call) = self.connect_call.take() {
+                    let error = match error {
+                        ConnectError::LocationNotFound { location } => TerminalError::LocationNotFound {
+                            location: location.clone(),
+                        },
+                        error => TerminalError::Connect {
+                            serial_number: self.serial(),
+                            error: error.clone(),
+                        },
+                    };
+                    self.reply(call, Err(error));
+                }
+                self.answer_disconnect_calls(false);
+                Transition(State::not_connected())
+            }
+            SessionInput::DisconnectRequested { call } => {
+                self.disconnect_calls.push(*call);
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// The reader is connected. Its connection's end → `between_attempts`
+    /// when it reconnects (R8, R9, R12: the supervisor is told and starts),
+    /// else → `not_connected` with `Disconnected` (R10); the app's
+    /// disconnect → `disconnecting`.
+    #[superstate(superstate = "session")]
+    fn connected(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ConnectionEnded { reason } => {
+                let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
+                self.connection_ended(context, *reason, auto_reconnect)
+            }
+            SessionInput::ConnectionActorFailed { panic } => {
+                self.actor_failed(panic);
+                // Reported for good: a machine that keeps failing is not
+                // reconnected.
+                self.connection_ended(context, DisconnectReason::Unknown, false)
+            }
+            SessionInput::DisconnectRequested { call } => {
+                self.disconnect_calls.push(*call);
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                Transition(State::disconnecting())
+            }
+            SessionInput::TransactionStartRequested { call } => {
+                self.refuse_command(*call, CommandError::Busy);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Connected, nothing asked of the reader. `RebootRequested` (the
+    /// app's) or `RebootDue` (the 24-hour timer's) → `rebooting` (R12);
+    /// `TransactionStartRequested` → `in_transaction` (R20).
+    #[state(superstate = "connected")]
+    fn ready(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::RebootRequested { call } => {
+                self.reboot_call = Some(*call);
+                context.emit(SessionOutput::ToConnection(ConnectionInput::RebootRequested));
+                Transition(State::rebooting())
+            }
+            SessionInput::RebootDue => {
+                context.emit(SessionOutput::ToConnection(
+                    ConnectionInput::SecurityRebootRequested,
+                ));
+                Transition(State::rebooting())
+            }
+            SessionInput::TransactionStartRequested { call } => {
+                self.transaction_call = Some(*call);
+                // The timer hears first, so no reboot is asked while the
+                // reader is being told.
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionStarted));
+                context.emit(SessionOutput::ToConnection(
+                    ConnectionInput::TransactionStartRequested,
+                ));
+                Transition(State::in_transaction())
+            }
+            _ => Super,
+        }
+    }
+
+    /// A transaction runs on the reader (R20): no reboot of any kind — the
+    /// app's is refused with `transaction_in_progress`, the timer's waits
+    /// (it knows). Its end, or a failed start or end, → `ready`.
+    #[state(superstate = "connected")]
+    fn in_transaction(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::TransactionStarted => {
+                self.answer_transaction_call(Ok(CallOutcome::Done));
+                Handled
+            }
+            SessionInput::TransactionStartFailed { error } | SessionInput::TransactionEndFailed { error } => {
+                let error = TerminalError::Command {
+                    serial_number: self.serial(),
+                    error: error.clone(),
+                };
+                self.answer_transaction_call(Err(error));
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+                Transition(State::ready())
+            }
+            SessionInput::TransactionEndRequested { call } => {
+                if let Some(earlier) = self.transaction_call.replace(*call) {
+                    self.reply(earlier, Ok(CallOutcome::Done));
+                }
+                context.emit(SessionOutput::ToConnection(
+                    ConnectionInput::TransactionEndRequested,
+                ));
+                Handled
+            }
+            SessionInput::TransactionEnded => {
+                self.answer_transaction_call(Ok(CallOutcome::Done));
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+                Transition(State::ready())
+            }
+            SessionInput::RebootRequested { call } | SessionInput::TransactionStartRequested { call } => {
+                self.refuse_command(*call, CommandError::TransactionInProgress);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// The reader was asked to reboot. `RebootAccepted` answers the call
+    /// (the disconnect follows); `RebootFailed` → `ready`; another reboot
+    /// is refused as busy.
+    #[state(superstate = "connected")]
+    fn rebooting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::RebootAccepted => {
+                if let Some(call) = self.reboot_call.take() {
+                    self.reply(call, Ok(CallOutcome::Done));
+                }
+                Handled
+            }
+            SessionInput::RebootFailed { error } => {
+                match self.reboot_call.take() {
+                    Some(call) => self.refuse_command(call, error.clone()),
+                    // The timer's reboot: it tries again.
+                    None => context.emit(SessionOutput::ToRebootTimer(RebootInput::RebootFailed)),
+                }
+                Transition(State::ready())
+            }
+            SessionInput::RebootRequested { call } => {
+                self.refuse_command(*call, CommandError::Busy);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// The app asked to disconnect; the link's end is awaited. More
+    /// disconnects wait for the same end; a reboot is refused as busy.
+    #[state(superstate = "connected")]
+    fn disconnecting(&mut self, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::DisconnectRequested { call } => {
+                self.disconnect_calls.push(*call);
+                Handled
+            }
+            SessionInput::RebootRequested { call } => {
+                self.refuse_command(*call, CommandError::Busy);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// The supervisor reconnects the reader (R9). `ReconnectStarted` makes
+    /// the status `Reconnecting`; `ReconnectSucceeded` → `ready` (or the end
+    /// of a link lost meanwhile is decided again, or the app's disconnect
+    /// made meanwhile → `disconnecting`); `ReconnectFailed` → `not_connected` with
+    /// `ReconnectFailed` then `Disconnected`; the app's disconnect cancels
+    /// the reconnection as its cancelable would.
+    #[superstate(superstate = "session")]
+    fn reconnecting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ReconnectStarted { reason } => {
+                // The shell puts the supervisor's cancelable in.
+                self.publish(TerminalEvent::ReconnectStarted {
+                    serial_number: self.serial(),
+                    reason: *reason,
+                    cancelable: Default::default(),
+                });
+                self.set_status(ConnectionStatus::Reconnecting);
+                Handled
+            }
+            SessionInput::ReconnectFailed { error, reason } => {
+                self.reconnect_failed(error, *reason, true);
+                Transition(State::not_connected())
+            }
+            // The supervisor lost the reconnection with its machine: it
+            // ends here, as failed (the app hears why).
+            SessionInput::SupervisorFailed { panic } => {
+                self.supervisor_failed(panic, true);
+                Transition(State::not_connected())
+            }
+            // Also when the attempt's link was lost again since it
+            // connected: the supervisor had confirmed before it heard.
+            SessionInput::ReconnectSucceeded => self.reconnect_succeeded(context),
+            // An attempt's connection is the supervisor's: the reader stays
+            // `Reconnecting` until the supervisor says how it ended.
+            SessionInput::StatusReported { .. } => Handled,
+            SessionInput::DisconnectRequested { call } => {
+                self.disconnect_calls.push(*call);
+                context.emit(SessionOutput::ToSupervisor(ReconnectInput::CancelRequested {
+                    call: 0,
+                }));
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// Waiting for the supervisor's next attempt. `AttemptDue` →
+    /// `attempting`: the whole connect, registration included, to the same
+    /// location.
+    #[state(superstate = "reconnecting")]
+    fn between_attempts(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::AttemptDue { .. } => {
+                context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
+                    reader: self.reader.clone(),
+                    location: self.config.location_id.clone(),
+                }));
+                Transition(State::attempting())
+            }
+            _ => Super,
+        }
+    }
+
+    /// An attempt's connect runs. Its outcome goes to the supervisor: a
+    /// failure or a lost link → `between_attempts`; `ReaderConnected` keeps
+    /// the link up until the supervisor says `ReconnectSucceeded`.
+    /// `AttemptAbandoned` → `abandoning`: the attempt is stopped.
+    #[state(superstate = "reconnecting")]
+    fn attempting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ReaderConnected {
+                reader,
+                location,
+                uptime_ms,
+            } => {
+                self.reader = reader.clone();
+                self.location = Some(location.clone());
+                self.attempt_uptime_ms = Some(*uptime_ms);
+                self.report().now.push(HubItem::Persist {
+                    reader: reader.clone(),
+                    location: location.clone(),
+                });
+                context.emit(SessionOutput::ToSupervisor(ReconnectInput::ReaderConnected));
+                Handled
+            }
+            SessionInput::ConnectFailed { error } => {
+                let error = error.clone();
+                context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed {
+                    error,
+                }));
+                Transition(State::between_attempts())
+            }
+            SessionInput::ConnectionEnded { reason } => {
+                let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
+                self.attempt_lost(context, *reason, auto_reconnect)
+            }
+            SessionInput::ConnectionActorFailed { panic } => {
+                self.actor_failed(panic);
+                self.attempt_lost(context, DisconnectReason::Unknown, false)
+            }
+            SessionInput::AttemptAbandoned => {
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                Transition(State::abandoning())
+            }
+            SessionInput::SupervisorFailed { panic } => {
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                self.supervisor_failed(panic, false);
+                Transition(State::closing_abandoned_attempt())
+            }
+            _ => Super,
+        }
+    }
+
+    /// The attempt under way was told to stop (the window ran out, or the
+    /// app cancelled); the supervisor's `ReconnectFailed` follows →
+    /// `closing_abandoned_attempt`.
+    #[state(superstate = "reconnecting")]
+    fn abandoning(&mut self, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ReconnectFailed { error, reason } => {
+                self.reconnect_failed(error, *reason, false);
+                Transition(State::closing_abandoned_attempt())
+            }
+            _ => Super,
+        }
+    }
+
+    /// The reconnection failed while its last attempt was still being
+    /// stopped: the reader is `NotConnected`, and the attempt's end is
+    /// waited for → `not_connected`, answering the app's disconnects.
+    #[state(superstate = "session")]
+    fn closing_abandoned_attempt(&mut self, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ConnectFailed { .. } | SessionInput::ConnectionEnded { .. } => {
+                self.answer_disconnect_calls(false);
+                Transition(State::not_connected())
+            }
+            SessionInput::StatusReported { .. } => Handled,
+            SessionInput::DisconnectRequested { call } => {
+                self.disconnect_calls.push(*call);
+                Handled
+            }
+            _ => Super,
+        }
+    }
+}
+
+impl SessionCore {
+    fn new(reader: Reader) -> Self {
+        Self {
+            reader,
+            config: ConnectionConfig::default(),
+            location: None,
+            status: ConnectionStatus::NotConnected,
+            connect_call: None,
+            disconnect_calls: Vec::new(),
+            reboot_call: None,
+            reconnect_reason: DisconnectReason::Unknown,
+            transaction_call: None,
+            attempt_uptime_ms: None,
+            lost_after_connect: None,
+            report: Default::default(),
+        }
+    }
+
+    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
+        context.transitioned(state_name(source), state_name(target));
+    }
+
+    fn serial(&self) -> SerialNumber {
+        self.reader.serial_number.clone()
+    }
+
+    fn report(&mut self) -> &mut SessionReport {
+        let status = self.status;
+        self.report.get_mut().get_or_insert_with(|| SessionReport {
+            status,
+            now: Vec::new(),
+            after_status: Vec::new(),
+        })
+    }
+
+    fn publish(&mut self, event: TerminalEvent) {
+        self.report().now.push(HubItem::Publish(event));
+    }
+
+    fn reply(&mut self, call: CallId, result: Result<CallOutcome, TerminalError>) {
+        self.report().now.push(HubItem::Reply { call, result });
+    }
+
+    /// Published after the overall status change this input causes.
+    fn after_status(&mut self, item: HubItem) {
+        self.report().after_status.push(item);
+    }
+
+    fn set_status(&mut self, status: ConnectionStatus) {
+        self.status = status;
+        self.report().status = status;
+        self.publish(TerminalEvent::ReaderStatusChanged {
+            serial_number: self.serial(),
+            status,
+        });
+    }
+
+    /// Answers every disconnect call waiting: now, or after the status
+    /// change (when a `Disconnected` was just put there).
+    fn answer_disconnect_calls(&mut self, after_status: bool) {
+        for call in std::mem::take(&mut self.disconnect_calls) {
+            let item = HubItem::Reply {
+                call,
+                result: Ok(CallOutcome::Done),
+            };
+            if after_status {
+                self.after_status(item);
+            } else {
+                self.report().now.push(item);
+            }
+        }
+    }
+
+    /// The reader is connected (the app's connect, or an attempt confirmed
+    /// by the supervisor): saved, its supervisor told, `Connected` published.
+    fn reader_connected(&mut self, context: &mut Out, reader: &Reader, location: &LocationId) {
+        self.reader = reader.clone();
+        self.location = Some(location.clone());
+        self.report().now.push(HubItem::Persist {
+            reader: reader.clone(),
+            location: location.clone(),
+        });
+        context.emit(SessionOutput::ToSupervisor(ReconnectInput::ReaderConnected));
+        self.publish(TerminalEvent::Connected {
+            reader: reader.clone(),
+            location: location.clone(),
+        });
+    }
+
+    /// Arms the 24-hour reboot timer from the uptime the reader reported
+    /// (R12): the timer itself knows which models reboot.
+    fn arm_reboot_timer(&mut self, context: &mut Out, uptime_ms: u64) {
+        context.emit(SessionOutput::ToRebootTimer(RebootInput::ReaderConnected {
+            device_type: self.reader.device_type,
+            uptime_ms,
+        }));
+    }
+
+    fn refuse_command(&mut self, call: CallId, error: CommandError) {
+        let error = TerminalError::Command {
+            serial_number: self.serial(),
+            error,
+        };
+        self.reply(call, Err(error));
+    }
+
+    fn answer_transaction_call(&mut self, result: Result<CallOutcome, TerminalError>) {
+        if let Some(call) = self.transaction_call.take() {
+            self.reply(call, result);
+        }
+    }
+
+    fn actor_failed(&mut self, panic: &str) {
+        self.publish(TerminalEvent::ReaderActorFailed {
+            serial_number: self.serial(),
+            actor: "connection".into(),
+            panic: panic.to_owned(),
+        });
+    }
+
+    /// A connection ended. The supervisor always hears of it. When the
+    /// reason reconnects (R8) and auto-reconnect is on, the reader is its
+    /// (R9) → `between_attempts`, the status staying until its `Started`;
+    /// otherwise the end is reported at once (R10) → `not_connected`. A
+    /// reboot call still waiting is answered with the end.
+    fn connection_ended(
+        &mut self,
+        context: &mut Out,
+        reason: DisconnectReason,
+        auto_reconnect: bool,
+    ) -> Outcome<State> {
+        context.emit(SessionOutput::ToSupervisor(ReconnectInput::ConnectionLost {
+            reason,
+            auto_reconnect,
+        }));
+        context.emit(SessionOutput::ToRebootTimer(RebootInput::ReaderDisconnected));
+        let reboot_call = self.reboot_call.take();
+        if let Some(call) = self.transaction_call.take() {
+            // The transaction ended with the connection.
+            let serial_number = self.serial();
+            self.after_status(HubItem::Reply {
+                call,
+                result: Err(TerminalError::NotConnected { serial_number }),
+            });
+        }
+        let outcome = self.report_end(reason, auto_reconnect);
+        // The event first, then the answers: a caller that awaited the
+        // disconnect finds it already in the stream.
+        self.answer_disconnect_calls(true);
+        if let Some(call) = reboot_call {
+            self.after_status(HubItem::Reply {
+                call,
+                result: Ok(CallOutcome::Done),
+            });
+        }
+        outcome
+    }
+
+    /// The session's side of a connection's end, once the supervisor was
+    /// told.
+    fn report_end(&mut self, reason: DisconnectReason, auto_reconnect: bool) -> Outcome<State> {
+        if auto_reconnect && reason.reconnects() {
+            self.reconnect_reason = reason;
+            return Transition(State::between_attempts());
+        }
+        if self.status != ConnectionStatus::NotConnected {
+            self.set_status(ConnectionStatus::NotConnected);
+        }
+        self.after_status(HubItem::Publish(TerminalEvent::Disconnected {
+            serial_number: self.serial(),
+            reason,
+        }));
+        Transition(State::not_connected())
+    }
+
+    /// An attempt's connection ended before the supervisor confirmed the
+    /// reconnection: the supervisor decides again, and the end is kept to
+    /// report if it had already confirmed.
+    fn attempt_lost(
+        &mut self,
+        context: &mut Out,
+        reason: DisconnectReason,
+        auto_reconnect: bool,
+    ) -> Outcome<State> {
+        self.lost_after_connect = Some(reason);
+        context.emit(SessionOutput::ToSupervisor(ReconnectInput::ConnectionLost {
+            reason,
+            auto_reconnect,
+        }));
+        Transition(State::between_attempts())
+    }
+
+    /// The supervisor confirmed the attempt's connection (R9): connected
+    /// again → `ready`; if the link was lost meanwhile, its end is decided
+    /// now; if the app asked to disconnect meanwhile → `disconnecting`.
+    fn reconnect_succeeded(&mut self, context: &mut Out) -> Outcome<State> {
+        self.publish(TerminalEvent::ReconnectSucceeded {
+            serial_number: self.serial(),
+        });
+        self.set_status(ConnectionStatus::Connected);
+        let location = self
+            .location
+            .clone()
+            .unwrap_or_else(|| self.config.location_id.clone());
+        self.publish(TerminalEvent::Connected {
+            reader: self.reader.clone(),
+            location,
+        });
+        let uptime_ms = self.attempt_uptime_ms.take();
+        if let Some(reason) = self.lost_after_connect.take() {
+            // The supervisor heard of it already; it decides again.
+            let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
+            return self.report_end(reason, auto_reconnect);
+        }
+        if let Some(uptime_ms) = uptime_ms {
+            self.arm_reboot_timer(context, uptime_ms);
+        }
+        if !self.disconnect_calls.is_empty() {
+            // The app asked to disconnect while it reconnected.
+            context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+            return Transition(State::disconnecting());
+        }
+        Transition(State::ready())
+    }
+
+    /// The supervisor's machine failed during the reconnection: it ends as
+    /// failed with `reconnect_supervisor_failed`, reported like any
+    /// failure (R9).
+    fn supervisor_failed(&mut self, panic: &str, settled: bool) {
+        let error = ReconnectError::SupervisorFailed {
+            panic: panic.to_owned(),
+        };
+        self.reconnect_failed(&error, self.reconnect_reason, settled);
+    }
+
+    /// The reconnection failed (R9): `ReconnectFailed`, `NotConnected`,
+    /// then (after the overall status) `Disconnected` with the reason the
+    /// connection first ended, and the answers to the app's disconnects —
+    /// unless the last attempt is still being stopped (`settled` false):
+    /// those answers wait for its end.
+    fn reconnect_failed(&mut self, error: &ReconnectError, reason: DisconnectReason, settled: bool) {
+        self.lost_after_connect = None;
+        self.publish(TerminalEvent::ReconnectFailed {
+            serial_number: self.serial(),
+            error: error.clone(),
+        });
+        self.set_status(ConnectionStatus::NotConnected);
+        self.after_status(HubItem::Publish(TerminalEvent::Disconnected {
+            serial_number: self.serial(),
+            reason,
+        }));
+        if settled {
+            self.answer_disconnect_calls(true);
+        }
+    }
+}
+
+/// A reader session as a runtime [`Machine`].
+pub struct Session {
+    inner: statig::blocking::StateMachine<SessionCore>,
+}
+
+impl Session {
+    /// A session for `reader`, `not_connected`.
+    pub fn new(reader: Reader) -> Self {
+        Self {
+            inner: SessionCore::new(reader).state_machine(),
+        }
+    }
+
+    /// The reader's status, as the session last told the hub.
+    pub fn status(&self) -> ConnectionStatus {
+        self.inner.inner().status
+    }
+}
+
+impl Machine for Session {
+    type Input = SessionInput;
+    type Output = SessionOutput;
+    type Timer = SessionTimer;
+
+    fn spec() -> &'static MachineSpec {
+        &SPEC
+    }
+
+    fn state(&self) -> &'static str {
+        state_name(self.inner.state())
+    }
+
+    fn handle(&mut self, input: &SessionInput, out: &mut Out) {
+        self.inner.handle_with_context(input, out);
+        // Everything the input had for the hub goes as one report, so the
+        // hub can place the overall status change between its parts.
+        if let Some(report) = self.inner.inner().report.take() {
+            out.emit(SessionOutput::ToHub(report));
+        }
+    }
+
+    fn timer_elapsed(timer: SessionTimer) -> SessionInput {
+        match timer {}
+    }
+}

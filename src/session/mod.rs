@@ -1,0 +1,25 @@
+//! The reader session: one actor per reader the app connected, owning that
+//! reader's life and supervising its children — the connection actor and
+//! the reconnect supervisor. It is the one place where their reports are
+//! put together: an unexpected disconnect (a reboot's included, R12) is
+//! handed to the supervisor (R9), an attempt's connect is the
+//! supervisor's, the app's disconnect stops a reconnection.
+//!
+//! | file | what |
+//! |---|---|
+//! | `messages.rs` | [`SessionInput`], [`SessionOutput`], [`SessionReport`] for the hub |
+//! | `machine.rs` | the pure machine [`Session`] and its table [`SPEC`] |
+//! | `actor.rs` | the shell: starts the children, routes their reports in and the machine's outputs out |
+//!
+//! The session tells the hub, after every input that changed something,
+//! one [`SessionReport`]: the reader's status, what to publish and which
+//! calls to answer before the overall status change, and what after it.
+
+mod actor;
+mod machine;
+mod messages;
+
+pub use actor::{SessionActor, SessionEffects, SessionReportFn};
+pub(crate) use actor::{SessionParts, Supervisors, start_session};
+pub use machine::{SPEC, Session};
+pub use messages::{HubItem, SessionInput, SessionOutput, SessionReport, SessionTimer};

@@ -1,0 +1,126 @@
+//! The hub machine and one reader's session machine on Harnesses, wired as
+//! their shells wire them: the hub's `ToSession` outputs are the session's
+//! inputs, the session's `ToHub` reports are the hub's. The test plays the
+//! session's children (connection, reconnect supervisor).
+
+#![allow(dead_code)]
+
+use readerlink::connection::ConnectionEvent;
+use readerlink::reader::{ConnectionStatus, Reader};
+use readerlink::reconnect::ReconnectEvent;
+use readerlink::runtime::Harness;
+use readerlink::session::{Session, SessionInput, SessionOutput};
+use readerlink::terminal::{Hub, TerminalEvent, TerminalInput, TerminalOutput};
+
+/// The hub, and a session per reader it routed to.
+pub struct HubRig {
+    pub hub: Harness<Hub>,
+    pub sessions: Vec<(Reader, Harness<Session>)>,
+    /// Hub outputs already carried to the sessions.
+    carried: usize,
+}
+
+impl HubRig {
+    pub fn new() -> Self {
+        Self {
+            hub: Harness::new(Hub::new()),
+            sessions: Vec::new(),
+            carried: 0,
+        }
+    }
+
+    /// An input to the hub, and whatever it leads to between hub and sessions.
+    pub fn input(&mut self, input: TerminalInput) {
+        self.hub.input(input);
+        self.pump();
+    }
+
+    /// One reader's connection reports `event` to its session.
+    pub fn reported(&mut self, serial: &str, event: ConnectionEvent) {
+        self.deliver_to_session(serial, SessionInput::from(event));
+    }
+
+    /// One reader's supervisor reports `event` to its session.
+    pub fn supervisor(&mut self, serial: &str, event: ReconnectEvent) {
+        self.deliver_to_session(serial, SessionInput::from(event));
+    }
+
+    pub fn status(&mut self, serial: &str, status: ConnectionStatus) {
+        self.reported(serial, ConnectionEvent::StatusChanged { status });
+    }
+
+    fn deliver_to_session(&mut self, serial: &str, input: SessionInput) {
+        let i = self.index(serial).expect("the reader has a session");
+        let outputs = self.sessions[i].1.input(input);
+        self.deliver_reports(serial, outputs);
+        self.pump();
+    }
+
+    fn index(&self, serial: &str) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|(r, _)| r.serial_number.as_str() == serial)
+    }
+
+    fn deliver_reports(&mut self, serial: &str, outputs: Vec<SessionOutput>) {
+        for output in outputs {
+            if let SessionOutput::ToHub(report) = output {
+                self.hub.input(TerminalInput::SessionReported {
+                    serial_number: serial.into(),
+                    report,
+                });
+            }
+        }
+    }
+
+    /// Carries the hub's `ToSession` outputs to the sessions until quiet.
+    fn pump(&mut self) {
+        while self.carried < self.hub.outputs().len() {
+            let (_, output) = self.hub.outputs()[self.carried].clone();
+            self.carried += 1;
+            if let TerminalOutput::ToSession { serial_number, input } = output {
+                if self.index(serial_number.as_str()).is_none() {
+                    let SessionInput::ConnectRequested { reader, .. } = &input else {
+                        panic!("a session starts with a connect");
+                    };
+                    self.sessions
+                        .push((reader.clone(), Harness::new(Session::new(reader.clone()))));
+                }
+                let i = self.index(serial_number.as_str()).unwrap();
+                let outputs = self.sessions[i].1.input(input);
+                self.deliver_reports(serial_number.as_str(), outputs);
+            }
+        }
+    }
+
+    pub fn session(&self, serial: &str) -> &Harness<Session> {
+        &self.sessions[self.index(serial).expect("the reader has a session")].1
+    }
+
+    pub fn note(&mut self, text: &str) {
+        self.hub.note(text);
+        for (_, session) in &mut self.sessions {
+            session.note(text);
+        }
+    }
+
+    /// What the hub published since its output `from`.
+    pub fn published(&self, from: usize) -> Vec<TerminalEvent> {
+        self.hub.outputs()[from..]
+            .iter()
+            .filter_map(|(_, o)| match o {
+                TerminalOutput::Publish(event) => Some(event.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The hub's transition log, then each session's.
+    pub fn log(&self) -> String {
+        let mut log = format!("== hub\n{}", self.hub.log());
+        for (reader, session) in &self.sessions {
+            log.push_str(&format!("== session:{}\n{}", reader.serial_number, session.log()));
+        }
+        log
+    }
+}

@@ -1,0 +1,108 @@
+//! The data file belongs to one server: a second one on the same file
+//! refuses to start (two servers used to acknowledge writes, and one's were
+//! lost). A path that cannot be written is refused at start, not at the
+//! first write; a temporary file a crash left beside it is removed; a
+//! failed save is answered without the server's paths. Real HTTP on real
+//! time, 127.0.0.1 only.
+
+mod common;
+
+use std::path::Path;
+
+use readerlink::backend::server::RequestError;
+use readerlink::backend::{
+    Backend, BackendError, BackendServer, CreateLocation, DataError, HttpBackend, HttpBackendConfig,
+    ServerConfig, ServerError,
+};
+use readerlink::secret::Secret;
+use readerlink::store::atomic::{AtomicStep, CrashAfter, write_atomically_with};
+
+const KEY: &str = "sk_test_data";
+
+fn config(data: &Path) -> ServerConfig {
+    common::init_tracing();
+    let mut config = ServerConfig::ephemeral(Secret::new(KEY));
+    config.data = Some(data.to_path_buf());
+    config
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("backend.json");
+    let first = BackendServer::start(config(&data)).unwrap();
+    match BackendServer::start(config(&data)) {
+        Err(ServerError::Data(err @ DataError::Locked { .. })) => {
+            assert_eq!(err.code(), "data_locked");
+            assert!(err.to_string().contains("backend.json"), "{err}");
+        }
+        other => panic!("expected the data to be locked, got {other:?}"),
+    }
+    let backend = HttpBackend::new(HttpBackendConfig::new(first.url(), Secret::new(KEY))).unwrap();
+    let shop = backend
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
+        .await
+        .unwrap();
+    first.stop().await;
+
+    let second = BackendServer::start(config(&data)).expect("the lock went with the first server");
+    assert_eq!(second.core().lock().unwrap().list_locations(), vec![shop]);
+    second.stop().await;
+}
+
+#[test]
+fn a_data_path_that_cannot_be_written_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    for data in [
+        dir.path().join("missing").join("backend.json"),
+        not_a_dir.join("backend.json"),
+    ] {
+        match BackendServer::start(config(&data)) {
+            Err(ServerError::Data(err @ DataError::Unwritable { .. })) => {
+                assert_eq!(err.code(), "data_unwritable");
+                assert!(err.to_string().contains("backend.json"), "{err}");
+            }
+            other => panic!("{}: expected a refusal at start, got {other:?}", data.display()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_temporary_file_left_by_a_crash_is_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("backend.json");
+    let other = dir.path().join(".other.json.tmp-1-0");
+    std::fs::write(&other, b"not ours").unwrap();
+    // A compaction cut off after writing its temporary file.
+    write_atomically_with(&data, b"{}", &mut CrashAfter(AtomicStep::BytesWritten)).unwrap_err();
+    let leftovers = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".backend.json.tmp-"))
+            .count()
+    };
+    assert_eq!(leftovers(), 1);
+    let server = BackendServer::start(config(&data)).unwrap();
+    assert_eq!(leftovers(), 0);
+    assert!(other.exists(), "another file's temporary file is not touched");
+    server.stop().await;
+}
+
+#[test]
+fn a_failed_save_is_answered_without_the_servers_paths() {
+    let failed = BackendError::Storage {
+        path: "/srv/readerlink/secret-dir/backend.json".into(),
+        reason: "appending failed: No space left on device (os error 28)".into(),
+    };
+    let body = RequestError::Backend(failed.clone()).to_body();
+    let text = serde_json::to_string(&body).unwrap();
+    assert_eq!(body.error.code.as_deref(), Some("storage_failed"));
+    assert!(!text.contains("/srv") && !text.contains("backend.json"), "{text}");
+    assert!(
+        failed.to_string().contains("backend.json"),
+        "the server's log keeps it"
+    );
+}
