@@ -17,18 +17,14 @@ pub struct Registered {
     /// Its declared table.
     pub spec: &'static MachineSpec,
     /// The names its types give (input, state and superstate variants),
-    /// to check the table against; `None` for a machine not yet run
-    /// through [`crate::runtime::StatigMachine`].
-    pub vocabulary: Option<Vocabulary>,
+    /// to check the table against.
+    pub vocabulary: Vocabulary,
 }
 
 /// Every machine. Add a machine here when you add one (and to
 /// [`replay_actor`], so that its traces replay).
 pub fn registry() -> Vec<Registered> {
-    let checked = |spec, vocabulary| Registered {
-        spec,
-        vocabulary: Some(vocabulary),
-    };
+    let checked = |spec, vocabulary| Registered { spec, vocabulary };
     vec![
         checked(
             &crate::runtime::example::SPEC,
@@ -39,19 +35,10 @@ pub fn registry() -> Vec<Registered> {
             &crate::connection::SPEC,
             crate::connection::Connection::vocabulary(),
         ),
-        Registered {
-            spec: &crate::terminal::SPEC,
-            vocabulary: None,
-        },
+        checked(&crate::terminal::SPEC, crate::terminal::Hub::vocabulary()),
         checked(&crate::reconnect::SPEC, crate::reconnect::Reconnect::vocabulary()),
-        Registered {
-            spec: &crate::session::SPEC,
-            vocabulary: None,
-        },
-        Registered {
-            spec: &crate::reboot::SPEC,
-            vocabulary: None,
-        },
+        checked(&crate::session::SPEC, crate::session::Session::vocabulary()),
+        checked(&crate::reboot::SPEC, crate::reboot::RebootTimer::vocabulary()),
     ]
 }
 

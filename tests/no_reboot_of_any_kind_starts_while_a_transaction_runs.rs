@@ -40,9 +40,15 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Runs `steps` on an M2 that has run for `uptime_h` hours, and returns the
-/// transactions' spans and the times reboots started, in ms.
-fn run(uptime_h: u64, steps: Vec<Step>) -> (Vec<(u64, u64)>, Vec<(u64, DisconnectReason)>) {
+/// What a run saw: each transaction's span, and when each reboot started
+/// (ms), with its reason.
+struct Seen {
+    spans: Vec<(u64, u64)>,
+    reboots: Vec<(u64, DisconnectReason)>,
+}
+
+/// Runs `steps` on an M2 that has run for `uptime_h` hours.
+fn run(uptime_h: u64, steps: Vec<Step>) -> Seen {
     virtual_time_system().block_on(async move {
         let rig = rig(Tracer::off());
         let m2 = serial("STRM2-0001");
@@ -105,7 +111,7 @@ fn run(uptime_h: u64, steps: Vec<Step>) -> (Vec<(u64, u64)>, Vec<(u64, Disconnec
                 _ => None,
             })
             .collect();
-        (spans, reboots)
+        Seen { spans, reboots }
     })
 }
 
@@ -117,7 +123,7 @@ proptest! {
         uptime_h in 0u64..24,
         steps in proptest::collection::vec(step(), 1..40),
     ) {
-        let (spans, reboots) = run(uptime_h, steps);
+        let Seen { spans, reboots } = run(uptime_h, steps);
         for (t, reason) in &reboots {
             for (from, until) in &spans {
                 // The rig's event clock and the world's differ by the few

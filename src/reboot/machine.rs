@@ -15,7 +15,8 @@ use statig::prelude::*;
 
 use super::messages::{RebootAlarm, RebootInput, RebootOutput, RebootPolicy};
 use crate::reader::DeviceType;
-use crate::runtime::machine::{Machine, Millis, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::{Millis, Outbox};
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 
 /// The declared table (see [`crate::runtime::table`]).
@@ -89,7 +90,7 @@ type Out = Outbox<RebootOutput, RebootAlarm>;
 
 /// The statig side: what the timer remembers across states.
 #[derive(Debug)]
-pub(crate) struct RebootCore {
+pub struct RebootCore {
     policy: RebootPolicy,
     /// When the armed timer is due, for [`RebootTimer::due_at`]; `None`
     /// when nothing is scheduled.
@@ -98,10 +99,10 @@ pub(crate) struct RebootCore {
 
 #[state_machine(
     initial = "State::disarmed()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl RebootCore {
     /// No reader to reboot: not connected, or a Chipper 2X (it never
@@ -205,10 +206,6 @@ impl RebootCore {
 }
 
 impl RebootCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     /// A reader connected: an M2 or a WisePad 3 is due `24 h − lead −
     /// uptime` from now (at once if that is past); a Chipper 2X is not
     /// rebooted (R12).
@@ -243,39 +240,10 @@ impl RebootCore {
     }
 }
 
-/// One reader's 24-hour reboot timer as a runtime [`Machine`].
-pub struct RebootTimer {
-    inner: statig::blocking::StateMachine<RebootCore>,
-}
+/// The reboot timer as a runtime [`Machine`](crate::runtime::Machine).
+pub type RebootTimer = StatigMachine<RebootCore>;
 
-impl RebootTimer {
-    /// A timer in `disarmed`.
-    pub fn new(policy: RebootPolicy) -> Self {
-        Self {
-            inner: RebootCore { policy, due_at: None }.state_machine(),
-        }
-    }
-
-    /// Its policy.
-    pub fn policy(&self) -> RebootPolicy {
-        self.inner.inner().policy
-    }
-
-    /// When the planned reboot is due (ms of the runtime's clock), while
-    /// one is planned (armed and counting).
-    pub fn due_at(&self) -> Option<Millis> {
-        self.inner.inner().due_at
-    }
-}
-
-impl Default for RebootTimer {
-    fn default() -> Self {
-        Self::new(RebootPolicy::default())
-    }
-}
-
-impl Machine for RebootTimer {
-    type Input = RebootInput;
+impl StatigCore for RebootCore {
     type Output = RebootOutput;
     type Timer = RebootAlarm;
 
@@ -283,17 +251,33 @@ impl Machine for RebootTimer {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
-    }
-
-    fn handle(&mut self, input: &RebootInput, out: &mut Out) {
-        self.inner.handle_with_context(input, out);
-    }
-
     fn timer_elapsed(timer: RebootAlarm) -> RebootInput {
         match timer {
             RebootAlarm::RebootDue => RebootInput::RebootDue,
         }
+    }
+}
+
+impl RebootTimer {
+    /// A timer in `disarmed`.
+    pub fn new(policy: RebootPolicy) -> Self {
+        StatigMachine::from_core(RebootCore { policy, due_at: None })
+    }
+
+    /// Its policy.
+    pub fn policy(&self) -> RebootPolicy {
+        self.core().policy
+    }
+
+    /// When the planned reboot is due (ms of the runtime's clock), while
+    /// one is planned (armed and counting).
+    pub fn due_at(&self) -> Option<Millis> {
+        self.core().due_at
+    }
+}
+
+impl Default for RebootTimer {
+    fn default() -> Self {
+        Self::new(RebootPolicy::default())
     }
 }

@@ -53,7 +53,7 @@ impl RebootPolicy {
 
 /// What happens to one reader's reboot timer: facts about the reader from
 /// its owner (the reader session), and the timer's own deadline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum RebootInput {
     /// The reader is connected (the app's connect, or a reconnect after a
     /// reboot or a loss). An M2 or a WisePad 3 arms the timer from the

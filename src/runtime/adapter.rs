@@ -68,6 +68,11 @@ pub trait StatigCore: IntoStateMachine + Unpin + Sized + 'static {
         true
     }
 
+    /// Called after every input the handlers took, with shared access to
+    /// the core: what a machine sends once per input, whatever path its
+    /// handlers took (a session's one report to the hub), goes out here.
+    fn input_handled(&self, _out: &mut Outbox<Self::Output, Self::Timer>) {}
+
     /// statig's `after_transition` hook: records the transition, with
     /// both states named as the table names them. Name it in the
     /// `#[state_machine]` attribute: `after_transition =
@@ -154,6 +159,7 @@ where
     fn handle(&mut self, input: &Self::Input, out: &mut Outbox<C::Output, C::Timer>) {
         if self.inner.inner().accepts(input) {
             self.inner.handle_with_context(input, out);
+            self.inner.inner().input_handled(out);
         }
     }
 

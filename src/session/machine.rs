@@ -26,7 +26,8 @@ use crate::connection::{CommandError, ConnectError, ConnectionInput};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use crate::reboot::RebootInput;
 use crate::reconnect::{ReconnectError, ReconnectInput};
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::terminal::{CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalEvent};
 
@@ -159,7 +160,7 @@ pub static SPEC: MachineSpec = MachineSpec {
 type Out = Outbox<SessionOutput, SessionTimer>;
 
 /// The statig side: what a session remembers across states.
-pub(crate) struct SessionCore {
+pub struct SessionCore {
     /// The reader, as the last connect (or hello) told.
     reader: Reader,
     /// How the app asked to connect it.
@@ -192,10 +193,10 @@ pub(crate) struct SessionCore {
 
 #[state_machine(
     initial = "State::not_connected()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl SessionCore {
     /// Whatever a state leaves: a connect while busy is refused, a
@@ -627,10 +628,6 @@ impl SessionCore {
         }
     }
 
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     fn serial(&self) -> SerialNumber {
         self.reader.serial_number.clone()
     }
@@ -866,27 +863,10 @@ impl SessionCore {
     }
 }
 
-/// A reader session as a runtime [`Machine`].
-pub struct Session {
-    inner: statig::blocking::StateMachine<SessionCore>,
-}
+/// A reader session as a runtime [`Machine`](crate::runtime::Machine).
+pub type Session = StatigMachine<SessionCore>;
 
-impl Session {
-    /// A session for `reader`, `not_connected`.
-    pub fn new(reader: Reader) -> Self {
-        Self {
-            inner: SessionCore::new(reader).state_machine(),
-        }
-    }
-
-    /// The reader's status, as the session last told the hub.
-    pub fn status(&self) -> ConnectionStatus {
-        self.inner.inner().status
-    }
-}
-
-impl Machine for Session {
-    type Input = SessionInput;
+impl StatigCore for SessionCore {
     type Output = SessionOutput;
     type Timer = SessionTimer;
 
@@ -894,20 +874,27 @@ impl Machine for Session {
         &SPEC
     }
 
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
+    fn timer_elapsed(timer: SessionTimer) -> SessionInput {
+        match timer {}
     }
 
-    fn handle(&mut self, input: &SessionInput, out: &mut Out) {
-        self.inner.handle_with_context(input, out);
-        // Everything the input had for the hub goes as one report, so the
-        // hub can place the overall status change between its parts.
-        if let Some(report) = self.inner.inner().report.take() {
+    /// Everything the input had for the hub goes as one report, so the hub
+    /// can place the overall status change between its parts.
+    fn input_handled(&self, out: &mut Out) {
+        if let Some(report) = self.report.take() {
             out.emit(SessionOutput::ToHub(report));
         }
     }
+}
 
-    fn timer_elapsed(timer: SessionTimer) -> SessionInput {
-        match timer {}
+impl Session {
+    /// A session for `reader`, `not_connected`.
+    pub fn new(reader: Reader) -> Self {
+        StatigMachine::from_core(SessionCore::new(reader))
+    }
+
+    /// The reader's status, as the session last told the hub.
+    pub fn status(&self) -> ConnectionStatus {
+        self.core().status
     }
 }

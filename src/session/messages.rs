@@ -13,7 +13,7 @@ use crate::terminal::{CallId, CallOutcome, ConnectionConfig, TerminalError, Term
 
 /// What happens to a reader session: the app's calls (routed by the hub,
 /// past tense: "the app asked") and its children's reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum SessionInput {
     /// The app asked to connect the reader (R6).
     ConnectRequested {

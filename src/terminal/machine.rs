@@ -23,7 +23,8 @@ use super::messages::{
     CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalInput, TerminalOutput, TerminalTimer,
 };
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::runtime::machine::{Machine, Outbox, state_name};
+use crate::runtime::adapter::{StatigCore, StatigMachine};
+use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, On, on, state, superstate};
 use crate::scanner::DiscoveryConfig;
 use crate::session::{HubItem, SessionInput, SessionReport};
@@ -112,7 +113,7 @@ struct SavedSearch {
 
 /// The statig side: what is global to the terminal.
 #[derive(Debug, Default)]
-pub(crate) struct TerminalCore {
+pub struct TerminalCore {
     /// Each reader that has a session, with its status as its session
     /// last reported it.
     readers: BTreeMap<SerialNumber, ConnectionStatus>,
@@ -134,10 +135,10 @@ pub(crate) struct TerminalCore {
 
 #[state_machine(
     initial = "State::idle()",
-    visibility = "pub(crate)",
-    state(derive(Debug, Clone)),
-    superstate(derive(Debug)),
-    after_transition = "Self::after_transition"
+    visibility = "pub",
+    state(derive(Debug, Clone, strum::IntoStaticStr, strum::VariantNames)),
+    superstate(derive(Debug, strum::VariantNames)),
+    after_transition = "Self::record_transition"
 )]
 impl TerminalCore {
     /// Every input. Calls are answered or routed to the reader's session;
@@ -309,10 +310,6 @@ impl TerminalCore {
 }
 
 impl TerminalCore {
-    fn after_transition(&mut self, source: &State, target: &State, context: &mut Out) {
-        context.transitioned(state_name(source), state_name(target));
-    }
-
     /// Publishes the overall status if the input changed it, then what
     /// comes after that change.
     fn publish_overall(&mut self, context: &mut Out) {
@@ -474,23 +471,33 @@ fn status_index(status: ConnectionStatus) -> usize {
     }
 }
 
-/// The terminal hub as a runtime [`Machine`].
-pub struct Hub {
-    inner: statig::blocking::StateMachine<TerminalCore>,
+/// The terminal hub as a runtime [`Machine`](crate::runtime::Machine).
+pub type Hub = StatigMachine<TerminalCore>;
+
+impl StatigCore for TerminalCore {
+    type Output = TerminalOutput;
+    type Timer = TerminalTimer;
+
+    fn spec() -> &'static MachineSpec {
+        &SPEC
+    }
+
+    fn timer_elapsed(timer: TerminalTimer) -> TerminalInput {
+        match timer {
+            TerminalTimer::SavedReaderSearch => TerminalInput::SavedReaderSearchElapsed,
+        }
+    }
 }
 
 impl Hub {
     /// A hub with no readers, `idle`.
     pub fn new() -> Self {
-        Self {
-            inner: TerminalCore::default().state_machine(),
-        }
+        StatigMachine::from_core(TerminalCore::default())
     }
 
     /// One reader's status, as its session last reported it.
     pub fn reader_status(&self, serial_number: &SerialNumber) -> ConnectionStatus {
-        self.inner
-            .inner()
+        self.core()
             .readers
             .get(serial_number)
             .copied()
@@ -499,36 +506,12 @@ impl Hub {
 
     /// The overall status, as last published (R2).
     pub fn overall_status(&self) -> ConnectionStatus {
-        self.inner.inner().status
+        self.core().status
     }
 }
 
 impl Default for Hub {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Machine for Hub {
-    type Input = TerminalInput;
-    type Output = TerminalOutput;
-    type Timer = TerminalTimer;
-
-    fn spec() -> &'static MachineSpec {
-        &SPEC
-    }
-
-    fn state(&self) -> &'static str {
-        state_name(self.inner.state())
-    }
-
-    fn handle(&mut self, input: &TerminalInput, out: &mut Out) {
-        self.inner.handle_with_context(input, out);
-    }
-
-    fn timer_elapsed(timer: TerminalTimer) -> TerminalInput {
-        match timer {
-            TerminalTimer::SavedReaderSearch => TerminalInput::SavedReaderSearchElapsed,
-        }
     }
 }

@@ -154,7 +154,7 @@ pub enum CallOutcome {
 
 /// What happens to the terminal hub: the app's calls (past tense: "the app
 /// asked") and its connections' reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum TerminalInput {
     /// The app asked to connect a reader (R6).
     ConnectReaderRequested {
