@@ -28,7 +28,7 @@
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
-//! | [`machines`] | the registry of every machine, for diagrams |
+//! | [`machines`] | the registry of every machine, for diagrams and for replay from a trace ([`runtime::Trace::replay_actor`]) |
 //! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
 //!
 //! Outside `src/`: `state-diagrams/` holds the generated diagram of every
