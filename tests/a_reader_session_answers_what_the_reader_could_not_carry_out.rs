@@ -182,10 +182,42 @@ fn the_apps_disconnect_crossing_the_supervisors_success_disconnects_the_reconnec
 }
 
 #[test]
-fn a_connection_actor_failing_mid_attempt_goes_to_the_supervisor_as_a_loss_not_to_reconnect() {
+fn a_connection_machine_failing_before_an_attempt_linked_fails_that_attempt() {
     let mut h = attempting();
     let from = h.session(A).outputs().len();
-    h.reported(A, ConnectionEvent::MachineFailed { panic: "boom".into() });
+    h.reported(
+        A,
+        ConnectionEvent::MachineFailed {
+            panic: "boom".into(),
+            for_good: false,
+        },
+    );
+    assert_eq!(h.session(A).state(), "between_attempts");
+    assert!(sent(&h, from).iter().any(|o| matches!(
+        o,
+        SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed { error }) if error.code() == "connection_machine_failed"
+    )));
+}
+
+#[test]
+fn a_connection_machine_failing_after_an_attempt_linked_is_a_lost_link_for_the_supervisor() {
+    let mut h = attempting();
+    h.reported(
+        A,
+        ConnectionEvent::Connected {
+            reader: m2(A),
+            location: "tml_000001".into(),
+            uptime_ms: 3_000,
+        },
+    );
+    let from = h.session(A).outputs().len();
+    h.reported(
+        A,
+        ConnectionEvent::MachineFailed {
+            panic: "boom".into(),
+            for_good: true,
+        },
+    );
     assert_eq!(h.session(A).state(), "between_attempts");
     assert!(
         sent(&h, from).contains(&SessionOutput::ToSupervisor(ReconnectInput::ConnectionLost {
@@ -193,4 +225,77 @@ fn a_connection_actor_failing_mid_attempt_goes_to_the_supervisor_as_a_loss_not_t
             auto_reconnect: false,
         }))
     );
+}
+
+#[test]
+fn a_restarted_connection_machine_loses_a_connected_reader_for_an_unknown_reason_which_reconnects() {
+    let mut h = connected(A);
+    let from = h.session(A).outputs().len();
+    h.reported(
+        A,
+        ConnectionEvent::MachineFailed {
+            panic: "boom".into(),
+            for_good: false,
+        },
+    );
+    assert_eq!(h.session(A).state(), "between_attempts");
+    assert!(
+        sent(&h, from).contains(&SessionOutput::ToSupervisor(ReconnectInput::ConnectionLost {
+            reason: DisconnectReason::Unknown,
+            auto_reconnect: true,
+        }))
+    );
+}
+
+#[test]
+fn a_connect_lost_with_its_machine_fails_the_apps_call() {
+    let mut h = HubRig::new();
+    h.input(TerminalInput::ReadersDiscovered { readers: vec![m2(A)] });
+    h.input(TerminalInput::ConnectReaderRequested {
+        call: 1,
+        reader: m2(A),
+        config: readerlink::terminal::ConnectionConfig::new("tml_000001"),
+    });
+    h.status(A, ConnectionStatus::Connecting);
+    h.reported(
+        A,
+        ConnectionEvent::MachineFailed {
+            panic: "boom".into(),
+            for_good: false,
+        },
+    );
+    assert_eq!(answer(&h, 1).as_deref(), Some("connection_machine_failed"));
+    assert_eq!(h.session(A).state(), "not_connected");
+    assert_eq!(
+        h.hub.machine().reader_status(&A.into()),
+        ConnectionStatus::NotConnected
+    );
+}
+
+#[test]
+fn an_abandoned_attempt_lost_with_its_machine_ends_the_wait_for_it() {
+    let mut h = attempting();
+    h.input(TerminalInput::DisconnectReaderRequested {
+        call: 9,
+        serial_number: A.into(),
+    });
+    h.supervisor(A, ReconnectEvent::AttemptAbandoned);
+    h.supervisor(
+        A,
+        ReconnectEvent::Failed {
+            error: readerlink::reconnect::ReconnectError::Cancelled,
+            reason: DisconnectReason::BluetoothSignalLost,
+        },
+    );
+    assert_eq!(h.session(A).state(), "closing_abandoned_attempt");
+    assert_eq!(answer(&h, 9), None);
+    h.reported(
+        A,
+        ConnectionEvent::MachineFailed {
+            panic: "boom".into(),
+            for_good: false,
+        },
+    );
+    assert_eq!(h.session(A).state(), "not_connected");
+    assert_eq!(answer(&h, 9).as_deref(), Some("ok"));
 }

@@ -214,14 +214,9 @@ fn a_connection_actor_failed_past_its_restart_intensity_is_reported_disconnected
     let from = h.hub.outputs().len();
     h.reported(
         A,
-        ConnectionEvent::StatusChanged {
-            status: ConnectionStatus::NotConnected,
-        },
-    );
-    h.reported(
-        A,
         ConnectionEvent::MachineFailed {
             panic: "the machine panicked".into(),
+            for_good: true,
         },
     );
     let events = h.published(from);

@@ -66,6 +66,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReaderConnected", &["ready"]),
                 on("ConnectFailed", &["not_connected"]),
+                on("ConnectionActorFailed", &["not_connected"]),
                 on("DisconnectRequested", &[]),
             ],
         ),
@@ -74,7 +75,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("session"),
             &[
                 on("ConnectionEnded", &["between_attempts", "not_connected"]),
-                on("ConnectionActorFailed", &["not_connected"]),
+                on("ConnectionActorFailed", &["between_attempts", "not_connected"]),
                 on("DisconnectRequested", &["disconnecting"]),
                 on("TransactionStartRequested", &[]),
             ],
@@ -150,6 +151,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ConnectFailed", &["not_connected"]),
                 on("ConnectionEnded", &["not_connected"]),
+                on("ConnectionActorFailed", &["not_connected"]),
                 on("StatusReported", &[]),
                 on("DisconnectRequested", &[]),
             ],
@@ -288,20 +290,17 @@ impl SessionCore {
                 }
                 Transition(State::ready())
             }
-            SessionInput::ConnectFailed { error } => {
-                if let Some(call) = self.connect_call.take() {
-                    let error = match error {
-                        ConnectError::LocationNotFound { location } => TerminalError::LocationNotFound {
-                            location: location.clone(),
-                        },
-                        error => TerminalError::Connect {
-                            serial_number: self.serial(),
-                            error: error.clone(),
-                        },
-                    };
-                    self.reply(call, Err(error));
+            SessionInput::ConnectionActorFailed { panic, .. } => {
+                // The connect is lost with the machine: it failed.
+                if self.status != ConnectionStatus::NotConnected {
+                    self.set_status(ConnectionStatus::NotConnected);
                 }
-                self.answer_disconnect_calls(false);
+                let error = ConnectError::MachineFailed { panic: panic.clone() };
+                self.connect_failed(&error);
+                Transition(State::not_connected())
+            }
+            SessionInput::ConnectFailed { error } => {
+                self.connect_failed(error);
                 Transition(State::not_connected())
             }
             SessionInput::DisconnectRequested { call } => {
@@ -324,11 +323,15 @@ impl SessionCore {
                 let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
                 self.connection_ended(context, *reason, auto_reconnect)
             }
-            SessionInput::ConnectionActorFailed { panic } => {
-                self.actor_failed(panic);
-                // Reported for good: a machine that keeps failing is not
-                // reconnected.
-                self.connection_ended(context, DisconnectReason::Unknown, false)
+            // A restarted machine lost the connection: it ended for an
+            // unknown reason, which reconnects (R9). One that keeps failing
+            // is reported failed and not reconnected.
+            SessionInput::ConnectionActorFailed { panic, for_good } => {
+                if *for_good {
+                    self.actor_failed(panic);
+                }
+                let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect && !for_good;
+                self.connection_ended(context, DisconnectReason::Unknown, auto_reconnect)
             }
             SessionInput::DisconnectRequested { call } => {
                 self.disconnect_calls.push(*call);
@@ -548,9 +551,21 @@ impl SessionCore {
                 let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
                 self.attempt_lost(context, *reason, auto_reconnect)
             }
-            SessionInput::ConnectionActorFailed { panic } => {
-                self.actor_failed(panic);
-                self.attempt_lost(context, DisconnectReason::Unknown, false)
+            // The attempt's session is lost with the machine: before it
+            // linked, the attempt failed; after, its link was lost.
+            SessionInput::ConnectionActorFailed { panic, for_good } => {
+                if *for_good {
+                    self.actor_failed(panic);
+                }
+                if self.attempt_uptime_ms.is_none() {
+                    let error = ConnectError::MachineFailed { panic: panic.clone() };
+                    context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed {
+                        error,
+                    }));
+                    return Transition(State::between_attempts());
+                }
+                let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect && !for_good;
+                self.attempt_lost(context, DisconnectReason::Unknown, auto_reconnect)
             }
             SessionInput::AttemptAbandoned => {
                 context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
@@ -585,7 +600,9 @@ impl SessionCore {
     #[state(superstate = "session")]
     fn closing_abandoned_attempt(&mut self, event: &SessionInput) -> Outcome<State> {
         match event {
-            SessionInput::ConnectFailed { .. } | SessionInput::ConnectionEnded { .. } => {
+            SessionInput::ConnectFailed { .. }
+            | SessionInput::ConnectionEnded { .. }
+            | SessionInput::ConnectionActorFailed { .. } => {
                 self.answer_disconnect_calls(false);
                 Transition(State::not_connected())
             }
@@ -697,6 +714,25 @@ impl SessionCore {
             reader: self.reader.clone(),
             location: self.config.location_id.clone(),
         }));
+    }
+
+    /// The app's connect failed: its call is answered with the error (the
+    /// location's own kind when the location is unknown), and the
+    /// disconnects that stopped it are done.
+    fn connect_failed(&mut self, error: &ConnectError) {
+        if let Some(call) = self.connect_call.take() {
+            let error = match error {
+                ConnectError::LocationNotFound { location } => TerminalError::LocationNotFound {
+                    location: location.clone(),
+                },
+                error => TerminalError::Connect {
+                    serial_number: self.serial(),
+                    error: error.clone(),
+                },
+            };
+            self.reply(call, Err(error));
+        }
+        self.answer_disconnect_calls(false);
     }
 
     /// Arms the 24-hour reboot timer from the uptime the reader reported
