@@ -193,6 +193,14 @@ impl RunningServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        // actix-web's worker threads drop their copy of the app state (and
+        // so the core, whose data file is locked) a moment after the stop
+        // resolves: wait for them, so that a server started next on the
+        // same file finds it unlocked.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.core) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
