@@ -759,6 +759,48 @@ fn an_update_to_the_version_the_reader_runs_is_no_update() {
     assert_eq!(h.state(), "up_to_date");
 }
 
+#[test]
+fn the_actor_fires_its_timers_on_virtual_time_and_hands_every_output_to_its_owner() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use readerlink::runtime::{Clock, Deliver, Tracer, virtual_time_system};
+    use readerlink::updater::start_updater;
+
+    virtual_time_system().block_on(async {
+        let outputs: Rc<RefCell<Vec<(Millis, UpdaterOutput)>>> = Rc::default();
+        let sink = outputs.clone();
+        let clock = Clock::start();
+        let stamp = clock;
+        let updater = start_updater(
+            "WPC32-0001".into(),
+            UpdaterPolicy::default(),
+            Rc::new(move |output| sink.borrow_mut().push((stamp.now_ms(), output))),
+            Tracer::off(),
+            clock,
+        );
+        updater.do_send(Deliver::from(
+            "test",
+            UpdaterInput::ReaderConnected(reader(0.8, None)),
+        ));
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(
+            *outputs.borrow(),
+            [
+                (
+                    0,
+                    UpdaterOutput::CheckCatalog {
+                        device_type: DeviceType::StripeM2,
+                        software_version: "1.0.0".into()
+                    }
+                ),
+                (30 * SECOND, UpdaterOutput::ConnectMayProceed),
+            ],
+            "the catalog did not answer: the connect proceeds after 30 s"
+        );
+    });
+}
+
 // ----- R18 -----
 
 #[test]
