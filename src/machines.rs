@@ -39,6 +39,7 @@ pub fn registry() -> Vec<Registered> {
         checked(&crate::reconnect::SPEC, crate::reconnect::Reconnect::vocabulary()),
         checked(&crate::session::SPEC, crate::session::Session::vocabulary()),
         checked(&crate::reboot::SPEC, crate::reboot::RebootTimer::vocabulary()),
+        checked(&crate::updater::SPEC, crate::updater::Updater::vocabulary()),
     ]
 }
 

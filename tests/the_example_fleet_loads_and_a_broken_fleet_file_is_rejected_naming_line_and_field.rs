@@ -133,6 +133,44 @@ fn a_missing_field_is_rejected_naming_it() {
 }
 
 #[test]
+fn an_update_preset_is_read_and_an_unknown_one_is_rejected_naming_line_and_field() {
+    use readerlink::updater::SimulatedUpdatePreset;
+
+    let text = with_second_reader(
+        "serial = \"B-1\"\ndevice_type = \"m2\"\ndistance_m = 2\nbattery = 0.5\nsoftware_version = \"1\"\nupdate = \"low_battery_succeed_connect\"\n",
+    );
+    let fleet = Fleet::from_toml(&text).expect("a fleet with an update preset");
+    assert_eq!(
+        fleet.readers[0].update,
+        SimulatedUpdatePreset::None,
+        "none by default"
+    );
+    assert_eq!(
+        fleet.readers[1].update,
+        SimulatedUpdatePreset::LowBatterySucceedConnect
+    );
+    let text = with_second_reader(
+        "serial = \"B-1\"\ndevice_type = \"m2\"\ndistance_m = 2\nbattery = 0.5\nsoftware_version = \"1\"\nupdate = \"soon\"\n",
+    );
+    let error = rejected(&text);
+    assert!(matches!(error, FleetError::InvalidValue { .. }), "{error:?}");
+    assert_eq!((error.line(), error.field()), (16, "readers[1].update"));
+    assert!(
+        error.to_string().contains("unknown update preset `soon`"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("low_battery_succeed_connect"),
+        "{error}"
+    );
+    let error = rejected(&with_second_reader(
+        "serial = \"B-1\"\ndevice_type = \"m2\"\ndistance_m = 2\nbattery = 0.5\nsoftware_version = \"1\"\nupdate = 3\n",
+    ));
+    assert!(matches!(error, FleetError::Syntax { .. }), "{error:?}");
+    assert_eq!((error.line(), error.field()), (16, "readers[1].update"));
+}
+
+#[test]
 fn broken_toml_is_rejected_naming_the_line() {
     let error = rejected("seed = 3\n[[readers]]\nserial = \"B-1\nbattery = 0.5\n");
     assert!(matches!(error, FleetError::Syntax { line: 3, .. }), "{error:?}");

@@ -23,6 +23,8 @@
 //!                                  # (default: 20 for the Chipper 2X, 185 for the WisePad 3, 244 for the M2)
 //! uptime_ms = 82800000             # optional: how long it has been up when the world starts (default 0);
 //!                                  # an M2 or WisePad 3 reboots itself when it reaches 24 h (R12)
+//! update = "required"              # optional: the update preset its catalog answers with (default "none"):
+//!                                  # none | available | required | low_battery | low_battery_succeed_connect | random
 //! [readers.fault]                  # optional fault plan, every key optional
 //! drop_link_at_step = 3            # drop the link instead of answering its 3rd command (1-based, over its life)
 //! drop_link_at_ms = 600000         # drop the link at this virtual time (ms since the world started)
@@ -36,7 +38,8 @@
 //! A file with an error is rejected with a [`FleetError`] naming the line
 //! and the field: syntax and type errors (from `toml`'s spans), and the
 //! semantic checks — duplicate serial, battery outside [0, 1], unknown
-//! device type, bad distance, serial, version or ATT payload. A file larger
+//! device type, bad distance, serial, version, ATT payload or update
+//! preset. A file larger
 //! than [`MAX_FLEET_BYTES`] is refused unread ([`FleetError::TooLarge`]).
 
 use std::collections::HashMap;
@@ -50,6 +53,7 @@ use super::link::LinkModel;
 use crate::protocol::advertisement::MAX_SERIAL_LEN;
 use crate::protocol::{DEFAULT_ATT_PAYLOAD, MAX_ATT_PAYLOAD};
 use crate::reader::{DeviceType, SerialNumber, check_text};
+use crate::updater::SimulatedUpdatePreset;
 
 const EXAMPLE: &str = include_str!("../../../examples/fleets/example.toml");
 
@@ -86,6 +90,10 @@ pub struct ReaderSpec {
     /// boot (R12), so a reader at 23 h reboots within the hour.
     #[serde(default)]
     pub uptime_ms: u64,
+    /// The update its catalog answers with (R13–R18); left out of the
+    /// serialized form when `none`.
+    #[serde(default, skip_serializing_if = "SimulatedUpdatePreset::is_none")]
+    pub update: SimulatedUpdatePreset,
     /// Faults it will suffer.
     pub fault: FaultPlan,
 }
@@ -107,6 +115,7 @@ impl ReaderSpec {
             software_version: software_version.into(),
             att_payload: default_att_payload(device_type),
             uptime_ms: 0,
+            update: SimulatedUpdatePreset::None,
             fault: FaultPlan::default(),
         }
     }
@@ -268,6 +277,7 @@ struct RawReader {
     att_payload: Option<Spanned<usize>>,
     #[serde(default)]
     uptime_ms: u64,
+    update: Option<Spanned<String>>,
     #[serde(default)]
     fault: Option<Spanned<FaultPlan>>,
 }
@@ -383,6 +393,17 @@ impl Fleet {
                     value
                 }
             };
+            let update = match &r.update {
+                None => SimulatedUpdatePreset::None,
+                Some(preset) => preset
+                    .get_ref()
+                    .parse()
+                    .map_err(|message| FleetError::InvalidValue {
+                        line: at(preset.span()),
+                        field: field("update"),
+                        message,
+                    })?,
+            };
             let fault = match r.fault {
                 None => FaultPlan::default(),
                 Some(plan) => {
@@ -415,6 +436,7 @@ impl Fleet {
                 software_version,
                 att_payload,
                 uptime_ms: r.uptime_ms,
+                update,
                 fault,
             });
         }
