@@ -317,8 +317,12 @@ pub enum ConnectionEvent {
     },
 }
 
-/// Why a connect failed. Every kind has a stable [`code`](Self::code).
+/// Why a connect failed. Every kind has a stable [`code`](Self::code);
+/// as JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The transport could not link to the reader.
     #[error("could not link to the reader: {error}")]
@@ -341,7 +345,9 @@ pub enum ConnectError {
     /// The reader answered hello with an error.
     #[error("the reader refused hello: {code:?}")]
     HandshakeRefused {
-        /// The reader's error code.
+        /// The reader's error code (`reader_code` in JSON, where `code` is
+        /// this error's).
+        #[serde(rename = "reader_code")]
         code: ErrorCode,
     },
     /// The peripheral is a different reader from the one asked for.
@@ -370,6 +376,7 @@ pub enum ConnectError {
         /// Which call.
         call: BackendCall,
         /// What the backend said.
+        #[serde(with = "crate::error_data::field")]
         error: BackendError,
     },
     /// The backend kept failing for a passing reason until the retries ran out.
@@ -380,6 +387,7 @@ pub enum ConnectError {
         /// How many times it was tried.
         attempts: u32,
         /// The last failure.
+        #[serde(with = "crate::error_data::field")]
         error: BackendError,
     },
     /// The app stopped the connect (disconnect while connecting).
@@ -414,8 +422,11 @@ impl ConnectError {
 }
 
 /// Why a command to a connected reader was not carried out. Every kind has
-/// a stable [`code`](Self::code).
+/// a stable [`code`](Self::code); as JSON it is `{"code": ..., "message":
+/// ..., ...fields}` ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum CommandError {
     /// Another command is waiting for its answer.
     #[error("the reader is busy with another command")]
@@ -429,7 +440,9 @@ pub enum CommandError {
     /// The reader refused the command.
     #[error("the reader refused the command: {code:?}")]
     Refused {
-        /// The reader's error code.
+        /// The reader's error code (`reader_code` in JSON, where `code` is
+        /// this error's).
+        #[serde(rename = "reader_code")]
         code: ErrorCode,
     },
     /// The reader is not connected.
@@ -442,6 +455,9 @@ pub enum CommandError {
     #[error("a transaction is in progress on the reader")]
     TransactionInProgress,
 }
+
+crate::error_data::impl_error_data!(ConnectError, placeholder = ConnectError::Cancelled);
+crate::error_data::impl_error_data!(CommandError, placeholder = CommandError::Busy);
 
 impl CommandError {
     /// The error for a command the reader refused with `code`.

@@ -153,8 +153,12 @@ pub enum ReconnectEvent {
     },
 }
 
-/// Why reconnecting failed. Every kind has a stable [`code`](Self::code).
+/// Why reconnecting failed. Every kind has a stable [`code`](Self::code);
+/// as JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ReconnectError {
     /// The window ran out before an attempt succeeded.
     #[error("could not reconnect within {window_ms} ms ({attempts} attempt(s))")]
@@ -177,6 +181,8 @@ pub enum ReconnectError {
         panic: String,
     },
 }
+
+crate::error_data::impl_error_data!(ReconnectError, placeholder = ReconnectError::Cancelled);
 
 impl ReconnectError {
     /// A stable code for the kind of error.

@@ -147,8 +147,12 @@ pub enum DiscoveryUpdate {
     Finished(Result<(), DiscoveryError>),
 }
 
-/// How a discovery can fail.
+/// How a discovery can fail. Every kind has a stable [`code`](Self::code);
+/// as JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]; the transport's error is its `detail`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// A newer discovery was started and replaced this one (R2).
     #[error("discovery superseded by a newer discovery")]
@@ -167,6 +171,8 @@ pub enum DiscoveryError {
     #[error("the scanner is not running")]
     ScannerStopped,
 }
+
+crate::error_data::impl_error_data!(DiscoveryError, placeholder = DiscoveryError::Cancelled);
 
 impl DiscoveryError {
     /// A stable code an integrator can switch on.

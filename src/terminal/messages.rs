@@ -49,7 +49,12 @@ impl Default for ConnectionConfig {
 /// What a terminal call can fail with. Every kind has a stable
 /// [`code`](Self::code) an integrator can switch on. A call that fails
 /// before it starts (the first six kinds) changes nothing.
+///
+/// As JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum TerminalError {
     /// The reader was not found by a discovery of this terminal.
     #[error("reader {serial_number} is unknown: discover it first")]
@@ -139,6 +144,8 @@ impl TerminalError {
         }
     }
 }
+
+crate::error_data::impl_error_data!(TerminalError, placeholder = TerminalError::Stopped);
 
 /// What a successful call answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
