@@ -41,6 +41,9 @@ pub trait ErrorData: fmt::Display + Sized {
     fn variants() -> &'static [&'static str];
     /// Its stable code.
     fn error_code(&self) -> &'static str;
+    /// Every code its own kinds have (one that carries an inner error and
+    /// takes its code is not listed).
+    fn codes() -> &'static [&'static str];
     /// The error in serde's default, externally tagged form.
     fn to_tagged(&self) -> Result<Value, serde_json::Error>;
     /// The error from serde's default, externally tagged form.
@@ -172,6 +175,33 @@ fn candidates(variant: &str, fields: &Map<String, Value>) -> Vec<Value> {
     out
 }
 
+/// Every code an error written as data can have, sorted: what a scenario
+/// pattern on an error field may name.
+pub fn all_codes() -> &'static [&'static str] {
+    use crate::backend::BackendError;
+    use crate::connection::{CommandError, ConnectError};
+    use crate::reconnect::ReconnectError;
+    use crate::scanner::DiscoveryError;
+    use crate::terminal::TerminalError;
+    use crate::transport::TransportError;
+    static CODES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    CODES.get_or_init(|| {
+        let mut codes: Vec<&'static str> = [
+            TerminalError::codes(),
+            ConnectError::codes(),
+            CommandError::codes(),
+            ReconnectError::codes(),
+            DiscoveryError::codes(),
+            TransportError::codes(),
+            BackendError::codes(),
+        ]
+        .concat();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    })
+}
+
 /// For a field holding an error whose own `Serialize` is serde's default
 /// (`#[serde(with = "crate::error_data::field")]`).
 pub mod field {
@@ -269,6 +299,10 @@ macro_rules! impl_error_data {
                 <$ty>::code(self)
             }
 
+            fn codes() -> &'static [&'static str] {
+                <$ty>::CODES
+            }
+
             fn to_tagged(&self) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
                 struct Tagged<'a>(&'a $ty);
                 impl ::serde::Serialize for Tagged<'_> {
@@ -321,6 +355,20 @@ impl ErrorData for crate::backend::BackendError {
 
     fn error_code(&self) -> &'static str {
         self.code()
+    }
+
+    fn codes() -> &'static [&'static str] {
+        &[
+            "resource_missing",
+            "invalid_request",
+            "unauthorized",
+            "http_status",
+            "timeout",
+            "connection_failed",
+            "bad_response",
+            "random_source_failed",
+            "storage_failed",
+        ]
     }
 
     fn to_tagged(&self) -> Result<Value, serde_json::Error> {

@@ -49,6 +49,14 @@ fn a_misspelt_enum_value_in_an_absent_expectation_is_rejected_with_the_values_it
         "expect.events[0].status",
         "not_connected, discovering, connecting, connected, reconnecting",
     );
+    // An error field matches its code; a misspelt code is refused.
+    assert_rejected(
+        "[expect]\nabsent = [ { event = \"ReconnectFailed\", error = \"conect_timed_out\" } ]\n",
+        "invalid_value",
+        FIRST + 1,
+        "expect.absent[0].error",
+        "no error's code",
+    );
 }
 
 #[test]

@@ -245,6 +245,17 @@ where
     let all: BTreeSet<String> = E::variants().iter().map(|v| (*v).to_owned()).collect();
     assert!(!all.is_empty());
     assert_eq!(kinds, all, "{type_name}: a sample of every kind");
+    // The listed codes are exactly the kinds' own (a kind that carries an
+    // inner error takes that error's code, which its own type lists).
+    let written: BTreeSet<&str> = samples.iter().map(ErrorData::error_code).collect();
+    let listed: BTreeSet<&str> = E::codes().iter().copied().collect();
+    assert!(listed.is_subset(&written), "{type_name}: {listed:?} all written");
+    for code in written {
+        assert!(
+            readerlink::error_data::all_codes().contains(&code),
+            "{type_name}: `{code}` is a known code"
+        );
+    }
     lines
 }
 

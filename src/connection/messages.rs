@@ -403,6 +403,22 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "link_failed",
+        "link_timed_out",
+        "handshake_timed_out",
+        "handshake_refused",
+        "unexpected_reader",
+        "link_lost_while_connecting",
+        "location_not_found",
+        "backend_refused",
+        "backend_unavailable",
+        "connect_cancelled",
+        "connection_machine_failed",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -470,6 +486,16 @@ impl CommandError {
 }
 
 impl CommandError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "reader_busy",
+        "command_timed_out",
+        "command_refused",
+        "not_connected",
+        "transaction_in_progress",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {

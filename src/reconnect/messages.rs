@@ -185,6 +185,14 @@ pub enum ReconnectError {
 crate::error_data::impl_error_data!(ReconnectError, placeholder = ReconnectError::Cancelled);
 
 impl ReconnectError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "connect_timed_out",
+        "reconnect_cancelled",
+        "reconnect_supervisor_failed",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {

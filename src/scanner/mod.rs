@@ -175,6 +175,16 @@ pub enum DiscoveryError {
 crate::error_data::impl_error_data!(DiscoveryError, placeholder = DiscoveryError::Cancelled);
 
 impl DiscoveryError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "discovery_superseded",
+        "scan_timed_out",
+        "discovery_cancelled",
+        "discovery_transport_failed",
+        "scanner_stopped",
+    ];
+
     /// A stable code an integrator can switch on.
     pub fn code(&self) -> &'static str {
         match self {

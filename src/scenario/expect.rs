@@ -203,7 +203,7 @@ fn fits(shape: &Shape, value: &Value) -> Result<(), String> {
         (Shape::Seq(inner), Value::Array(items)) => items.iter().try_for_each(|item| fits(inner, item)),
         (Shape::Seq(inner), _) => fits(inner, value),
         (Shape::Opaque, _)
-        | (Shape::Error, Value::String(_) | Value::Object(_))
+        | (Shape::Error, Value::Object(_))
         | (Shape::Bool, Value::Bool(_))
         | (Shape::Number, Value::Number(_))
         | (Shape::String, Value::String(_))
@@ -228,6 +228,17 @@ fn fits(shape: &Shape, value: &Value) -> Result<(), String> {
         (Shape::Number, v) => Err(format!("takes a number, not {}", type_name(v))),
         (Shape::String, v) => Err(format!("takes a string, not {}", type_name(v))),
         (Shape::Struct(_), v) => Err(format!("is a table, not {}", type_name(v))),
+        (Shape::Error, Value::String(code)) => {
+            let codes = crate::error_data::all_codes();
+            if codes.contains(&code.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "is an error, matched by its code; `{code}` is no error's code (codes: {})",
+                    codes.join(", ")
+                ))
+            }
+        }
         (Shape::Error, v) => Err(format!(
             "is an error, matched by its code (a string), not {}",
             type_name(v)
@@ -533,6 +544,13 @@ mod tests {
             check_field("ReconnectFailed", "error", &json!(3)),
             Err(FieldProblem::Value { .. })
         ));
+        // A misspelt code could never match: refused, naming the codes.
+        match check_field("ReconnectFailed", "error", &json!("conect_timed_out")) {
+            Err(FieldProblem::Value { message }) => {
+                assert!(message.contains("connect_timed_out, "), "{message}")
+            }
+            other => panic!("a misspelt code is refused: {other:?}"),
+        }
         // Enum values are snake_case.
         assert_eq!(
             check_field("ConnectionStatusChanged", "status", &json!("not_connected")),

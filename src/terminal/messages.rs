@@ -126,6 +126,21 @@ pub enum TerminalError {
 }
 
 impl TerminalError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "unknown_reader",
+        "already_connected",
+        "connect_in_progress",
+        "empty_location",
+        "location_not_found",
+        "not_connected",
+        "no_saved_reader",
+        "saved_reader_not_found",
+        "saved_reader_reconnect_in_progress",
+        "terminal_stopped",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -172,6 +172,17 @@ pub enum TransportError {
 crate::error_data::impl_error_data!(TransportError, placeholder = TransportError::Stack(String::new()));
 
 impl TransportError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "adapter_unavailable",
+        "unknown_peripheral",
+        "peripheral_connect_failed",
+        "service_missing",
+        "link_down",
+        "bluetooth_stack_failed",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {
