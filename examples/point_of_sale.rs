@@ -96,6 +96,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     world.insert_card(&reader.serial_number)?;
     tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The reader wanders out of range for a moment: the terminal reconnects
+    // it by itself (R9) and the delegate shows it; the app only waits.
+    let mut events = terminal.events();
+    world.lose_link(&reader.serial_number, Some(Duration::from_millis(300)))?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = events.next().await {
+            if matches!(
+                event,
+                TerminalEvent::ReconnectSucceeded { .. } | TerminalEvent::Disconnected { .. }
+            ) {
+                break;
+            }
+        }
+    })
+    .await?;
     terminal.disconnect_reader(&reader.serial_number).await?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(())

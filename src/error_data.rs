@@ -13,9 +13,22 @@
 //! written as `detail` too. Reading accepts this shape and also serde's
 //! default one, so traces recorded before it still load.
 //!
+//! ```
+//! use readerlink::prelude::*;
+//!
+//! let json = serde_json::to_value(ReconnectError::Cancelled).unwrap();
+//! assert_eq!(json["code"], "reconnect_cancelled");
+//! assert_eq!(json["message"], "the reconnection was cancelled");
+//! let back: ReconnectError = serde_json::from_value(json).unwrap();
+//! assert_eq!(back, ReconnectError::Cancelled);
+//! ```
+//!
 //! One implementation serves every error enum: the enum keeps serde's
 //! derived (externally tagged) form as inherent functions
-//! (`#[serde(remote = "Self")]`), and one macro writes the `Serialize` and `Deserialize` that reshape it.
+//! (`#[serde(remote = "Self")]`: they are the public `serialize` and
+//! `deserialize` functions each enum shows besides its traits — call
+//! serde's traits, `serde_json::to_string(&error)`, for the shape above),
+//! and one macro writes the `Serialize` and `Deserialize` that reshape it.
 
 use std::fmt;
 use std::marker::PhantomData;
