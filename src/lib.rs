@@ -1,8 +1,7 @@
 //! readerlink runs the whole life of Bluetooth LE card readers inside an
 //! application — discovery, connection to a business location, automatic
-//! reconnection and the 24-hour reboot (software updates are not built
-//! yet) — as an actor
-//! system in which every actor's lifecycle is an explicit hierarchical state
+//! reconnection, the 24-hour reboot (software updates are not built yet) —
+//! as an actor system in which every actor's lifecycle is an explicit hierarchical state
 //! machine (`actix` actors, `statig` machines).
 //!
 //! The behaviour rules R1–R21 it follows — which are built and which are
@@ -33,7 +32,7 @@
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
-//! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection and reconnect supervisor, decides what their reports mean together (R6–R12) |
+//! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection, reconnect supervisor and reboot timer, decides what their reports mean together (R6–R12, R20) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
 //! | [`reboot`] | the 24-hour reboot timer, one per connected M2 or WisePad 3: counts from the reader's reported uptime, reboots a lead before the reader's own deadline, never during a transaction (R12, R20) |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
@@ -43,7 +42,7 @@
 //! | [`error_data`] | how every public error is written as JSON: `{"code", "message", ...fields}` |
 //! | [`rules`] | the behaviour rules R1–R21, for integrators (`docs/rules.md`) |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
-//! | [`machines`] | the registry of every machine, for diagrams |
+//! | [`machines`] | the registry of every machine, for diagrams and for replay from a trace ([`runtime::Trace::replay_actor`]) |
 //! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
 //!
 //! Outside `src/`: `state-diagrams/` holds the generated diagram of every

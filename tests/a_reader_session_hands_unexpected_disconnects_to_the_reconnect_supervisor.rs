@@ -13,7 +13,7 @@ use hub_support::HubRig;
 
 use readerlink::backend::LocationId;
 use readerlink::connection::{ConnectError, ConnectionEvent, ConnectionInput};
-use readerlink::reader::{ConnectionStatus, DeviceType, DisconnectReason, Reader};
+use readerlink::reader::{ConnectionStatus, DisconnectReason, Reader};
 use readerlink::reconnect::{ReconnectError, ReconnectEvent, ReconnectInput};
 use readerlink::session::SessionOutput;
 use readerlink::terminal::{ConnectionConfig, TerminalEvent, TerminalInput, TerminalOutput};
@@ -21,14 +21,7 @@ use readerlink::terminal::{ConnectionConfig, TerminalEvent, TerminalInput, Termi
 const A: &str = "STRM2-0001";
 
 fn reader() -> Reader {
-    Reader {
-        serial_number: A.into(),
-        device_type: DeviceType::StripeM2,
-        software_version: None,
-        battery: None,
-        rssi: Some(-50),
-        peripheral: A.into(),
-    }
+    hub_support::m2(A)
 }
 
 fn location() -> LocationId {
@@ -37,27 +30,21 @@ fn location() -> LocationId {
 
 /// A hub with reader A connected.
 fn connected() -> HubRig {
-    let mut h = HubRig::new();
-    h.input(TerminalInput::ReadersDiscovered {
-        readers: vec![reader()],
-    });
-    h.input(TerminalInput::ConnectReaderRequested {
-        call: 1,
-        reader: reader(),
-        config: ConnectionConfig::new("tml_000001"),
-    });
-    h.reported(
+    hub_support::connected(A)
+}
+
+/// A's connection was lost, the supervisor started reconnecting and its
+/// first attempt's link is up (the supervisor has not said so yet).
+fn attempt_linked() -> HubRig {
+    let mut h = connected();
+    lost(&mut h, DisconnectReason::BluetoothSignalLost);
+    h.supervisor(
         A,
-        ConnectionEvent::StatusChanged {
-            status: ConnectionStatus::Connecting,
+        ReconnectEvent::Started {
+            reason: DisconnectReason::BluetoothSignalLost,
         },
     );
-    h.reported(
-        A,
-        ConnectionEvent::StatusChanged {
-            status: ConnectionStatus::Connected,
-        },
-    );
+    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
     h.reported(
         A,
         ConnectionEvent::Connected {
@@ -66,7 +53,6 @@ fn connected() -> HubRig {
             uptime_ms: 0,
         },
     );
-    h.note("A connected");
     h
 }
 
@@ -228,14 +214,9 @@ fn a_connection_actor_failed_past_its_restart_intensity_is_reported_disconnected
     let from = h.hub.outputs().len();
     h.reported(
         A,
-        ConnectionEvent::StatusChanged {
-            status: ConnectionStatus::NotConnected,
-        },
-    );
-    h.reported(
-        A,
         ConnectionEvent::MachineFailed {
             panic: "the machine panicked".into(),
+            for_good: true,
         },
     );
     let events = h.published(from);
@@ -271,23 +252,7 @@ fn a_connection_actor_failed_past_its_restart_intensity_is_reported_disconnected
 
 #[test]
 fn a_reconnected_link_that_drops_before_the_supervisor_says_so_starts_another_reconnection() {
-    let mut h = connected();
-    lost(&mut h, DisconnectReason::BluetoothSignalLost);
-    h.supervisor(
-        A,
-        ReconnectEvent::Started {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
-    h.reported(
-        A,
-        ConnectionEvent::Connected {
-            reader: reader(),
-            location: location(),
-            uptime_ms: 0,
-        },
-    );
+    let mut h = attempt_linked();
     h.note("the link drops again before the supervisor's Succeeded arrives");
     lost(&mut h, DisconnectReason::BluetoothSignalLost);
     let from = h.hub.outputs().len();
@@ -322,23 +287,7 @@ fn a_reconnected_link_that_drops_before_the_supervisor_says_so_starts_another_re
 
 #[test]
 fn a_reconnected_link_that_ends_for_good_before_the_supervisor_says_so_is_reported_disconnected() {
-    let mut h = connected();
-    lost(&mut h, DisconnectReason::BluetoothSignalLost);
-    h.supervisor(
-        A,
-        ReconnectEvent::Started {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
-    h.reported(
-        A,
-        ConnectionEvent::Connected {
-            reader: reader(),
-            location: location(),
-            uptime_ms: 0,
-        },
-    );
+    let mut h = attempt_linked();
     lost(&mut h, DisconnectReason::CriticallyLowBattery);
     let from = h.hub.outputs().len();
     h.supervisor(A, ReconnectEvent::Succeeded);
@@ -359,23 +308,7 @@ fn a_reconnected_link_that_ends_for_good_before_the_supervisor_says_so_is_report
 
 #[test]
 fn a_window_that_ends_as_the_attempt_connects_closes_that_link_and_reports_disconnected_once() {
-    let mut h = connected();
-    lost(&mut h, DisconnectReason::BluetoothSignalLost);
-    h.supervisor(
-        A,
-        ReconnectEvent::Started {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
-    h.reported(
-        A,
-        ConnectionEvent::Connected {
-            reader: reader(),
-            location: location(),
-            uptime_ms: 0,
-        },
-    );
+    let mut h = attempt_linked();
     h.note("the window ran out before the supervisor heard of the connect");
     let from = h.hub.outputs().len();
     h.supervisor(A, ReconnectEvent::AttemptAbandoned);

@@ -1,11 +1,15 @@
 //! Bad trace files get a typed error naming the line, never a panic, and
-//! `readerlink trace check` exits non-zero on each.
+//! `readerlink trace check` exits non-zero on each. Reading is strict (an
+//! unknown record kind or field, an actor never started) and streaming
+//! with a bounded line: `/dev/zero` is a line too long, not a full memory.
 
+use readerlink::runtime::trace::MAX_LINE_BYTES;
 use readerlink::runtime::{Trace, TraceError};
 
 const HEADER: &str = r#"{"format":"readerlink-trace","version":1,"seed":1,"config":{},"created_by":"test"}"#;
 const R1: &str = r#"{"seq":1,"t_ms":0,"actor":"a","kind":"started","machine":"turnstile","state":"locked"}"#;
 const R2: &str = r#"{"seq":2,"t_ms":5,"actor":"a","kind":"output","output":"Unlock"}"#;
+const R_FROM_GHOST: &str = r#"{"seq":2,"t_ms":5,"actor":"a","kind":"input","source":"actor:ghost","event":"Pushed","input":"Pushed"}"#;
 
 fn lines(lines: &[&str]) -> String {
     let mut text = lines.join("\n");
@@ -56,9 +60,50 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "unknown record kind",
-            text: lines(&[HEADER, &R1.replace("started", "exploded")]),
-            code: "trace_bad_record",
-            line: Some(2),
+            text: lines(&[HEADER, R1, &R2.replace("output", "exploded")]),
+            code: "trace_unknown_kind",
+            line: Some(3),
+        },
+        Case {
+            name: "unknown field in a record",
+            text: lines(&[
+                HEADER,
+                R1,
+                &R2.replace(r#""output":"Unlock""#, r#""output":"Unlock","mood":"odd""#),
+            ]),
+            code: "trace_unknown_field",
+            line: Some(3),
+        },
+        Case {
+            name: "unknown field in the header",
+            text: lines(&[&HEADER.replace(r#""seed":1"#, r#""seed":1,"colour":"red""#), R1]),
+            code: "trace_bad_header",
+            line: Some(1),
+        },
+        Case {
+            name: "a record about an actor never started",
+            text: lines(&[HEADER, R1, &R2.replace(r#""actor":"a""#, r#""actor":"ghost""#)]),
+            code: "trace_actor_not_started",
+            line: Some(3),
+        },
+        Case {
+            name: "a message from an actor never started",
+            text: lines(&[HEADER, R1, R_FROM_GHOST]),
+            code: "trace_actor_not_started",
+            line: Some(3),
+        },
+        Case {
+            name: "a line longer than 1 MiB",
+            text: lines(&[
+                HEADER,
+                R1,
+                &format!(
+                    r#"{{"seq":2,"t_ms":5,"actor":"a","kind":"output","output":"{}"}}"#,
+                    "x".repeat(MAX_LINE_BYTES)
+                ),
+            ]),
+            code: "trace_line_too_long",
+            line: Some(3),
         },
         Case {
             name: "truncated",
@@ -147,4 +192,39 @@ fn trace_check_exits_non_zero_and_names_the_error_for_each_bad_trace() {
         .unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("2 records from 1 actors"));
+}
+
+#[test]
+fn an_endless_line_is_refused_at_the_bound_without_reading_on() {
+    // /dev/zero never ends a line: the reader stops after 1 MiB of it.
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let error = readerlink::runtime::TraceReader::new(std::io::BufReader::new(zero), "/dev/zero")
+        .err()
+        .expect("an endless line is an error");
+    assert_eq!(error.code(), "trace_line_too_long");
+    assert_eq!(error.line(), Some(1));
+    assert!(
+        error.to_string().starts_with("line 1: longer than 1048576 bytes"),
+        "{error}"
+    );
+}
+
+#[test]
+fn trace_check_of_dev_zero_exits_1_naming_the_line_too_long() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_readerlink"))
+        .args(["trace", "check", "/dev/zero"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 1: longer than 1048576 bytes"), "{stderr}");
+    assert!(stderr.contains("trace_line_too_long"), "{stderr}");
+}
+
+#[test]
+fn an_actor_restarted_after_a_panic_and_a_blank_last_line_are_fine() {
+    let panicked = r#"{"seq":3,"t_ms":6,"actor":"a","kind":"panicked","state":"locked","message":"boom","restarted":true}"#;
+    let again = r#"{"seq":4,"t_ms":6,"actor":"a","kind":"started","machine":"turnstile","state":"locked"}"#;
+    let trace = Trace::parse(&format!("{}\n", lines(&[HEADER, R1, R2, panicked, again]))).unwrap();
+    assert_eq!(trace.records.len(), 4);
 }

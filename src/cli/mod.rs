@@ -38,7 +38,8 @@ pub enum Command {
     /// Run a scenario script on virtual time and check its expectations, or
     /// the demo's world for N virtual hours (--hours).
     Simulate(simulate::SimulateArgs),
-    /// Work with recorded traces.
+    /// Work with recorded traces: check, show (timeline or Mermaid), diff,
+    /// stats, replay.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
 }
@@ -87,6 +88,10 @@ pub enum CliError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// Two traces differ, or a replay diverged: the command ran and the
+    /// difference is its finding (already printed).
+    #[error("{0}")]
+    Differs(String),
     /// Anything else, in a sentence.
     #[error("{0}")]
     Other(String),

@@ -39,7 +39,9 @@ pub fn run(
     };
     let tracer = match trace {
         Some(path) => {
-            let header = TraceHeader::new(seed, serde_json::json!({ "command": "simulate", "hours": hours }));
+            // The world runs a terminal with the default policies: say so, for replay.
+            let header = TraceHeader::new(seed, serde_json::json!({ "command": "simulate", "hours": hours }))
+                .with_replay(crate::machines::default_replay_parameters());
             Tracer::file(header, path).map_err(|source| CliError::Io {
                 path: path.display().to_string(),
                 source,

@@ -16,12 +16,10 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use super::machine::Connection;
-use super::messages::{
-    BackendCall, ConnectError, ConnectionEvent, ConnectionInput, ConnectionOutput, Session,
-};
+use super::messages::{BackendCall, ConnectionEvent, ConnectionInput, ConnectionOutput, Session};
 use crate::backend::Backend;
 use crate::protocol::{ReaderMessage, Reassembler, fragment};
-use crate::reader::{ConnectionStatus, DisconnectReason, SerialNumber};
+use crate::reader::SerialNumber;
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
 use crate::secret::Secret;
@@ -57,20 +55,6 @@ pub struct ConnectionEffects {
     /// The session's connection token. It never enters the machine, a
     /// trace or a log; it is kept for the commands that will need it.
     token: Rc<RefCell<Option<Secret>>>,
-    /// How far the current session got, as the reports told: what to
-    /// report if the machine panics and its actor stops.
-    phase: Phase,
-}
-
-/// How far a session got, from the machine's own outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// No session, or it ended.
-    Idle,
-    /// A connect is under way; `reported` once status `Connecting` was.
-    Connecting { reported: bool },
-    /// Connected.
-    Connected,
 }
 
 impl ConnectionEffects {
@@ -88,7 +72,6 @@ impl ConnectionEffects {
             report,
             link: None,
             token: Rc::default(),
-            phase: Phase::Idle,
         }
     }
 
@@ -102,9 +85,6 @@ impl Effects<Connection> for ConnectionEffects {
     fn perform(&mut self, output: ConnectionOutput, ctx: &mut EffectContext<'_, Connection, Self>) {
         match output {
             ConnectionOutput::CheckLocation { session, location } => {
-                if self.phase == Phase::Idle {
-                    self.phase = Phase::Connecting { reported: false };
-                }
                 let backend = self.backend.clone();
                 ctx.spawn_then("backend", async move {
                     Some(match backend.location(&location).await {
@@ -182,17 +162,12 @@ impl Effects<Connection> for ConnectionEffects {
                 }
             }
             ConnectionOutput::Report(event) => {
-                match &event {
-                    ConnectionEvent::Disconnected { .. } | ConnectionEvent::ConnectFailed { .. } => {
-                        self.link = None;
-                        self.token.borrow_mut().take();
-                        self.phase = Phase::Idle;
-                    }
-                    ConnectionEvent::StatusChanged {
-                        status: ConnectionStatus::Connecting,
-                    } => self.phase = Phase::Connecting { reported: true },
-                    ConnectionEvent::Connected { .. } => self.phase = Phase::Connected,
-                    _ => {}
+                if matches!(
+                    event,
+                    ConnectionEvent::Disconnected { .. } | ConnectionEvent::ConnectFailed { .. }
+                ) {
+                    self.link = None;
+                    self.token.borrow_mut().take();
                 }
                 (self.report)(event);
             }
@@ -200,60 +175,35 @@ impl Effects<Connection> for ConnectionEffects {
     }
 
     /// The machine panicked and a fresh one (in `disconnected`) replaced
-    /// it: the session it ran is lost. Close its link and tell the owner
-    /// the session ended — a connect failed, or the reader disconnected
-    /// for an unknown reason, which reconnects (R9) when auto-reconnect is
-    /// on.
+    /// it: the session it ran is lost. Its link is closed; the owner is
+    /// told, and decides how the session ended (it knows whether a connect
+    /// ran or the reader was connected).
     fn machine_restarted(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
         tracing::error!(reader = %self.serial, "the connection machine restarted: {panic}");
-        self.end_session(panic, false);
+        self.session_lost(panic, false);
     }
 
     /// The machine panicked past its restart intensity and the actor
-    /// stops: close the link and tell the owner the session ended, so no
-    /// call waits forever and no status lies; a connected reader is
-    /// reported failed for good (`MachineFailed`), not to be reconnected.
+    /// stops: the link is closed and the owner told, so no call waits
+    /// forever and no status lies.
     fn machine_gave_up(&mut self, panic: &str, _ctx: &mut EffectContext<'_, Connection, Self>) {
         tracing::error!(reader = %self.serial, "the connection machine failed: {panic}");
-        self.end_session(panic, true);
+        self.session_lost(panic, true);
     }
 }
 
 impl ConnectionEffects {
-    /// Ends the session a panicked machine took with it.
-    fn end_session(&mut self, panic: &str, for_good: bool) {
+    /// Closes the link of the session a panicked machine took with it and
+    /// tells the owner.
+    fn session_lost(&mut self, panic: &str, for_good: bool) {
         if let Some(link) = self.link.take() {
             let _ = link.ops.send(LinkOp::Close);
         }
         self.token.borrow_mut().take();
-        let not_connected = ConnectionEvent::StatusChanged {
-            status: ConnectionStatus::NotConnected,
-        };
-        match std::mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Idle => {}
-            Phase::Connecting { reported } => {
-                if reported {
-                    (self.report)(not_connected);
-                }
-                (self.report)(ConnectionEvent::ConnectFailed {
-                    error: ConnectError::MachineFailed {
-                        panic: panic.to_owned(),
-                    },
-                });
-            }
-            Phase::Connected => {
-                (self.report)(not_connected);
-                (self.report)(if for_good {
-                    ConnectionEvent::MachineFailed {
-                        panic: panic.to_owned(),
-                    }
-                } else {
-                    ConnectionEvent::Disconnected {
-                        reason: DisconnectReason::Unknown,
-                    }
-                });
-            }
-        }
+        (self.report)(ConnectionEvent::MachineFailed {
+            panic: panic.to_owned(),
+            for_good,
+        });
     }
 }
 
@@ -342,10 +292,10 @@ async fn forward_link(
 #[cfg(test)]
 mod tests {
     //! Restart intensity, wired: a connection machine that panics is
-    //! replaced by a fresh one once in five seconds (its session reported
-    //! ended, reason unknown, which reconnects); past that its actor stops
-    //! and reports the reader failed for good, while other readers'
-    //! connections keep running. The panic comes from
+    //! replaced by a fresh one once in five seconds (its lost session is
+    //! reported, for its owner to end); past that its actor stops and
+    //! reports it failed for good, while other readers' connections keep
+    //! running. The panic comes from
     //! `ConnectionInput::PanicInjected`, which only unit-test builds have.
 
     use std::cell::RefCell;
@@ -434,20 +384,13 @@ mod tests {
             assert!(connected(&take(&wp_reports)));
 
             // First panic: a fresh machine; the lost session is reported
-            // ended for an unknown reason (which R8 reconnects).
+            // (the owner, which knows it was connected, ends it).
             m2_actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
             settle().await;
-            assert_eq!(
-                take(&m2_reports),
-                [
-                    ConnectionEvent::StatusChanged {
-                        status: ConnectionStatus::NotConnected
-                    },
-                    ConnectionEvent::Disconnected {
-                        reason: DisconnectReason::Unknown
-                    },
-                ]
-            );
+            assert!(matches!(
+                &take(&m2_reports)[..],
+                [ConnectionEvent::MachineFailed { for_good: false, .. }]
+            ));
             assert_eq!(m2_actor.send(CurrentState).await.unwrap(), "disconnected");
             m2_actor.do_send(connect(&m2));
             settle().await;
@@ -457,17 +400,13 @@ mod tests {
             m2_actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
             settle().await;
             let reports = take(&m2_reports);
-            assert_eq!(
-                reports[0],
-                ConnectionEvent::StatusChanged {
-                    status: ConnectionStatus::NotConnected
-                }
-            );
             assert!(
-                matches!(&reports[1], ConnectionEvent::MachineFailed { panic } if panic.contains("injected")),
+                matches!(
+                    &reports[..],
+                    [ConnectionEvent::MachineFailed { panic, for_good: true }] if panic.contains("injected")
+                ),
                 "{reports:?}"
             );
-            assert_eq!(reports.len(), 2);
             assert!(!m2_actor.connected(), "the actor stopped");
 
             // The other reader's connection is untouched and still answers.
@@ -494,8 +433,13 @@ mod tests {
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 assert!(actor.connected(), "two in 5 s are allowed");
             }
-            // Idle connections report nothing when restarted.
-            assert!(take(&reports).is_empty());
+            // Each lost (here: empty) session is reported; the owner,
+            // which knows nothing ran, ignores it.
+            assert!(
+                take(&reports)
+                    .iter()
+                    .all(|e| matches!(e, ConnectionEvent::MachineFailed { for_good: false, .. }))
+            );
             for _ in 0..3 {
                 actor.do_send(Deliver::from("test", ConnectionInput::PanicInjected));
             }

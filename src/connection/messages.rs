@@ -308,12 +308,17 @@ pub enum ConnectionEvent {
         /// Why.
         error: CommandError,
     },
-    /// The connected reader's connection machine panicked more often than
-    /// its restart intensity allows: the actor stopped and the link is
-    /// closed. The reader is not connected, and is not to be reconnected.
+    /// The connection's machine panicked: the session it ran (a connect
+    /// under way, or a connection) is lost and its link closed. A fresh
+    /// machine replaced it (`for_good` false), or, past its restart
+    /// intensity, the actor stopped (`for_good` true). The owner, which
+    /// knows whether a connect ran or the reader was connected, decides
+    /// how that session ends.
     MachineFailed {
         /// The panic's message.
         panic: String,
+        /// Whether the actor stopped for good (past its restart intensity).
+        for_good: bool,
     },
 }
 

@@ -8,14 +8,16 @@
 //! | [`StatigMachine`]: a statig machine as a [`Machine`] | `adapter.rs` |
 //! | declared tables, check, coverage, Mermaid | `table.rs` |
 //! | the actix shell, [`Effects`], the clock | `shell.rs` |
-//! | traces: header, records, [`Tracer`], validation | `trace.rs` |
-//! | machine-level replay | `replay.rs` |
+//! | traces: header, records, [`Tracer`], strict streaming validation ([`TraceReader`]) | `trace.rs` |
+//! | traces for people: timeline, Mermaid sequence diagram, stats, diff | `inspect.rs` |
+//! | machine-level replay, divergence at its cause | `replay.rs` |
 //! | [`Harness`]: a machine on virtual time without actors | `harness.rs` |
 //! | an example machine | `example/` |
 
 pub mod adapter;
 pub mod example;
 pub mod harness;
+pub mod inspect;
 pub mod machine;
 pub mod replay;
 pub mod shell;
@@ -31,4 +33,6 @@ pub use shell::{
     virtual_time_system,
 };
 pub use table::{MachineSpec, On, StateSpec, UndeclaredTransition};
-pub use trace::{Record, RecordBody, Trace, TraceError, TraceHeader, Tracer};
+pub use trace::{
+    Record, RecordBody, ReplayParameters, RestartLimits, Trace, TraceError, TraceHeader, TraceReader, Tracer,
+};

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::machine::EventName;
-use super::machine::{Machine, Outbox};
+use super::machine::{Machine, Millis, Outbox};
 use super::trace::{Body, Record, RecordBody, Trace};
 
 /// How a replay ended.
@@ -18,20 +18,28 @@ pub enum ReplayOutcome {
         steps: usize,
     },
     /// The first record at which the fresh machine did something else.
-    Diverged(Divergence),
+    Diverged(Box<Divergence>),
 }
 
-/// Where and how a replay diverged.
+/// Where and how a replay diverged: the first record the fresh machine did
+/// not reproduce, and the input that caused it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Divergence {
+    /// The actor replayed.
+    pub actor: String,
     /// The sequence number of the first recorded step that was not
     /// reproduced (or of the input after which the machine did more than
     /// the trace says).
     pub seq: u64,
+    /// The virtual time of that record.
+    pub t_ms: Millis,
     /// What the trace recorded there (`None`: nothing more was recorded).
     pub recorded: Option<RecordBody>,
     /// What the fresh machine did there (`None`: nothing).
     pub replayed: Option<RecordBody>,
+    /// The cause: the input whose recorded effects the fresh machine did not
+    /// reproduce (`None`: the machine's own start differs).
+    pub cause: Option<Record>,
 }
 
 impl std::fmt::Display for Divergence {
@@ -42,11 +50,24 @@ impl std::fmt::Display for Divergence {
         };
         write!(
             f,
-            "diverged at seq {}: recorded {}, replayed {}",
+            "`{}` diverged at seq {} ({}): recorded {}, replayed {}",
+            self.actor,
             self.seq,
+            super::harness::fmt_ms(self.t_ms),
             show(&self.recorded),
             show(&self.replayed)
-        )
+        )?;
+        if let Some(cause) = &self.cause
+            && let RecordBody::Input { source, event, .. } = &cause.body
+        {
+            write!(
+                f,
+                "; caused by input seq {} ({}): `{event}` from {source}",
+                cause.seq,
+                super::harness::fmt_ms(cause.t_ms)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -56,6 +77,9 @@ pub enum ReplayError {
     /// The trace has no records for this actor.
     #[error("the trace has no records for actor `{0}`")]
     UnknownActor(String),
+    /// The actor's first record is not its `started` record.
+    #[error("actor `{0}` has no `started` record naming its machine")]
+    NotStarted(String),
     /// The actor ran a different machine.
     #[error("actor `{actor}` ran machine `{recorded}`, not `{expected}`")]
     WrongMachine {
@@ -65,6 +89,25 @@ pub enum ReplayError {
         recorded: String,
         /// The machine given to replay.
         expected: &'static str,
+    },
+    /// The trace names a machine this build does not have.
+    #[error("actor `{actor}` ran machine `{machine}`, which this readerlink does not have")]
+    UnknownMachine {
+        /// The actor.
+        actor: String,
+        /// The machine the trace names.
+        machine: String,
+    },
+    /// The trace's header lacks something replay needs to build the
+    /// machine as the run built it.
+    #[error("cannot replay `{actor}` (machine `{machine}`): the trace header lacks {what}")]
+    MissingParameters {
+        /// The actor.
+        actor: String,
+        /// Its machine.
+        machine: String,
+        /// What is missing, in a phrase.
+        what: String,
     },
     /// A recorded input does not decode as this machine's input type.
     #[error("seq {seq}: recorded input does not decode: {reason}")]
@@ -76,28 +119,58 @@ pub enum ReplayError {
     },
 }
 
+impl ReplayError {
+    /// A stable code an integrator can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownActor(_) => "replay_unknown_actor",
+            Self::NotStarted(_) => "replay_not_started",
+            Self::WrongMachine { .. } => "replay_wrong_machine",
+            Self::UnknownMachine { .. } => "replay_unknown_machine",
+            Self::MissingParameters { .. } => "replay_missing_parameters",
+            Self::BadInput { .. } => "replay_bad_input",
+        }
+    }
+}
+
 /// Replays `actor`'s inputs from `trace` into machines built by `fresh` as
-/// the recorded one was: one at the start, and one after each recorded
-/// restart (a `panicked` record with `restarted: true`).
+/// the recorded one was: one at its first `started` record, and a fresh one
+/// at every later `started` record (a restart after a panic, or the actor
+/// started again). Each input's replayed steps are compared with the
+/// recorded ones; the first that differs is the divergence, and the input
+/// being replayed is its cause.
 pub fn replay_machine<M: Machine>(
     trace: &Trace,
     actor: &str,
     fresh: impl Fn() -> M,
 ) -> Result<ReplayOutcome, ReplayError> {
-    let mut machine = fresh();
     let records: Vec<&Record> = trace.actor(actor).collect();
-    if records.is_empty() {
+    let Some(first) = records.first() else {
         return Err(ReplayError::UnknownActor(actor.to_owned()));
+    };
+    match &first.body {
+        RecordBody::Started { machine: name, .. } if name != M::spec().name => {
+            return Err(ReplayError::WrongMachine {
+                actor: actor.to_owned(),
+                recorded: name.clone(),
+                expected: M::spec().name,
+            });
+        }
+        RecordBody::Started { .. } => {}
+        _ => return Err(ReplayError::NotStarted(actor.to_owned())),
     }
-    if let Some(RecordBody::Started { machine: name, .. }) = records.iter().map(|r| &r.body).next()
-        && name != M::spec().name
-    {
-        return Err(ReplayError::WrongMachine {
+    let diverged = |record: Option<&Record>, at: &Record, replayed, cause: Option<&Record>| {
+        let at = record.unwrap_or(at);
+        Ok(ReplayOutcome::Diverged(Box::new(Divergence {
             actor: actor.to_owned(),
-            recorded: name.clone(),
-            expected: M::spec().name,
-        });
-    }
+            seq: at.seq,
+            t_ms: at.t_ms,
+            recorded: record.map(|r| r.body.clone()),
+            replayed,
+            cause: cause.cloned(),
+        })))
+    };
+    let mut machine = fresh();
     let mut outbox = Outbox::default();
     let (mut inputs, mut steps) = (0, 0);
     let mut i = 0;
@@ -105,23 +178,30 @@ pub fn replay_machine<M: Machine>(
         let record = records[i];
         i += 1;
         let RecordBody::Input { event, input, .. } = &record.body else {
-            if let RecordBody::Panicked { restarted: true, .. } = record.body {
-                machine = fresh();
+            if let RecordBody::Started { state, .. } = &record.body {
+                if i > 1 {
+                    machine = fresh();
+                }
+                if machine.state() != state {
+                    let replayed = RecordBody::Started {
+                        machine: M::spec().name.to_owned(),
+                        state: machine.state().to_owned(),
+                    };
+                    return diverged(Some(record), record, Some(replayed), None);
+                }
             }
             if record.body.is_step() {
                 // A step before any input: the machine did something on its own.
-                return Ok(ReplayOutcome::Diverged(Divergence {
-                    seq: record.seq,
-                    recorded: Some(record.body.clone()),
-                    replayed: None,
-                }));
+                return diverged(Some(record), record, None, None);
             }
             continue;
         };
-        let decoded: M::Input = serde_json::from_value(input.clone()).map_err(|e| ReplayError::BadInput {
-            seq: record.seq,
-            reason: e.to_string(),
-        })?;
+        // Decoded from the record's value in place: no copy per input.
+        let decoded =
+            <M::Input as serde::Deserialize>::deserialize(input).map_err(|e| ReplayError::BadInput {
+                seq: record.seq,
+                reason: e.to_string(),
+            })?;
         inputs += 1;
         outbox.set_now(record.t_ms);
         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -133,17 +213,12 @@ pub fn replay_machine<M: Machine>(
             match records.get(i) {
                 Some(next) if matches!(next.body, RecordBody::Panicked { .. }) => continue,
                 next => {
-                    let seq = next.map_or(record.seq, |r| r.seq);
                     let replayed = Some(RecordBody::Panicked {
                         state: machine.state().to_owned(),
                         message: "panicked in replay".into(),
                         restarted: false,
                     });
-                    return Ok(ReplayOutcome::Diverged(Divergence {
-                        seq,
-                        recorded: next.map(|r| r.body.clone()),
-                        replayed,
-                    }));
+                    return diverged(next.copied(), record, replayed, Some(record));
                 }
             }
         }
@@ -160,29 +235,34 @@ pub fn replay_machine<M: Machine>(
                 })
             })
             .collect();
+        // The recorded run panicked on this input, the fresh machine did not.
+        if let Some(next) = records.get(i)
+            && let RecordBody::Panicked { .. } = next.body
+        {
+            return diverged(Some(next), next, replayed.into_iter().next(), Some(record));
+        }
         let mut replayed = replayed.into_iter();
         loop {
-            let recorded = records.get(i).filter(|r| r.body.is_step());
+            let recorded = records.get(i).copied().filter(|r| r.body.is_step());
             match (recorded, replayed.next()) {
                 (None, None) => break,
                 (Some(r), Some(ours)) if r.body == ours => {
                     steps += 1;
                     i += 1;
                 }
-                (Some(r), ours) => {
-                    return Ok(ReplayOutcome::Diverged(Divergence {
-                        seq: r.seq,
-                        recorded: Some(r.body.clone()),
-                        replayed: ours,
-                    }));
-                }
+                (Some(r), ours) => return diverged(Some(r), r, ours, Some(record)),
                 (None, ours) => {
-                    let seq = records.get(i).map_or(record.seq, |r| r.seq);
-                    return Ok(ReplayOutcome::Diverged(Divergence {
-                        seq,
+                    // The machine did more than the trace says: name the
+                    // record where the step is missing.
+                    let at = records.get(i).copied().unwrap_or(record);
+                    return Ok(ReplayOutcome::Diverged(Box::new(Divergence {
+                        actor: actor.to_owned(),
+                        seq: at.seq,
+                        t_ms: at.t_ms,
                         recorded: None,
                         replayed: ours,
-                    }));
+                        cause: Some(record.clone()),
+                    })));
                 }
             }
         }
@@ -211,4 +291,31 @@ pub fn recorded_inputs<M: Machine>(
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::example::Turnstile;
+
+    #[test]
+    fn a_recorded_panic_the_fresh_machine_does_not_reproduce_is_the_divergence() {
+        let text = [
+            r#"{"format":"readerlink-trace","version":2,"seed":1,"config":null,"created_by":"test"}"#,
+            r#"{"seq":1,"t_ms":0,"actor":"t","kind":"started","machine":"turnstile","state":"locked"}"#,
+            r#"{"seq":2,"t_ms":5,"actor":"t","kind":"input","source":"app","event":"CoinInserted","input":"CoinInserted"}"#,
+            r#"{"seq":3,"t_ms":5,"actor":"t","kind":"panicked","state":"locked","message":"boom","restarted":true}"#,
+            r#"{"seq":4,"t_ms":5,"actor":"t","kind":"started","machine":"turnstile","state":"locked"}"#,
+        ]
+        .join("\n");
+        let trace = Trace::parse(&text).unwrap();
+        match replay_machine(&trace, "t", Turnstile::new).unwrap() {
+            ReplayOutcome::Diverged(d) => {
+                assert_eq!(d.seq, 3, "{d}");
+                assert!(matches!(d.recorded, Some(RecordBody::Panicked { .. })), "{d}");
+                assert_eq!(d.cause.map(|c| c.seq), Some(2));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

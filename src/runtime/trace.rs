@@ -23,11 +23,22 @@ use super::machine::Millis;
 
 /// The `format` field of every trace header.
 pub const TRACE_FORMAT: &str = "readerlink-trace";
-/// The trace format version this code writes and reads.
-pub const TRACE_VERSION: u32 = 1;
+/// The trace format version this code writes. It reads every version from
+/// [`OLDEST_TRACE_VERSION`] to this one (`docs/traces.md` has the rules).
+pub const TRACE_VERSION: u32 = 2;
+/// The oldest trace format version this code still reads.
+pub const OLDEST_TRACE_VERSION: u32 = 1;
+/// The longest line a trace may hold, newline excluded: 1 MiB. Readers stop
+/// at a longer line with [`TraceError::LineTooLong`] instead of buffering
+/// it, so no file (`/dev/zero`, a 10 GB log) can exhaust memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// The most distinct actors a trace may start: the strict reader remembers
+/// each started actor, and this bounds that memory too.
+pub const MAX_ACTORS: usize = 100_000;
 
 /// The first line of a trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TraceHeader {
     /// Always [`TRACE_FORMAT`].
     pub format: String,
@@ -39,10 +50,16 @@ pub struct TraceHeader {
     pub config: Value,
     /// The program and version that wrote the trace.
     pub created_by: String,
+    /// What replay needs beyond the seed to build each machine as the run
+    /// built it (version 2 on). Absent: the program that wrote the trace
+    /// did not say, and replaying a machine that needs them is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayParameters>,
 }
 
 impl TraceHeader {
-    /// A header for this version of readerlink.
+    /// A header for this version of readerlink, without replay parameters
+    /// (add them with [`TraceHeader::with_replay`]).
     pub fn new(seed: u64, config: Value) -> Self {
         Self {
             format: TRACE_FORMAT.to_owned(),
@@ -50,12 +67,55 @@ impl TraceHeader {
             seed,
             config,
             created_by: concat!("readerlink ", env!("CARGO_PKG_VERSION")).to_owned(),
+            replay: None,
+        }
+    }
+
+    /// The same header, recording what replay needs.
+    pub fn with_replay(mut self, replay: ReplayParameters) -> Self {
+        self.replay = Some(replay);
+        self
+    }
+}
+
+/// What replay needs, beyond the run's seed, to build every machine of a
+/// run exactly as the run built it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayParameters {
+    /// How often an actor's panicking machine was replaced by a fresh one.
+    pub restart_intensity: RestartLimits,
+    /// For each machine name (`reconnect`) that is built from more than
+    /// its name: what it was built from, in the form that machine's
+    /// replay reads (`docs/traces.md` lists them). Machines built from
+    /// nothing (`Connection::new()`) have no entry.
+    pub machines: std::collections::BTreeMap<String, Value>,
+}
+
+/// A restart intensity as a trace records it: at most `max_restarts`
+/// within any `within_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartLimits {
+    /// Restarts allowed within the window.
+    pub max_restarts: u64,
+    /// The window, in milliseconds.
+    pub within_ms: u64,
+}
+
+impl Default for RestartLimits {
+    /// Erlang's default, the runtime's: 1 restart in 5 s.
+    fn default() -> Self {
+        Self {
+            max_restarts: 1,
+            within_ms: 5_000,
         }
     }
 }
 
 /// One trace record after the header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WireRecord")]
 pub struct Record {
     /// Position in the trace, from 1, with no gaps.
     pub seq: u64,
@@ -70,7 +130,7 @@ pub struct Record {
 
 /// What a record says happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RecordBody {
     /// An actor started with a fresh machine.
     Started {
@@ -134,7 +194,179 @@ pub enum RecordBody {
     },
 }
 
+/// Every record kind and the fields each has besides `seq`, `t_ms`,
+/// `actor` and `kind`: what the strict reader names an unknown kind or
+/// field against (and what `docs/trace.schema.json` declares).
+pub const RECORD_KINDS: &[(&str, &[&str])] = &[
+    ("started", &["machine", "state"]),
+    ("input", &["source", "event", "input"]),
+    ("transition", &["event", "from", "to"]),
+    ("output", &["output"]),
+    ("timer_started", &["timer", "after_ms"]),
+    ("timer_cancelled", &["timer"]),
+    ("panicked", &["state", "message", "restarted"]),
+    ("stopped", &["state", "reason"]),
+];
+
+/// A record as it is read: the common fields and the body side by side,
+/// every unknown field refused (`flatten` cannot refuse them).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum WireRecord {
+    Started {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        machine: String,
+        state: String,
+    },
+    Input {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        source: String,
+        event: String,
+        input: Value,
+    },
+    Transition {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        event: String,
+        from: String,
+        to: String,
+    },
+    Output {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        output: Value,
+    },
+    TimerStarted {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        timer: Value,
+        after_ms: u64,
+    },
+    TimerCancelled {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        timer: Value,
+    },
+    Panicked {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        state: String,
+        message: String,
+        restarted: bool,
+    },
+    Stopped {
+        seq: u64,
+        t_ms: Millis,
+        actor: String,
+        state: String,
+        reason: String,
+    },
+}
+
+impl From<WireRecord> for Record {
+    fn from(wire: WireRecord) -> Self {
+        use RecordBody as B;
+        let (seq, t_ms, actor, body) = match wire {
+            WireRecord::Started {
+                seq,
+                t_ms,
+                actor,
+                machine,
+                state,
+            } => (seq, t_ms, actor, B::Started { machine, state }),
+            WireRecord::Input {
+                seq,
+                t_ms,
+                actor,
+                source,
+                event,
+                input,
+            } => (seq, t_ms, actor, B::Input { source, event, input }),
+            WireRecord::Transition {
+                seq,
+                t_ms,
+                actor,
+                event,
+                from,
+                to,
+            } => (seq, t_ms, actor, B::Transition { event, from, to }),
+            WireRecord::Output {
+                seq,
+                t_ms,
+                actor,
+                output,
+            } => (seq, t_ms, actor, B::Output { output }),
+            WireRecord::TimerStarted {
+                seq,
+                t_ms,
+                actor,
+                timer,
+                after_ms,
+            } => (seq, t_ms, actor, B::TimerStarted { timer, after_ms }),
+            WireRecord::TimerCancelled {
+                seq,
+                t_ms,
+                actor,
+                timer,
+            } => (seq, t_ms, actor, B::TimerCancelled { timer }),
+            WireRecord::Panicked {
+                seq,
+                t_ms,
+                actor,
+                state,
+                message,
+                restarted,
+            } => (
+                seq,
+                t_ms,
+                actor,
+                B::Panicked {
+                    state,
+                    message,
+                    restarted,
+                },
+            ),
+            WireRecord::Stopped {
+                seq,
+                t_ms,
+                actor,
+                state,
+                reason,
+            } => (seq, t_ms, actor, B::Stopped { state, reason }),
+        };
+        Self {
+            seq,
+            t_ms,
+            actor,
+            body,
+        }
+    }
+}
+
 impl RecordBody {
+    /// The record's `kind`, as the trace spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "started",
+            Self::Input { .. } => "input",
+            Self::Transition { .. } => "transition",
+            Self::Output { .. } => "output",
+            Self::TimerStarted { .. } => "timer_started",
+            Self::TimerCancelled { .. } => "timer_cancelled",
+            Self::Panicked { .. } => "panicked",
+            Self::Stopped { .. } => "stopped",
+        }
+    }
+
     /// Whether this record is a machine step (what replay compares).
     pub fn is_step(&self) -> bool {
         matches!(
@@ -456,13 +688,21 @@ pub enum TraceError {
     },
     /// A header for a format version this code does not read.
     #[error(
-        "line {line}: trace format version {found} is not supported (this readerlink reads version {TRACE_VERSION})"
+        "line {line}: trace format version {found} is not supported (this readerlink reads versions {OLDEST_TRACE_VERSION} to {TRACE_VERSION})"
     )]
     UnsupportedVersion {
         /// Always 1.
         line: usize,
         /// The version found.
         found: u64,
+    },
+    /// A line longer than [`MAX_LINE_BYTES`]: reading stopped there.
+    #[error("line {line}: longer than {limit} bytes, the most a trace line may hold")]
+    LineTooLong {
+        /// The line.
+        line: usize,
+        /// The limit, [`MAX_LINE_BYTES`].
+        limit: usize,
     },
     /// A record line is not valid JSON or not a valid record.
     #[error("line {line}: bad record: {reason}")]
@@ -471,6 +711,41 @@ pub enum TraceError {
         line: usize,
         /// What was wrong.
         reason: String,
+    },
+    /// A record of a kind this version does not have.
+    #[error("line {line}: unknown record kind `{kind}` (known: {known})", known = known_kinds())]
+    UnknownKind {
+        /// The line.
+        line: usize,
+        /// The kind found.
+        kind: String,
+    },
+    /// A record with a field its kind does not have.
+    #[error("line {line}: unknown field `{field}` in a `{kind}` record")]
+    UnknownField {
+        /// The line.
+        line: usize,
+        /// The record's kind.
+        kind: String,
+        /// The field.
+        field: String,
+    },
+    /// A record about (or a message from, `source: "actor:<id>"`) an
+    /// actor no earlier `started` record started.
+    #[error("line {line}: actor `{actor}` is referenced but was never started")]
+    ActorNotStarted {
+        /// The line.
+        line: usize,
+        /// The actor.
+        actor: String,
+    },
+    /// More distinct actors than [`MAX_ACTORS`].
+    #[error("line {line}: more than {limit} actors started")]
+    TooManyActors {
+        /// The line.
+        line: usize,
+        /// The limit, [`MAX_ACTORS`].
+        limit: usize,
     },
     /// The last line stops mid-record: the file was cut.
     #[error("line {line}: trace is truncated (the last record is incomplete)")]
@@ -500,6 +775,14 @@ pub enum TraceError {
     },
 }
 
+fn known_kinds() -> String {
+    RECORD_KINDS
+        .iter()
+        .map(|(kind, _)| *kind)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl TraceError {
     /// A stable code an integrator can switch on.
     pub fn code(&self) -> &'static str {
@@ -508,7 +791,12 @@ impl TraceError {
             Self::Empty => "trace_empty",
             Self::BadHeader { .. } => "trace_bad_header",
             Self::UnsupportedVersion { .. } => "trace_unsupported_version",
+            Self::LineTooLong { .. } => "trace_line_too_long",
             Self::BadRecord { .. } => "trace_bad_record",
+            Self::UnknownKind { .. } => "trace_unknown_kind",
+            Self::UnknownField { .. } => "trace_unknown_field",
+            Self::ActorNotStarted { .. } => "trace_actor_not_started",
+            Self::TooManyActors { .. } => "trace_too_many_actors",
             Self::Truncated { .. } => "trace_truncated",
             Self::OutOfOrder { .. } => "trace_out_of_order",
             Self::TimeWentBackwards { .. } => "trace_time_went_backwards",
@@ -521,7 +809,12 @@ impl TraceError {
             Self::Io { .. } | Self::Empty => None,
             Self::BadHeader { line, .. }
             | Self::UnsupportedVersion { line, .. }
+            | Self::LineTooLong { line, .. }
             | Self::BadRecord { line, .. }
+            | Self::UnknownKind { line, .. }
+            | Self::UnknownField { line, .. }
+            | Self::ActorNotStarted { line, .. }
+            | Self::TooManyActors { line, .. }
             | Self::Truncated { line }
             | Self::OutOfOrder { line, .. }
             | Self::TimeWentBackwards { line, .. } => Some(*line),
@@ -529,101 +822,276 @@ impl TraceError {
     }
 }
 
-impl Trace {
-    /// Reads and validates the trace file at `path`.
-    pub fn read_file(path: &Path) -> Result<Self, TraceError> {
-        let io = |source| TraceError::Io {
+/// Reads a trace one record at a time and validates it as it goes: the
+/// header, each line's length ([`MAX_LINE_BYTES`]), each record strictly
+/// (no unknown kind or field), sequence numbers without gaps, a clock that
+/// never goes backwards, and no actor referenced before it was started. It
+/// holds one line at a time, so a trace of any size is checked in bounded
+/// memory.
+pub struct TraceReader<R> {
+    input: R,
+    /// Where the input comes from, for IO errors.
+    path: String,
+    header: TraceHeader,
+    /// The number of the last line read.
+    line: usize,
+    buf: Vec<u8>,
+    started: std::collections::HashSet<String>,
+    next_seq: u64,
+    previous_t: Millis,
+    /// The length in bytes of the last record's line.
+    last_len: usize,
+    done: bool,
+}
+
+/// How a line read ended.
+#[derive(PartialEq)]
+enum LineEnd {
+    Newline,
+    /// The input ended after this line, with no newline.
+    Eof,
+}
+
+impl TraceReader<std::io::BufReader<std::fs::File>> {
+    /// Opens the trace file at `path` and reads its header.
+    pub fn open(path: &Path) -> Result<Self, TraceError> {
+        let file = std::fs::File::open(path).map_err(|source| TraceError::Io {
             path: path.display().to_string(),
             source,
+        })?;
+        Self::new(std::io::BufReader::new(file), path.display().to_string())
+    }
+}
+
+impl<R: BufRead> TraceReader<R> {
+    /// Reads the header from `input`; `path` names the input in IO errors.
+    pub fn new(input: R, path: impl Into<String>) -> Result<Self, TraceError> {
+        let mut reader = Self {
+            input,
+            path: path.into(),
+            header: TraceHeader::new(0, Value::Null),
+            line: 0,
+            buf: Vec::new(),
+            started: std::collections::HashSet::new(),
+            next_seq: 1,
+            previous_t: 0,
+            last_len: 0,
+            done: false,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let mut reader = std::io::BufReader::new(file);
-        let mut text = String::new();
-        // Read as bytes first so that non-UTF-8 garbage is a typed error too.
-        let mut bytes = Vec::new();
-        loop {
-            let buf = reader.fill_buf().map_err(io)?;
-            if buf.is_empty() {
-                break;
-            }
-            bytes.extend_from_slice(buf);
-            let n = buf.len();
-            reader.consume(n);
+        let Some(end) = reader.read_line()? else {
+            return Err(TraceError::Empty);
+        };
+        if reader.buf.iter().all(u8::is_ascii_whitespace) {
+            return Err(TraceError::Empty);
         }
-        match String::from_utf8(bytes) {
-            Ok(t) => text.push_str(&t),
-            Err(e) => {
-                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-                return Err(if line == 1 {
-                    TraceError::BadHeader {
-                        line,
-                        reason: "not UTF-8 text".into(),
-                    }
-                } else {
-                    TraceError::BadRecord {
-                        line,
-                        reason: "not UTF-8 text".into(),
-                    }
+        let text = std::str::from_utf8(&reader.buf).map_err(|_| TraceError::BadHeader {
+            line: 1,
+            reason: "not UTF-8 text".into(),
+        })?;
+        reader.header = parse_header(text, end == LineEnd::Eof)?;
+        Ok(reader)
+    }
+
+    /// The trace's header.
+    pub fn header(&self) -> &TraceHeader {
+        &self.header
+    }
+
+    /// The number of the line last read (the header is line 1).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The length in bytes of the last record's line, newline excluded.
+    pub fn last_record_len(&self) -> usize {
+        self.last_len
+    }
+
+    /// Reads one line into `buf`, stopping at [`MAX_LINE_BYTES`].
+    fn read_line(&mut self) -> Result<Option<LineEnd>, TraceError> {
+        self.buf.clear();
+        let mut read_any = false;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(TraceError::Io {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            };
+            if available.is_empty() {
+                if !read_any {
+                    return Ok(None);
+                }
+                self.line += 1;
+                return Ok(Some(LineEnd::Eof));
+            }
+            read_any = true;
+            let (take, newline) = match available.iter().position(|b| *b == b'\n') {
+                Some(at) => (at, true),
+                None => (available.len(), false),
+            };
+            if self.buf.len() + take > MAX_LINE_BYTES {
+                self.done = true;
+                return Err(TraceError::LineTooLong {
+                    line: self.line + 1,
+                    limit: MAX_LINE_BYTES,
                 });
             }
+            self.buf.extend_from_slice(&available[..take]);
+            self.input.consume(take + usize::from(newline));
+            if newline {
+                self.line += 1;
+                return Ok(Some(LineEnd::Newline));
+            }
         }
-        Self::parse(&text)
+    }
+
+    /// The next record, validated; `None` at the end of the trace.
+    pub fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let result = self.read_record();
+        if !matches!(result, Ok(Some(_))) {
+            self.done = true;
+        }
+        result
+    }
+
+    fn read_record(&mut self) -> Result<Option<Record>, TraceError> {
+        let Some(end) = self.read_line()? else {
+            return Ok(None);
+        };
+        let line = self.line;
+        if self.buf.iter().all(u8::is_ascii_whitespace) {
+            // A blank last line is a trailing newline too many; a blank
+            // line with records after it is not.
+            return match self.read_line()? {
+                None => Ok(None),
+                Some(_) => Err(TraceError::BadRecord {
+                    line,
+                    reason: "empty line".into(),
+                }),
+            };
+        }
+        let text = std::str::from_utf8(&self.buf).map_err(|_| TraceError::BadRecord {
+            line,
+            reason: "not UTF-8 text".into(),
+        })?;
+        let record: Record = match serde_json::from_str(text) {
+            Ok(record) => record,
+            Err(e) if end == LineEnd::Eof && e.is_eof() => return Err(TraceError::Truncated { line }),
+            Err(e) => return Err(diagnose(line, text, e)),
+        };
+        if record.seq != self.next_seq {
+            return Err(TraceError::OutOfOrder {
+                line,
+                expected: self.next_seq,
+                found: record.seq,
+            });
+        }
+        if record.t_ms < self.previous_t {
+            return Err(TraceError::TimeWentBackwards {
+                line,
+                previous: self.previous_t,
+                found: record.t_ms,
+            });
+        }
+        if let RecordBody::Started { .. } = record.body {
+            if !self.started.contains(&record.actor) {
+                if self.started.len() >= MAX_ACTORS {
+                    return Err(TraceError::TooManyActors {
+                        line,
+                        limit: MAX_ACTORS,
+                    });
+                }
+                self.started.insert(record.actor.clone());
+            }
+        } else if !self.started.contains(&record.actor) {
+            return Err(TraceError::ActorNotStarted {
+                line,
+                actor: record.actor,
+            });
+        }
+        if let RecordBody::Input { source, .. } = &record.body
+            && let Some(sender) = source.strip_prefix("actor:")
+            && !self.started.contains(sender)
+        {
+            return Err(TraceError::ActorNotStarted {
+                line,
+                actor: sender.to_owned(),
+            });
+        }
+        self.next_seq += 1;
+        self.previous_t = record.t_ms;
+        self.last_len = self.buf.len();
+        Ok(Some(record))
+    }
+}
+
+impl<R: BufRead> Iterator for TraceReader<R> {
+    type Item = Result<Record, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+/// Names what is wrong with a record line that did not deserialize: an
+/// unknown kind, an unknown field, or else serde's own message.
+fn diagnose(line: usize, text: &str, error: serde_json::Error) -> TraceError {
+    let bad = |reason: String| TraceError::BadRecord { line, reason };
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
+        return bad(error.to_string());
+    };
+    let Some(kind) = fields.get("kind").and_then(Value::as_str) else {
+        return bad("no `kind` field naming the record's kind".into());
+    };
+    let Some((_, own)) = RECORD_KINDS.iter().find(|(known, _)| *known == kind) else {
+        return TraceError::UnknownKind {
+            line,
+            kind: kind.to_owned(),
+        };
+    };
+    let common = ["seq", "t_ms", "actor", "kind"];
+    if let Some(field) = fields
+        .keys()
+        .find(|field| !common.contains(&field.as_str()) && !own.contains(&field.as_str()))
+    {
+        return TraceError::UnknownField {
+            line,
+            kind: kind.to_owned(),
+            field: field.clone(),
+        };
+    }
+    bad(error.to_string())
+}
+
+impl Trace {
+    /// Reads and validates the trace file at `path`, streaming (see
+    /// [`TraceReader`]); the records are kept in memory.
+    pub fn read_file(path: &Path) -> Result<Self, TraceError> {
+        Self::collect(TraceReader::open(path)?)
     }
 
     /// Parses and validates a trace held in memory.
     pub fn parse(text: &str) -> Result<Self, TraceError> {
-        let ends_with_newline = text.ends_with('\n');
-        let lines: Vec<&str> = text.lines().collect();
-        let Some(first) = lines.first().filter(|l| !l.trim().is_empty()) else {
-            return Err(TraceError::Empty);
-        };
-        let header = parse_header(first, lines.len() == 1 && !ends_with_newline)?;
-        let mut records = Vec::with_capacity(lines.len().saturating_sub(1));
-        let mut previous_t = 0;
-        for (index, line) in lines.iter().enumerate().skip(1) {
-            let number = index + 1;
-            let is_last = index + 1 == lines.len();
-            if line.trim().is_empty() {
-                if is_last {
-                    break;
-                }
-                return Err(TraceError::BadRecord {
-                    line: number,
-                    reason: "empty line".into(),
-                });
-            }
-            let record: Record = match serde_json::from_str(line) {
-                Ok(r) => r,
-                Err(e) if is_last && !ends_with_newline && e.is_eof() => {
-                    return Err(TraceError::Truncated { line: number });
-                }
-                Err(e) => {
-                    return Err(TraceError::BadRecord {
-                        line: number,
-                        reason: e.to_string(),
-                    });
-                }
-            };
-            let expected = records.len() as u64 + 1;
-            if record.seq != expected {
-                return Err(TraceError::OutOfOrder {
-                    line: number,
-                    expected,
-                    found: record.seq,
-                });
-            }
-            if record.t_ms < previous_t {
-                return Err(TraceError::TimeWentBackwards {
-                    line: number,
-                    previous: previous_t,
-                    found: record.t_ms,
-                });
-            }
-            previous_t = record.t_ms;
+        Self::collect(TraceReader::new(text.as_bytes(), "<memory>")?)
+    }
+
+    fn collect<R: BufRead>(mut reader: TraceReader<R>) -> Result<Self, TraceError> {
+        let mut records = Vec::new();
+        while let Some(record) = reader.next_record()? {
             records.push(record);
         }
-        Ok(Self { header, records })
+        Ok(Self {
+            header: reader.header,
+            records,
+        })
     }
 
     /// The records about one actor.
@@ -633,13 +1101,12 @@ impl Trace {
 
     /// The actors the trace speaks of, in order of first appearance.
     pub fn actors(&self) -> Vec<&str> {
-        let mut actors: Vec<&str> = Vec::new();
-        for record in &self.records {
-            if !actors.contains(&record.actor.as_str()) {
-                actors.push(&record.actor);
-            }
-        }
-        actors
+        let mut seen = std::collections::HashSet::new();
+        self.records
+            .iter()
+            .map(|r| r.actor.as_str())
+            .filter(|actor| seen.insert(*actor))
+            .collect()
     }
 }
 
@@ -655,10 +1122,13 @@ fn parse_header(line: &str, maybe_cut: bool) -> Result<TraceHeader, TraceError> 
         Some(other) => return Err(bad(format!("format is `{other}`, expected `{TRACE_FORMAT}`"))),
         None => return Err(bad("no `format` field".into())),
     }
-    match value.get("version").and_then(Value::as_u64) {
-        Some(v) if v == u64::from(TRACE_VERSION) => {}
+    let version = match value.get("version").and_then(Value::as_u64) {
+        Some(v) if (u64::from(OLDEST_TRACE_VERSION)..=u64::from(TRACE_VERSION)).contains(&v) => v,
         Some(found) => return Err(TraceError::UnsupportedVersion { line: 1, found }),
         None => return Err(bad("no numeric `version` field".into())),
+    };
+    if version < 2 && value.get("replay").is_some() {
+        return Err(bad("`replay` is a version 2 field, in a version 1 header".into()));
     }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
@@ -674,13 +1144,19 @@ mod tests {
             state: state.into(),
             reason: "stopped".into(),
         };
+        let started = |machine: &str| RecordBody::Started {
+            machine: machine.into(),
+            state: "idle".into(),
+        };
+        tracer.record(0, "scanner", started("scanner"));
+        tracer.record(0, "terminal", started("terminal"));
         tracer.record(2_698, "scanner", stopped("idle"));
         // The hub stops after its runtime is gone: it knows only its last input's time.
         tracer.record(2_697, "terminal", stopped("not_connected"));
         let trace = Trace::parse(&tracer.contents()).expect("the clock never goes backwards");
         assert_eq!(
             trace.records.iter().map(|r| r.t_ms).collect::<Vec<_>>(),
-            vec![2_698, 2_698]
+            vec![0, 0, 2_698, 2_698]
         );
     }
 

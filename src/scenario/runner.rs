@@ -458,7 +458,9 @@ pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, Sce
         TraceTo::File(path) => {
             let created = File::create(path).map_err(|e| io_error(path, e))?;
             let file = TraceFile(Arc::new(Mutex::new(Some(BufWriter::new(created)))));
-            let header = TraceHeader::new(scenario.seed, serde_json::json!({ "scenario": scenario.name }));
+            // Scenarios run the terminal with the default policies: say so, for replay.
+            let header = TraceHeader::new(scenario.seed, serde_json::json!({ "scenario": scenario.name }))
+                .with_replay(crate::machines::default_replay_parameters());
             let tracer = Tracer::writer(header, Box::new(file.clone())).map_err(|e| io_error(path, e))?;
             (tracer, Some((path, file)))
         }

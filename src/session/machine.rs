@@ -66,6 +66,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReaderConnected", &["ready"]),
                 on("ConnectFailed", &["not_connected"]),
+                on("ConnectionActorFailed", &["not_connected"]),
                 on("DisconnectRequested", &[]),
             ],
         ),
@@ -74,7 +75,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("session"),
             &[
                 on("ConnectionEnded", &["between_attempts", "not_connected"]),
-                on("ConnectionActorFailed", &["not_connected"]),
+                on("ConnectionActorFailed", &["between_attempts", "not_connected"]),
                 on("DisconnectRequested", &["disconnecting"]),
                 on("TransactionStartRequested", &[]),
             ],
@@ -150,6 +151,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ConnectFailed", &["not_connected"]),
                 on("ConnectionEnded", &["not_connected"]),
+                on("ConnectionActorFailed", &["not_connected"]),
                 on("StatusReported", &[]),
                 on("DisconnectRequested", &[]),
             ],
@@ -262,10 +264,7 @@ impl SessionCore {
                 self.reader = reader.clone();
                 self.config = config.clone();
                 self.connect_call = Some(*call);
-                context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
-                    reader: reader.clone(),
-                    location: config.location_id.clone(),
-                }));
+                self.ask_to_connect(context);
                 Transition(State::connecting())
             }
             _ => Super,
@@ -291,20 +290,17 @@ impl SessionCore {
                 }
                 Transition(State::ready())
             }
-            SessionInput::ConnectFailed { error } => {
-                if let Some(call) = self.connect_call.take() {
-                    let error = match error {
-                        ConnectError::LocationNotFound { location } => TerminalError::LocationNotFound {
-                            location: location.clone(),
-                        },
-                        error => TerminalError::Connect {
-                            serial_number: self.serial(),
-                            error: error.clone(),
-                        },
-                    };
-                    self.reply(call, Err(error));
+            SessionInput::ConnectionActorFailed { panic, .. } => {
+                // The connect is lost with the machine: it failed.
+                if self.status != ConnectionStatus::NotConnected {
+                    self.set_status(ConnectionStatus::NotConnected);
                 }
-                self.answer_disconnect_calls(false);
+                let error = ConnectError::MachineFailed { panic: panic.clone() };
+                self.connect_failed(&error);
+                Transition(State::not_connected())
+            }
+            SessionInput::ConnectFailed { error } => {
+                self.connect_failed(error);
                 Transition(State::not_connected())
             }
             SessionInput::DisconnectRequested { call } => {
@@ -327,11 +323,15 @@ impl SessionCore {
                 let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
                 self.connection_ended(context, *reason, auto_reconnect)
             }
-            SessionInput::ConnectionActorFailed { panic } => {
-                self.actor_failed(panic);
-                // Reported for good: a machine that keeps failing is not
-                // reconnected.
-                self.connection_ended(context, DisconnectReason::Unknown, false)
+            // A restarted machine lost the connection: it ended for an
+            // unknown reason, which reconnects (R9). One that keeps failing
+            // is reported failed and not reconnected.
+            SessionInput::ConnectionActorFailed { panic, for_good } => {
+                if *for_good {
+                    self.actor_failed(panic);
+                }
+                let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect && !for_good;
+                self.connection_ended(context, DisconnectReason::Unknown, auto_reconnect)
             }
             SessionInput::DisconnectRequested { call } => {
                 self.disconnect_calls.push(*call);
@@ -516,10 +516,7 @@ impl SessionCore {
     fn between_attempts(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
             SessionInput::AttemptDue { .. } => {
-                context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
-                    reader: self.reader.clone(),
-                    location: self.config.location_id.clone(),
-                }));
+                self.ask_to_connect(context);
                 Transition(State::attempting())
             }
             _ => Super,
@@ -538,14 +535,9 @@ impl SessionCore {
                 location,
                 uptime_ms,
             } => {
-                self.reader = reader.clone();
-                self.location = Some(location.clone());
+                // Not `Connected` yet: the supervisor says when (R9).
+                self.linked(context, reader, location);
                 self.attempt_uptime_ms = Some(*uptime_ms);
-                self.report().now.push(HubItem::Persist {
-                    reader: reader.clone(),
-                    location: location.clone(),
-                });
-                context.emit(SessionOutput::ToSupervisor(ReconnectInput::ReaderConnected));
                 Handled
             }
             SessionInput::ConnectFailed { error } => {
@@ -559,9 +551,21 @@ impl SessionCore {
                 let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
                 self.attempt_lost(context, *reason, auto_reconnect)
             }
-            SessionInput::ConnectionActorFailed { panic } => {
-                self.actor_failed(panic);
-                self.attempt_lost(context, DisconnectReason::Unknown, false)
+            // The attempt's session is lost with the machine: before it
+            // linked, the attempt failed; after, its link was lost.
+            SessionInput::ConnectionActorFailed { panic, for_good } => {
+                if *for_good {
+                    self.actor_failed(panic);
+                }
+                if self.attempt_uptime_ms.is_none() {
+                    let error = ConnectError::MachineFailed { panic: panic.clone() };
+                    context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed {
+                        error,
+                    }));
+                    return Transition(State::between_attempts());
+                }
+                let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect && !for_good;
+                self.attempt_lost(context, DisconnectReason::Unknown, auto_reconnect)
             }
             SessionInput::AttemptAbandoned => {
                 context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
@@ -596,7 +600,9 @@ impl SessionCore {
     #[state(superstate = "session")]
     fn closing_abandoned_attempt(&mut self, event: &SessionInput) -> Outcome<State> {
         match event {
-            SessionInput::ConnectFailed { .. } | SessionInput::ConnectionEnded { .. } => {
+            SessionInput::ConnectFailed { .. }
+            | SessionInput::ConnectionEnded { .. }
+            | SessionInput::ConnectionActorFailed { .. } => {
                 self.answer_disconnect_calls(false);
                 Transition(State::not_connected())
             }
@@ -682,6 +688,16 @@ impl SessionCore {
     /// The reader is connected (the app's connect, or an attempt confirmed
     /// by the supervisor): saved, its supervisor told, `Connected` published.
     fn reader_connected(&mut self, context: &mut Out, reader: &Reader, location: &LocationId) {
+        self.linked(context, reader, location);
+        self.publish(TerminalEvent::Connected {
+            reader: reader.clone(),
+            location: location.clone(),
+        });
+    }
+
+    /// A connect (the app's or an attempt's) linked and registered the
+    /// reader: remembered, saved (R11), its supervisor told.
+    fn linked(&mut self, context: &mut Out, reader: &Reader, location: &LocationId) {
         self.reader = reader.clone();
         self.location = Some(location.clone());
         self.report().now.push(HubItem::Persist {
@@ -689,10 +705,34 @@ impl SessionCore {
             location: location.clone(),
         });
         context.emit(SessionOutput::ToSupervisor(ReconnectInput::ReaderConnected));
-        self.publish(TerminalEvent::Connected {
-            reader: reader.clone(),
-            location: location.clone(),
-        });
+    }
+
+    /// Asks the connection to connect the reader to its location: the
+    /// app's connect, or a reconnect attempt (the whole connect again).
+    fn ask_to_connect(&self, context: &mut Out) {
+        context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
+            reader: self.reader.clone(),
+            location: self.config.location_id.clone(),
+        }));
+    }
+
+    /// The app's connect failed: its call is answered with the error (the
+    /// location's own kind when the location is unknown), and the
+    /// disconnects that stopped it are done.
+    fn connect_failed(&mut self, error: &ConnectError) {
+        if let Some(call) = self.connect_call.take() {
+            let error = match error {
+                ConnectError::LocationNotFound { location } => TerminalError::LocationNotFound {
+                    location: location.clone(),
+                },
+                error => TerminalError::Connect {
+                    serial_number: self.serial(),
+                    error: error.clone(),
+                },
+            };
+            self.reply(call, Err(error));
+        }
+        self.answer_disconnect_calls(false);
     }
 
     /// Arms the 24-hour reboot timer from the uptime the reader reported

@@ -69,11 +69,14 @@ pub enum SessionInput {
         /// Why.
         reason: DisconnectReason,
     },
-    /// The connection actor's machine panicked past its restart intensity
-    /// and stopped; the link is closed.
+    /// The connection's machine panicked: the session it ran is lost and
+    /// its link closed; a fresh machine replaced it, or (`for_good`) the
+    /// actor stopped past its restart intensity.
     ConnectionActorFailed {
         /// The panic's message.
         panic: String,
+        /// Whether the actor stopped for good.
+        for_good: bool,
     },
     /// The reader acknowledged the reboot; its disconnect follows.
     RebootAccepted,
@@ -163,7 +166,9 @@ impl From<ConnectionEvent> for SessionInput {
             },
             ConnectionEvent::ConnectFailed { error } => Self::ConnectFailed { error },
             ConnectionEvent::Disconnected { reason } => Self::ConnectionEnded { reason },
-            ConnectionEvent::MachineFailed { panic } => Self::ConnectionActorFailed { panic },
+            ConnectionEvent::MachineFailed { panic, for_good } => {
+                Self::ConnectionActorFailed { panic, for_good }
+            }
             ConnectionEvent::RebootAccepted => Self::RebootAccepted,
             ConnectionEvent::RebootFailed { error } => Self::RebootFailed { error },
             ConnectionEvent::BatteryReported { battery } => Self::BatteryReported { battery },

@@ -601,7 +601,11 @@ impl Terminal {
     /// discovery, R2); if it is not listed within `timeout`, stops the
     /// discovery and fails with `SavedReaderNotFound`. Each step is an
     /// event: `SavedReaderReconnectStarted`, then `SavedReaderFound` (and
-    /// the connect's events) or `SavedReaderNotFound`.
+    /// the connect's events) or `SavedReaderNotFound`. Answers at once with
+    /// `NoSavedReader` when the store saved none, `AlreadyConnected` when
+    /// the saved reader is connected, and `SavedReaderReconnectInProgress`
+    /// while another reconnect at start runs. The search and its timeout
+    /// are the hub machine's (a declared timer), so a trace holds them.
     pub async fn reconnect_saved_reader(&self, timeout: Duration) -> Result<Reader, TerminalError> {
         // The store is read here, once: what it said is the input the hub
         // decides on (and what a trace records).

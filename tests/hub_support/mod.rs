@@ -37,19 +37,20 @@ impl HubRig {
 
     /// One reader's connection reports `event` to its session.
     pub fn reported(&mut self, serial: &str, event: ConnectionEvent) {
-        self.deliver_to_session(serial, SessionInput::from(event));
+        self.deliver(serial, SessionInput::from(event));
     }
 
     /// One reader's supervisor reports `event` to its session.
     pub fn supervisor(&mut self, serial: &str, event: ReconnectEvent) {
-        self.deliver_to_session(serial, SessionInput::from(event));
+        self.deliver(serial, SessionInput::from(event));
     }
 
     pub fn status(&mut self, serial: &str, status: ConnectionStatus) {
         self.reported(serial, ConnectionEvent::StatusChanged { status });
     }
 
-    fn deliver_to_session(&mut self, serial: &str, input: SessionInput) {
+    /// Delivers `input` to a reader's session, as one of its children would.
+    pub fn deliver(&mut self, serial: &str, input: SessionInput) {
         let i = self.index(serial).expect("the reader has a session");
         let outputs = self.sessions[i].1.input(input);
         self.deliver_reports(serial, outputs);
@@ -123,4 +124,52 @@ impl HubRig {
         }
         log
     }
+}
+
+/// An M2 as discovery lists it.
+pub fn m2(serial: &str) -> Reader {
+    Reader {
+        serial_number: serial.into(),
+        device_type: readerlink::reader::DeviceType::StripeM2,
+        software_version: None,
+        battery: None,
+        rssi: Some(-50),
+        peripheral: serial.into(),
+    }
+}
+
+/// A hub with the M2 `serial` connected to `tml_000001`.
+pub fn connected(serial: &str) -> HubRig {
+    let mut h = HubRig::new();
+    h.input(TerminalInput::ReadersDiscovered {
+        readers: vec![m2(serial)],
+    });
+    h.input(TerminalInput::ConnectReaderRequested {
+        call: 1,
+        reader: m2(serial),
+        config: readerlink::terminal::ConnectionConfig::new("tml_000001"),
+    });
+    h.status(serial, ConnectionStatus::Connecting);
+    h.status(serial, ConnectionStatus::Connected);
+    h.reported(
+        serial,
+        ConnectionEvent::Connected {
+            reader: m2(serial),
+            location: "tml_000001".into(),
+            uptime_ms: 0,
+        },
+    );
+    h.note("connected");
+    h
+}
+
+/// The answer to `call`, as its error code or `ok`.
+pub fn answer(h: &HubRig, call: u64) -> Option<String> {
+    h.hub.outputs().iter().find_map(|(_, o)| match o {
+        TerminalOutput::Reply { call: c, result } if *c == call => Some(match result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code().to_owned(),
+        }),
+        _ => None,
+    })
 }
