@@ -4,18 +4,16 @@
 //! `ble`) and `LocalBackend` for `backend::HttpBackend` to talk to real
 //! readers and a real backend.
 //!
+//! Software updates (R13–R18) are not built yet, so there are no update
+//! callbacks to handle; reconnection (R9) is handled through the delegate.
+//!
 //! Run it with `cargo run --example point_of_sale`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use readerlink::backend::{BackendCore, CreateLocation, LocalBackend};
-use readerlink::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
-use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
-use readerlink::store::MemoryStore;
-use readerlink::terminal::{ConnectionConfig, Terminal, TerminalDelegate};
-use readerlink::transport::sim::SimWorld;
+use readerlink::prelude::*;
 
 /// The app's UI, as callbacks (the event stream `Terminal::events` carries
 /// the same events for apps that prefer streams).
@@ -30,6 +28,18 @@ impl TerminalDelegate for Ui {
     }
     fn on_disconnected(&self, serial_number: &SerialNumber, reason: DisconnectReason) {
         println!("{serial_number} went away: {reason:?}");
+    }
+    fn on_reconnect_started(&self, serial_number: &SerialNumber, reason: DisconnectReason, _: &Cancelable) {
+        println!("{serial_number} lost ({reason:?}): reconnecting…");
+    }
+    fn on_reconnect_succeeded(&self, serial_number: &SerialNumber) {
+        println!("{serial_number} is back");
+    }
+    fn on_reconnect_failed(&self, serial_number: &SerialNumber, error: &ReconnectError) {
+        println!(
+            "{serial_number} could not be reconnected ({}): {error}",
+            error.code()
+        );
     }
     fn on_battery_level_reported(&self, serial_number: &SerialNumber, battery: &Battery) {
         println!("{serial_number}: battery {:.0}%", battery.level * 100.0);
@@ -72,10 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .map(|r| r.serial_number.as_str())
                         .collect::<Vec<_>>()
                 );
-                if let Some(m2) = readers
-                    .into_iter()
-                    .find(|r| r.serial_number.as_str() == "STRM2-0001")
-                {
+                if let Some(m2) = readers.into_iter().find(|r| r.serial_number == "STRM2-0001") {
                     break m2;
                 }
             }
@@ -89,6 +96,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     world.insert_card(&reader.serial_number)?;
     tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The reader wanders out of range for a moment: the terminal reconnects
+    // it by itself (R9) and the delegate shows it; the app only waits.
+    let mut events = terminal.events();
+    world.lose_link(&reader.serial_number, Some(Duration::from_millis(300)))?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = events.next().await {
+            if matches!(
+                event,
+                TerminalEvent::ReconnectSucceeded { .. } | TerminalEvent::Disconnected { .. }
+            ) {
+                break;
+            }
+        }
+    })
+    .await?;
     terminal.disconnect_reader(&reader.serial_number).await?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(())

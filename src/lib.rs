@@ -4,8 +4,19 @@
 //! as an actor system in which every actor's lifecycle is an explicit hierarchical state
 //! machine (`actix` actors, `statig` machines).
 //!
-//! The behaviour rules R1–R21 it implements are in `DESIGN.md`; tests and
-//! docs cite them.
+//! The behaviour rules R1–R21 it follows — which are built and which are
+//! not yet — are described for integrators in [`rules`] (the same text as
+//! `docs/rules.md` in the repository); tests and docs cite them by number.
+//!
+//! A basic app needs one import, [`prelude`]:
+//!
+//! ```
+//! use readerlink::prelude::*;
+//!
+//! let config = ConnectionConfig::new("tml_000001");
+//! assert!(config.auto_reconnect_on_unexpected_disconnect);
+//! assert_eq!(SerialNumber::new("STRM2-0001"), "STRM2-0001");
+//! ```
 //!
 //! # Layout
 //!
@@ -28,6 +39,9 @@
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
+//! | [`prelude`] | what a basic app imports: `use readerlink::prelude::*;` |
+//! | [`error_data`] | how every public error is written as JSON: `{"code", "message", ...fields}` |
+//! | [`rules`] | the behaviour rules R1–R21, for integrators (`docs/rules.md`) |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams and for replay from a trace ([`runtime::Trace::replay_actor`]) |
 //! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
@@ -43,11 +57,14 @@ pub mod backend;
 pub mod cancelable;
 pub mod cli;
 pub mod connection;
+pub mod error_data;
 pub mod machines;
+pub mod prelude;
 pub mod protocol;
 pub mod reader;
 pub mod reboot;
 pub mod reconnect;
+pub mod rules;
 pub mod runtime;
 pub mod scanner;
 pub mod scenario;

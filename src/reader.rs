@@ -38,6 +38,21 @@ impl SerialNumber {
     }
 }
 
+/// A serial number equals the text it holds: `reader.serial_number ==
+/// "STRM2-0001"`.
+impl PartialEq<str> for SerialNumber {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+/// A serial number equals the text it holds.
+impl PartialEq<&str> for SerialNumber {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl fmt::Display for SerialNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -202,8 +217,10 @@ impl fmt::Display for DeviceType {
     }
 }
 
-/// The terminal's connection status (R2).
+/// The terminal's connection status (R2). snake_case in JSON
+/// (`not_connected`), like every enum value readerlink writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
     /// No reader connected and no discovery running.
     #[default]
@@ -309,10 +326,39 @@ impl BatteryStatus {
     }
 }
 
+/// Writes an `f32` to JSON as the number it holds in its shortest form
+/// (`0.81`), not as the `f64` it widens to (`0.8100000023841858`):
+/// `#[serde(serialize_with = "f32_as_written::serialize")]`. Reading it
+/// back gives the same `f32`.
+pub mod f32_as_written {
+    use serde::Serializer;
+
+    /// `value` through its shortest decimal form.
+    fn widened(value: f32) -> f64 {
+        // The shortest text that reads back as this f32, read as an f64:
+        // the f64 nearest the decimal written, which JSON prints as such.
+        value.to_string().parse().unwrap_or(f64::from(value))
+    }
+
+    /// Writes an `f32` as written.
+    pub fn serialize<S: Serializer>(value: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(widened(*value))
+    }
+
+    /// Writes an `Option<f32>` as written (`null` for none).
+    pub fn serialize_option<S: Serializer>(value: &Option<f32>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => serializer.serialize_some(&widened(*value)),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 /// A battery reading (R18a).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Battery {
-    /// Charge in [0, 1].
+    /// Charge in [0, 1]; in JSON as written (`0.81`, [`f32_as_written`]).
+    #[serde(serialize_with = "f32_as_written::serialize")]
     pub level: f32,
     /// The reader's own classification of `level`.
     pub status: BatteryStatus,

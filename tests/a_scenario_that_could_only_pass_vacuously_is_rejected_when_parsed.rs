@@ -41,12 +41,21 @@ fn a_misspelt_enum_value_in_an_absent_expectation_is_rejected_with_the_values_it
         "expect.absent[0].reason",
         "bluetooth_signal_lost",
     );
+    // Statuses are snake_case in JSON; a misspelt one is refused with them.
     assert_rejected(
-        "[expect]\nevents = [ { event = \"ReaderStatusChanged\", status = \"connected\" } ]\n",
+        "[expect]\nevents = [ { event = \"ReaderStatusChanged\", status = \"conected\" } ]\n",
         "invalid_value",
         FIRST + 1,
         "expect.events[0].status",
-        "Connected",
+        "not_connected, discovering, connecting, connected, reconnecting",
+    );
+    // An error field matches its code; a misspelt code is refused.
+    assert_rejected(
+        "[expect]\nabsent = [ { event = \"ReconnectFailed\", error = \"conect_timed_out\" } ]\n",
+        "invalid_value",
+        FIRST + 1,
+        "expect.absent[0].error",
+        "no error's code",
     );
 }
 
@@ -95,7 +104,10 @@ sequence = [
   { event = "Connected", serial_number = "STRM2-0001", location = "tml_1" },
   { event = "Connected", reader.battery.level = 0.5, reader.device_type = "stripe_m2" },
   { event = "Disconnected", reason = "bluetooth_signal_lost" },
-  { event = "ReconnectFailed", error.ConnectTimedOut.attempts = 3 },
+  { event = "ReconnectFailed", error = "connect_timed_out" },
+  { event = "ReconnectFailed", error.attempts = 3, error.code = "connect_timed_out" },
+  { event = "ReaderStatusChanged", status = "reconnecting" },
+  { event = "ReaderStatusChanged", status = "Reconnecting" },
   { event = "BatteryLevelReported", battery.status = "low", battery.charging = false },
   { event = "ActionFailed", error = "unknown_reader", step = 0 },
 ]

@@ -322,8 +322,12 @@ pub enum ConnectionEvent {
     },
 }
 
-/// Why a connect failed. Every kind has a stable [`code`](Self::code).
+/// Why a connect failed. Every kind has a stable [`code`](Self::code);
+/// as JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The transport could not link to the reader.
     #[error("could not link to the reader: {error}")]
@@ -346,7 +350,9 @@ pub enum ConnectError {
     /// The reader answered hello with an error.
     #[error("the reader refused hello: {code:?}")]
     HandshakeRefused {
-        /// The reader's error code.
+        /// The reader's error code (`reader_code` in JSON, where `code` is
+        /// this error's).
+        #[serde(rename = "reader_code")]
         code: ErrorCode,
     },
     /// The peripheral is a different reader from the one asked for.
@@ -375,6 +381,7 @@ pub enum ConnectError {
         /// Which call.
         call: BackendCall,
         /// What the backend said.
+        #[serde(with = "crate::error_data::field")]
         error: BackendError,
     },
     /// The backend kept failing for a passing reason until the retries ran out.
@@ -385,6 +392,7 @@ pub enum ConnectError {
         /// How many times it was tried.
         attempts: u32,
         /// The last failure.
+        #[serde(with = "crate::error_data::field")]
         error: BackendError,
     },
     /// The app stopped the connect (disconnect while connecting).
@@ -400,6 +408,22 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "link_failed",
+        "link_timed_out",
+        "handshake_timed_out",
+        "handshake_refused",
+        "unexpected_reader",
+        "link_lost_while_connecting",
+        "location_not_found",
+        "backend_refused",
+        "backend_unavailable",
+        "connect_cancelled",
+        "connection_machine_failed",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -419,8 +443,11 @@ impl ConnectError {
 }
 
 /// Why a command to a connected reader was not carried out. Every kind has
-/// a stable [`code`](Self::code).
+/// a stable [`code`](Self::code); as JSON it is `{"code": ..., "message":
+/// ..., ...fields}` ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum CommandError {
     /// Another command is waiting for its answer.
     #[error("the reader is busy with another command")]
@@ -434,7 +461,9 @@ pub enum CommandError {
     /// The reader refused the command.
     #[error("the reader refused the command: {code:?}")]
     Refused {
-        /// The reader's error code.
+        /// The reader's error code (`reader_code` in JSON, where `code` is
+        /// this error's).
+        #[serde(rename = "reader_code")]
         code: ErrorCode,
     },
     /// The reader is not connected.
@@ -448,6 +477,9 @@ pub enum CommandError {
     TransactionInProgress,
 }
 
+crate::error_data::impl_error_data!(ConnectError, placeholder = ConnectError::Cancelled);
+crate::error_data::impl_error_data!(CommandError, placeholder = CommandError::Busy);
+
 impl CommandError {
     /// The error for a command the reader refused with `code`.
     pub fn refused(code: ErrorCode) -> Self {
@@ -459,6 +491,16 @@ impl CommandError {
 }
 
 impl CommandError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "reader_busy",
+        "command_timed_out",
+        "command_refused",
+        "not_connected",
+        "transaction_in_progress",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -418,6 +418,7 @@ pub struct ReaderInfo {
 
 /// Why a reader refused or failed a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum ErrorCode {
     /// The reader cannot do this now (for example, an update already runs).

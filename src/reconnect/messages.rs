@@ -153,8 +153,12 @@ pub enum ReconnectEvent {
     },
 }
 
-/// Why reconnecting failed. Every kind has a stable [`code`](Self::code).
+/// Why reconnecting failed. Every kind has a stable [`code`](Self::code);
+/// as JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ReconnectError {
     /// The window ran out before an attempt succeeded.
     #[error("could not reconnect within {window_ms} ms ({attempts} attempt(s))")]
@@ -178,7 +182,17 @@ pub enum ReconnectError {
     },
 }
 
+crate::error_data::impl_error_data!(ReconnectError, placeholder = ReconnectError::Cancelled);
+
 impl ReconnectError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "connect_timed_out",
+        "reconnect_cancelled",
+        "reconnect_supervisor_failed",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -147,8 +147,12 @@ pub enum DiscoveryUpdate {
     Finished(Result<(), DiscoveryError>),
 }
 
-/// How a discovery can fail.
+/// How a discovery can fail. Every kind has a stable [`code`](Self::code);
+/// as JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]; the transport's error is its `detail`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// A newer discovery was started and replaced this one (R2).
     #[error("discovery superseded by a newer discovery")]
@@ -168,7 +172,19 @@ pub enum DiscoveryError {
     ScannerStopped,
 }
 
+crate::error_data::impl_error_data!(DiscoveryError, placeholder = DiscoveryError::Cancelled);
+
 impl DiscoveryError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "discovery_superseded",
+        "scan_timed_out",
+        "discovery_cancelled",
+        "discovery_transport_failed",
+        "scanner_stopped",
+    ];
+
     /// A stable code an integrator can switch on.
     pub fn code(&self) -> &'static str {
         match self {

@@ -95,6 +95,12 @@ fn follow<'v>(value: &'v Value, path: &[&str]) -> Vec<&'v Value> {
 
 fn value_eq(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
+        // An error (`{"code", "message", ...}`) matches its code.
+        (Value::Object(error), Value::String(_))
+            if error.contains_key("code") && error.contains_key("message") =>
+        {
+            error.get("code") == Some(expected)
+        }
         (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
             (Some(a), Some(b)) => (a - b).abs() < 1e-6,
             _ => a == b,
@@ -156,7 +162,13 @@ pub fn check_field(event: &str, path: &str, value: &Value) -> Result<(), FieldPr
 
 /// The shape below `shape` at `key`, through lists and optional values.
 fn child<'s>(shape: &'s Shape, key: &str) -> Option<&'s Shape> {
+    // An error's code and message are strings; its other fields depend on
+    // its kind.
+    static STRING: Shape = Shape::String;
+    static ANY: Shape = Shape::Opaque;
     match unwrap(shape) {
+        Shape::Error if key == "code" || key == "message" => Some(&STRING),
+        Shape::Error => Some(&ANY),
         Shape::Struct(fields) => fields.iter().find(|(n, _)| *n == key).map(|(_, s)| s),
         Shape::Enum(variants) => variants
             .iter()
@@ -191,6 +203,7 @@ fn fits(shape: &Shape, value: &Value) -> Result<(), String> {
         (Shape::Seq(inner), Value::Array(items)) => items.iter().try_for_each(|item| fits(inner, item)),
         (Shape::Seq(inner), _) => fits(inner, value),
         (Shape::Opaque, _)
+        | (Shape::Error, Value::Object(_))
         | (Shape::Bool, Value::Bool(_))
         | (Shape::Number, Value::Number(_))
         | (Shape::String, Value::String(_))
@@ -215,6 +228,21 @@ fn fits(shape: &Shape, value: &Value) -> Result<(), String> {
         (Shape::Number, v) => Err(format!("takes a number, not {}", type_name(v))),
         (Shape::String, v) => Err(format!("takes a string, not {}", type_name(v))),
         (Shape::Struct(_), v) => Err(format!("is a table, not {}", type_name(v))),
+        (Shape::Error, Value::String(code)) => {
+            let codes = crate::error_data::all_codes();
+            if codes.contains(&code.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "is an error, matched by its code; `{code}` is no error's code (codes: {})",
+                    codes.join(", ")
+                ))
+            }
+        }
+        (Shape::Error, v) => Err(format!(
+            "is an error, matched by its code (a string), not {}",
+            type_name(v)
+        )),
         (Shape::Enum(_), v) => Err(format!(
             "takes one of {}, not {}",
             shape.unit_variants().unwrap_or_default().join(", "),
@@ -479,6 +507,56 @@ mod tests {
         for (p, e) in no {
             assert!(!matches(&p, e), "{} should not match {e:?}", describe(&p));
         }
+    }
+
+    #[test]
+    fn an_error_field_matches_its_code_and_a_pattern_may_name_it() {
+        let error = crate::reconnect::ReconnectError::ConnectTimedOut {
+            window_ms: 60_000,
+            attempts: 3,
+            last_error: None,
+        };
+        let failed = RecordedEvent::terminal(
+            0,
+            &crate::terminal::TerminalEvent::ReconnectFailed {
+                serial_number: SerialNumber::new("STRM2-0001"),
+                error,
+            },
+        );
+        assert!(matches(
+            &pattern("ReconnectFailed", &[("error", json!("connect_timed_out"))]),
+            &failed
+        ));
+        assert!(matches(
+            &pattern("ReconnectFailed", &[("error.window_ms", json!(60_000))]),
+            &failed
+        ));
+        assert!(!matches(
+            &pattern("ReconnectFailed", &[("error", json!("reconnect_cancelled"))]),
+            &failed
+        ));
+        assert_eq!(
+            check_field("ReconnectFailed", "error", &json!("connect_timed_out")),
+            Ok(())
+        );
+        assert_eq!(check_field("ReconnectFailed", "error.code", &json!("x")), Ok(()));
+        assert!(matches!(
+            check_field("ReconnectFailed", "error", &json!(3)),
+            Err(FieldProblem::Value { .. })
+        ));
+        // A misspelt code could never match: refused, naming the codes.
+        match check_field("ReconnectFailed", "error", &json!("conect_timed_out")) {
+            Err(FieldProblem::Value { message }) => {
+                assert!(message.contains("connect_timed_out, "), "{message}")
+            }
+            other => panic!("a misspelt code is refused: {other:?}"),
+        }
+        // Enum values are snake_case.
+        assert_eq!(
+            check_field("ConnectionStatusChanged", "status", &json!("not_connected")),
+            Ok(())
+        );
+        assert!(check_field("ConnectionStatusChanged", "status", &json!("NotConnected")).is_err());
     }
 
     #[test]

@@ -68,10 +68,10 @@
 //! ]
 //! events = [ { event = "DiscoveryFinished", ok = true } ]   # anywhere, optionally `by`
 //! absent = [ { event = "ActionFailed" }, { event = "Disconnected", reason = "bluetooth_signal_lost", from = "0s", until = "40s" } ]
-//! final_connection_status = "NotConnected"
+//! final_connection_status = "not_connected"
 //!
 //! [expect.final_status]
-//! STRM2-0001 = "NotConnected"
+//! STRM2-0001 = "not_connected"
 //! ```
 //!
 //! Steps run in file order: each waits for the one before it, then for its
@@ -131,7 +131,11 @@
 //! finds `reader.serial_number` and any `readers[*].serial_number`. A list
 //! matches when any element does; numbers match within 1e-6. Values are
 //! written as they appear in the JSON (`reason = "bluetooth_signal_lost"`,
-//! `status = "Connected"`). TOML reads `reader.serial_number = "X"` in a
+//! `status = "connected"`); an enum value in its Rust spelling
+//! (`status = "Connected"`, as older files say) is read as its JSON one.
+//! An error field (`{"code", "message", ...}`, see [`crate::error_data`])
+//! matches its code: `error = "connect_timed_out"`; `error.window_ms`
+//! reaches its fields. TOML reads `reader.serial_number = "X"` in a
 //! pattern as a table; it is taken as the dotted path.
 //!
 //! A pattern that could never match is rejected when the file is parsed,

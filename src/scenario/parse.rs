@@ -931,7 +931,7 @@ impl Context<'_> {
                     line,
                     field: format!("{field}.event"),
                 })?;
-                for (key, value) in &fields {
+                for (key, value) in &mut fields {
                     pattern_field(&event, key, value, line, &format!("{field}.{key}"))?;
                 }
                 Ok(EventPattern { event, fields })
@@ -963,8 +963,8 @@ impl Context<'_> {
             if let Some((value, line)) = keys.take(&key) {
                 for (path, value) in dotted(&key, &value) {
                     let field = keys.field(&path);
-                    let value = json(value, line, &field)?;
-                    pattern_field(&event, &path, &value, line, &field)?;
+                    let mut value = json(value, line, &field)?;
+                    pattern_field(&event, &path, &mut value, line, &field)?;
                     fields.insert(path, value);
                 }
             }
@@ -1065,11 +1065,28 @@ impl Context<'_> {
     }
 }
 
-/// A connection status by name (`NotConnected`, `Connected`, ...).
+/// `NotConnected` as `not_connected`.
+fn snake_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for (i, c) in text.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A connection status by name (`not_connected`, `connected`, ...; the
+/// Rust spelling `NotConnected` is read too).
 fn status_of(value: &toml::Value, line: usize, field: &str) -> Result<ConnectionStatus, ScenarioError> {
-    const NAMES: &str = "NotConnected, Discovering, Connecting, Connected, Reconnecting";
+    const NAMES: &str = "not_connected, discovering, connecting, connected, reconnecting";
     let name = value.as_str().unwrap_or_default();
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
+    serde_json::from_value(serde_json::Value::String(snake_case(name))).map_err(|_| {
         ScenarioError::InvalidValue {
             line,
             field: field.to_owned(),
@@ -1094,14 +1111,26 @@ fn dotted<'v>(key: &str, value: &'v toml::Value) -> Vec<(String, &'v toml::Value
 
 /// Rejects a pattern field that could never match an event of kind
 /// `event` (an unknown field, or a value it never takes), so that an
-/// `absent` expectation cannot hold only because of a typo.
+/// `absent` expectation cannot hold only because of a typo. An enum value
+/// in the Rust spelling (`status = "NotConnected"`, as files written before
+/// enum values were snake_case say) is read as its JSON one
+/// (`not_connected`).
 fn pattern_field(
     event: &str,
     key: &str,
-    value: &serde_json::Value,
+    value: &mut serde_json::Value,
     line: usize,
     field: &str,
 ) -> Result<(), ScenarioError> {
+    if let serde_json::Value::String(text) = &*value
+        && check_field(event, key, value).is_err()
+    {
+        let snake = snake_case(text);
+        let renamed = serde_json::Value::String(snake);
+        if check_field(event, key, &renamed).is_ok() {
+            *value = renamed;
+        }
+    }
     check_field(event, key, value).map_err(|problem| match problem {
         FieldProblem::Unknown { known } => ScenarioError::UnknownEventField {
             line,
@@ -1133,6 +1162,45 @@ fn json(value: &toml::Value, line: usize, field: &str) -> Result<serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files written before enum values were snake_case still parse: a
+    /// status in its Rust spelling is read as its JSON one.
+    #[test]
+    fn a_status_in_either_spelling_is_read() {
+        let text = r#"
+[[readers]]
+serial = "STRM2-0001"
+device_type = "stripe_m2"
+distance_m = 1.0
+battery = 0.9
+software_version = "3.1.0"
+
+[[steps]]
+at = "0s"
+action = "discover"
+
+[expect]
+sequence = [ { event = "ConnectionStatusChanged", status = "Discovering" } ]
+events = [ { event = "ReaderStatusChanged", status = "not_connected" } ]
+final_connection_status = "NotConnected"
+
+[expect.final_status]
+STRM2-0001 = "connected"
+"#;
+        let scenario = parse(text, None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scenario.expect.sequence[0].pattern.fields.get("status"),
+            Some(&serde_json::Value::from("discovering"))
+        );
+        assert_eq!(
+            scenario.expect.final_connection_status.map(|(_, s)| s),
+            Some(ConnectionStatus::NotConnected)
+        );
+        assert_eq!(
+            scenario.expect.final_status[0].status,
+            ConnectionStatus::Connected
+        );
+    }
 
     /// The complete example in the module docs is a valid scenario.
     #[test]

@@ -36,6 +36,9 @@ pub enum Shape {
     Seq(Box<Shape>),
     /// This, or `null`.
     Option(Box<Shape>),
+    /// An error: `{"code", "message", ...fields}` ([`crate::error_data`]);
+    /// a pattern matches it by its code as a string.
+    Error,
 }
 
 /// Why a type's shape could not be read (a hand-written `Deserialize` that
@@ -297,9 +300,17 @@ impl<'de> de::Deserializer<'de> for Probe<'_, '_> {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, ShapeError> {
+        if name == crate::error_data::MARKER {
+            // An error's fields depend on its kind; what a pattern matches
+            // is its code.
+            *self.out = Shape::Error;
+            return visitor.visit_newtype_struct(de::value::BytesDeserializer::<ShapeError>::new(
+                crate::error_data::PROBE_BYTES,
+            ));
+        }
         visitor.visit_newtype_struct(self)
     }
 

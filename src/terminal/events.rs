@@ -10,8 +10,10 @@ use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialN
 use crate::reconnect::ReconnectError;
 
 /// Something the app may want to show. Past-tense facts, in the order they
-/// happened.
+/// happened. In JSON an event is `{"Kind": {fields}}`; its enum values are
+/// snake_case and its errors `{"code", "message", ...fields}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum TerminalEvent {
     /// The terminal's overall status changed (R2, R6): `Connected` while any
     /// reader is connected, else `Connecting` while any connects, else
@@ -166,16 +168,48 @@ pub enum TerminalEvent {
 /// default that does nothing; implement those you need. They are called on
 /// the terminal's actor, in event order: return quickly and hand long work
 /// to a task of your own.
+///
+/// What is called, exactly: for every event the terminal calls
+/// [`on_event`](Self::on_event) once, and nothing else. Its default calls
+/// [`dispatch`](Self::dispatch), which calls the one `on_…` method for the
+/// event's kind (each method's doc names its event). An app that overrides
+/// `on_event` (to log every event, say) and still wants the per-kind
+/// methods calls `self.dispatch(event)` from it:
+///
+/// ```
+/// use readerlink::prelude::*;
+///
+/// struct Ui;
+///
+/// impl TerminalDelegate for Ui {
+///     fn on_event(&self, event: &TerminalEvent) {
+///         println!("{event:?}");
+///         self.dispatch(event); // then on_connected, on_disconnected, ...
+///     }
+///     fn on_connected(&self, reader: &Reader) {
+///         println!("ready on {}", reader.serial_number);
+///     }
+/// }
+/// ```
 #[allow(unused_variables)]
 pub trait TerminalDelegate: Send + Sync + 'static {
-    /// Every event, before the method for its kind. Defaults to calling
-    /// that method.
+    /// Every event, once. Defaults to [`dispatch`](Self::dispatch).
     fn on_event(&self, event: &TerminalEvent) {
+        self.dispatch(event);
+    }
+
+    /// Calls the method for `event`'s kind, and only it. Not meant to be
+    /// overridden: [`on_event`](Self::on_event) calls it by default, and an
+    /// `on_event` of your own calls it to keep the per-kind methods.
+    fn dispatch(&self, event: &TerminalEvent) {
         match event {
             TerminalEvent::ConnectionStatusChanged { status } => self.on_connection_status_changed(*status),
-            TerminalEvent::ReaderStatusChanged { .. } => {}
+            TerminalEvent::ReaderStatusChanged {
+                serial_number,
+                status,
+            } => self.on_reader_status_changed(serial_number, *status),
             TerminalEvent::DiscoveredReadersUpdated { readers } => self.on_discovered_readers(readers),
-            TerminalEvent::Connected { reader, .. } => self.on_connected(reader),
+            TerminalEvent::Connected { reader, location } => self.on_connected_to(reader, location),
             TerminalEvent::Disconnected {
                 serial_number,
                 reason,
@@ -202,23 +236,42 @@ pub trait TerminalDelegate: Send + Sync + 'static {
             TerminalEvent::RebootScheduled { serial_number, at } => {
                 self.on_reboot_scheduled(serial_number, *at)
             }
-            TerminalEvent::StoreWriteFailed { .. }
-            | TerminalEvent::EventsMissed { .. }
-            | TerminalEvent::SavedReaderReconnectStarted { .. }
-            | TerminalEvent::SavedReaderFound { .. }
-            | TerminalEvent::SavedReaderNotFound { .. }
-            | TerminalEvent::ReaderActorFailed { .. } => {}
+            TerminalEvent::SavedReaderReconnectStarted {
+                serial_number,
+                location,
+            } => self.on_saved_reader_reconnect_started(serial_number, location),
+            TerminalEvent::SavedReaderFound { serial_number } => self.on_saved_reader_found(serial_number),
+            TerminalEvent::SavedReaderNotFound { serial_number } => {
+                self.on_saved_reader_not_found(serial_number)
+            }
+            TerminalEvent::ReaderActorFailed {
+                serial_number,
+                actor,
+                panic,
+            } => self.on_reader_actor_failed(serial_number, actor, panic),
+            TerminalEvent::StoreWriteFailed { error } => self.on_store_write_failed(error),
+            TerminalEvent::EventsMissed { count } => self.on_events_missed(*count),
         }
     }
-    /// The overall status changed.
+
+    /// [`TerminalEvent::ConnectionStatusChanged`]: the overall status changed.
     fn on_connection_status_changed(&self, status: ConnectionStatus) {}
-    /// Discovery's list changed.
+    /// [`TerminalEvent::ReaderStatusChanged`]: one reader's status changed (R21).
+    fn on_reader_status_changed(&self, serial_number: &SerialNumber, status: ConnectionStatus) {}
+    /// [`TerminalEvent::DiscoveredReadersUpdated`]: discovery's list changed.
     fn on_discovered_readers(&self, readers: &[Reader]) {}
-    /// A reader connected.
+    /// [`TerminalEvent::Connected`]: a reader connected to `location`.
+    /// Defaults to [`on_connected`](Self::on_connected).
+    fn on_connected_to(&self, reader: &Reader, location: &LocationId) {
+        self.on_connected(reader);
+    }
+    /// [`TerminalEvent::Connected`], without the location: called by the
+    /// default [`on_connected_to`](Self::on_connected_to).
     fn on_connected(&self, reader: &Reader) {}
-    /// A reader disconnected.
+    /// [`TerminalEvent::Disconnected`]: a reader disconnected (R8).
     fn on_disconnected(&self, serial_number: &SerialNumber, reason: DisconnectReason) {}
-    /// Reconnecting a reader started (R9); `cancelable` stops it.
+    /// [`TerminalEvent::ReconnectStarted`]: reconnecting a reader started
+    /// (R9); `cancelable` stops it.
     fn on_reconnect_started(
         &self,
         serial_number: &SerialNumber,
@@ -226,18 +279,38 @@ pub trait TerminalDelegate: Send + Sync + 'static {
         cancelable: &Cancelable,
     ) {
     }
-    /// A reader is connected again (R9).
+    /// [`TerminalEvent::ReconnectSucceeded`]: a reader is connected again (R9).
     fn on_reconnect_succeeded(&self, serial_number: &SerialNumber) {}
-    /// Reconnecting a reader failed (R9); `on_disconnected` follows.
+    /// [`TerminalEvent::ReconnectFailed`]: reconnecting a reader failed
+    /// (R9); `on_disconnected` follows.
     fn on_reconnect_failed(&self, serial_number: &SerialNumber, error: &ReconnectError) {}
-    /// The runtime will reboot a reader at `at` ms (R12).
+    /// [`TerminalEvent::SavedReaderReconnectStarted`]: reconnect at start
+    /// (R11) looks for the saved reader.
+    fn on_saved_reader_reconnect_started(&self, serial_number: &SerialNumber, location: &LocationId) {}
+    /// [`TerminalEvent::SavedReaderFound`]: the saved reader was seen (R11).
+    fn on_saved_reader_found(&self, serial_number: &SerialNumber) {}
+    /// [`TerminalEvent::SavedReaderNotFound`]: the saved reader was not
+    /// seen in time (R11).
+    fn on_saved_reader_not_found(&self, serial_number: &SerialNumber) {}
+    /// [`TerminalEvent::ReaderActorFailed`]: a reader's actor stopped after
+    /// panicking too often; `actor` is `connection` or `reconnect`.
+    fn on_reader_actor_failed(&self, serial_number: &SerialNumber, actor: &str, panic: &str) {}
+    /// [`TerminalEvent::RebootScheduled`]: the runtime will reboot a reader
+    /// at `at` ms of the terminal's clock (R12).
     fn on_reboot_scheduled(&self, serial_number: &SerialNumber, at: u64) {}
-    /// A reader reported its battery.
+    /// [`TerminalEvent::BatteryLevelReported`]: a reader reported its
+    /// battery (R18a).
     fn on_battery_level_reported(&self, serial_number: &SerialNumber, battery: &Battery) {}
-    /// A reader's battery is low.
+    /// [`TerminalEvent::LowBatteryWarning`]: a reader's battery is low (R18a).
     fn on_low_battery_warning(&self, serial_number: &SerialNumber, battery: &Battery) {}
-    /// A card was inserted.
+    /// [`TerminalEvent::CardInserted`]: a card was inserted (R18a).
     fn on_card_inserted(&self, serial_number: &SerialNumber) {}
-    /// A card was removed.
+    /// [`TerminalEvent::CardRemoved`]: a card was removed (R18a).
     fn on_card_removed(&self, serial_number: &SerialNumber) {}
+    /// [`TerminalEvent::StoreWriteFailed`]: what survives a restart could
+    /// not be saved (R11).
+    fn on_store_write_failed(&self, error: &str) {}
+    /// [`TerminalEvent::EventsMissed`]: never called for a delegate, which
+    /// misses no event; kept so every kind has its method.
+    fn on_events_missed(&self, count: u64) {}
 }

@@ -49,7 +49,12 @@ impl Default for ConnectionConfig {
 /// What a terminal call can fail with. Every kind has a stable
 /// [`code`](Self::code) an integrator can switch on. A call that fails
 /// before it starts (the first six kinds) changes nothing.
+///
+/// As JSON it is `{"code": ..., "message": ..., ...fields}`
+/// ([`crate::error_data`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum TerminalError {
     /// The reader was not found by a discovery of this terminal.
     #[error("reader {serial_number} is unknown: discover it first")]
@@ -121,6 +126,21 @@ pub enum TerminalError {
 }
 
 impl TerminalError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "unknown_reader",
+        "already_connected",
+        "connect_in_progress",
+        "empty_location",
+        "location_not_found",
+        "not_connected",
+        "no_saved_reader",
+        "saved_reader_not_found",
+        "saved_reader_reconnect_in_progress",
+        "terminal_stopped",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -139,6 +159,8 @@ impl TerminalError {
         }
     }
 }
+
+crate::error_data::impl_error_data!(TerminalError, placeholder = TerminalError::Stopped);
 
 /// What a successful call answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

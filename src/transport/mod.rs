@@ -137,8 +137,12 @@ pub trait Transport: Send + Sync + 'static {
     fn connect(&self, peripheral: &PeripheralId) -> BoxFuture<'_, Result<Link, TransportError>>;
 }
 
-/// What can go wrong at the transport boundary.
+/// What can go wrong at the transport boundary. Every kind has a stable
+/// [`code`](Self::code); as JSON it is `{"code": ..., "message": ...,
+/// ...fields}` ([`crate::error_data`]; an unnamed payload is its `detail`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum TransportError {
     /// No Bluetooth adapter is available, or it is powered off.
     #[error("no usable Bluetooth adapter: {0}")]
@@ -163,4 +167,31 @@ pub enum TransportError {
     /// Any other failure of the underlying stack.
     #[error("Bluetooth stack error: {0}")]
     Stack(String),
+}
+
+crate::error_data::impl_error_data!(TransportError, placeholder = TransportError::Stack(String::new()));
+
+impl TransportError {
+    /// Every code of this type's own kinds (a kind that carries an inner
+    /// error takes its code, and is not listed).
+    pub const CODES: &'static [&'static str] = &[
+        "adapter_unavailable",
+        "unknown_peripheral",
+        "peripheral_connect_failed",
+        "service_missing",
+        "link_down",
+        "bluetooth_stack_failed",
+    ];
+
+    /// A stable code for the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AdapterUnavailable(_) => "adapter_unavailable",
+            Self::UnknownPeripheral(_) => "unknown_peripheral",
+            Self::ConnectFailed { .. } => "peripheral_connect_failed",
+            Self::ServiceMissing(_) => "service_missing",
+            Self::LinkDown(_) => "link_down",
+            Self::Stack(_) => "bluetooth_stack_failed",
+        }
+    }
 }

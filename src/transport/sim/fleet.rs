@@ -76,8 +76,10 @@ pub struct ReaderSpec {
     /// Its model.
     pub device_type: DeviceType,
     /// Distance from the host in metres; sets the RSSI.
+    #[serde(serialize_with = "crate::reader::f32_as_written::serialize")]
     pub distance_m: f32,
     /// Battery level in [0, 1] at the start.
+    #[serde(serialize_with = "crate::reader::f32_as_written::serialize")]
     pub battery: f32,
     /// Whether it starts on a charger.
     pub charging: bool,
@@ -147,6 +149,7 @@ pub struct FaultPlan {
     pub fail_install_at_percent: Option<u8>,
     /// Power down with `CriticallyLowBattery` when the battery falls to this
     /// level (instead of the default 1 %).
+    #[serde(serialize_with = "crate::reader::f32_as_written::serialize_option")]
     pub die_at_battery: Option<f32>,
 }
 

@@ -172,6 +172,7 @@ pub struct SimReaderState {
     /// Whether a card is in it.
     pub card_inserted: bool,
     /// Distance from the host in metres.
+    #[serde(serialize_with = "crate::reader::f32_as_written::serialize")]
     pub distance_m: f32,
     /// Whether a transaction runs (R20).
     pub in_transaction: bool,

@@ -1,0 +1,21 @@
+//! What a basic app needs, in one import:
+//!
+//! ```
+//! use readerlink::prelude::*;
+//! ```
+//!
+//! The terminal and its configuration, the events and their delegate, the
+//! errors a call answers, the reader types, and — to run without hardware
+//! or a server, in tests and demos — the simulated world, the in-process
+//! backend and the in-memory store.
+
+pub use crate::backend::{BackendCore, CreateLocation, LocalBackend};
+pub use crate::cancelable::{CancelOutcome, Cancelable};
+pub use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+pub use crate::reconnect::ReconnectError;
+pub use crate::scanner::{DiscoveryConfig, DiscoveryError, DiscoveryUpdate};
+pub use crate::store::MemoryStore;
+pub use crate::terminal::{
+    ConnectionConfig, Terminal, TerminalDelegate, TerminalError, TerminalEvent, Transaction,
+};
+pub use crate::transport::sim::SimWorld;
