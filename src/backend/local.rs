@@ -140,4 +140,29 @@ impl Backend for LocalBackend {
         self.call(Route::RegisterReader, move |core| core.register_reader(request))
             .boxed()
     }
+
+    fn check_update(
+        &self,
+        _query: super::UpdateQuery,
+    ) -> BoxFuture<'_, Result<super::CatalogAnswer, BackendError>> {
+        // TEMPORARY: the catalog arrives with the backend-catalog branch.
+        Box::pin(async { Ok(super::CatalogAnswer::default()) })
+    }
+
+    fn download_update(
+        &self,
+        device_type: crate::reader::DeviceType,
+        version: &str,
+        _from: u32,
+    ) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
+        // TEMPORARY: the catalog arrives with the backend-catalog branch.
+        let id = format!("{version} for {device_type:?}");
+        Box::pin(async move {
+            Err(BackendError::NotFound {
+                resource: "update".into(),
+                id,
+                param: None,
+            })
+        })
+    }
 }

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod catalog;
 pub mod core;
 mod error;
 pub mod faults;
@@ -47,6 +48,7 @@ mod types;
 use futures::future::BoxFuture;
 
 pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData, TokenSource};
+pub use catalog::{CatalogAnswer, UpdateQuery};
 pub use error::{ApiError, ApiErrorBody, BackendError};
 pub use faults::{FaultDecision, FaultInjector, RouteFaults};
 pub use http::{ConnectionTokenProvider, HttpBackend, HttpBackendConfig, UrlTokenProvider};
@@ -76,4 +78,16 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         request: RegisterReader,
     ) -> BoxFuture<'_, Result<RegisteredReader, BackendError>>;
+    /// The update catalog's answer for a reader at a location (R13–R18):
+    /// the update its software is owed, and when it last ran the latest
+    /// software there (R15).
+    fn check_update(&self, query: UpdateQuery) -> BoxFuture<'_, Result<CatalogAnswer, BackendError>>;
+    /// The image of the update to `version` for `device_type`, from byte
+    /// `from` to its end (a resumed download asks for the rest).
+    fn download_update(
+        &self,
+        device_type: crate::reader::DeviceType,
+        version: &str,
+        from: u32,
+    ) -> BoxFuture<'_, Result<Vec<u8>, BackendError>>;
 }
