@@ -129,10 +129,15 @@ impl ModelReader {
         }
     }
 
+    /// Takes what the updater sent: transfer commands as the reader, and
+    /// the download and the check of the image as the owner (both succeed).
     fn take(&mut self, outputs: &[UpdaterOutput]) {
         for output in outputs {
-            if let UpdaterOutput::Transfer(command) = output {
-                self.receive(command);
+            match output {
+                UpdaterOutput::Transfer(command) => self.receive(command),
+                UpdaterOutput::DownloadImage(_) => self.answers.push_back(UpdaterInput::ImageDownloaded),
+                UpdaterOutput::VerifyImage(_) => self.answers.push_back(UpdaterInput::ImageVerified),
+                _ => {}
             }
         }
     }
@@ -173,7 +178,20 @@ fn connect(
         "{out:?}"
     );
     h.advance(Duration::from_millis(ANSWER_MS));
-    h.input(UpdaterInput::CatalogAnswered { update })
+    h.input(UpdaterInput::CatalogAnswered {
+        update,
+        last_latest_run_at: None,
+    })
+}
+
+/// When `out` asks for the image: it downloads and passes its checks; the
+/// outputs that follow (the transfer's `Begin`). Otherwise `out` itself.
+fn past_checks(h: &mut Harness<Updater>, out: Vec<UpdaterOutput>) -> Vec<UpdaterOutput> {
+    if !out.iter().any(|o| matches!(o, UpdaterOutput::DownloadImage(_))) {
+        return out;
+    }
+    h.input(UpdaterInput::ImageDownloaded);
+    h.input(UpdaterInput::ImageVerified)
 }
 
 /// The progress values reported so far.
@@ -187,8 +205,8 @@ fn progress(h: &Harness<Updater>) -> Vec<f32> {
         .collect()
 }
 
-/// The outputs so far, less the transfer's frames and progress: what the
-/// app and the connect see.
+/// The outputs so far, less the transfer's frames, the image's download
+/// and check, and progress: what the app and the connect see.
 fn events(h: &Harness<Updater>) -> Vec<UpdaterOutput> {
     h.outputs()
         .iter()
@@ -196,7 +214,10 @@ fn events(h: &Harness<Updater>) -> Vec<UpdaterOutput> {
         .filter(|o| {
             !matches!(
                 o,
-                UpdaterOutput::Transfer(_) | UpdaterOutput::InstallProgress { .. }
+                UpdaterOutput::Transfer(_)
+                    | UpdaterOutput::InstallProgress { .. }
+                    | UpdaterOutput::DownloadImage(_)
+                    | UpdaterOutput::VerifyImage(_)
             )
         })
         .collect()
@@ -528,6 +549,7 @@ fn an_optional_update_found_during_a_transaction_is_reported_when_it_ends() {
     let update = optional(7 * DAY);
     let out = h.input(UpdaterInput::CatalogAnswered {
         update: Some(update.clone()),
+        last_latest_run_at: None,
     });
     assert!(out.is_empty(), "R17: not reported during a transaction: {out:?}");
     assert_eq!(h.state(), "optional");
@@ -631,6 +653,7 @@ fn a_required_install_requested_while_connected_goes_back_to_required_when_it_fa
         h.advance(Duration::from_millis(MINUTE));
         assert_eq!(h.state(), "required");
         let out = h.input(UpdaterInput::InstallRequested);
+        let out = past_checks(&mut h, out);
         match how {
             "fails" => h.input(UpdaterInput::TransferFailed {
                 error: UpdateError::ReaderRefused,
@@ -655,6 +678,7 @@ fn a_stalled_transfer_resends_from_the_last_acknowledged_byte_and_gives_up_after
         reader(0.8, None),
         Some(required(vec![UpdateComponent::Config])),
     );
+    let out = past_checks(&mut h, out);
     peer.take(&out);
     let out = h.input(peer.answers.pop_front().unwrap());
     peer.take(&out);
@@ -743,6 +767,7 @@ fn a_late_required_answer_is_kept_for_the_next_connect_and_no_reader_means_no_in
     h.advance(Duration::from_secs(30));
     let out = h.input(UpdaterInput::CatalogAnswered {
         update: Some(required(vec![UpdateComponent::Keys])),
+        last_latest_run_at: None,
     });
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(h.state(), "required");
@@ -1055,7 +1080,10 @@ impl Model {
                     2 => Some(required(vec![UpdateComponent::Firmware])),
                     _ => Some(required(vec![UpdateComponent::Incremental])),
                 };
-                self.input(UpdaterInput::CatalogAnswered { update })?;
+                self.input(UpdaterInput::CatalogAnswered {
+                    update,
+                    last_latest_run_at: None,
+                })?;
             }
             Op::Battery(level) => {
                 if self.connected {

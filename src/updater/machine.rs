@@ -9,7 +9,7 @@
 //!     optional → required
 //!     required
 //!   installing
-//!     transferring → committing → installed
+//!     downloading → verifying → transferring → committing → installed
 //!   installed
 //! ```
 //!
@@ -44,6 +44,10 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("CancelRequested", &[]),
                 on("TransactionStarted", &[]),
                 on("TransactionEnded", &[]),
+                on("ImageDownloaded", &[]),
+                on("DownloadFailed", &[]),
+                on("ImageVerified", &[]),
+                on("ImageRejected", &[]),
                 on("BeginAcked", &[]),
                 on("ChunksAcked", &[]),
                 on("CommitAcked", &[]),
@@ -65,6 +69,10 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("InstallRequested", &[]),
                 on("CancelRequested", &[]),
                 on("CatalogAnswered", &[]),
+                on("ImageDownloaded", &[]),
+                on("DownloadFailed", &[]),
+                on("ImageVerified", &[]),
+                on("ImageRejected", &[]),
                 on("BeginAcked", &[]),
                 on("ChunksAcked", &[]),
                 on("CommitAcked", &[]),
@@ -80,7 +88,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on(
                     "CatalogAnswered",
-                    &["up_to_date", "optional", "transferring", "required"],
+                    &["up_to_date", "optional", "downloading", "required"],
                 ),
                 on("CatalogTimedOut", &["up_to_date"]),
             ],
@@ -93,7 +101,7 @@ pub static SPEC: MachineSpec = MachineSpec {
         superstate(
             "available",
             Some("connected"),
-            &[on("InstallRequested", &["transferring"])],
+            &[on("InstallRequested", &["downloading"])],
         ),
         state(
             "optional",
@@ -113,6 +121,22 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("TransferStalled", &["optional", "required"]),
                 on("ReaderDisconnected", &["not_connected"]),
                 on("InstallRequested", &[]),
+            ],
+        ),
+        state(
+            "downloading",
+            Some("installing"),
+            &[
+                on("ImageDownloaded", &["verifying"]),
+                on("DownloadFailed", &["optional", "required"]),
+            ],
+        ),
+        state(
+            "verifying",
+            Some("installing"),
+            &[
+                on("ImageVerified", &["transferring", "optional", "required"]),
+                on("ImageRejected", &["optional", "required"]),
             ],
         ),
         state(
@@ -148,6 +172,8 @@ struct Transfer {
     progress: f32,
     /// Stalls in a row.
     stalls: u8,
+    /// `Begin` went to the reader (the image passed its checks).
+    begin_sent: bool,
 }
 
 /// The statig side: what the updater remembers across states.
@@ -240,8 +266,14 @@ impl UpdaterCore {
     #[state(superstate = "connected")]
     fn checking(&mut self, context: &mut Out, event: &UpdaterInput) -> Outcome<State> {
         match event {
-            UpdaterInput::CatalogAnswered { update } => {
+            UpdaterInput::CatalogAnswered {
+                update,
+                last_latest_run_at,
+            } => {
                 context.cancel_timer(UpdaterTimer::CatalogTimeout);
+                if let (Some(reader), Some(at)) = (&mut self.reader, last_latest_run_at) {
+                    reader.last_latest_run_at = Some(*at);
+                }
                 self.catalog_answered(context, update.clone())
             }
             UpdaterInput::CatalogTimedOut => {
@@ -260,7 +292,9 @@ impl UpdaterCore {
     #[state(superstate = "connected")]
     fn up_to_date(&mut self, context: &mut Out, event: &UpdaterInput) -> Outcome<State> {
         match event {
-            UpdaterInput::CatalogAnswered { update: Some(update) } if self.update.is_none() => {
+            UpdaterInput::CatalogAnswered {
+                update: Some(update), ..
+            } if self.update.is_none() => {
                 if self
                     .reader
                     .as_ref()
@@ -341,6 +375,51 @@ impl UpdaterCore {
                 self.disconnect(context)
             }
             UpdaterInput::InstallRequested => Handled,
+            _ => Super,
+        }
+    }
+
+    /// The update's image is downloaded from the catalog.
+    /// `ImageDownloaded` → `verifying` (`VerifyImage`); `DownloadFailed`
+    /// fails the install with `DownloadFailed`.
+    #[state(superstate = "installing")]
+    fn downloading(&mut self, context: &mut Out, event: &UpdaterInput) -> Outcome<State> {
+        match event {
+            UpdaterInput::ImageDownloaded => {
+                if let Some(update) = self.update.clone() {
+                    context.emit(UpdaterOutput::VerifyImage(update));
+                }
+                Transition(State::verifying())
+            }
+            UpdaterInput::DownloadFailed => self.install_failed(context, UpdateError::DownloadFailed),
+            _ => Super,
+        }
+    }
+
+    /// The image is checked before any byte of it goes to the reader
+    /// (R19). `ImageVerified` → `transferring` (`Begin`), unless a
+    /// transaction started or the battery fell meanwhile (the install fails
+    /// with that error); `ImageRejected`
+    /// fails the install naming the check, nothing sent.
+    #[state(superstate = "installing")]
+    fn verifying(&mut self, context: &mut Out, event: &UpdaterInput) -> Outcome<State> {
+        match event {
+            UpdaterInput::ImageVerified => {
+                if let Some(error) = self.refusal() {
+                    // A transaction started, or the battery fell, while the
+                    // image was fetched: no begin (R14, R20).
+                    return self.install_failed(context, error);
+                }
+                if let Some(update) = self.update.clone() {
+                    self.transfer.begin_sent = true;
+                    context.emit(UpdaterOutput::Transfer(self.begin_command(&update)));
+                    context.start_timer(UpdaterTimer::TransferStall, self.policy.stall_after);
+                }
+                Transition(State::transferring())
+            }
+            UpdaterInput::ImageRejected { check } => {
+                self.install_failed(context, UpdateError::ImageRejected { check: *check })
+            }
             _ => Super,
         }
     }
@@ -512,9 +591,8 @@ impl UpdaterCore {
             update: update.clone(),
         });
         context.emit(UpdaterOutput::InstallProgress { progress: 0.0 });
-        context.emit(UpdaterOutput::Transfer(self.begin_command(&update)));
-        context.start_timer(UpdaterTimer::TransferStall, self.policy.stall_after);
-        Transition(State::transferring())
+        context.emit(UpdaterOutput::DownloadImage(update));
+        Transition(State::downloading())
     }
 
     fn begin_command(&self, update: &ReaderSoftwareUpdate) -> TransferCommand {
@@ -623,7 +701,9 @@ impl UpdaterCore {
             return Handled;
         }
         context.cancel_timer(UpdaterTimer::TransferStall);
-        context.emit(UpdaterOutput::Transfer(TransferCommand::Abort));
+        if self.transfer.begin_sent {
+            context.emit(UpdaterOutput::Transfer(TransferCommand::Abort));
+        }
         context.emit(UpdaterOutput::InstallFinished {
             update: self.update.clone(),
             error: Some(UpdateError::Canceled),

@@ -108,6 +108,10 @@ pub enum UpdaterInput {
     CatalogAnswered {
         /// The update, if the reader's software is not the latest.
         update: Option<ReaderSoftwareUpdate>,
+        /// When the backend last saw the reader run the latest software
+        /// for its location, if it says (R15); replaces what
+        /// [`ConnectedReader`] told.
+        last_latest_run_at: Option<Millis>,
     },
     /// The app asked to install the available update
     /// (`install_available_update`, R17).
@@ -120,6 +124,17 @@ pub enum UpdaterInput {
     TransactionStarted,
     /// The transaction ended (or its start failed).
     TransactionEnded,
+    /// The image of [`UpdaterOutput::DownloadImage`] arrived whole.
+    ImageDownloaded,
+    /// The image could not be downloaded.
+    DownloadFailed,
+    /// The image passed the checks of [`UpdaterOutput::VerifyImage`].
+    ImageVerified,
+    /// The image failed a check: nothing is sent to the reader (R19).
+    ImageRejected {
+        /// Which check.
+        check: IntegrityCheck,
+    },
     /// The reader accepted [`TransferCommand::Begin`].
     BeginAcked,
     /// The reader acknowledged the image up to `up_to_offset`
@@ -201,6 +216,13 @@ pub enum UpdaterOutput {
         /// The software it runs.
         software_version: String,
     },
+    /// Download the update's image; feed back
+    /// [`UpdaterInput::ImageDownloaded`] or [`UpdaterInput::DownloadFailed`].
+    DownloadImage(ReaderSoftwareUpdate),
+    /// Check the downloaded image before any byte of it goes to the reader
+    /// (R19); feed back [`UpdaterInput::ImageVerified`] or
+    /// [`UpdaterInput::ImageRejected`].
+    VerifyImage(ReaderSoftwareUpdate),
     /// Tell the app an optional update is available
     /// (`UpdateAvailable(update)`, R17); keep it as the reader's
     /// `available_update`. Never sent while a transaction runs: held back
@@ -276,6 +298,39 @@ pub enum UpdateError {
     /// No reader is connected.
     #[error("the reader is not connected")]
     NotConnected,
+    /// The image could not be downloaded from the catalog.
+    #[error("the update image could not be downloaded")]
+    DownloadFailed,
+    /// The image failed a check before any of it was sent to the reader
+    /// (R19).
+    #[error("the update image failed its {check} check; nothing was sent to the reader")]
+    ImageRejected {
+        /// Which check.
+        check: IntegrityCheck,
+    },
+}
+
+/// Which check an update image failed before it could go to the reader
+/// (R19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum IntegrityCheck {
+    /// The image's size is not the one its metadata states (truncated or
+    /// oversized).
+    Size,
+    /// The image's SHA-256 digest is not the one its metadata states.
+    Digest,
+    /// The metadata's signature does not verify, or its key is not one the
+    /// runtime trusts.
+    Signature,
+    /// The metadata has expired.
+    Expiry,
+    /// The image is for another device type.
+    DeviceType,
+    /// The image's version is older than the one the reader runs
+    /// (rollback).
+    Rollback,
 }
 
 impl UpdateError {
@@ -292,6 +347,8 @@ impl UpdateError {
             Self::TransferTimedOut => "update_transfer_timed_out",
             Self::ReaderDisconnected => "reader_disconnected_during_update",
             Self::NotConnected => "reader_not_connected",
+            Self::DownloadFailed => "update_download_failed",
+            Self::ImageRejected { .. } => "update_image_rejected",
         }
     }
 

@@ -95,7 +95,10 @@
 //!     battery_level: sim.battery_level,
 //!     last_latest_run_at: sim.last_latest_run_at,
 //! }));
-//! let out = harness.input(UpdaterInput::CatalogAnswered { update: sim.update });
+//! let out = harness.input(UpdaterInput::CatalogAnswered {
+//!     update: sim.update,
+//!     last_latest_run_at: None,
+//! });
 //! // A required update: it installs inside the connect, which waits.
 //! assert!(matches!(out[0], UpdaterOutput::InstallStarted { cancelable: true, .. }));
 //! assert!(matches!(out[2], UpdaterOutput::Transfer(TransferCommand::Begin { .. })));
@@ -111,8 +114,8 @@ mod update;
 pub use actor::{UpdaterActor, UpdaterEffects, UpdaterOutputFn, start_updater};
 pub use machine::{SPEC, Updater};
 pub use messages::{
-    ConnectedReader, TRANSFER_SHARE, TransferCommand, UpdateError, UpdaterInput, UpdaterOutput,
-    UpdaterPolicy, UpdaterTimer,
+    ConnectedReader, IntegrityCheck, TRANSFER_SHARE, TransferCommand, UpdateError, UpdaterInput,
+    UpdaterOutput, UpdaterPolicy, UpdaterTimer,
 };
 pub use presets::{
     SIMULATED_AVAILABLE_DUE_MS, SIMULATED_AVAILABLE_SIZE, SIMULATED_LOW_BATTERY, SIMULATED_REQUIRED_SIZE,
