@@ -207,6 +207,7 @@ pub fn all_codes() -> &'static [&'static str] {
             DiscoveryError::codes(),
             TransportError::codes(),
             BackendError::codes(),
+            crate::updater::UpdateError::codes(),
         ]
         .concat();
         codes.sort_unstable();

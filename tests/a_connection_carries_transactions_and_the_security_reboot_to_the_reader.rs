@@ -300,6 +300,7 @@ fn end_to_end_a_wisepad_at_23_hours_is_refused_a_reboot_in_a_transaction_then_se
             Arc::new(world.transport()),
             Arc::new(backend.clone()),
             Rc::new(move |event| sink.borrow_mut().push(event)),
+            Default::default(),
         );
         let actor = MachineActor::new(
             "connection:WPC32-0001",

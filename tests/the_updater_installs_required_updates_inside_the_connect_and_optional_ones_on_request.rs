@@ -39,6 +39,7 @@ const ANSWER_MS: Millis = 250;
 
 fn reader(battery_level: f32, last_latest_run_at: Option<Millis>) -> ConnectedReader {
     ConnectedReader {
+        location: "tml_shop".into(),
         device_type: DeviceType::StripeM2,
         software_version: "1.0.0".into(),
         battery_level,
@@ -135,7 +136,7 @@ impl ModelReader {
         for output in outputs {
             match output {
                 UpdaterOutput::Transfer(command) => self.receive(command),
-                UpdaterOutput::DownloadImage(_) => self.answers.push_back(UpdaterInput::ImageDownloaded),
+                UpdaterOutput::DownloadImage { .. } => self.answers.push_back(UpdaterInput::ImageDownloaded),
                 UpdaterOutput::VerifyImage(_) => self.answers.push_back(UpdaterInput::ImageVerified),
                 _ => {}
             }
@@ -187,7 +188,10 @@ fn connect(
 /// When `out` asks for the image: it downloads and passes its checks; the
 /// outputs that follow (the transfer's `Begin`). Otherwise `out` itself.
 fn past_checks(h: &mut Harness<Updater>, out: Vec<UpdaterOutput>) -> Vec<UpdaterOutput> {
-    if !out.iter().any(|o| matches!(o, UpdaterOutput::DownloadImage(_))) {
+    if !out
+        .iter()
+        .any(|o| matches!(o, UpdaterOutput::DownloadImage { .. }))
+    {
         return out;
     }
     h.input(UpdaterInput::ImageDownloaded);
@@ -216,7 +220,7 @@ fn events(h: &Harness<Updater>) -> Vec<UpdaterOutput> {
                 o,
                 UpdaterOutput::Transfer(_)
                     | UpdaterOutput::InstallProgress { .. }
-                    | UpdaterOutput::DownloadImage(_)
+                    | UpdaterOutput::DownloadImage { .. }
                     | UpdaterOutput::VerifyImage(_)
             )
         })
@@ -785,25 +789,34 @@ fn an_update_to_the_version_the_reader_runs_is_no_update() {
 }
 
 #[test]
-fn the_actor_fires_its_timers_on_virtual_time_and_hands_every_output_to_its_owner() {
+fn the_actor_asks_the_catalog_fires_its_timers_on_virtual_time_and_hands_the_rest_to_its_owner() {
     use std::cell::RefCell;
     use std::rc::Rc;
 
     use readerlink::runtime::{Clock, Deliver, Tracer, virtual_time_system};
-    use readerlink::updater::start_updater;
+    use std::sync::Arc;
+
+    use readerlink::backend::{BackendCore, LocalBackend, Route};
+    use readerlink::updater::{UpdaterParts, start_updater};
 
     virtual_time_system().block_on(async {
         let outputs: Rc<RefCell<Vec<(Millis, UpdaterOutput)>>> = Rc::default();
         let sink = outputs.clone();
         let clock = Clock::start();
         let stamp = clock;
-        let updater = start_updater(
-            "WPC32-0001".into(),
-            UpdaterPolicy::default(),
-            Rc::new(move |output| sink.borrow_mut().push((stamp.now_ms(), output))),
-            Tracer::off(),
+        let backend = LocalBackend::new(BackendCore::in_memory(1));
+        backend
+            .faults()
+            .set_latency(Route::CheckUpdate, Duration::from_secs(60));
+        let updater = start_updater(UpdaterParts {
+            serial: "WPC32-0001".into(),
+            policy: UpdaterPolicy::default(),
+            backend: Arc::new(backend),
+            image: Default::default(),
+            owner: Rc::new(move |output| sink.borrow_mut().push((stamp.now_ms(), output))),
+            tracer: Tracer::off(),
             clock,
-        );
+        });
         updater.do_send(Deliver::from(
             "test",
             UpdaterInput::ReaderConnected(reader(0.8, None)),
@@ -811,16 +824,7 @@ fn the_actor_fires_its_timers_on_virtual_time_and_hands_every_output_to_its_owne
         tokio::time::sleep(Duration::from_secs(31)).await;
         assert_eq!(
             *outputs.borrow(),
-            [
-                (
-                    0,
-                    UpdaterOutput::CheckCatalog {
-                        device_type: DeviceType::StripeM2,
-                        software_version: "1.0.0".into()
-                    }
-                ),
-                (30 * SECOND, UpdaterOutput::ConnectMayProceed),
-            ],
+            [(30 * SECOND, UpdaterOutput::ConnectMayProceed)],
             "the catalog did not answer: the connect proceeds after 30 s"
         );
     });

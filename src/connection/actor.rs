@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::machine::Connection;
 use super::messages::{BackendCall, ConnectionEvent, ConnectionInput, ConnectionOutput, Session};
 use crate::backend::Backend;
-use crate::protocol::{ReaderMessage, Reassembler, fragment};
+use crate::protocol::{Command, ReaderMessage, Reassembler, Request, fragment};
 use crate::reader::SerialNumber;
 use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
 use crate::runtime::trace::Tracer;
@@ -30,6 +30,11 @@ pub type ConnectionActor = MachineActor<Connection, ConnectionEffects>;
 
 /// Where a connection's reports go: called on the actor, in order.
 pub type ReportFn = Rc<dyn Fn(ConnectionEvent)>;
+
+/// The update image the connection sends chunks of: put there by the
+/// reader's updater once the image passed its checks (R19), shared so its
+/// bytes never pass through a machine or the trace.
+pub type ImageSlot = Rc<RefCell<Option<Arc<[u8]>>>>;
 
 enum LinkOp {
     /// One whole encoded frame, to fragment and write.
@@ -55,6 +60,8 @@ pub struct ConnectionEffects {
     /// The session's connection token. It never enters the machine, a
     /// trace or a log; it is kept for the commands that will need it.
     token: Rc<RefCell<Option<Secret>>>,
+    /// The image `SendImageChunks` cuts chunks from.
+    image: ImageSlot,
 }
 
 impl ConnectionEffects {
@@ -64,6 +71,7 @@ impl ConnectionEffects {
         transport: Arc<dyn Transport>,
         backend: Arc<dyn Backend>,
         report: ReportFn,
+        image: ImageSlot,
     ) -> Self {
         Self {
             serial,
@@ -72,6 +80,7 @@ impl ConnectionEffects {
             report,
             link: None,
             token: Rc::default(),
+            image,
         }
     }
 
@@ -119,6 +128,30 @@ impl Effects<Connection> for ConnectionEffects {
                     let _ = link.ops.send(LinkOp::Frame(request.encode()));
                 }
                 _ => tracing::debug!(reader = %self.serial, session, "dropped a request for a closed link"),
+            },
+            ConnectionOutput::SendImageChunks {
+                session,
+                from,
+                to,
+                chunk_len,
+                first_request_id,
+            } => match (&self.link, self.image.borrow().as_ref()) {
+                (Some(link), Some(image)) if link.session == session => {
+                    let to = (to as usize).min(image.len());
+                    let mut offset = from as usize;
+                    let mut id = first_request_id;
+                    while offset < to {
+                        let end = (offset + chunk_len as usize).min(to);
+                        let command = Command::UpdateChunk {
+                            offset: offset as u32,
+                            bytes: image[offset..end].to_vec(),
+                        };
+                        let _ = link.ops.send(LinkOp::Frame(Request::new(id, command).encode()));
+                        id = id.wrapping_add(1);
+                        offset = end;
+                    }
+                }
+                _ => tracing::debug!(reader = %self.serial, session, "no link or no image for update chunks"),
             },
             ConnectionOutput::FetchConnectionToken { session } => {
                 let backend = self.backend.clone();
@@ -218,9 +251,10 @@ pub fn start_connection(
     tracer: Tracer,
     clock: Clock,
     restarts: RestartIntensity,
+    image: ImageSlot,
 ) -> Addr<ConnectionActor> {
     let id = format!("connection:{serial}");
-    let effects = ConnectionEffects::new(serial, transport, backend, report);
+    let effects = ConnectionEffects::new(serial, transport, backend, report, image);
     MachineActor::new(id, Connection::new(), effects, tracer, clock)
         .restart_with(restarts.policy(Connection::new))
         .start()
@@ -336,6 +370,7 @@ mod tests {
             Tracer::off(),
             Clock::start(),
             restarts,
+            ImageSlot::default(),
         );
         (addr, reports)
     }

@@ -32,7 +32,7 @@ use super::messages::{
     ConnectionTimer, Session,
 };
 use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
-use crate::protocol::{Command, ReaderMessage, RebootKind, Request, RequestId};
+use crate::protocol::{Command, ErrorCode, MAX_CHUNK_LEN, ReaderMessage, RebootKind, Request, RequestId};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
 use crate::runtime::adapter::{StatigCore, StatigMachine};
 use crate::runtime::machine::{Millis, Outbox};
@@ -87,6 +87,10 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("SecurityRebootRequested", &[]),
                 on("TransactionStartRequested", &[]),
                 on("TransactionEndRequested", &[]),
+                on("UpdateBeginRequested", &[]),
+                on("UpdateChunksRequested", &[]),
+                on("UpdateCommitRequested", &[]),
+                on("UpdateAbortRequested", &[]),
             ],
         ),
         superstate(
@@ -101,6 +105,10 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("SecurityRebootRequested", &[]),
                 on("TransactionStartRequested", &[]),
                 on("TransactionEndRequested", &[]),
+                on("UpdateBeginRequested", &[]),
+                on("UpdateChunksRequested", &[]),
+                on("UpdateCommitRequested", &[]),
+                on("UpdateAbortRequested", &[]),
                 on("ConnectRequested", &[]),
             ],
         ),
@@ -157,6 +165,8 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("FrameReceived", &[]),
                 on("FrameUndecodable", &[]),
                 on("ConnectRequested", &[]),
+                on("UpdateChunksRequested", &[]),
+                on("UpdateAbortRequested", &[]),
             ],
         ),
         state(
@@ -167,6 +177,8 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("SecurityRebootRequested", &["busy"]),
                 on("TransactionStartRequested", &["busy"]),
                 on("TransactionEndRequested", &["busy"]),
+                on("UpdateBeginRequested", &["busy"]),
+                on("UpdateCommitRequested", &["busy"]),
             ],
         ),
         state(
@@ -179,6 +191,8 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("SecurityRebootRequested", &[]),
                 on("TransactionStartRequested", &[]),
                 on("TransactionEndRequested", &[]),
+                on("UpdateBeginRequested", &[]),
+                on("UpdateCommitRequested", &[]),
             ],
         ),
         state(
@@ -194,6 +208,10 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("TransactionEndRequested", &[]),
                 on("ConnectRequested", &[]),
                 on("FrameReceived", &[]),
+                on("UpdateBeginRequested", &[]),
+                on("UpdateChunksRequested", &[]),
+                on("UpdateCommitRequested", &[]),
+                on("UpdateAbortRequested", &[]),
             ],
         ),
     ],
@@ -210,6 +228,10 @@ enum Pending {
     TransactionBegin,
     /// `TransactionEnd`.
     TransactionEnd,
+    /// `UpdateBegin`.
+    UpdateBegin,
+    /// `UpdateCommit`.
+    UpdateCommit,
 }
 
 impl Pending {
@@ -230,6 +252,21 @@ impl Pending {
             ),
             ConnectionInput::TransactionStartRequested => (Self::TransactionBegin, Command::TransactionBegin),
             ConnectionInput::TransactionEndRequested => (Self::TransactionEnd, Command::TransactionEnd),
+            ConnectionInput::UpdateBeginRequested {
+                version,
+                size,
+                sha256,
+                window,
+            } => (
+                Self::UpdateBegin,
+                Command::UpdateBegin {
+                    version: version.clone(),
+                    size: *size,
+                    sha256: sha256.0,
+                    window: *window,
+                },
+            ),
+            ConnectionInput::UpdateCommitRequested => (Self::UpdateCommit, Command::UpdateCommit),
             _ => return None,
         })
     }
@@ -240,6 +277,8 @@ impl Pending {
             Self::Reboot => ConnectionEvent::RebootAccepted,
             Self::TransactionBegin => ConnectionEvent::TransactionStarted,
             Self::TransactionEnd => ConnectionEvent::TransactionEnded,
+            Self::UpdateBegin => ConnectionEvent::UpdateBeginAcked,
+            Self::UpdateCommit => ConnectionEvent::UpdateCommitAcked,
         }
     }
 
@@ -249,6 +288,7 @@ impl Pending {
             Self::Reboot => ConnectionEvent::RebootFailed { error },
             Self::TransactionBegin => ConnectionEvent::TransactionStartFailed { error },
             Self::TransactionEnd => ConnectionEvent::TransactionEndFailed { error },
+            Self::UpdateBegin | Self::UpdateCommit => ConnectionEvent::UpdateCommandFailed { error },
         }
     }
 }
@@ -273,6 +313,9 @@ pub struct ConnectionCore {
     hello: Option<RequestId>,
     /// The command waiting for its answer.
     pending_command: Option<(RequestId, Pending)>,
+    /// An image is being written (from `UpdateBegin`'s `Ack` to the commit
+    /// or an abort): a refused chunk is the update's failure.
+    writing_image: bool,
     /// The reader's uptime at hello, and when hello was answered, so that
     /// `Connected` can carry its uptime then (R12).
     uptime_at_hello: (u64, Millis),
@@ -304,6 +347,7 @@ impl ConnectionCore {
                 self.link_open = false;
                 self.hello = None;
                 self.pending_command = None;
+                self.writing_image = false;
                 self.announced = None;
                 self.requested = None;
                 self.backend_attempts = 1;
@@ -559,6 +603,22 @@ impl ConnectionCore {
                         self.announced = Some(*reason);
                         None
                     }
+                    ReaderMessage::UpdateChunkAck { up_to_offset, .. } if self.writing_image => {
+                        Some(ConnectionEvent::UpdateChunksAcked {
+                            up_to_offset: *up_to_offset,
+                        })
+                    }
+                    // A refused chunk fails the install, but for a chunk
+                    // out of order: the chunk ack sent with it says where
+                    // the reader is, and the updater resends from there.
+                    ReaderMessage::Error { code, .. }
+                        if self.writing_image && *code != ErrorCode::UnexpectedOffset =>
+                    {
+                        self.writing_image = false;
+                        Some(ConnectionEvent::UpdateCommandFailed {
+                            error: CommandError::refused(*code),
+                        })
+                    }
                     _ => None,
                 };
                 if let Some(report) = report {
@@ -567,6 +627,27 @@ impl ConnectionCore {
                 Handled
             }
             ConnectionInput::FrameUndecodable { .. } | ConnectionInput::ConnectRequested { .. } => Handled,
+            ConnectionInput::UpdateChunksRequested { from, to, chunk_len } => {
+                let chunk_len = (*chunk_len).clamp(1, MAX_CHUNK_LEN as u16);
+                let chunks = to.saturating_sub(*from).div_ceil(chunk_len as u32);
+                if chunks > 0 {
+                    let first_request_id = self.next_request_id;
+                    self.next_request_id = self.next_request_id.wrapping_add(chunks as u16);
+                    context.emit(ConnectionOutput::SendImageChunks {
+                        session: self.session,
+                        from: *from,
+                        to: *to,
+                        chunk_len,
+                        first_request_id,
+                    });
+                }
+                Handled
+            }
+            ConnectionInput::UpdateAbortRequested => {
+                self.writing_image = false;
+                self.request(context, Command::UpdateAbort);
+                Handled
+            }
             _ => Super,
         }
     }
@@ -605,6 +686,11 @@ impl ConnectionCore {
             } if pending.is_some_and(|(id, _)| id == *request_id) => {
                 let (_, command) = self.pending_command.take().expect("matched above");
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
+                match command {
+                    Pending::UpdateBegin => self.writing_image = true,
+                    Pending::UpdateCommit => self.writing_image = false,
+                    _ => {}
+                }
                 context.emit(ConnectionOutput::Report(command.accepted()));
                 Transition(State::idle())
             }
@@ -613,8 +699,10 @@ impl ConnectionCore {
                 ..
             } if pending.is_some_and(|(id, _)| id == *request_id) => {
                 let (_, command) = self.pending_command.take().expect("matched above");
-                if command == Pending::Reboot {
-                    self.requested = None;
+                match command {
+                    Pending::Reboot => self.requested = None,
+                    Pending::UpdateBegin | Pending::UpdateCommit => self.writing_image = false,
+                    _ => {}
                 }
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
                 context.emit(ConnectionOutput::Report(

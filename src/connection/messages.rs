@@ -11,9 +11,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendError, Location, LocationId, RegisterReader, RegisteredReader};
-use crate::protocol::{ErrorCode, ReaderMessage, Request};
+use crate::protocol::{ErrorCode, ReaderMessage, Request, RequestId};
 use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use crate::transport::{LinkLossCause, PeripheralId, TransportError};
+use crate::updater::{Sha256Digest, UpdateError};
 
 /// One connect attempt and the connection it leads to; numbered from 1 by
 /// the machine.
@@ -62,6 +63,37 @@ pub enum ConnectionInput {
     /// [`ConnectionEvent::TransactionEnded`] or
     /// [`ConnectionEvent::TransactionEndFailed`].
     TransactionEndRequested,
+    /// The owner's updater asked to begin writing an image (`UpdateBegin`,
+    /// R19): answered by [`ConnectionEvent::UpdateBeginAcked`] or
+    /// [`ConnectionEvent::UpdateCommandFailed`].
+    UpdateBeginRequested {
+        /// The version the image carries.
+        version: String,
+        /// Its size.
+        size: u32,
+        /// Its digest.
+        sha256: Sha256Digest,
+        /// Chunks per acknowledgement.
+        window: u8,
+    },
+    /// The updater asked to send image bytes `from .. to` in chunks of
+    /// `chunk_len` (`UpdateChunk`s, not answered one by one): the reader's
+    /// acknowledgements come as [`ConnectionEvent::UpdateChunksAcked`].
+    UpdateChunksRequested {
+        /// First byte.
+        from: u32,
+        /// One past the last byte.
+        to: u32,
+        /// Bytes per chunk.
+        chunk_len: u16,
+    },
+    /// The updater asked the reader to check the image and switch to it
+    /// (`UpdateCommit`): answered by [`ConnectionEvent::UpdateCommitAcked`]
+    /// or [`ConnectionEvent::UpdateCommandFailed`].
+    UpdateCommitRequested,
+    /// The updater asked the reader to drop the image it was writing
+    /// (`UpdateAbort`); nothing is reported.
+    UpdateAbortRequested,
     /// The location exists.
     LocationFound {
         /// The session that asked.
@@ -166,6 +198,10 @@ impl ConnectionInput {
             | Self::SecurityRebootRequested
             | Self::TransactionStartRequested
             | Self::TransactionEndRequested
+            | Self::UpdateBeginRequested { .. }
+            | Self::UpdateChunksRequested { .. }
+            | Self::UpdateCommitRequested
+            | Self::UpdateAbortRequested
             | Self::LinkTimedOut
             | Self::HandshakeTimedOut
             | Self::BackendRetryDue
@@ -219,6 +255,21 @@ pub enum ConnectionOutput {
     CloseLink {
         /// Which link.
         session: Session,
+    },
+    /// Send image bytes `from .. to` as `UpdateChunk` requests of
+    /// `chunk_len` bytes, numbered from `first_request_id`; the shell holds
+    /// the image (its bytes never enter the machine or the trace).
+    SendImageChunks {
+        /// The link to write on.
+        session: Session,
+        /// First byte.
+        from: u32,
+        /// One past the last byte.
+        to: u32,
+        /// Bytes per chunk.
+        chunk_len: u16,
+        /// The first chunk's request id; the next ones follow.
+        first_request_id: RequestId,
     },
     /// Tell the owner something happened.
     Report(ConnectionEvent),
@@ -305,6 +356,21 @@ pub enum ConnectionEvent {
     /// The transaction end was not carried out (none ran, the reader was
     /// busy, or it did not answer).
     TransactionEndFailed {
+        /// Why.
+        error: CommandError,
+    },
+    /// The reader accepted `UpdateBegin`.
+    UpdateBeginAcked,
+    /// The reader wrote the image up to `up_to_offset` (`UpdateChunkAck`).
+    UpdateChunksAcked {
+        /// Bytes `0 .. up_to_offset` are written.
+        up_to_offset: u32,
+    },
+    /// The reader checked the image and runs it (`UpdateCommit`'s `Ack`).
+    UpdateCommitAcked,
+    /// An update command failed: the reader refused it (its code in
+    /// [`CommandError::Refused`]), or it was not answered in time.
+    UpdateCommandFailed {
         /// Why.
         error: CommandError,
     },
@@ -398,6 +464,17 @@ pub enum ConnectError {
     /// The app stopped the connect (disconnect while connecting).
     #[error("the connect was cancelled")]
     Cancelled,
+    /// The reader's required update did not install and the reader may not
+    /// be used without it (R13–R16): its battery is too low, the install
+    /// failed and the reader has not run the latest software within 30
+    /// days, or the app cancelled it (`unsupported_reader_version`). Its
+    /// code is the update error's.
+    #[error("the reader's required update did not install: {error}")]
+    UpdateFailed {
+        /// Why.
+        #[serde(with = "crate::error_data::field")]
+        error: UpdateError,
+    },
     /// The connection's machine panicked; its actor stopped, so the
     /// process did not.
     #[error("the connection machine failed: {panic}")]
@@ -437,6 +514,7 @@ impl ConnectError {
             Self::BackendRefused { .. } => "backend_refused",
             Self::BackendUnavailable { .. } => "backend_unavailable",
             Self::Cancelled => "connect_cancelled",
+            Self::UpdateFailed { error } => error.code(),
             Self::MachineFailed { .. } => "connection_machine_failed",
         }
     }

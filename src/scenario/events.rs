@@ -33,6 +33,10 @@ pub const TERMINAL_EVENTS: &[&str] = &[
     "SavedReaderNotFound",
     "ReaderActorFailed",
     "RebootScheduled",
+    "UpdateAvailable",
+    "UpdateInstallStarted",
+    "UpdateInstallProgress",
+    "UpdateInstallFinished",
 ];
 
 /// The events the runner adds to the stream:
@@ -46,24 +50,8 @@ pub const RUNNER_EVENTS: &[&str] = &["StepRan", "ActionFailed", "DiscoveryFinish
 
 /// Events the design names whose features this build does not have yet,
 /// and what is missing. A scenario naming one is rejected as unsupported.
-pub const PLANNED_EVENTS: &[(&str, &str)] = &[
-    (
-        "UpdateAvailable",
-        "software updates (R13-R17) are not implemented yet",
-    ),
-    (
-        "UpdateInstallStarted",
-        "software updates (R13-R17) are not implemented yet",
-    ),
-    (
-        "UpdateInstallProgress",
-        "software updates (R13-R17) are not implemented yet",
-    ),
-    (
-        "UpdateInstallFinished",
-        "software updates (R13-R17) are not implemented yet",
-    ),
-];
+/// Empty: every event the design names is emitted.
+pub const PLANNED_EVENTS: &[(&str, &str)] = &[];
 
 /// The fields of every event kind a scenario may name, as the JSON it is
 /// matched against: the terminal's read from [`TerminalEvent`]'s own
@@ -133,6 +121,10 @@ pub fn terminal_event_kind(event: &TerminalEvent) -> &'static str {
         TerminalEvent::SavedReaderNotFound { .. } => "SavedReaderNotFound",
         TerminalEvent::ReaderActorFailed { .. } => "ReaderActorFailed",
         TerminalEvent::RebootScheduled { .. } => "RebootScheduled",
+        TerminalEvent::UpdateAvailable { .. } => "UpdateAvailable",
+        TerminalEvent::UpdateInstallStarted { .. } => "UpdateInstallStarted",
+        TerminalEvent::UpdateInstallProgress { .. } => "UpdateInstallProgress",
+        TerminalEvent::UpdateInstallFinished { .. } => "UpdateInstallFinished",
     }
 }
 

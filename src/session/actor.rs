@@ -12,7 +12,8 @@ use actix::prelude::*;
 use super::machine::Session;
 use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport};
 use crate::backend::Backend;
-use crate::connection::{ConnectionActor, ConnectionInput, start_connection};
+use crate::cancelable::{CancelOutcome, Cancelable};
+use crate::connection::{ConnectionActor, ConnectionInput, ImageSlot, start_connection};
 use crate::reader::{Reader, SerialNumber};
 use crate::reboot::{RebootPolicy, RebootTimerActor, start_reboot_timer};
 use crate::reconnect::{ReconnectPolicy, SupervisorHandle, SupervisorParts, start_supervisor};
@@ -20,6 +21,7 @@ use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor
 use crate::runtime::trace::Tracer;
 use crate::terminal::TerminalEvent;
 use crate::transport::Transport;
+use crate::updater::{UpdaterActor, UpdaterParts, UpdaterPolicy, start_updater};
 
 /// A session actor: the [`Session`] machine run by its shell.
 pub type SessionActor = MachineActor<Session, SessionEffects>;
@@ -49,6 +51,8 @@ pub(crate) struct SessionParts {
     pub(crate) supervisors: Supervisors,
     /// When the 24-hour reboot timer reboots a reader (R12).
     pub(crate) reboot: RebootPolicy,
+    /// How updaters install (R13–R17).
+    pub(crate) updates: UpdaterPolicy,
 }
 
 /// Carries out a session's outputs.
@@ -58,6 +62,10 @@ pub struct SessionEffects {
     report: SessionReportFn,
     connection: Option<Addr<ConnectionActor>>,
     reboot_timer: Option<Addr<RebootTimerActor>>,
+    updater: Option<Addr<UpdaterActor>>,
+    /// The checked update image, shared by the updater (which puts it) and
+    /// the connection (which sends it).
+    image: ImageSlot,
 }
 
 impl SessionEffects {
@@ -79,6 +87,7 @@ impl SessionEffects {
             self.parts.tracer.clone(),
             self.parts.clock,
             self.parts.restarts,
+            self.image.clone(),
         );
         self.connection = Some(actor.clone());
         actor
@@ -132,6 +141,33 @@ impl SessionEffects {
     }
 }
 
+impl SessionEffects {
+    /// The reader's updater, started on first use and again when it
+    /// stopped.
+    fn updater(&mut self, session: Addr<SessionActor>) -> Addr<UpdaterActor> {
+        if let Some(updater) = self.updater.as_ref().filter(|u| u.connected()) {
+            return updater.clone();
+        }
+        let source = format!("actor:updater:{}", self.serial);
+        let owner = Rc::new(move |output| {
+            if let Some(input) = SessionInput::from_updater(output) {
+                session.do_send(Deliver::from(source.clone(), input));
+            }
+        });
+        let updater = start_updater(UpdaterParts {
+            serial: self.serial.clone(),
+            policy: self.parts.updates,
+            backend: self.parts.backend.clone(),
+            image: self.image.clone(),
+            owner,
+            tracer: self.parts.tracer.clone(),
+            clock: self.parts.clock,
+        });
+        self.updater = Some(updater.clone());
+        updater
+    }
+}
+
 impl Effects<Session> for SessionEffects {
     fn perform(&mut self, output: SessionOutput, ctx: &mut EffectContext<'_, Session, Self>) {
         match output {
@@ -153,14 +189,26 @@ impl Effects<Session> for SessionEffects {
                 self.reboot_timer(ctx.address())
                     .do_send(Deliver::from(source, input));
             }
+            SessionOutput::ToUpdater(input) => {
+                let source = format!("actor:session:{}", self.serial);
+                self.updater(ctx.address()).do_send(Deliver::from(source, input));
+            }
             SessionOutput::ToHub(mut report) => {
                 // A handle on live work is not data: the supervisor's
-                // cancelable goes into `ReconnectStarted` here.
+                // cancelable goes into `ReconnectStarted` here, the
+                // install's into `UpdateInstallStarted`.
                 for item in report.now.iter_mut() {
-                    if let HubItem::Publish(TerminalEvent::ReconnectStarted { cancelable, .. }) = item {
-                        if let Some(supervisor) = lock(&self.parts.supervisors).get(&self.serial) {
-                            *cancelable = supervisor.cancelable();
+                    match item {
+                        HubItem::Publish(TerminalEvent::ReconnectStarted { cancelable, .. }) => {
+                            if let Some(supervisor) = lock(&self.parts.supervisors).get(&self.serial) {
+                                *cancelable = supervisor.cancelable();
+                            }
                         }
+                        HubItem::Publish(TerminalEvent::UpdateInstallStarted {
+                            cancelable: Some(cancelable),
+                            ..
+                        }) => *cancelable = install_cancelable(ctx.address(), &self.serial),
+                        _ => {}
                     }
                 }
                 (self.report)(report);
@@ -186,8 +234,29 @@ pub(crate) fn start_session(
         report,
         connection: None,
         reboot_timer: None,
+        updater: None,
+        image: ImageSlot::default(),
     };
     MachineActor::new(id, Session::new(reader.clone()), effects, tracer, clock).start()
+}
+
+/// The cancelable of an install (R16): it asks the session, which tells
+/// the updater; the install's `UpdateInstallFinished` says how it ended.
+fn install_cancelable(session: Addr<SessionActor>, serial: &SerialNumber) -> Cancelable {
+    let source = format!("app:cancel_update:{serial}");
+    Cancelable::new(move || {
+        let session = session.clone();
+        let source = source.clone();
+        Box::pin(async move {
+            match session
+                .send(Deliver::from(source, SessionInput::UpdateCancelRequested))
+                .await
+            {
+                Ok(_) => CancelOutcome::Cancelled,
+                Err(_) => CancelOutcome::AlreadyEnded,
+            }
+        })
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -2,7 +2,7 @@
 //! table.
 //!
 //! ```text
-//! not_connected → connecting → connected
+//! not_connected → connecting (⊃ checking_updates, failing_connect) → connected
 //!                               ready ⇄ in_transaction, rebooting; disconnecting
 //! reconnecting
 //!   between_attempts ⇄ attempting → abandoning
@@ -30,6 +30,7 @@ use crate::runtime::adapter::{StatigCore, StatigMachine};
 use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, on, state, superstate};
 use crate::terminal::{CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalEvent};
+use crate::updater::{ConnectedReader, TransferCommand, UpdateError, UpdaterInput};
 
 /// The declared table (see [`crate::runtime::table`]).
 pub static SPEC: MachineSpec = MachineSpec {
@@ -53,19 +54,53 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("TransactionEndRequested", &[]),
                 on("RebootScheduled", &[]),
                 on("RebootDue", &[]),
+                on("InstallUpdateRequested", &[]),
+                on("UpdateCancelRequested", &[]),
+                on("UpdateAvailable", &[]),
+                on("UpdateInstallStarted", &[]),
+                on("UpdateInstallProgress", &[]),
+                on("UpdateInstallFinished", &[]),
+                on("UpdateTransfer", &[]),
+                on("UpdateBeginAcked", &[]),
+                on("UpdateChunksAcked", &[]),
+                on("UpdateCommitAcked", &[]),
+                on("UpdateCommandFailed", &[]),
             ],
         ),
         state(
             "not_connected",
             Some("session"),
-            &[on("ConnectRequested", &["connecting"])],
+            &[on("ConnectRequested", &["linking"])],
         ),
-        state(
+        superstate(
             "connecting",
             Some("session"),
             &[
-                on("ReaderConnected", &["ready"]),
                 on("ConnectFailed", &["not_connected"]),
+                on("ConnectionActorFailed", &["not_connected"]),
+                on("DisconnectRequested", &[]),
+                on("StatusReported", &[]),
+            ],
+        ),
+        state(
+            "linking",
+            Some("connecting"),
+            &[on("ReaderConnected", &["checking_updates"])],
+        ),
+        state(
+            "checking_updates",
+            Some("connecting"),
+            &[
+                on("UpdateConnectMayProceed", &["ready"]),
+                on("UpdateConnectMustFail", &["failing_connect"]),
+                on("ConnectionEnded", &["not_connected"]),
+            ],
+        ),
+        state(
+            "failing_connect",
+            Some("connecting"),
+            &[
+                on("ConnectionEnded", &["not_connected"]),
                 on("ConnectionActorFailed", &["not_connected"]),
                 on("DisconnectRequested", &[]),
             ],
@@ -78,6 +113,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("ConnectionActorFailed", &["between_attempts", "not_connected"]),
                 on("DisconnectRequested", &["disconnecting"]),
                 on("TransactionStartRequested", &[]),
+                on("InstallUpdateRequested", &[]),
             ],
         ),
         state(
@@ -133,6 +169,8 @@ pub static SPEC: MachineSpec = MachineSpec {
             Some("reconnecting"),
             &[
                 on("ReaderConnected", &[]),
+                on("UpdateConnectMayProceed", &[]),
+                on("UpdateConnectMustFail", &[]),
                 on("ConnectFailed", &["between_attempts"]),
                 on("ConnectionEnded", &["between_attempts"]),
                 on("ConnectionActorFailed", &["between_attempts"]),
@@ -161,6 +199,15 @@ pub static SPEC: MachineSpec = MachineSpec {
 
 type Out = Outbox<SessionOutput, SessionTimer>;
 
+/// What a connect's `ReaderConnected` told, kept while the updater checks
+/// for a required update.
+#[derive(Debug, Clone)]
+struct PendingConnect {
+    reader: Reader,
+    location: LocationId,
+    uptime_ms: u64,
+}
+
 /// The statig side: what a session remembers across states.
 pub struct SessionCore {
     /// The reader, as the last connect (or hello) told.
@@ -188,6 +235,17 @@ pub struct SessionCore {
     /// supervisor said the reconnection succeeded: why, to report once it
     /// has.
     lost_after_connect: Option<DisconnectReason>,
+    /// A connect that linked and registered the reader, waiting for the
+    /// updater's word on required updates (R13).
+    pending: Option<PendingConnect>,
+    /// Why the updater said a connect must fail, until the link it
+    /// asked to close has ended.
+    update_failure: Option<UpdateError>,
+    /// Whether the updater was told the reader connected (and not yet
+    /// that it disconnected).
+    updater_knows_reader: bool,
+    /// Whether an install runs: no reboot while it does.
+    installing: bool,
     /// What this input has for the hub so far; taken after each input
     /// (a `Cell`, since statig lends the core out only shared).
     report: std::cell::Cell<Option<SessionReport>>,
@@ -240,22 +298,31 @@ impl SessionCore {
                     self.set_status(*status);
                 }
             }
-            SessionInput::BatteryReported { battery } => self.publish(TerminalEvent::BatteryLevelReported {
-                serial_number,
-                battery: *battery,
-            }),
+            SessionInput::BatteryReported { battery } => {
+                if self.updater_knows_reader {
+                    let level = battery.level;
+                    context.emit(SessionOutput::ToUpdater(UpdaterInput::BatteryReported { level }));
+                }
+                self.publish(TerminalEvent::BatteryLevelReported {
+                    serial_number,
+                    battery: *battery,
+                });
+            }
             SessionInput::LowBatteryWarned { battery } => self.publish(TerminalEvent::LowBatteryWarning {
                 serial_number,
                 battery: *battery,
             }),
             SessionInput::CardInserted => self.publish(TerminalEvent::CardInserted { serial_number }),
             SessionInput::CardRemoved => self.publish(TerminalEvent::CardRemoved { serial_number }),
-            _ => {}
+            SessionInput::InstallUpdateRequested { call } => {
+                self.reply(*call, Err(TerminalError::NotConnected { serial_number }));
+            }
+            other => self.update_traffic(context, other),
         }
         Handled
     }
 
-    /// Nothing runs. `ConnectRequested` → `connecting`: the connection is
+    /// Nothing runs. `ConnectRequested` → `linking`: the connection is
     /// asked to connect.
     #[state(superstate = "session")]
     fn not_connected(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
@@ -265,37 +332,32 @@ impl SessionCore {
                 self.config = config.clone();
                 self.connect_call = Some(*call);
                 self.ask_to_connect(context);
-                Transition(State::connecting())
+                Transition(State::linking())
             }
             _ => Super,
         }
     }
 
-    /// The app's connect runs (R6). `ReaderConnected` → `ready` (the call
-    /// answered); `ConnectFailed` → `not_connected` (the call answered
-    /// with the error); a disconnect stops the connect.
-    #[state(superstate = "session")]
+    /// The app's connect runs (R6), status `Connecting` throughout:
+    /// `ConnectFailed` → `not_connected` (the call answered with the
+    /// error); a disconnect stops the connect.
+    #[superstate(superstate = "session")]
     fn connecting(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
-            SessionInput::ReaderConnected {
-                reader,
-                location,
-                uptime_ms,
-            } => {
-                self.reader_connected(context, reader, location);
-                self.arm_reboot_timer(context, *uptime_ms);
-                if let Some(call) = self.connect_call.take() {
-                    let reader = reader.clone();
-                    self.reply(call, Ok(CallOutcome::Connected { reader }));
-                }
-                Transition(State::ready())
-            }
+            // The reader is not `Connected` until the updater says so.
+            SessionInput::StatusReported {
+                status: ConnectionStatus::Connected,
+            } => Handled,
             SessionInput::ConnectionActorFailed { panic, .. } => {
                 // The connect is lost with the machine: it failed.
                 if self.status != ConnectionStatus::NotConnected {
                     self.set_status(ConnectionStatus::NotConnected);
                 }
-                let error = ConnectError::MachineFailed { panic: panic.clone() };
+                self.tell_updater_reader_gone(context);
+                let error = match self.update_failure.take() {
+                    Some(error) => ConnectError::UpdateFailed { error },
+                    None => ConnectError::MachineFailed { panic: panic.clone() },
+                };
                 self.connect_failed(&error);
                 Transition(State::not_connected())
             }
@@ -306,6 +368,97 @@ impl SessionCore {
             SessionInput::DisconnectRequested { call } => {
                 self.disconnect_calls.push(*call);
                 context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                Handled
+            }
+            _ => Super,
+        }
+    }
+
+    /// The connection links, greets and registers the reader.
+    /// `ReaderConnected` → `checking_updates`.
+    #[state(superstate = "connecting")]
+    fn linking(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ReaderConnected {
+                reader,
+                location,
+                uptime_ms,
+            } => {
+                self.check_updates(context, reader, location, *uptime_ms);
+                Transition(State::checking_updates())
+            }
+            _ => Super,
+        }
+    }
+
+    /// The reader is linked and registered; the updater checks for a
+    /// required update and installs it (R13), the status staying
+    /// `Connecting`. `UpdateConnectMayProceed` → `ready` (the call
+    /// answered); `UpdateConnectMustFail` → `failing_connect` (the link is
+    /// closed); the link's end fails the connect.
+    #[state(superstate = "connecting")]
+    fn checking_updates(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::UpdateConnectMayProceed => {
+                let Some(PendingConnect {
+                    reader,
+                    location,
+                    uptime_ms,
+                }) = self.pending.take()
+                else {
+                    return Handled;
+                };
+                self.set_status(ConnectionStatus::Connected);
+                self.reader_connected(context, &reader, &location);
+                self.arm_reboot_timer(context, uptime_ms);
+                if let Some(call) = self.connect_call.take() {
+                    self.reply(call, Ok(CallOutcome::Connected { reader }));
+                }
+                Transition(State::ready())
+            }
+            SessionInput::UpdateConnectMustFail { error } => {
+                self.pending = None;
+                self.update_failure = Some(*error);
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
+                Transition(State::failing_connect())
+            }
+            SessionInput::ConnectionEnded { reason } => {
+                self.pending = None;
+                self.tell_updater_reader_gone(context);
+                let error = if *reason == DisconnectReason::DisconnectRequested
+                    && !self.disconnect_calls.is_empty()
+                {
+                    ConnectError::Cancelled
+                } else {
+                    ConnectError::LinkLost { reason: *reason }
+                };
+                self.connect_failed(&error);
+                Transition(State::not_connected())
+            }
+            _ => Super,
+        }
+    }
+
+    /// The updater failed the connect (R14–R16); the link it closes is
+    /// waited for, then the app's connect is answered with
+    /// `ConnectError::UpdateFailed` → `not_connected`.
+    #[state(superstate = "connecting")]
+    fn failing_connect(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
+        match event {
+            SessionInput::ConnectionEnded { .. } => {
+                self.tell_updater_reader_gone(context);
+                if self.status != ConnectionStatus::NotConnected {
+                    self.set_status(ConnectionStatus::NotConnected);
+                }
+                let error = self
+                    .update_failure
+                    .take()
+                    .unwrap_or(UpdateError::ReaderDisconnected);
+                self.connect_failed(&ConnectError::UpdateFailed { error });
+                Transition(State::not_connected())
+            }
+            SessionInput::DisconnectRequested { call } => {
+                self.disconnect_calls.push(*call);
                 Handled
             }
             _ => Super,
@@ -342,6 +495,14 @@ impl SessionCore {
                 self.refuse_command(*call, CommandError::Busy);
                 Handled
             }
+            // The updater answers through its events (R17): refused when
+            // there is nothing to install, a transaction runs or the
+            // battery is low.
+            SessionInput::InstallUpdateRequested { call } => {
+                context.emit(SessionOutput::ToUpdater(UpdaterInput::InstallRequested));
+                self.reply(*call, Ok(CallOutcome::Done));
+                Handled
+            }
             _ => Super,
         }
     }
@@ -352,6 +513,15 @@ impl SessionCore {
     #[state(superstate = "connected")]
     fn ready(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
+            // An install writes the reader's image: no reboot meanwhile.
+            SessionInput::RebootRequested { call } if self.installing => {
+                self.refuse_command(*call, CommandError::Busy);
+                Handled
+            }
+            SessionInput::RebootDue if self.installing => {
+                context.emit(SessionOutput::ToRebootTimer(RebootInput::RebootFailed));
+                Handled
+            }
             SessionInput::RebootRequested { call } => {
                 self.reboot_call = Some(*call);
                 context.emit(SessionOutput::ToConnection(ConnectionInput::RebootRequested));
@@ -365,9 +535,10 @@ impl SessionCore {
             }
             SessionInput::TransactionStartRequested { call } => {
                 self.transaction_call = Some(*call);
-                // The timer hears first, so no reboot is asked while the
-                // reader is being told.
+                // The timer and the updater hear first, so no reboot or
+                // install is asked while the reader is being told.
                 context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionStarted));
+                context.emit(SessionOutput::ToUpdater(UpdaterInput::TransactionStarted));
                 context.emit(SessionOutput::ToConnection(
                     ConnectionInput::TransactionStartRequested,
                 ));
@@ -393,7 +564,7 @@ impl SessionCore {
                     error: error.clone(),
                 };
                 self.answer_transaction_call(Err(error));
-                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+                self.transaction_over(context);
                 Transition(State::ready())
             }
             SessionInput::TransactionEndRequested { call } => {
@@ -407,7 +578,7 @@ impl SessionCore {
             }
             SessionInput::TransactionEnded => {
                 self.answer_transaction_call(Ok(CallOutcome::Done));
-                context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+                self.transaction_over(context);
                 Transition(State::ready())
             }
             SessionInput::RebootRequested { call } | SessionInput::TransactionStartRequested { call } => {
@@ -535,9 +706,28 @@ impl SessionCore {
                 location,
                 uptime_ms,
             } => {
-                // Not `Connected` yet: the supervisor says when (R9).
-                self.linked(context, reader, location);
-                self.attempt_uptime_ms = Some(*uptime_ms);
+                // Not linked yet: the updater checks for a required update
+                // first (R13), and then the supervisor says when (R9).
+                self.check_updates(context, reader, location, *uptime_ms);
+                Handled
+            }
+            SessionInput::UpdateConnectMayProceed => {
+                if let Some(PendingConnect {
+                    reader,
+                    location,
+                    uptime_ms,
+                }) = self.pending.take()
+                {
+                    self.linked(context, &reader, &location);
+                    self.attempt_uptime_ms = Some(uptime_ms);
+                }
+                Handled
+            }
+            SessionInput::UpdateConnectMustFail { error } => {
+                // The attempt fails once its link is closed.
+                self.pending = None;
+                self.update_failure = Some(*error);
+                context.emit(SessionOutput::ToConnection(ConnectionInput::DisconnectRequested));
                 Handled
             }
             SessionInput::ConnectFailed { error } => {
@@ -548,6 +738,19 @@ impl SessionCore {
                 Transition(State::between_attempts())
             }
             SessionInput::ConnectionEnded { reason } => {
+                self.tell_updater_reader_gone(context);
+                if self.attempt_uptime_ms.is_none() {
+                    // It ended before it linked: the attempt failed.
+                    self.pending = None;
+                    let error = match self.update_failure.take() {
+                        Some(error) => ConnectError::UpdateFailed { error },
+                        None => ConnectError::LinkLost { reason: *reason },
+                    };
+                    context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed {
+                        error,
+                    }));
+                    return Transition(State::between_attempts());
+                }
                 let auto_reconnect = self.config.auto_reconnect_on_unexpected_disconnect;
                 self.attempt_lost(context, *reason, auto_reconnect)
             }
@@ -557,7 +760,10 @@ impl SessionCore {
                 if *for_good {
                     self.actor_failed(panic);
                 }
+                self.tell_updater_reader_gone(context);
                 if self.attempt_uptime_ms.is_none() {
+                    self.pending = None;
+                    self.update_failure = None;
                     let error = ConnectError::MachineFailed { panic: panic.clone() };
                     context.emit(SessionOutput::ToSupervisor(ReconnectInput::AttemptFailed {
                         error,
@@ -598,11 +804,14 @@ impl SessionCore {
     /// stopped: the reader is `NotConnected`, and the attempt's end is
     /// waited for → `not_connected`, answering the app's disconnects.
     #[state(superstate = "session")]
-    fn closing_abandoned_attempt(&mut self, event: &SessionInput) -> Outcome<State> {
+    fn closing_abandoned_attempt(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
             SessionInput::ConnectFailed { .. }
             | SessionInput::ConnectionEnded { .. }
             | SessionInput::ConnectionActorFailed { .. } => {
+                self.tell_updater_reader_gone(context);
+                self.pending = None;
+                self.update_failure = None;
                 self.answer_disconnect_calls(false);
                 Transition(State::not_connected())
             }
@@ -630,6 +839,10 @@ impl SessionCore {
             transaction_call: None,
             attempt_uptime_ms: None,
             lost_after_connect: None,
+            pending: None,
+            update_failure: None,
+            updater_knows_reader: false,
+            installing: false,
             report: Default::default(),
         }
     }
@@ -735,6 +948,109 @@ impl SessionCore {
         self.answer_disconnect_calls(false);
     }
 
+    /// A connect linked and registered the reader: kept while the updater
+    /// checks the catalog for a required update (R13).
+    fn check_updates(&mut self, context: &mut Out, reader: &Reader, location: &LocationId, uptime_ms: u64) {
+        self.pending = Some(PendingConnect {
+            reader: reader.clone(),
+            location: location.clone(),
+            uptime_ms,
+        });
+        self.update_failure = None;
+        self.updater_knows_reader = true;
+        context.emit(SessionOutput::ToUpdater(UpdaterInput::ReaderConnected(
+            ConnectedReader {
+                location: location.clone(),
+                device_type: reader.device_type,
+                software_version: reader.software_version.clone().unwrap_or_default(),
+                // A reader that never told its battery is not held back by
+                // it: its own refusal is reported if it is low.
+                battery_level: reader.battery.map_or(1.0, |battery| battery.level),
+                last_latest_run_at: None,
+            },
+        )));
+    }
+
+    /// The reader's connection ended: an updater that knew it connected
+    /// hears it (an install under way is cut off, R19).
+    fn tell_updater_reader_gone(&mut self, context: &mut Out) {
+        self.installing = false;
+        if std::mem::take(&mut self.updater_knows_reader) {
+            context.emit(SessionOutput::ToUpdater(UpdaterInput::ReaderDisconnected));
+        }
+    }
+
+    /// A transaction ended (or never started): the reboot timer and the
+    /// updater may go on (R17, R20).
+    fn transaction_over(&mut self, context: &mut Out) {
+        context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionEnded));
+        context.emit(SessionOutput::ToUpdater(UpdaterInput::TransactionEnded));
+    }
+
+    /// The updater's traffic, the same in every state: its commands go to
+    /// the connection, the reader's answers back to it, its reports to
+    /// the app.
+    fn update_traffic(&mut self, context: &mut Out, event: &SessionInput) {
+        let serial_number = self.serial();
+        let to_updater = match event {
+            SessionInput::UpdateTransfer { command } => {
+                context.emit(SessionOutput::ToConnection(transfer_input(command)));
+                return;
+            }
+            SessionInput::UpdateBeginAcked => UpdaterInput::BeginAcked,
+            SessionInput::UpdateChunksAcked { up_to_offset } => UpdaterInput::ChunksAcked {
+                up_to_offset: *up_to_offset,
+            },
+            SessionInput::UpdateCommitAcked => UpdaterInput::CommitAcked,
+            SessionInput::UpdateCommandFailed { error } => UpdaterInput::TransferFailed {
+                error: transfer_error(error),
+            },
+            SessionInput::UpdateCancelRequested => UpdaterInput::CancelRequested,
+            SessionInput::UpdateAvailable { update } => {
+                self.publish(TerminalEvent::UpdateAvailable {
+                    serial_number,
+                    update: update.clone(),
+                });
+                return;
+            }
+            SessionInput::UpdateInstallStarted { update, cancelable } => {
+                self.installing = true;
+                // The shell puts the install's cancelable in.
+                self.publish(TerminalEvent::UpdateInstallStarted {
+                    serial_number,
+                    update: update.clone(),
+                    cancelable: cancelable.then(Default::default),
+                });
+                return;
+            }
+            SessionInput::UpdateInstallProgress { progress } => {
+                self.publish(TerminalEvent::UpdateInstallProgress {
+                    serial_number,
+                    progress: *progress,
+                });
+                return;
+            }
+            SessionInput::UpdateInstallFinished { update, error } => {
+                self.installing = false;
+                if let (Some(update), None) = (update, error) {
+                    // The reader runs the new software now.
+                    self.reader.software_version = Some(update.version.clone());
+                    if let Some(pending) = self.pending.as_mut() {
+                        pending.reader.software_version = Some(update.version.clone());
+                    }
+                }
+                self.publish(TerminalEvent::UpdateInstallFinished {
+                    serial_number,
+                    update: update.clone(),
+                    error: *error,
+                });
+                return;
+            }
+            _ => return,
+        };
+        context.emit(SessionOutput::ToUpdater(to_updater));
+    }
+
     /// Arms the 24-hour reboot timer from the uptime the reader reported
     /// (R12): the timer itself knows which models reboot.
     fn arm_reboot_timer(&mut self, context: &mut Out, uptime_ms: u64) {
@@ -782,6 +1098,7 @@ impl SessionCore {
             auto_reconnect,
         }));
         context.emit(SessionOutput::ToRebootTimer(RebootInput::ReaderDisconnected));
+        self.tell_updater_reader_gone(context);
         let reboot_call = self.reboot_call.take();
         if let Some(call) = self.transaction_call.take() {
             // The transaction ended with the connection.
@@ -831,6 +1148,7 @@ impl SessionCore {
         auto_reconnect: bool,
     ) -> Outcome<State> {
         self.lost_after_connect = Some(reason);
+        self.tell_updater_reader_gone(context);
         context.emit(SessionOutput::ToSupervisor(ReconnectInput::ConnectionLost {
             reason,
             auto_reconnect,
@@ -900,6 +1218,41 @@ impl SessionCore {
         if settled {
             self.answer_disconnect_calls(true);
         }
+    }
+}
+
+/// The connection's input for an updater's transfer command.
+fn transfer_input(command: &TransferCommand) -> ConnectionInput {
+    match command {
+        TransferCommand::Begin {
+            version,
+            size,
+            sha256,
+            window,
+        } => ConnectionInput::UpdateBeginRequested {
+            version: version.clone(),
+            size: *size,
+            sha256: *sha256,
+            window: *window,
+        },
+        TransferCommand::SendChunks { from, to, chunk_len } => ConnectionInput::UpdateChunksRequested {
+            from: *from,
+            to: *to,
+            chunk_len: *chunk_len,
+        },
+        TransferCommand::Commit => ConnectionInput::UpdateCommitRequested,
+        TransferCommand::Abort => ConnectionInput::UpdateAbortRequested,
+    }
+}
+
+/// The install's error for an update command that failed on the reader.
+fn transfer_error(error: &CommandError) -> UpdateError {
+    match error {
+        CommandError::Refused { code } => UpdateError::from_reader(*code),
+        CommandError::TimedOut { .. } => UpdateError::TransferTimedOut,
+        CommandError::TransactionInProgress => UpdateError::TransactionInProgress,
+        CommandError::NotConnected => UpdateError::ReaderDisconnected,
+        CommandError::Busy => UpdateError::ReaderRefused,
     }
 }
 

@@ -10,6 +10,7 @@ use crate::reboot::{RebootInput, RebootOutput};
 use crate::reconnect::{ReconnectError, ReconnectEvent, ReconnectInput};
 use crate::runtime::Millis;
 use crate::terminal::{CallId, CallOutcome, ConnectionConfig, TerminalError, TerminalEvent};
+use crate::updater::{ReaderSoftwareUpdate, TransferCommand, UpdateError, UpdaterInput, UpdaterOutput};
 
 /// What happens to a reader session: the app's calls (routed by the hub,
 /// past tense: "the app asked") and its children's reports.
@@ -148,6 +149,86 @@ pub enum SessionInput {
         /// Why the connection ended in the first place.
         reason: DisconnectReason,
     },
+    /// The app asked to install the reader's available update
+    /// (`install_available_update`, R17).
+    InstallUpdateRequested {
+        /// The call to answer.
+        call: CallId,
+    },
+    /// The app used the install's cancelable (R16).
+    UpdateCancelRequested,
+    /// The updater: the connect may finish (no required update, or it
+    /// installed, or it failed within the 30-day grace, R13, R15).
+    UpdateConnectMayProceed,
+    /// The updater: the connect must fail (R14–R16).
+    UpdateConnectMustFail {
+        /// Why.
+        error: UpdateError,
+    },
+    /// The updater: an optional update is available (R17).
+    UpdateAvailable {
+        /// The update.
+        update: ReaderSoftwareUpdate,
+    },
+    /// The updater: an install started (R13).
+    UpdateInstallStarted {
+        /// The update.
+        update: ReaderSoftwareUpdate,
+        /// Whether it can be cancelled (R16).
+        cancelable: bool,
+    },
+    /// The updater: the install's progress in [0, 1].
+    UpdateInstallProgress {
+        /// The share done.
+        progress: f32,
+    },
+    /// The updater: the install ended.
+    UpdateInstallFinished {
+        /// The update, if there was one.
+        update: Option<ReaderSoftwareUpdate>,
+        /// Why it failed, if it did.
+        error: Option<UpdateError>,
+    },
+    /// The updater asks for this to be sent to the reader.
+    UpdateTransfer {
+        /// What to send.
+        command: TransferCommand,
+    },
+    /// The reader accepted `UpdateBegin`.
+    UpdateBeginAcked,
+    /// The reader wrote the image up to `up_to_offset`.
+    UpdateChunksAcked {
+        /// Bytes `0 .. up_to_offset` are written.
+        up_to_offset: u32,
+    },
+    /// The reader runs the new image.
+    UpdateCommitAcked,
+    /// An update command to the reader failed.
+    UpdateCommandFailed {
+        /// Why.
+        error: CommandError,
+    },
+}
+
+impl SessionInput {
+    /// An updater's output for its owner, as the session's input (the
+    /// outputs the updater's shell carries out itself give none).
+    pub fn from_updater(output: UpdaterOutput) -> Option<Self> {
+        Some(match output {
+            UpdaterOutput::ConnectMayProceed => Self::UpdateConnectMayProceed,
+            UpdaterOutput::ConnectMustFail(error) => Self::UpdateConnectMustFail { error },
+            UpdaterOutput::UpdateAvailable(update) => Self::UpdateAvailable { update },
+            UpdaterOutput::InstallStarted { update, cancelable } => {
+                Self::UpdateInstallStarted { update, cancelable }
+            }
+            UpdaterOutput::InstallProgress { progress } => Self::UpdateInstallProgress { progress },
+            UpdaterOutput::InstallFinished { update, error } => Self::UpdateInstallFinished { update, error },
+            UpdaterOutput::Transfer(command) => Self::UpdateTransfer { command },
+            UpdaterOutput::CheckCatalog { .. }
+            | UpdaterOutput::DownloadImage { .. }
+            | UpdaterOutput::VerifyImage(_) => return None,
+        })
+    }
 }
 
 impl From<ConnectionEvent> for SessionInput {
@@ -179,6 +260,10 @@ impl From<ConnectionEvent> for SessionInput {
             ConnectionEvent::TransactionStartFailed { error } => Self::TransactionStartFailed { error },
             ConnectionEvent::TransactionEnded => Self::TransactionEnded,
             ConnectionEvent::TransactionEndFailed { error } => Self::TransactionEndFailed { error },
+            ConnectionEvent::UpdateBeginAcked => Self::UpdateBeginAcked,
+            ConnectionEvent::UpdateChunksAcked { up_to_offset } => Self::UpdateChunksAcked { up_to_offset },
+            ConnectionEvent::UpdateCommitAcked => Self::UpdateCommitAcked,
+            ConnectionEvent::UpdateCommandFailed { error } => Self::UpdateCommandFailed { error },
         }
     }
 }
@@ -219,6 +304,8 @@ pub enum SessionOutput {
     /// Deliver an input to the reader's 24-hour reboot timer (started on
     /// first use).
     ToRebootTimer(RebootInput),
+    /// Deliver an input to the reader's updater (started on first use).
+    ToUpdater(UpdaterInput),
     /// Tell the hub what the input changed.
     ToHub(SessionReport),
 }

@@ -8,6 +8,25 @@ use crate::backend::LocationId;
 use crate::cancelable::Cancelable;
 use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use crate::reconnect::ReconnectError;
+use crate::updater::{ReaderSoftwareUpdate, UpdateError};
+
+/// An install's cancelable in JSON: whether there was one.
+mod cancelable_flag {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::cancelable::Cancelable;
+
+    pub fn serialize<S: Serializer>(
+        cancelable: &Option<Cancelable>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(cancelable.is_some())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cancelable>, D::Error> {
+        Ok(bool::deserialize(deserializer)?.then(Cancelable::default))
+    }
+}
 
 /// Something the app may want to show. Past-tense facts, in the order they
 /// happened. In JSON an event is `{"Kind": {fields}}`; its enum values are
@@ -125,6 +144,53 @@ pub enum TerminalEvent {
         serial_number: SerialNumber,
         /// When, in milliseconds of the terminal's clock (since it started).
         at: u64,
+    },
+    /// An optional update is available for a connected reader (R17): it is
+    /// not reported while a transaction runs (then when it ends).
+    /// [`super::Terminal::install_available_update`] installs it; once its
+    /// `required_at` has come it is installed at the reader's next connect.
+    UpdateAvailable {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// The update (R18).
+        update: ReaderSoftwareUpdate,
+    },
+    /// An install started (R13): a required one inside the connect (the
+    /// reader's and the overall status stay `Connecting` throughout), or an
+    /// optional one the app asked for. `UpdateInstallProgress` events and
+    /// one `UpdateInstallFinished` follow.
+    UpdateInstallStarted {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// The update (R18).
+        update: ReaderSoftwareUpdate,
+        /// Stops the install (R16): `UpdateInstallFinished { error:
+        /// update_canceled }` follows, the reader keeps its old software,
+        /// and a connect waiting for a required install fails with
+        /// `unsupported_reader_version`. `None` for an update made only of
+        /// incremental components, which cannot be cancelled. In JSON,
+        /// `true` or `false`: a handle on live work is not data.
+        #[serde(with = "cancelable_flag")]
+        cancelable: Option<Cancelable>,
+    },
+    /// An install's progress, in [0, 1], only ever growing.
+    UpdateInstallProgress {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// The share done.
+        #[serde(serialize_with = "crate::reader::f32_as_written::serialize")]
+        progress: f32,
+    },
+    /// An install ended: with no error the reader runs the update; with no
+    /// update nothing was pending (an `install_available_update` with no
+    /// update on offer).
+    UpdateInstallFinished {
+        /// Which reader.
+        serial_number: SerialNumber,
+        /// The update, if there was one.
+        update: Option<ReaderSoftwareUpdate>,
+        /// Why it failed, if it did; its code says which.
+        error: Option<UpdateError>,
     },
     /// A reader reported its battery (R18a).
     BatteryLevelReported {
@@ -249,6 +315,24 @@ pub trait TerminalDelegate: Send + Sync + 'static {
                 actor,
                 panic,
             } => self.on_reader_actor_failed(serial_number, actor, panic),
+            TerminalEvent::UpdateAvailable {
+                serial_number,
+                update,
+            } => self.on_update_available(serial_number, update),
+            TerminalEvent::UpdateInstallStarted {
+                serial_number,
+                update,
+                cancelable,
+            } => self.on_update_install_started(serial_number, update, cancelable.as_ref()),
+            TerminalEvent::UpdateInstallProgress {
+                serial_number,
+                progress,
+            } => self.on_update_install_progress(serial_number, *progress),
+            TerminalEvent::UpdateInstallFinished {
+                serial_number,
+                update,
+                error,
+            } => self.on_update_install_finished(serial_number, update.as_ref(), error.as_ref()),
             TerminalEvent::StoreWriteFailed { error } => self.on_store_write_failed(error),
             TerminalEvent::EventsMissed { count } => self.on_events_missed(*count),
         }
@@ -298,6 +382,31 @@ pub trait TerminalDelegate: Send + Sync + 'static {
     /// [`TerminalEvent::RebootScheduled`]: the runtime will reboot a reader
     /// at `at` ms of the terminal's clock (R12).
     fn on_reboot_scheduled(&self, serial_number: &SerialNumber, at: u64) {}
+    /// [`TerminalEvent::UpdateAvailable`]: an optional update is available
+    /// for a reader (R17); the reference's `didReportAvailableUpdate`.
+    fn on_update_available(&self, serial_number: &SerialNumber, update: &ReaderSoftwareUpdate) {}
+    /// [`TerminalEvent::UpdateInstallStarted`]: an install started (R13);
+    /// `cancelable` stops it (R16), `None` when it cannot be cancelled.
+    /// The reference's `didStartInstallingUpdate`.
+    fn on_update_install_started(
+        &self,
+        serial_number: &SerialNumber,
+        update: &ReaderSoftwareUpdate,
+        cancelable: Option<&Cancelable>,
+    ) {
+    }
+    /// [`TerminalEvent::UpdateInstallProgress`]: the install's progress in
+    /// [0, 1]; the reference's `didReportReaderSoftwareUpdateProgress`.
+    fn on_update_install_progress(&self, serial_number: &SerialNumber, progress: f32) {}
+    /// [`TerminalEvent::UpdateInstallFinished`]: the install ended, with an
+    /// error if it failed; the reference's `didFinishInstallingUpdate`.
+    fn on_update_install_finished(
+        &self,
+        serial_number: &SerialNumber,
+        update: Option<&ReaderSoftwareUpdate>,
+        error: Option<&UpdateError>,
+    ) {
+    }
     /// [`TerminalEvent::BatteryLevelReported`]: a reader reported its
     /// battery (R18a).
     fn on_battery_level_reported(&self, serial_number: &SerialNumber, battery: &Battery) {}

@@ -35,6 +35,7 @@ const SERVING_ON: &[On] = &[
     on("ConnectReaderRequested", &[]),
     on("DisconnectReaderRequested", &[]),
     on("RebootReaderRequested", &[]),
+    on("InstallUpdateRequested", &[]),
     on("TransactionStartRequested", &[]),
     on("TransactionEndRequested", &[]),
     on("SessionReported", &[]),
@@ -162,6 +163,10 @@ impl TerminalCore {
                 serial_number,
                 SessionInput::RebootRequested { call: *call },
             ),
+            TerminalInput::InstallUpdateRequested { call, serial_number } => {
+                let input = SessionInput::InstallUpdateRequested { call: *call };
+                self.route(context, *call, serial_number, input)
+            }
             TerminalInput::TransactionStartRequested { call, serial_number } => {
                 let input = SessionInput::TransactionStartRequested { call: *call };
                 self.route(context, *call, serial_number, input)

@@ -201,6 +201,13 @@ pub enum TerminalInput {
         /// Which reader.
         serial_number: SerialNumber,
     },
+    /// The app asked to install a reader's available update (R17).
+    InstallUpdateRequested {
+        /// The call to answer.
+        call: CallId,
+        /// Which reader.
+        serial_number: SerialNumber,
+    },
     /// The app started a transaction on a reader (R20).
     TransactionStartRequested {
         /// The call to answer.

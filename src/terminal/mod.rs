@@ -146,6 +146,7 @@ use crate::scanner::{Discovery, DiscoveryConfig, DiscoveryUpdate, ScannerHandle}
 use crate::session::{SessionParts, Supervisors};
 use crate::store::Store;
 use crate::transport::Transport;
+use crate::updater::UpdaterPolicy;
 use actor::{Calls, HubParts, TerminalView, start_hub};
 
 /// How many events a slow subscriber may fall behind before it is told
@@ -164,9 +165,18 @@ pub struct TerminalBuilder {
     reconnect: ReconnectPolicy,
     restarts: RestartIntensity,
     reboot: RebootPolicy,
+    updates: UpdaterPolicy,
 }
 
 impl TerminalBuilder {
+    /// How readers' software updates are installed (R13–R17): the battery
+    /// an install needs (above 50 %), the 30-day grace of R15, how long the
+    /// catalog has to answer, and the transfer's chunks and windows.
+    pub fn updater_policy(mut self, policy: UpdaterPolicy) -> Self {
+        self.updates = policy;
+        self
+    }
+
     /// When M2 and WisePad 3 readers are rebooted by the runtime (R12): a
     /// lead before the reader's own 24-hour deadline (10 min by default),
     /// and the retry after a reboot that did not happen.
@@ -242,6 +252,7 @@ impl TerminalBuilder {
             reconnect: self.reconnect,
             restarts: self.restarts,
             reboot: self.reboot,
+            updates: self.updates,
             supervisors: supervisors.clone(),
             tracer: self.tracer,
             events: events.clone(),
@@ -320,6 +331,7 @@ struct Parts {
     reconnect: ReconnectPolicy,
     restarts: RestartIntensity,
     reboot: RebootPolicy,
+    updates: UpdaterPolicy,
     supervisors: Supervisors,
     tracer: Tracer,
     events: broadcast::Sender<TerminalEvent>,
@@ -359,6 +371,7 @@ impl Parts {
                     restarts: self.restarts,
                     supervisors: self.supervisors,
                     reboot: self.reboot,
+                    updates: self.updates,
                 },
             },
             self.tracer,
@@ -439,6 +452,7 @@ impl Terminal {
             reconnect: ReconnectPolicy::default(),
             restarts: RestartIntensity::default(),
             reboot: RebootPolicy::default(),
+            updates: UpdaterPolicy::default(),
         }
     }
 
@@ -555,6 +569,20 @@ impl Terminal {
     pub async fn reboot_reader(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
         let serial_number = serial_number.clone();
         self.call(|call| TerminalInput::RebootReaderRequested { call, serial_number })
+            .await
+            .map(|_| ())
+    }
+
+    /// Installs the reader's available optional update (R17) — the one its
+    /// last `UpdateAvailable` event named. Answers once the updater was
+    /// asked; the install reports through `UpdateInstallStarted`,
+    /// `UpdateInstallProgress` and `UpdateInstallFinished`, whose error
+    /// says why it did not run (no update available, a transaction in
+    /// progress, the battery at or below 50 %). Fails with `not_connected`
+    /// when the reader is not connected.
+    pub async fn install_available_update(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
+        let serial_number = serial_number.clone();
+        self.call(|call| TerminalInput::InstallUpdateRequested { call, serial_number })
             .await
             .map(|_| ())
     }
@@ -712,5 +740,6 @@ mod tests {
         send(terminal.cancel_reconnect(&reader.serial_number));
         send(terminal.reconnect_saved_reader(Duration::from_secs(1)));
         send(terminal.start_transaction(&reader.serial_number));
+        send(terminal.install_available_update(&reader.serial_number));
     }
 }

@@ -1,13 +1,21 @@
-//! The updater's shell side: it hands every output to its owner, in order.
-//! Its timers are the runtime shell's (`ctx.run_later`), so the shell
-//! decides nothing.
+//! The updater's shell side. It carries out the outputs that are IO — it
+//! asks the backend's catalog, downloads the image, checks it and hands it
+//! to the reader's connection — and hands every other output to its owner
+//! (the reader session), in order. Its timers are the runtime shell's
+//! (`ctx.run_later`), so the shell decides nothing: every answer goes back
+//! to the machine as an input, and is traced.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::machine::Updater;
-use super::messages::{UpdaterOutput, UpdaterPolicy};
+use super::messages::{IntegrityCheck, UpdaterInput, UpdaterOutput, UpdaterPolicy};
+use super::update::{ReaderSoftwareUpdate, Sha256Digest};
+use crate::backend::{Backend, UpdateQuery};
+use crate::connection::ImageSlot;
 use crate::reader::SerialNumber;
 use crate::runtime::shell::{Clock, EffectContext, Effects, MachineActor, RestartPolicy};
 use crate::runtime::trace::Tracer;
@@ -15,25 +23,114 @@ use crate::runtime::trace::Tracer;
 /// An updater actor: the [`Updater`] machine run by its shell.
 pub type UpdaterActor = MachineActor<Updater, UpdaterEffects>;
 
-/// Where an updater's outputs go: called on the actor, in order.
+/// Where an updater's outputs for its owner go: called on the actor, in
+/// order.
 pub type UpdaterOutputFn = Rc<dyn Fn(UpdaterOutput)>;
 
-/// Carries out an updater's outputs: hands them to its owner.
+/// Carries out an updater's outputs.
 pub struct UpdaterEffects {
     serial: SerialNumber,
-    output: UpdaterOutputFn,
+    backend: Arc<dyn Backend>,
+    owner: UpdaterOutputFn,
+    /// The image downloaded and not yet checked.
+    downloaded: Rc<RefCell<Option<Vec<u8>>>>,
+    /// Where a checked image goes for the connection to send.
+    image: ImageSlot,
 }
 
 impl UpdaterEffects {
-    /// Effects for the reader `serial`, handing outputs to `output`.
-    pub fn new(serial: SerialNumber, output: UpdaterOutputFn) -> Self {
-        Self { serial, output }
+    /// Effects for the reader `serial`: the catalog and images from
+    /// `backend`, checked images into `image`, other outputs to `owner`.
+    pub fn new(
+        serial: SerialNumber,
+        backend: Arc<dyn Backend>,
+        image: ImageSlot,
+        owner: UpdaterOutputFn,
+    ) -> Self {
+        Self {
+            serial,
+            backend,
+            owner,
+            downloaded: Rc::default(),
+            image,
+        }
     }
 }
 
+/// The checks the host makes on a downloaded image before any byte of it
+/// goes to the reader (R19): its size, then its digest.
+pub fn check_image(update: &ReaderSoftwareUpdate, image: &[u8]) -> Result<(), IntegrityCheck> {
+    if image.len() != update.size as usize {
+        return Err(IntegrityCheck::Size);
+    }
+    if Sha256Digest::of(image) != update.sha256 {
+        return Err(IntegrityCheck::Digest);
+    }
+    Ok(())
+}
+
 impl Effects<Updater> for UpdaterEffects {
-    fn perform(&mut self, output: UpdaterOutput, _ctx: &mut EffectContext<'_, Updater, Self>) {
-        (self.output)(output);
+    fn perform(&mut self, output: UpdaterOutput, ctx: &mut EffectContext<'_, Updater, Self>) {
+        match output {
+            UpdaterOutput::CheckCatalog {
+                location,
+                device_type,
+                software_version,
+            } => {
+                let backend = self.backend.clone();
+                let query = UpdateQuery {
+                    location,
+                    serial_number: self.serial.clone(),
+                    device_type,
+                    software_version,
+                };
+                let serial = self.serial.clone();
+                ctx.spawn_then("backend", async move {
+                    Some(match backend.check_update(query).await {
+                        Ok(answer) => UpdaterInput::CatalogAnswered {
+                            update: answer.update,
+                            last_latest_run_at: answer.last_latest_run_at,
+                        },
+                        Err(error) => {
+                            tracing::warn!(reader = %serial, "the update catalog failed: {error}");
+                            UpdaterInput::CatalogUnavailable
+                        }
+                    })
+                });
+            }
+            UpdaterOutput::DownloadImage { device_type, update } => {
+                let backend = self.backend.clone();
+                let slot = self.downloaded.clone();
+                let serial = self.serial.clone();
+                ctx.spawn_then("backend", async move {
+                    Some(match backend.download_update(device_type, &update.version, 0).await {
+                        Ok(image) => {
+                            *slot.borrow_mut() = Some(image);
+                            UpdaterInput::ImageDownloaded
+                        }
+                        Err(error) => {
+                            tracing::warn!(reader = %serial, version = %update.version, "the update image could not be downloaded: {error}");
+                            UpdaterInput::DownloadFailed
+                        }
+                    })
+                });
+            }
+            UpdaterOutput::VerifyImage(update) => {
+                let image = self.downloaded.borrow_mut().take().unwrap_or_default();
+                let input = match check_image(&update, &image) {
+                    Ok(()) => {
+                        *self.image.borrow_mut() = Some(image.into());
+                        UpdaterInput::ImageVerified
+                    }
+                    Err(check) => {
+                        tracing::warn!(reader = %self.serial, version = %update.version, "the update image failed its {check} check");
+                        UpdaterInput::ImageRejected { check }
+                    }
+                };
+                ctx.spawn_then("verify", async move { Some(input) });
+            }
+            output => (self.owner)(output),
+        }
     }
 
     /// A fresh updater starts `not_connected`; the reader's next connect
@@ -47,18 +144,38 @@ impl Effects<Updater> for UpdaterEffects {
     }
 }
 
-/// Starts an updater for `serial` on the current arbiter, restarted after
-/// a panic once in five seconds. Its id in the trace is
-/// `updater:<serial>`.
-pub fn start_updater(
-    serial: SerialNumber,
-    policy: UpdaterPolicy,
-    output: UpdaterOutputFn,
-    tracer: Tracer,
-    clock: Clock,
-) -> Addr<UpdaterActor> {
+/// What an updater needs to start.
+pub struct UpdaterParts {
+    /// Which reader.
+    pub serial: SerialNumber,
+    /// How it installs.
+    pub policy: UpdaterPolicy,
+    /// The catalog and the images.
+    pub backend: Arc<dyn Backend>,
+    /// Where checked images go for the reader's connection.
+    pub image: ImageSlot,
+    /// Where the outputs that are not IO go.
+    pub owner: UpdaterOutputFn,
+    /// The run's trace.
+    pub tracer: Tracer,
+    /// The run's clock.
+    pub clock: Clock,
+}
+
+/// Starts an updater on the current arbiter, restarted after a panic once
+/// in five seconds. Its id in the trace is `updater:<serial>`.
+pub fn start_updater(parts: UpdaterParts) -> Addr<UpdaterActor> {
+    let UpdaterParts {
+        serial,
+        policy,
+        backend,
+        image,
+        owner,
+        tracer,
+        clock,
+    } = parts;
     let id = format!("updater:{serial}");
-    let effects = UpdaterEffects::new(serial, output);
+    let effects = UpdaterEffects::new(serial, backend, image, owner);
     MachineActor::new(id, Updater::new(policy), effects, tracer, clock)
         .restart_with(RestartPolicy::erlang_default(move || Updater::new(policy)))
         .start()

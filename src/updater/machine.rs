@@ -53,6 +53,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("CommitAcked", &[]),
                 on("TransferFailed", &[]),
                 on("CatalogTimedOut", &[]),
+                on("CatalogUnavailable", &[]),
                 on("TransferStalled", &[]),
                 on("UpdateBecameRequired", &[]),
             ],
@@ -78,6 +79,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("CommitAcked", &[]),
                 on("TransferFailed", &[]),
                 on("CatalogTimedOut", &[]),
+                on("CatalogUnavailable", &[]),
                 on("TransferStalled", &[]),
                 on("UpdateBecameRequired", &[]),
             ],
@@ -91,6 +93,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                     &["up_to_date", "optional", "downloading", "required"],
                 ),
                 on("CatalogTimedOut", &["up_to_date"]),
+                on("CatalogUnavailable", &["up_to_date"]),
             ],
         ),
         state(
@@ -276,7 +279,8 @@ impl UpdaterCore {
                 }
                 self.catalog_answered(context, update.clone())
             }
-            UpdaterInput::CatalogTimedOut => {
+            UpdaterInput::CatalogTimedOut | UpdaterInput::CatalogUnavailable => {
+                context.cancel_timer(UpdaterTimer::CatalogTimeout);
                 self.connect_waits = false;
                 context.emit(UpdaterOutput::ConnectMayProceed);
                 Transition(State::up_to_date())
@@ -479,6 +483,7 @@ impl UpdaterCore {
         self.connect_waits = true;
         self.transfer = Transfer::default();
         context.emit(UpdaterOutput::CheckCatalog {
+            location: reader.location.clone(),
             device_type: reader.device_type,
             software_version: reader.software_version.clone(),
         });
@@ -571,7 +576,9 @@ impl UpdaterCore {
     /// Starts installing `self.update` if the reader can take it: battery
     /// above the minimum (R14), no transaction (R20).
     fn install(&mut self, context: &mut Out) -> Outcome<State> {
-        let Some(update) = self.update.clone() else {
+        let (Some(update), Some(device_type)) =
+            (self.update.clone(), self.reader.as_ref().map(|r| r.device_type))
+        else {
             return Handled;
         };
         if let Some(error) = self.refusal() {
@@ -591,7 +598,7 @@ impl UpdaterCore {
             update: update.clone(),
         });
         context.emit(UpdaterOutput::InstallProgress { progress: 0.0 });
-        context.emit(UpdaterOutput::DownloadImage(update));
+        context.emit(UpdaterOutput::DownloadImage { device_type, update });
         Transition(State::downloading())
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::update::{ReaderSoftwareUpdate, Sha256Digest};
+use crate::backend::LocationId;
 use crate::protocol::ErrorCode;
 use crate::reader::DeviceType;
 use crate::runtime::Millis;
@@ -73,6 +74,9 @@ pub const TRANSFER_SHARE: f32 = 0.95;
 /// What the updater knows of a reader when it connects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectedReader {
+    /// The location it is connected to: catalogs are per location.
+    #[serde(default)]
+    pub location: LocationId,
     /// Its model: the catalog answers per device type.
     pub device_type: DeviceType,
     /// The software it runs.
@@ -151,6 +155,9 @@ pub enum UpdaterInput {
         /// Why.
         error: UpdateError,
     },
+    /// The catalog could not be asked (the backend failed): the connect
+    /// goes on without it, as when it times out.
+    CatalogUnavailable,
     /// Timer: the catalog did not answer in time.
     CatalogTimedOut,
     /// Timer: no acknowledgement came for a while.
@@ -211,6 +218,8 @@ pub enum UpdaterOutput {
     /// Ask the catalog for this reader's update; feed the answer back as
     /// [`UpdaterInput::CatalogAnswered`].
     CheckCatalog {
+        /// The location the reader is connected to.
+        location: LocationId,
         /// The reader's model.
         device_type: DeviceType,
         /// The software it runs.
@@ -218,7 +227,12 @@ pub enum UpdaterOutput {
     },
     /// Download the update's image; feed back
     /// [`UpdaterInput::ImageDownloaded`] or [`UpdaterInput::DownloadFailed`].
-    DownloadImage(ReaderSoftwareUpdate),
+    DownloadImage {
+        /// The reader's model: images are per device type.
+        device_type: DeviceType,
+        /// The update.
+        update: ReaderSoftwareUpdate,
+    },
     /// Check the downloaded image before any byte of it goes to the reader
     /// (R19); feed back [`UpdaterInput::ImageVerified`] or
     /// [`UpdaterInput::ImageRejected`].
@@ -262,9 +276,11 @@ pub enum UpdaterOutput {
 }
 
 /// Why an update did not install, or a connect failed because of one.
-/// Every kind has a stable [`code`](Self::code).
+/// Every kind has a stable [`code`](Self::code); as JSON it is `{"code":
+/// ..., "message": ..., ...fields}` ([`crate::error_data`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum UpdateError {
     /// The reader's battery is at or below 50 % (R14).
     #[error("the reader's battery must be above 50 % to install an update")]
@@ -333,7 +349,25 @@ pub enum IntegrityCheck {
     Rollback,
 }
 
+crate::error_data::impl_error_data!(UpdateError, placeholder = UpdateError::NotConnected);
+
 impl UpdateError {
+    /// Every code of this type's kinds.
+    pub const CODES: &'static [&'static str] = &[
+        "battery_too_low",
+        "transaction_in_progress",
+        "update_canceled",
+        "unsupported_reader_version",
+        "install_failed",
+        "digest_mismatch",
+        "reader_refused_update",
+        "update_transfer_timed_out",
+        "reader_disconnected_during_update",
+        "reader_not_connected",
+        "update_download_failed",
+        "update_image_rejected",
+    ];
+
     /// A stable code for the kind of error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -90,6 +90,7 @@
 //! let sim = SimulatedUpdatePreset::Required.simulate(0, &spec, 0);
 //! let mut harness = Harness::new(Updater::default());
 //! harness.input(UpdaterInput::ReaderConnected(ConnectedReader {
+//!     location: "tml_shop".into(),
 //!     device_type: spec.device_type,
 //!     software_version: spec.software_version.clone(),
 //!     battery_level: sim.battery_level,
@@ -111,7 +112,7 @@ mod messages;
 mod presets;
 mod update;
 
-pub use actor::{UpdaterActor, UpdaterEffects, UpdaterOutputFn, start_updater};
+pub use actor::{UpdaterActor, UpdaterEffects, UpdaterOutputFn, UpdaterParts, check_image, start_updater};
 pub use machine::{SPEC, Updater};
 pub use messages::{
     ConnectedReader, IntegrityCheck, TRANSFER_SHARE, TransferCommand, UpdateError, UpdaterInput,
