@@ -293,7 +293,7 @@ mod tests {
                 .all(|k| event_kind(k) == EventKind::Emitted)
         );
         assert_eq!(event_kind("ReconnectStarted"), EventKind::Emitted);
-        assert!(matches!(event_kind("UpdateAvailable"), EventKind::Planned(_)));
+        assert_eq!(event_kind("UpdateInstallProgress"), EventKind::Emitted);
         assert!(matches!(event_kind("Conected"), EventKind::Unknown(_)));
     }
 

@@ -62,11 +62,26 @@ impl Shape {
         loop {
             let before = state.borrow().explored();
             let mut root = Shape::Opaque;
-            T::deserialize(Probe {
+            state.borrow_mut().strings = 0;
+            let pass = T::deserialize(Probe {
                 state: &state,
                 out: &mut root,
                 depth: 0,
-            })?;
+            });
+            if let Err(error) = pass {
+                // A type that refused the last placeholder string (a digest
+                // wants 64 hex digits) is asked again with the long one; a
+                // failed pass records nothing, so the retry takes the same
+                // path.
+                let mut state = state.borrow_mut();
+                let Some(last) = state.strings.checked_sub(1) else {
+                    return Err(error);
+                };
+                if !state.long_strings.insert(last) {
+                    return Err(error);
+                }
+                continue;
+            }
             let state_now = state.borrow();
             if state_now.complete() || state_now.explored() == before {
                 return Ok(state_now.resolve(&root));
@@ -104,6 +119,27 @@ struct State {
     /// The enums met since the innermost enum being explored started, so
     /// each variant knows which enums it leads to.
     met: Vec<BTreeSet<&'static str>>,
+    /// The placeholder strings handed out so far this pass.
+    strings: usize,
+    /// Which of them (by order in the pass) get [`LONG_PLACEHOLDER`].
+    long_strings: BTreeSet<usize>,
+}
+
+/// The placeholder string for a type that refuses `"0"`: 64 zeros, a valid
+/// hex digest.
+const LONG_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl State {
+    /// The next placeholder string of this pass.
+    fn placeholder(&mut self) -> &'static str {
+        let index = self.strings;
+        self.strings += 1;
+        if self.long_strings.contains(&index) {
+            LONG_PLACEHOLDER
+        } else {
+            "0"
+        }
+    }
 }
 
 impl State {
@@ -262,11 +298,19 @@ impl<'de> de::Deserializer<'de> for Probe<'_, '_> {
         deserialize_f32 => visit_f32(0.0), Shape::Number;
         deserialize_f64 => visit_f64(0.0), Shape::Number;
         deserialize_char => visit_char('0'), Shape::String;
-        deserialize_str => visit_str("0"), Shape::String;
-        deserialize_string => visit_str("0"), Shape::String;
         deserialize_identifier => visit_str("0"), Shape::String;
         deserialize_bytes => visit_bytes(&[]), Shape::Opaque;
         deserialize_byte_buf => visit_bytes(&[]), Shape::Opaque;
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ShapeError> {
+        *self.out = Shape::String;
+        let placeholder = self.state.borrow_mut().placeholder();
+        visitor.visit_str(placeholder)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ShapeError> {
+        self.deserialize_str(visitor)
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ShapeError> {
@@ -583,5 +627,34 @@ mod tests {
             Shape::of::<Reason>().unwrap().unit_variants(),
             Some(vec!["lost", "powered_off"])
         );
+    }
+
+    #[test]
+    fn a_field_that_refuses_the_short_placeholder_is_read_with_the_long_one() {
+        use crate::updater::Sha256Digest;
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Update {
+            version: String,
+            sha256: Sha256Digest,
+            size: u32,
+        }
+        assert_eq!(
+            Shape::of::<Update>().unwrap(),
+            Shape::Struct(vec![
+                ("version", Shape::String),
+                ("sha256", Shape::String),
+                ("size", Shape::Number),
+            ])
+        );
+        // A string nothing accepts is still an error, not a loop.
+        struct Never;
+        impl<'de> Deserialize<'de> for Never {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?;
+                Err(serde::de::Error::custom("never"))
+            }
+        }
+        assert!(Shape::of::<Never>().is_err());
     }
 }
