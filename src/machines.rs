@@ -10,6 +10,7 @@ use crate::reboot::RebootPolicy;
 use crate::reconnect::{ReconnectPolicy, supervisor_seed};
 use crate::runtime::trace::{ReplayParameters, RestartLimits};
 use crate::runtime::{MachineSpec, ReplayError, ReplayOutcome, Trace, Vocabulary, replay_machine};
+use crate::updater::UpdaterPolicy;
 
 /// One machine as the registry knows it.
 #[derive(Debug, Clone, Copy)]
@@ -54,12 +55,12 @@ pub fn all() -> Vec<&'static MachineSpec> {
 pub const RECONNECT_SEED_RULE: &str = "run_seed_xor_fnv1a64_serial";
 
 /// What a trace header records for replay of a run whose readers reconnect
-/// with `policy`,
-/// whose reboot timers follow `reboot`, and whose actors restart within
-/// `restarts`.
+/// with `policy`, whose reboot timers follow `reboot`, whose updaters
+/// follow `updates`, and whose actors restart within `restarts`.
 pub fn replay_parameters(
     policy: &ReconnectPolicy,
     reboot: &RebootPolicy,
+    updates: &UpdaterPolicy,
     restarts: RestartLimits,
 ) -> ReplayParameters {
     let reconnect = serde_json::json!({
@@ -67,11 +68,13 @@ pub fn replay_parameters(
         "policy": policy,
     });
     let reboot_timer = serde_json::json!({ "policy": reboot });
+    let updater = serde_json::json!({ "policy": updates });
     ReplayParameters {
         restart_intensity: restarts,
         machines: [
             ("reconnect".to_owned(), reconnect),
             ("reboot_timer".to_owned(), reboot_timer),
+            ("updater".to_owned(), updater),
         ]
         .into_iter()
         .collect(),
@@ -80,11 +83,13 @@ pub fn replay_parameters(
 
 /// [`replay_parameters`] of a terminal built with the defaults: the
 /// default [`ReconnectPolicy`] (R9's 60 s window), the default
-/// [`RebootPolicy`] and Erlang's restart intensity, 1 in 5 s.
+/// [`RebootPolicy`], the default [`UpdaterPolicy`] and Erlang's restart
+/// intensity, 1 in 5 s.
 pub fn default_replay_parameters() -> ReplayParameters {
     replay_parameters(
         &ReconnectPolicy::default(),
         &RebootPolicy::default(),
+        &UpdaterPolicy::default(),
         RestartLimits::default(),
     )
 }
@@ -110,6 +115,10 @@ pub fn replay_actor(trace: &Trace, actor: &str) -> Result<ReplayOutcome, ReplayE
         "reboot_timer" => {
             let policy: RebootPolicy = header_parameter(trace, actor, "reboot_timer", "policy")?;
             replay_machine(trace, actor, || crate::reboot::RebootTimer::new(policy))
+        }
+        "updater" => {
+            let policy: UpdaterPolicy = header_parameter(trace, actor, "updater", "policy")?;
+            replay_machine(trace, actor, || crate::updater::Updater::new(policy))
         }
         "session" => {
             let reader = session_reader(trace, actor)?;

@@ -19,3 +19,4 @@ pub use crate::terminal::{
     ConnectionConfig, Terminal, TerminalDelegate, TerminalError, TerminalEvent, Transaction,
 };
 pub use crate::transport::sim::SimWorld;
+pub use crate::updater::{ReaderSoftwareUpdate, UpdateComponent, UpdateError, UpdateTimeEstimate};

@@ -118,6 +118,9 @@ fn connect_errors() -> Vec<ConnectError> {
         },
         ConnectError::Cancelled,
         ConnectError::MachineFailed { panic: "boom".into() },
+        ConnectError::UpdateFailed {
+            error: UpdateError::UnsupportedReaderVersion,
+        },
     ]
 }
 
@@ -131,6 +134,36 @@ fn command_errors() -> Vec<CommandError> {
         CommandError::NotConnected,
         CommandError::TransactionInProgress,
     ]
+}
+
+fn update_errors() -> Vec<UpdateError> {
+    use readerlink::updater::IntegrityCheck;
+    vec![
+        UpdateError::BatteryTooLow,
+        UpdateError::TransactionInProgress,
+        UpdateError::Canceled,
+        UpdateError::UnsupportedReaderVersion,
+        UpdateError::InstallFailed,
+        UpdateError::DigestMismatch,
+        UpdateError::ReaderRefused,
+        UpdateError::TransferTimedOut,
+        UpdateError::ReaderDisconnected,
+        UpdateError::NotConnected,
+        UpdateError::DownloadFailed,
+        UpdateError::ImageRejected {
+            check: IntegrityCheck::Rollback,
+        },
+    ]
+}
+
+fn update() -> ReaderSoftwareUpdate {
+    ReaderSoftwareUpdate::new(
+        "9.0.0",
+        vec![UpdateComponent::Firmware, UpdateComponent::Config],
+        604_800_000,
+        262_144,
+        readerlink::updater::Sha256Digest::of(b"image"),
+    )
 }
 
 fn reconnect_errors() -> Vec<ReconnectError> {
@@ -305,6 +338,7 @@ fn every_error_kind_is_written_with_its_code_and_message_and_reads_back() {
     lines.extend(check_errors("ConnectError", connect_errors(), true));
     lines.extend(check_errors("CommandError", command_errors(), true));
     lines.extend(check_errors("ReconnectError", reconnect_errors(), true));
+    lines.extend(check_errors("UpdateError", update_errors(), true));
     lines.extend(check_errors("DiscoveryError", discovery_errors(), true));
     lines.extend(check_errors("TerminalError", terminal_errors(), true));
     insta::assert_snapshot!("every_error_kind_as_json", lines.join("\n"));
@@ -414,6 +448,24 @@ fn events() -> Vec<TerminalEvent> {
             error: "disk full".into(),
         },
         TerminalEvent::EventsMissed { count: 12 },
+        TerminalEvent::UpdateAvailable {
+            serial_number: serial(),
+            update: update(),
+        },
+        TerminalEvent::UpdateInstallStarted {
+            serial_number: serial(),
+            update: update(),
+            cancelable: Some(Cancelable::default()),
+        },
+        TerminalEvent::UpdateInstallProgress {
+            serial_number: serial(),
+            progress: 0.35,
+        },
+        TerminalEvent::UpdateInstallFinished {
+            serial_number: serial(),
+            update: Some(update()),
+            error: Some(UpdateError::Canceled),
+        },
     ]
 }
 
@@ -446,5 +498,7 @@ fn every_event_kind_is_written_with_snake_case_values_errors_as_data_and_f32_as_
     assert!(!text.contains("0.8100000"), "{text}");
     assert!(text.contains(r#""status":"not_connected""#), "{text}");
     assert!(text.contains(r#""code":"connect_timed_out""#), "{text}");
+    assert!(text.contains(r#""progress":0.35}"#), "{text}");
+    assert!(text.contains(r#""cancelable":true"#), "{text}");
     insta::assert_snapshot!("every_event_kind_as_json", text);
 }

@@ -409,11 +409,15 @@ impl SessionCore {
                     return Handled;
                 };
                 self.set_status(ConnectionStatus::Connected);
+                // The overall status reads `Connected` before the app hears
+                // of the connect.
+                let mark = self.report().now.len();
                 self.reader_connected(context, &reader, &location);
                 self.arm_reboot_timer(context, uptime_ms);
                 if let Some(call) = self.connect_call.take() {
                     self.reply(call, Ok(CallOutcome::Connected { reader }));
                 }
+                self.defer_after_status(mark);
                 Transition(State::ready())
             }
             SessionInput::UpdateConnectMustFail { error } => {
@@ -871,6 +875,14 @@ impl SessionCore {
     /// Published after the overall status change this input causes.
     fn after_status(&mut self, item: HubItem) {
         self.report().after_status.push(item);
+    }
+
+    /// Moves what this input put for the hub since `mark` to after the
+    /// overall status change.
+    fn defer_after_status(&mut self, mark: usize) {
+        let report = self.report();
+        let later = report.now.split_off(mark.min(report.now.len()));
+        report.after_status.splice(0..0, later);
     }
 
     fn set_status(&mut self, status: ConnectionStatus) {

@@ -11,6 +11,7 @@ use readerlink::reconnect::ReconnectEvent;
 use readerlink::runtime::Harness;
 use readerlink::session::{Session, SessionInput, SessionOutput};
 use readerlink::terminal::{Hub, TerminalEvent, TerminalInput, TerminalOutput};
+use readerlink::updater::UpdaterInput;
 
 /// The hub, and a session per reader it routed to.
 pub struct HubRig {
@@ -18,6 +19,9 @@ pub struct HubRig {
     pub sessions: Vec<(Reader, Harness<Session>)>,
     /// Hub outputs already carried to the sessions.
     carried: usize,
+    /// Whether the rig plays an updater with nothing to install: every
+    /// connect the session tells it of may proceed at once (R13).
+    pub updater_lets_connects_proceed: bool,
 }
 
 impl HubRig {
@@ -26,6 +30,7 @@ impl HubRig {
             hub: Harness::new(Hub::new()),
             sessions: Vec::new(),
             carried: 0,
+            updater_lets_connects_proceed: true,
         }
     }
 
@@ -53,8 +58,17 @@ impl HubRig {
     pub fn deliver(&mut self, serial: &str, input: SessionInput) {
         let i = self.index(serial).expect("the reader has a session");
         let outputs = self.sessions[i].1.input(input);
+        let connects = outputs
+            .iter()
+            .filter(|o| matches!(o, SessionOutput::ToUpdater(UpdaterInput::ReaderConnected(_))))
+            .count();
         self.deliver_reports(serial, outputs);
         self.pump();
+        if self.updater_lets_connects_proceed {
+            for _ in 0..connects {
+                self.deliver(serial, SessionInput::UpdateConnectMayProceed);
+            }
+        }
     }
 
     fn index(&self, serial: &str) -> Option<usize> {
