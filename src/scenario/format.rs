@@ -168,6 +168,12 @@ pub enum AppAction {
         /// `serial`.
         serial: SerialNumber,
     },
+    /// `cancel_update`: cancel the reader's running install with the
+    /// cancelable its `UpdateInstallStarted` offered (R16).
+    CancelUpdate {
+        /// `serial`.
+        serial: SerialNumber,
+    },
     /// `start_transaction`: a transaction starts on the reader (R20).
     StartTransaction {
         /// `serial`.
@@ -197,6 +203,7 @@ impl AppAction {
             Self::CancelReconnect { .. } => "cancel_reconnect",
             Self::Reboot { .. } => "reboot",
             Self::InstallUpdate { .. } => "install_update",
+            Self::CancelUpdate { .. } => "cancel_update",
             Self::StartTransaction { .. } => "start_transaction",
             Self::EndTransaction { .. } => "end_transaction",
             Self::ReconnectAtStart { .. } => "reconnect_at_start",
@@ -211,6 +218,7 @@ impl AppAction {
             | Self::CancelReconnect { serial }
             | Self::Reboot { serial }
             | Self::InstallUpdate { serial }
+            | Self::CancelUpdate { serial }
             | Self::StartTransaction { serial }
             | Self::EndTransaction { serial } => Some(serial),
             Self::Discover { .. } | Self::CancelDiscovery | Self::ReconnectAtStart { .. } => None,

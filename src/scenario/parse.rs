@@ -38,6 +38,7 @@ pub const ACTIONS: &[&str] = &[
     "cancel_reconnect",
     "reboot",
     "install_update",
+    "cancel_update",
     "start_transaction",
     "end_transaction",
     "reconnect_at_start",
@@ -754,6 +755,9 @@ impl Context<'_> {
                 serial: serial(keys)?,
             }),
             "install_update" => Action::App(AppAction::InstallUpdate {
+                serial: serial(keys)?,
+            }),
+            "cancel_update" => Action::App(AppAction::CancelUpdate {
                 serial: serial(keys)?,
             }),
             "start_transaction" => Action::App(AppAction::StartTransaction {

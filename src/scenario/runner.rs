@@ -29,7 +29,7 @@ use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::{TraceHeader, Tracer, fmt_ms};
 use crate::scanner::{DiscoveryConfig, DiscoveryMethod, DiscoveryUpdate};
 use crate::store::{MemoryStore, Store};
-use crate::terminal::{ConnectionConfig, Terminal, Transaction};
+use crate::terminal::{ConnectionConfig, Terminal, TerminalEvent, Transaction};
 use crate::transport::sim::{Fleet, SimTransport, SimWorld};
 
 /// What a run produced.
@@ -215,7 +215,11 @@ pub struct TerminalApp {
     fleet: Rc<Fleet>,
     /// The transactions running (R20), by reader.
     transactions: Rc<RefCell<HashMap<SerialNumber, Transaction>>>,
+    /// The cancelables of the installs running (R16), by reader.
+    installs: Installs,
 }
+
+type Installs = Rc<RefCell<HashMap<SerialNumber, Cancelable>>>;
 
 impl App for TerminalApp {
     fn supports(action: &AppAction) -> Result<(), String> {
@@ -228,10 +232,9 @@ impl App for TerminalApp {
             | AppAction::CancelReconnect { .. }
             | AppAction::ReconnectAtStart { .. }
             | AppAction::StartTransaction { .. }
-            | AppAction::EndTransaction { .. } => Ok(()),
-            AppAction::InstallUpdate { .. } => {
-                Err("`install_update`: software updates (R17) are not implemented yet".into())
-            }
+            | AppAction::EndTransaction { .. }
+            | AppAction::InstallUpdate { .. }
+            | AppAction::CancelUpdate { .. } => Ok(()),
         }
     }
 
@@ -244,9 +247,26 @@ impl App for TerminalApp {
         // `absent` expectation would hold because its event was dropped).
         let mut events = terminal.events_lossless();
         let to_sink = sink.clone();
+        let installs: Installs = Rc::default();
+        let running = installs.clone();
         actix::spawn(async move {
             while let Some(event) = events.next().await {
                 to_sink.push(RecordedEvent::terminal(to_sink.now_ms(), &event));
+                // What `cancel_update` uses: the cancelable of the install
+                // under way, as the app keeps it.
+                match event {
+                    TerminalEvent::UpdateInstallStarted {
+                        serial_number,
+                        cancelable: Some(cancelable),
+                        ..
+                    } => {
+                        running.borrow_mut().insert(serial_number, cancelable);
+                    }
+                    TerminalEvent::UpdateInstallFinished { serial_number, .. } => {
+                        running.borrow_mut().remove(&serial_number);
+                    }
+                    _ => {}
+                }
             }
         });
         Self {
@@ -254,6 +274,7 @@ impl App for TerminalApp {
             discovery: Rc::default(),
             fleet: Rc::new(parts.fleet),
             transactions: Rc::default(),
+            installs,
         }
     }
 
@@ -262,6 +283,7 @@ impl App for TerminalApp {
         let discovery = self.discovery.clone();
         let fleet = self.fleet.clone();
         let transactions = self.transactions.clone();
+        let installs = self.installs.clone();
         Box::pin(async move {
             let failed = |e: crate::terminal::TerminalError| AppError {
                 code: e.code().to_owned(),
@@ -352,10 +374,23 @@ impl App for TerminalApp {
                         }),
                     }
                 }
-                other => Err(AppError {
-                    code: "unsupported".into(),
-                    message: Self::supports(&other).err().unwrap_or_default(),
-                }),
+                AppAction::InstallUpdate { serial } => {
+                    terminal.install_available_update(&serial).await.map_err(failed)
+                }
+                AppAction::CancelUpdate { serial } => {
+                    let running = installs.borrow_mut().remove(&serial);
+                    let outcome = match running {
+                        Some(cancelable) => cancelable.cancel().await,
+                        None => CancelOutcome::AlreadyEnded,
+                    };
+                    match outcome {
+                        CancelOutcome::Cancelled => Ok(()),
+                        CancelOutcome::AlreadyEnded => Err(AppError {
+                            code: "no_install_running".into(),
+                            message: format!("no cancelable install of {serial} is running"),
+                        }),
+                    }
+                }
             }
         })
     }
