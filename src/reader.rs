@@ -383,6 +383,12 @@ pub struct Reader {
     /// The transport's handle for the peripheral (a BLE address, or a
     /// simulated reader's id), needed to connect.
     pub peripheral: String,
+    /// The optional update the reader may install now
+    /// (`Terminal::install_available_update`), as its last
+    /// `UpdateAvailable` told (R17); `None` when there is none, or once
+    /// it is installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_update: Option<crate::updater::ReaderSoftwareUpdate>,
 }
 
 #[cfg(test)]

@@ -321,6 +321,7 @@ fn end_to_end_a_wisepad_at_23_hours_is_refused_a_reboot_in_a_transaction_then_se
                 battery: None,
                 rssi: None,
                 peripheral: "WPC32-0001".into(),
+                available_update: None,
             },
             location: shop.id.clone(),
         });

@@ -111,6 +111,7 @@ fn every_kind() -> Vec<(TerminalEvent, &'static str)> {
         battery: None,
         rssi: None,
         peripheral: "sim:1".into(),
+        available_update: None,
     };
     vec![
         (

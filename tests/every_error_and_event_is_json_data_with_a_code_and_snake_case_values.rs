@@ -371,6 +371,7 @@ fn events() -> Vec<TerminalEvent> {
         battery: Some(battery),
         rssi: Some(-48),
         peripheral: "sim:1".into(),
+        available_update: None,
     };
     vec![
         TerminalEvent::ConnectionStatusChanged {

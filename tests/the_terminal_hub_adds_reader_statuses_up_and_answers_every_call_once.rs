@@ -20,6 +20,7 @@ fn reader(serial: &str) -> Reader {
         battery: None,
         rssi: Some(-50),
         peripheral: serial.into(),
+        available_update: None,
     }
 }
 

@@ -886,6 +886,7 @@ fn run_preset(preset: SimulatedUpdatePreset, seed: u64, serial: &str) -> (String
     let out = connect(
         &mut h,
         ConnectedReader {
+            location: Default::default(),
             device_type: spec.device_type,
             software_version: spec.software_version.clone(),
             battery_level: sim.battery_level,

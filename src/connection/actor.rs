@@ -349,6 +349,7 @@ mod tests {
             battery: None,
             rssi: None,
             peripheral: serial.into(),
+            available_update: None,
         }
     }
 

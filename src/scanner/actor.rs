@@ -170,6 +170,7 @@ fn remember(seen: &SeenReaders, adv: &Advertisement) {
                     battery,
                     rssi: Some(adv.rssi),
                     peripheral: adv.peripheral.clone(),
+                    available_update: None,
                 },
             );
         }

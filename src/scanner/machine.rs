@@ -198,6 +198,7 @@ impl Heard {
             }),
             rssi: Some(self.rssi),
             peripheral: self.peripheral.clone(),
+            available_update: None,
         }
     }
 }

@@ -420,6 +420,7 @@ fn undiscovered(fleet: &Fleet, serial: &SerialNumber) -> Reader {
         battery: None,
         rssi: None,
         peripheral: serial.as_str().to_owned(),
+        available_update: None,
     }
 }
 

@@ -1019,6 +1019,10 @@ impl SessionCore {
             },
             SessionInput::UpdateCancelRequested => UpdaterInput::CancelRequested,
             SessionInput::UpdateAvailable { update } => {
+                self.reader.available_update = Some(update.clone());
+                if let Some(pending) = self.pending.as_mut() {
+                    pending.reader.available_update = Some(update.clone());
+                }
                 self.publish(TerminalEvent::UpdateAvailable {
                     serial_number,
                     update: update.clone(),
@@ -1047,6 +1051,7 @@ impl SessionCore {
                 if let (Some(update), None) = (update, error) {
                     // The reader runs the new software now.
                     self.reader.software_version = Some(update.version.clone());
+                    self.reader.available_update = None;
                     if let Some(pending) = self.pending.as_mut() {
                         pending.reader.software_version = Some(update.version.clone());
                     }

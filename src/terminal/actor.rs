@@ -133,6 +133,26 @@ impl HubEffects {
                         r.reader.battery = Some(*battery);
                     }
                 }
+                // The reader keeps its available update (R17) until it is
+                // installed.
+                TerminalEvent::UpdateAvailable {
+                    serial_number,
+                    update,
+                } => {
+                    if let Some(r) = view.readers.get_mut(serial_number) {
+                        r.reader.available_update = Some(update.clone());
+                    }
+                }
+                TerminalEvent::UpdateInstallFinished {
+                    serial_number,
+                    update: Some(update),
+                    error: None,
+                } => {
+                    if let Some(r) = view.readers.get_mut(serial_number) {
+                        r.reader.software_version = Some(update.version.clone());
+                        r.reader.available_update = None;
+                    }
+                }
                 TerminalEvent::Disconnected { serial_number, .. } => {
                     if let Some(r) = view.readers.get_mut(serial_number) {
                         r.status = ConnectionStatus::NotConnected;

@@ -19,6 +19,7 @@ pub fn reader() -> Reader {
         battery: None,
         rssi: Some(-50),
         peripheral: SERIAL.into(),
+        available_update: None,
     }
 }
 

@@ -149,6 +149,7 @@ pub fn m2(serial: &str) -> Reader {
         battery: None,
         rssi: Some(-50),
         peripheral: serial.into(),
+        available_update: None,
     }
 }
 
