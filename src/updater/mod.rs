@@ -31,7 +31,7 @@
 //! | `messages.rs` | [`UpdaterInput`], [`UpdaterOutput`], [`TransferCommand`], [`UpdaterTimer`], [`UpdaterPolicy`], [`UpdateError`] |
 //! | `machine.rs` | the pure statig machine [`Updater`] and its table [`SPEC`] |
 //! | `presets.rs` | the simulated readers' presets [`SimulatedUpdatePreset`] and what they answer |
-//! | `actor.rs` | the shell: hands every output to its owner ([`start_updater`]) |
+//! | `actor.rs` | the shell ([`start_updater`]): asks the catalog, downloads and checks the image ([`check_image`]) and puts it in the slot the connection sends from; hands every other output to its owner |
 //!
 //! # States
 //!
@@ -39,12 +39,14 @@
 //! |---|---|---|
 //! | `not_connected` | `ReaderConnected` (→ `checking`, output `CheckCatalog`) | |
 //! | `connected` ⊃ | `ReaderDisconnected` (→ `not_connected`); `ReaderConnected` checks again; keeps the battery and whether a transaction runs; `InstallRequested` with nothing on offer: `InstallFinished` with no update | R17 |
-//! | `connected.checking` | `CatalogAnswered`: nothing → `up_to_date`; optional → `optional`; required → `transferring`, or `required` when the battery or a transaction refuses it (the connect decided by R15); `CatalogTimedOut` → `up_to_date`. Every way out but an install says `ConnectMayProceed` or `ConnectMustFail` | R13–R15 |
+//! | `connected.checking` | `CatalogAnswered`: nothing → `up_to_date`; optional → `optional`; required → `downloading`, or `required` when the battery or a transaction refuses it (the connect decided by R15); `CatalogTimedOut` or `CatalogUnavailable` → `up_to_date`. Every way out but an install says `ConnectMayProceed` or `ConnectMustFail` | R13–R15 |
 //! | `connected.up_to_date` | nothing: the reader runs the latest software, or the catalog timed out; a late `CatalogAnswered` with an update → `optional` (reported outside transactions) or `required` (installed at the next connect) | R17 |
-//! | `connected.available` ⊃ | `InstallRequested` (→ `transferring`; refused in place during a transaction or at 50 % battery or below) | R14, R17 |
+//! | `connected.available` ⊃ | `InstallRequested` (→ `downloading`; refused in place during a transaction or at 50 % battery or below) | R14, R17 |
 //! | `connected.available.optional` | `UpdateBecameRequired` (→ `required`); `TransactionEnded` reports an update a transaction held back | R17 |
 //! | `connected.available.required` | the next connect (installed then), or `InstallRequested` | R15, R17 |
 //! | `connected.installing` ⊃ | `CancelRequested` (cancelable only), `TransferFailed`, a `TransferStalled` that gives up (→ `optional` or `required`); `ReaderDisconnected` (→ `not_connected`) | R15, R16 |
+//! | `connected.installing.downloading` | `ImageDownloaded` (→ `verifying`), `DownloadFailed` (the install fails: `update_download_failed`) | R13 |
+//! | `connected.installing.verifying` | `ImageVerified` (→ `transferring`; the battery and transactions are asked again), `ImageRejected { check }` (the install fails: `update_image_rejected`, nothing sent to the reader) | R14, R19 |
 //! | `connected.installing.transferring` | `BeginAcked`, `ChunksAcked` (progress; the last → `committing`), `TransferStalled` (resend) | R13 |
 //! | `connected.installing.committing` | `CommitAcked` (→ `installed`) | R13, R19 |
 //! | `connected.installed` | nothing: the update runs | |
@@ -54,35 +56,39 @@
 //! random sequences of connects, catalog answers, transfers, app calls,
 //! transactions and time).
 //!
-//! # Wiring (the owner's part)
+//! # Wiring
 //!
-//! | owner sees | feeds the updater |
+//! The reader session owns the updater (started on its first use) and
+//! the connection; the updater's shell does its own IO.
+//!
+//! | the session sees | feeds the updater |
 //! |---|---|
-//! | `ConnectionEvent::Connected { reader, .. }` and the backend's last-latest-run time | `ReaderConnected(ConnectedReader { device_type, software_version, battery_level, last_latest_run_at })` |
-//! | the connection ended (any reason), or a connect failed | `ReaderDisconnected` |
+//! | the connection's `Connected { reader, location, .. }` (the app's connect or a reconnect attempt; the session holds it as `checking_updates`) | `ReaderConnected(ConnectedReader { location, device_type, software_version, battery_level, .. })` |
+//! | the connection ended (any reason) after that | `ReaderDisconnected` |
 //! | a battery report | `BatteryReported { level }` |
-//! | the catalog's answer to `CheckCatalog` | `CatalogAnswered { update }` |
 //! | `install_available_update()` | `InstallRequested` |
 //! | the install's cancelable used | `CancelRequested` |
-//! | it asks the connection for a transaction; the transaction ended or did not start | `TransactionStarted`; `TransactionEnded` |
+//! | it asks the reader for a transaction; the transaction ended or did not start | `TransactionStarted`; `TransactionEnded` |
 //! | the reader's `Ack` to `UpdateBegin` / `UpdateCommit` | `BeginAcked` / `CommitAcked` |
 //! | `UpdateChunkAck { up_to_offset }` | `ChunksAcked { up_to_offset }` |
-//! | the reader's `Error { code }` to an update command (not `UnexpectedOffset`: the chunk ack sent with it says where the reader is, and a stall resends), or the command could not be sent | `TransferFailed { error: UpdateError::from_reader(code) }` |
+//! | the reader's `Error { code }` to an update command (not `UnexpectedOffset`: the chunk ack sent with it says where the reader is, and a stall resends), a command timeout, or a transaction in the way | `TransferFailed { error }` |
 //!
-//! | the updater outputs | the owner does |
+//! | the updater outputs | who does what |
 //! |---|---|
-//! | `CheckCatalog { device_type, software_version }` | asks the catalog |
-//! | `ConnectMayProceed` | finishes the connect (status `Connected`) |
-//! | `ConnectMustFail(error)` | fails the connect with `error` and disconnects the reader |
-//! | `UpdateAvailable(update)` | publishes it; keeps it as `reader.available_update` |
-//! | `InstallStarted { update, cancelable }`, `InstallProgress { progress }`, `InstallFinished { update, error }` | publishes them (the cancelable feeds `CancelRequested`) |
-//! | `Transfer(Begin { .. } / SendChunks { from, to, chunk_len } / Commit / Abort)` | sends `UpdateBegin` / `UpdateChunk`s of the image's bytes `from..to` / `UpdateCommit` / `UpdateAbort` |
+//! | `CheckCatalog { location, device_type, software_version }` | the shell asks the backend (`Backend::check_update`) → `CatalogAnswered`, or `CatalogUnavailable` when the backend fails |
+//! | `DownloadImage { device_type, update }` | the shell downloads it (`Backend::download_update`) → `ImageDownloaded` / `DownloadFailed` |
+//! | `VerifyImage(update)` | the shell checks size and digest ([`check_image`]) and puts the image where the connection reads it → `ImageVerified` / `ImageRejected { check }` |
+//! | `ConnectMayProceed` | the session finishes the connect (status `Connected`, the connect answered) |
+//! | `ConnectMustFail(error)` | the session disconnects the reader, then fails the connect with `ConnectError::UpdateFailed { error }` |
+//! | `UpdateAvailable(update)` | the session publishes it and keeps it as `reader.available_update` |
+//! | `InstallStarted { update, cancelable }`, `InstallProgress { progress }`, `InstallFinished { update, error }` | the session publishes them (with a [`Cancelable`](crate::cancelable::Cancelable) that feeds `CancelRequested` when `cancelable`); no reboot starts while an install runs |
+//! | `Transfer(Begin { .. } / SendChunks { from, to, chunk_len } / Commit / Abort)` | the connection sends `UpdateBegin` / `UpdateChunk`s of the image's bytes `from..to` / `UpdateCommit` / `UpdateAbort` |
 //!
 //! ```
 //! use readerlink::reader::DeviceType;
 //! use readerlink::runtime::Harness;
 //! use readerlink::updater::{
-//!     ConnectedReader, SimulatedUpdatePreset, TransferCommand, Updater, UpdaterInput, UpdaterOutput,
+//!     ConnectedReader, SimulatedUpdatePreset, Updater, UpdaterInput, UpdaterOutput,
 //! };
 //! use readerlink::transport::sim::ReaderSpec;
 //!
@@ -102,7 +108,10 @@
 //! });
 //! // A required update: it installs inside the connect, which waits.
 //! assert!(matches!(out[0], UpdaterOutput::InstallStarted { cancelable: true, .. }));
-//! assert!(matches!(out[2], UpdaterOutput::Transfer(TransferCommand::Begin { .. })));
+//! assert!(out.iter().any(|o| matches!(o, UpdaterOutput::DownloadImage { .. })));
+//! assert_eq!(harness.state(), "downloading");
+//! harness.input(UpdaterInput::ImageDownloaded);
+//! harness.input(UpdaterInput::ImageVerified);
 //! assert_eq!(harness.state(), "transferring");
 //! ```
 
