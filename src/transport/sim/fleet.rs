@@ -101,6 +101,17 @@ pub struct ReaderSpec {
 }
 
 impl ReaderSpec {
+    /// This reader with the battery its update preset calls for: the
+    /// low-battery presets lower it below 50 % (R14); `random` draws with
+    /// `seed`, as the catalog does.
+    pub fn with_update_preset_battery(&self, seed: u64) -> Self {
+        let mut spec = self.clone();
+        if !spec.update.is_none() {
+            spec.battery = spec.update.simulate(seed, self, 0).battery_level;
+        }
+        spec
+    }
+
     /// A healthy reader at 1 m, 80 % charged, not charging, with the device
     /// type's default ATT payload.
     pub fn new(

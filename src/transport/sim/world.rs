@@ -142,6 +142,9 @@ impl SimWorld {
             .readers
             .iter()
             .map(|spec| {
+                // A low-battery update preset runs the reader below 50 %
+                // (R14), as the reference's simulated reader does.
+                let spec = &spec.with_update_preset_battery(fleet.seed);
                 let cell = Arc::new(ReaderCell {
                     state: Mutex::new(Cell {
                         reader: SimReader::new(spec, 0),
