@@ -240,19 +240,40 @@ impl ConnectionEffects {
     }
 }
 
-/// Starts a connection actor for `serial` on the current arbiter, its
-/// machine restarted after a panic within `restarts`. Its id in the trace
-/// is `connection:<serial>`.
-pub fn start_connection(
-    serial: SerialNumber,
-    transport: Arc<dyn Transport>,
-    backend: Arc<dyn Backend>,
-    report: ReportFn,
-    tracer: Tracer,
-    clock: Clock,
-    restarts: RestartIntensity,
-    image: ImageSlot,
-) -> Addr<ConnectionActor> {
+/// What a connection actor is started with.
+pub struct ConnectionParts {
+    /// The reader it connects.
+    pub serial: SerialNumber,
+    /// The link to readers.
+    pub transport: Arc<dyn Transport>,
+    /// The backend (location, token, registration).
+    pub backend: Arc<dyn Backend>,
+    /// Where its reports go (the reader's session).
+    pub report: ReportFn,
+    /// Where its records go.
+    pub tracer: Tracer,
+    /// The runtime's clock.
+    pub clock: Clock,
+    /// How often its machine may be restarted after a panic.
+    pub restarts: RestartIntensity,
+    /// The checked update image it sends chunks from (the updater puts it).
+    pub image: ImageSlot,
+}
+
+/// Starts a connection actor for `parts.serial` on the current arbiter,
+/// its machine restarted after a panic within `parts.restarts`. Its id in
+/// the trace is `connection:<serial>`.
+pub fn start_connection(parts: ConnectionParts) -> Addr<ConnectionActor> {
+    let ConnectionParts {
+        serial,
+        transport,
+        backend,
+        report,
+        tracer,
+        clock,
+        restarts,
+        image,
+    } = parts;
     let id = format!("connection:{serial}");
     let effects = ConnectionEffects::new(serial, transport, backend, report, image);
     MachineActor::new(id, Connection::new(), effects, tracer, clock)
@@ -363,16 +384,16 @@ mod tests {
     ) -> (Addr<ConnectionActor>, Reports) {
         let reports: Reports = Rc::default();
         let log = reports.clone();
-        let addr = start_connection(
-            serial.into(),
-            Arc::new(world.transport()),
-            Arc::new(backend.clone()),
-            Rc::new(move |event| log.borrow_mut().push(event)),
-            Tracer::off(),
-            Clock::start(),
+        let addr = start_connection(ConnectionParts {
+            serial: serial.into(),
+            transport: Arc::new(world.transport()),
+            backend: Arc::new(backend.clone()),
+            report: Rc::new(move |event| log.borrow_mut().push(event)),
+            tracer: Tracer::off(),
+            clock: Clock::start(),
             restarts,
-            ImageSlot::default(),
-        );
+            image: ImageSlot::default(),
+        });
         (addr, reports)
     }
 

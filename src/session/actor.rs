@@ -13,7 +13,7 @@ use super::machine::Session;
 use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport};
 use crate::backend::Backend;
 use crate::cancelable::{CancelOutcome, Cancelable};
-use crate::connection::{ConnectionActor, ConnectionInput, ImageSlot, start_connection};
+use crate::connection::{ConnectionActor, ConnectionInput, ConnectionParts, ImageSlot, start_connection};
 use crate::reader::{Reader, SerialNumber};
 use crate::reboot::{RebootPolicy, RebootTimerActor, start_reboot_timer};
 use crate::reconnect::{ReconnectPolicy, SupervisorHandle, SupervisorParts, start_supervisor};
@@ -79,16 +79,16 @@ impl SessionEffects {
         let report = Rc::new(move |event| {
             session.do_send(Deliver::from(source.clone(), SessionInput::from(event)));
         });
-        let actor = start_connection(
-            self.serial.clone(),
-            self.parts.transport.clone(),
-            self.parts.backend.clone(),
+        let actor = start_connection(ConnectionParts {
+            serial: self.serial.clone(),
+            transport: self.parts.transport.clone(),
+            backend: self.parts.backend.clone(),
             report,
-            self.parts.tracer.clone(),
-            self.parts.clock,
-            self.parts.restarts,
-            self.image.clone(),
-        );
+            tracer: self.parts.tracer.clone(),
+            clock: self.parts.clock,
+            restarts: self.parts.restarts,
+            image: self.image.clone(),
+        });
         self.connection = Some(actor.clone());
         actor
     }

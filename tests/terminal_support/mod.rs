@@ -104,8 +104,66 @@ impl Rig {
     /// serial numbers.
     pub fn event_log(&self) -> String {
         let mut log = String::new();
-        for (t, event) in self.events.lock().unwrap().iter() {
+        let events = self.events.lock().unwrap();
+        let mut i = 0;
+        while i < events.len() {
+            let (t, event) = &events[i];
+            i += 1;
             let line = match event {
+                // A run of progress events is one line: how many, from
+                // where to where.
+                TerminalEvent::UpdateInstallProgress {
+                    serial_number,
+                    progress,
+                } => {
+                    let mut last = *progress;
+                    let mut count = 1;
+                    while let Some((_, TerminalEvent::UpdateInstallProgress { progress, .. })) = events.get(i)
+                    {
+                        last = *progress;
+                        count += 1;
+                        i += 1;
+                    }
+                    format!("UpdateInstallProgress {{ {serial_number} ×{count}, {progress:.2} → {last:.2} }}")
+                }
+                TerminalEvent::UpdateAvailable {
+                    serial_number,
+                    update,
+                }
+                | TerminalEvent::UpdateInstallStarted {
+                    serial_number,
+                    update,
+                    ..
+                } => {
+                    let kind = match event {
+                        TerminalEvent::UpdateAvailable { .. } => "UpdateAvailable",
+                        _ => "UpdateInstallStarted",
+                    };
+                    let cancelable = match event {
+                        TerminalEvent::UpdateInstallStarted { cancelable, .. } => {
+                            format!(", cancelable: {}", cancelable.is_some())
+                        }
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{kind} {{ {serial_number} v{} {:?} {:?}, required_at: {}{cancelable} }}",
+                        update.version,
+                        update.components,
+                        update.duration_estimate,
+                        fmt_ms(update.required_at)
+                    )
+                }
+                TerminalEvent::UpdateInstallFinished {
+                    serial_number,
+                    update,
+                    error,
+                } => format!(
+                    "UpdateInstallFinished {{ {serial_number} {}, error: {} }}",
+                    update
+                        .as_ref()
+                        .map_or("no update".to_owned(), |u| format!("v{}", u.version)),
+                    error.map_or("none".to_owned(), |e| e.code().to_owned())
+                ),
                 TerminalEvent::DiscoveredReadersUpdated { readers } => {
                     let serials: Vec<&str> = readers.iter().map(|r| r.serial_number.as_str()).collect();
                     format!("DiscoveredReadersUpdated [{}]", serials.join(", "))
