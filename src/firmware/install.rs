@@ -52,9 +52,15 @@ pub fn prepare_install(
     expectation: &Expectation,
     chunk_len: u16,
 ) -> Result<PreparedInstall, IntegrityError> {
-    let verified = verify(signed, image, trusted, expectation)?;
+    let verified = match verify(signed, image, trusted, expectation) {
+        Ok(verified) => verified,
+        Err(error) => {
+            tracing::warn!(check = %error.check(), code = error.code(), "update image rejected: {error}");
+            return Err(error);
+        }
+    };
     let chunk_len = (chunk_len as usize).clamp(1, MAX_CHUNK_LEN);
-    let chunks = verified
+    let chunks: Vec<PreparedChunk> = verified
         .image
         .chunks(chunk_len)
         .enumerate()
@@ -75,9 +81,40 @@ pub fn prepare_install(
             }
         })
         .collect();
+    tracing::info!(
+        version = %verified.manifest.version,
+        key_id = %verified.key_id,
+        chunks = chunks.len(),
+        "update image verified"
+    );
     Ok(PreparedInstall {
         manifest: verified.manifest.clone(),
         key_id: verified.key_id,
         chunks,
     })
+}
+
+/// An install whose transfer and commit the reader acknowledged, but whose
+/// image does not run afterwards: the reader fell back to its old slot (the
+/// new image never confirmed itself). A failed install, not a success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the reader runs {running} after {installed} was installed: the new image was never activated")]
+pub struct NotActivated {
+    /// The version installed.
+    pub installed: String,
+    /// The version the reader reports running.
+    pub running: String,
+}
+
+/// Checks, after an install and a fresh hello, that the reader runs the
+/// version it was given.
+pub fn confirm_running(manifest: &Manifest, running_version: &str) -> Result<(), NotActivated> {
+    if running_version == manifest.version {
+        Ok(())
+    } else {
+        Err(NotActivated {
+            installed: manifest.version.clone(),
+            running: running_version.to_owned(),
+        })
+    }
 }

@@ -12,7 +12,8 @@
 //! one, [`compare_versions`]), the size and the digest; the first failure is
 //! an [`IntegrityError`] naming its check. [`prepare_install`] verifies and
 //! only then cuts the image into `UpdateChunk` frames, so a rejected image
-//! yields none.
+//! yields none. After the install and a fresh hello, [`confirm_running`]
+//! tells an image the reader really runs from one it fell back from.
 //!
 //! ```
 //! use readerlink::firmware::{Expectation, Manifest, SigningKey, TrustedKeys, prepare_install, sign, verify};
@@ -44,7 +45,7 @@ mod keys;
 mod manifest;
 mod version;
 
-pub use install::{PreparedChunk, PreparedInstall, prepare_install};
+pub use install::{NotActivated, PreparedChunk, PreparedInstall, confirm_running, prepare_install};
 pub use keys::{KeyError, KeyId, PublicKey, SigningKey, TrustedKeys};
 pub use manifest::{Expectation, IntegrityError, Manifest, Signature, SignedManifest, VerifiedImage, sign, verify};
 pub use version::{VersionError, compare_versions};
