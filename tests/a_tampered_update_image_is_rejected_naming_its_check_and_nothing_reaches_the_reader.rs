@@ -20,7 +20,10 @@ async fn refused(signed: &SignedManifest, image: &[u8]) -> IntegrityError {
     let world = world();
     let mut central = Central::connect_in(&world, SERIAL).await;
     let error = match prepare(&world, &mut central, signed, image).await {
-        Ok(prepared) => panic!("a tampered image was framed into {} chunks", prepared.chunks.len()),
+        Ok(prepared) => panic!(
+            "a tampered image was framed into {} chunks",
+            prepared.chunks.len()
+        ),
         Err(error) => error,
     };
     wait(2_000).await;
@@ -39,7 +42,10 @@ async fn the_untampered_release_is_framed_and_installs() {
     let mut central = Central::connect_in(&world, SERIAL).await;
     let prepared = prepare(&world, &mut central, &signed, &image).await.unwrap();
     assert_eq!(prepared.chunks.len(), 12);
-    assert_eq!(write_install(&mut central, &prepared, |_| true).await, Reached::Committed);
+    assert_eq!(
+        write_install(&mut central, &prepared, |_| true).await,
+        Reached::Committed
+    );
     wait(2_000).await;
     assert_eq!(hello(&mut central).await.software_version, NEW);
 }
@@ -50,7 +56,10 @@ async fn one_flipped_byte_fails_the_digest_check() {
     image[1_000] ^= 0x01;
     let error = refused(&signed, &image).await;
     assert_eq!(error.check(), IntegrityCheck::Digest);
-    assert!(matches!(error, IntegrityError::DigestMismatch { .. }), "{error:?}");
+    assert!(
+        matches!(error, IntegrityError::DigestMismatch { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -75,7 +84,12 @@ async fn a_wrong_key_claiming_the_pinned_keys_id_fails_the_signature_check() {
     forged.key_id = key().key_id();
     let error = refused(&forged, &image).await;
     assert_eq!(error.check(), IntegrityCheck::Signature);
-    assert_eq!(error, IntegrityError::BadSignature { key_id: key().key_id() });
+    assert_eq!(
+        error,
+        IntegrityError::BadSignature {
+            key_id: key().key_id()
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -83,7 +97,12 @@ async fn metadata_altered_after_signing_fails_the_signature_check() {
     let (mut signed, image) = release(NEW);
     signed.manifest.expires_at += 1;
     let error = refused(&signed, &image).await;
-    assert_eq!(error, IntegrityError::BadSignature { key_id: key().key_id() });
+    assert_eq!(
+        error,
+        IntegrityError::BadSignature {
+            key_id: key().key_id()
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -179,16 +198,28 @@ async fn the_checks_run_signature_first_and_digest_last() {
     let image = image(IMAGE_LEN, 7);
     let mut bad = Manifest::for_image("1.0.0", DeviceType::WisePad3, &image, 1);
     let mut signed = sign(&bad, &SigningKey::from_bytes(&[3; 32]));
-    assert_eq!(refused(&signed, &image[1..]).await.check(), IntegrityCheck::Signature);
+    assert_eq!(
+        refused(&signed, &image[1..]).await.check(),
+        IntegrityCheck::Signature
+    );
     // Signed right, then each check in turn.
     signed = sign(&bad, &key());
-    assert_eq!(refused(&signed, &image[1..]).await.check(), IntegrityCheck::Expiry);
+    assert_eq!(
+        refused(&signed, &image[1..]).await.check(),
+        IntegrityCheck::Expiry
+    );
     bad.expires_at = EXPIRES_AT;
     signed = sign(&bad, &key());
-    assert_eq!(refused(&signed, &image[1..]).await.check(), IntegrityCheck::DeviceType);
+    assert_eq!(
+        refused(&signed, &image[1..]).await.check(),
+        IntegrityCheck::DeviceType
+    );
     bad.device_type = DeviceType::StripeM2;
     signed = sign(&bad, &key());
-    assert_eq!(refused(&signed, &image[1..]).await.check(), IntegrityCheck::Rollback);
+    assert_eq!(
+        refused(&signed, &image[1..]).await.check(),
+        IntegrityCheck::Rollback
+    );
     bad.version = NEW.into();
     signed = sign(&bad, &key());
     assert_eq!(refused(&signed, &image[1..]).await.check(), IntegrityCheck::Size);
@@ -204,5 +235,8 @@ async fn the_reader_itself_refuses_an_older_version_even_from_a_host_that_skips_
     let (result, _) = central.install("3.0.0", &image(1_024, 1), 256, 1).await;
     assert_eq!(result, Err(readerlink::protocol::ErrorCode::VersionTooOld));
     let state = world.reader_state(&serial(SERIAL)).unwrap();
-    assert_eq!((state.software_version.as_str(), state.inactive_image), (OLD, None));
+    assert_eq!(
+        (state.software_version.as_str(), state.inactive_image),
+        (OLD, None)
+    );
 }

@@ -43,7 +43,10 @@ fn to_hex(bytes: &[u8]) -> String {
 
 fn from_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], KeyError> {
     let text = text.trim();
-    let bad = || KeyError::NotHex { what, expected: 2 * N };
+    let bad = || KeyError::NotHex {
+        what,
+        expected: 2 * N,
+    };
     if text.len() != 2 * N || !text.is_ascii() {
         return Err(bad());
     }
@@ -80,11 +83,12 @@ impl SigningKey {
     /// Reads a key written by [`SigningKey::write_file`]: its 32 secret
     /// bytes as 64 hex digits.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| KeyError::File {
-            path: path.display().to_string(),
-            action: "read",
-            source,
-        })?);
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| KeyError::File {
+                path: path.display().to_string(),
+                action: "read",
+                source,
+            })?);
         let seed = zeroize::Zeroizing::new(from_hex::<32>(&text, "signing key")?);
         Ok(Self::from_bytes(&seed))
     }
@@ -322,9 +326,15 @@ mod tests {
         let path = dir.path().join("signing.key");
         let key = SigningKey::generate().unwrap();
         key.write_file(&path).unwrap();
-        assert_eq!(SigningKey::from_file(&path).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            SigningKey::from_file(&path).unwrap().public_key(),
+            key.public_key()
+        );
         std::fs::write(&path, "not hex").unwrap();
-        assert!(matches!(SigningKey::from_file(&path), Err(KeyError::NotHex { .. })));
+        assert!(matches!(
+            SigningKey::from_file(&path),
+            Err(KeyError::NotHex { .. })
+        ));
     }
 
     #[test]

@@ -36,7 +36,12 @@ const SIGNING_CONTEXT: &[u8] = b"readerlink firmware manifest v1\0";
 
 impl Manifest {
     /// The metadata for `image`.
-    pub fn for_image(version: impl Into<String>, device_type: DeviceType, image: &[u8], expires_at: Millis) -> Self {
+    pub fn for_image(
+        version: impl Into<String>,
+        device_type: DeviceType,
+        image: &[u8],
+        expires_at: Millis,
+    ) -> Self {
         Self {
             version: version.into(),
             device_type,
@@ -222,7 +227,10 @@ pub enum IntegrityError {
 
 crate::error_data::impl_error_data!(
     IntegrityError,
-    placeholder = IntegrityError::Expired { expires_at: 0, now: 0 }
+    placeholder = IntegrityError::Expired {
+        expires_at: 0,
+        now: 0
+    }
 );
 
 impl IntegrityError {
@@ -280,7 +288,9 @@ pub fn verify<'a>(
     expectation: &Expectation,
 ) -> Result<VerifiedImage<'a>, IntegrityError> {
     let key_id = signed.key_id;
-    let key = trusted.get(&key_id).ok_or(IntegrityError::UnknownKey { key_id })?;
+    let key = trusted
+        .get(&key_id)
+        .ok_or(IntegrityError::UnknownKey { key_id })?;
     let manifest = &signed.manifest;
     if !key.verifies(&manifest.signed_bytes(), &signed.signature.0) {
         return Err(IntegrityError::BadSignature { key_id });

@@ -47,5 +47,7 @@ mod version;
 
 pub use install::{NotActivated, PreparedChunk, PreparedInstall, confirm_running, prepare_install};
 pub use keys::{KeyError, KeyId, PublicKey, SigningKey, TrustedKeys};
-pub use manifest::{Expectation, IntegrityError, Manifest, Signature, SignedManifest, VerifiedImage, sign, verify};
+pub use manifest::{
+    Expectation, IntegrityError, Manifest, Signature, SignedManifest, VerifiedImage, sign, verify,
+};
 pub use version::{VersionError, compare_versions};

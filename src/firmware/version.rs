@@ -77,7 +77,12 @@ fn parse(version: &str) -> Result<Version<'_>, VersionError> {
 }
 
 fn compare_identifiers(a: &str, b: &str) -> Ordering {
-    let numeric = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u64>().ok()).flatten();
+    let numeric = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
     match (numeric(a), numeric(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
         // A numeric identifier sorts before an alphanumeric one (as in
@@ -149,19 +154,29 @@ mod tests {
         ];
         for pair in ordered.windows(2) {
             assert_eq!(compare_versions(pair[0], pair[1]), Ok(Ordering::Less), "{pair:?}");
-            assert_eq!(compare_versions(pair[1], pair[0]), Ok(Ordering::Greater), "{pair:?}");
+            assert_eq!(
+                compare_versions(pair[1], pair[0]),
+                Ok(Ordering::Greater),
+                "{pair:?}"
+            );
         }
         assert_eq!(compare_versions("3.2", "3.2.0"), Ok(Ordering::Equal));
     }
 
     #[test]
     fn unreadable_versions_are_typed_errors() {
-        assert!(matches!(compare_versions("", "1"), Err(VersionError::Empty { .. })));
+        assert!(matches!(
+            compare_versions("", "1"),
+            Err(VersionError::Empty { .. })
+        ));
         assert!(matches!(
             compare_versions("1..2", "1"),
             Err(VersionError::NotNumeric { part, .. }) if part.is_empty()
         ));
-        assert!(matches!(compare_versions("v1.2", "1"), Err(VersionError::NotNumeric { .. })));
+        assert!(matches!(
+            compare_versions("v1.2", "1"),
+            Err(VersionError::NotNumeric { .. })
+        ));
         assert!(matches!(
             compare_versions("1.2-", "1"),
             Err(VersionError::EmptyPreRelease { .. })

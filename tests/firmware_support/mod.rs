@@ -30,8 +30,8 @@ pub const IMAGE_LEN: usize = 12 * CHUNK_LEN as usize;
 /// The backend's key in these tests (fixed, so a test can look for its
 /// bytes).
 pub const SEED: [u8; 32] = [
-    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49,
-    0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44,
+    0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
 ];
 
 pub fn key() -> SigningKey {
@@ -102,13 +102,16 @@ pub enum Reached {
     Refused(ErrorCode),
     /// The link went before the end.
     LinkLost,
+    /// `after_step` stopped it.
+    Stopped,
 }
 
 /// Writes a prepared install: `UpdateBegin` (window 1), then each chunk
 /// frame exactly as prepared, waiting for its acknowledgement, then
 /// `UpdateCommit`. `after_step(k)` runs after step `k` (0: begin
 /// acknowledged, `k` in 1..=chunks: chunk `k` acknowledged) and may cut
-/// the reader off; it returns `false` to stop there.
+/// the reader off; it returns `false` to stop there (before the commit,
+/// when it stops after the last chunk).
 pub async fn write_install(
     central: &mut Central,
     prepared: &PreparedInstall,
@@ -121,7 +124,7 @@ pub async fn write_install(
         None => return Reached::LinkLost,
     }
     if !after_step(0) {
-        return Reached::LinkLost;
+        return Reached::Stopped;
     }
     for (i, chunk) in prepared.chunks.iter().enumerate() {
         for payload in fragment(&chunk.frame, central.link.att_payload) {
@@ -142,7 +145,7 @@ pub async fn write_install(
             }
         }
         if !after_step(i + 1) {
-            return Reached::LinkLost;
+            return Reached::Stopped;
         }
     }
     match central.request(Command::UpdateCommit).await {
@@ -167,5 +170,8 @@ pub async fn connect_when_up(world: &SimWorld) -> Central {
         }
         wait(BOOT_MS / 10).await;
     }
-    panic!("the reader never came up: {:?}", world.reader_state(&serial(SERIAL)));
+    panic!(
+        "the reader never came up: {:?}",
+        world.reader_state(&serial(SERIAL))
+    );
 }
