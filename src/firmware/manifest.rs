@@ -176,7 +176,7 @@ pub enum IntegrityError {
         now: Millis,
     },
     /// The image is built for another model.
-    #[error("the update image is for {image:?}, the reader is a {reader:?}")]
+    #[error("the update image is for the {image}, the reader is a {reader}")]
     WrongDeviceType {
         /// The model the manifest names.
         image: DeviceType,
