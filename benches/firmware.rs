@@ -16,7 +16,9 @@ use readerlink::updater::Sha256Digest;
 const IMAGE_LEN: usize = 1024 * 1024;
 
 fn pipeline(c: &mut Criterion) {
-    let image: Vec<u8> = (0..IMAGE_LEN).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let image: Vec<u8> = (0..IMAGE_LEN)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let key = SigningKey::from_bytes(&[7; 32]);
     let trusted = TrustedKeys::new().with(key.public_key());
     let signed = sign(
