@@ -88,3 +88,34 @@ async fn a_confirmed_image_survives_a_reboot() {
         Ok(())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reboot_asked_for_during_the_trial_falls_back_to_the_old_slot() {
+    let world = world();
+    let (signed, image) = release(NEW);
+    let mut central = Central::connect_in(&world, SERIAL).await;
+    let prepared = prepare(&world, &mut central, &signed, &image).await.unwrap();
+    assert_eq!(
+        write_install(&mut central, &prepared, |_| true).await,
+        Reached::Committed
+    );
+    assert!(world.reader_state(&serial(SERIAL)).unwrap().on_trial);
+    // A new install cannot begin while the trial runs.
+    assert!(matches!(
+        central.request(prepared.begin(1)).await,
+        Some(readerlink::protocol::ReaderMessage::Error {
+            code: readerlink::protocol::ErrorCode::Busy,
+            ..
+        })
+    ));
+    central
+        .send(readerlink::protocol::Command::Reboot {
+            kind: readerlink::protocol::RebootKind::Requested,
+        })
+        .await;
+    central.until_lost().await;
+    let mut central = connect_when_up(&world).await;
+    let info = hello(&mut central).await;
+    assert_eq!((info.active_slot, info.software_version.as_str()), (Slot::A, OLD));
+    assert!(confirm_running(&prepared.manifest, &info.software_version).is_err());
+}
