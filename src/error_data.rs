@@ -208,6 +208,7 @@ pub fn all_codes() -> &'static [&'static str] {
             TransportError::codes(),
             BackendError::codes(),
             crate::updater::UpdateError::codes(),
+            crate::firmware::IntegrityError::codes(),
         ]
         .concat();
         codes.sort_unstable();

@@ -35,6 +35,7 @@
 //! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection, reconnect supervisor and reboot timer, decides what their reports mean together (R6–R12, R20) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
 //! | [`reboot`] | the 24-hour reboot timer, one per connected M2 or WisePad 3: counts from the reader's reported uptime, reboots a lead before the reader's own deadline, never during a transaction (R12, R20) |
+//! | [`firmware`] | firmware integrity (R19): signed manifests, pinned keys, the checks before any chunk goes to a reader, version order, chunk framing |
 //! | [`updater`] | the updater, one per reader session: asks the update catalog at each connect, installs a required update inside the connect and decides whether the connect proceeds, reports and installs optional ones (R13–R18); the simulated update presets |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
@@ -58,6 +59,7 @@ pub mod cancelable;
 pub mod cli;
 pub mod connection;
 pub mod error_data;
+pub mod firmware;
 pub mod machines;
 pub mod prelude;
 pub mod protocol;

@@ -12,9 +12,12 @@ use std::collections::BTreeSet;
 use readerlink::backend::BackendError;
 use readerlink::connection::{BackendCall, CommandError, ConnectError};
 use readerlink::error_data::{ErrorData, variant_names};
+use readerlink::firmware::{IntegrityError, KeyId};
 use readerlink::prelude::*;
 use readerlink::protocol::messages::ErrorCode;
+use readerlink::reader::DeviceType;
 use readerlink::transport::TransportError;
+use readerlink::updater::Sha256Digest;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -226,6 +229,42 @@ fn terminal_errors() -> Vec<TerminalError> {
     ]
 }
 
+fn integrity_errors() -> Vec<IntegrityError> {
+    let key_id = KeyId([0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]);
+    vec![
+        IntegrityError::UnknownKey { key_id },
+        IntegrityError::BadSignature { key_id },
+        IntegrityError::Expired {
+            expires_at: 1_000,
+            now: 2_000,
+        },
+        IntegrityError::WrongDeviceType {
+            image: DeviceType::WisePad3,
+            reader: DeviceType::StripeM2,
+        },
+        IntegrityError::Rollback {
+            image_version: "3.0.9".into(),
+            installed_version: "3.1.0".into(),
+        },
+        IntegrityError::UnreadableVersion {
+            version: "3.x".into(),
+            reason: "the version `3.x` has `x` where a number belongs".into(),
+        },
+        IntegrityError::Truncated {
+            expected: 4_096,
+            actual: 4_095,
+        },
+        IntegrityError::Oversized {
+            expected: 4_096,
+            actual: 4_352,
+        },
+        IntegrityError::DigestMismatch {
+            expected: Sha256Digest([0xaa; 32]),
+            actual: Sha256Digest([0xbb; 32]),
+        },
+    ]
+}
+
 /// Checks every sample's shape and round trip, that the samples cover
 /// every kind of `E`, and returns their JSON lines for the snapshot. An
 /// error whose own `Serialize` is serde's default (the backend's, used as
@@ -342,6 +381,17 @@ fn every_error_kind_is_written_with_its_code_and_message_and_reads_back() {
     lines.extend(check_errors("DiscoveryError", discovery_errors(), true));
     lines.extend(check_errors("TerminalError", terminal_errors(), true));
     insta::assert_snapshot!("every_error_kind_as_json", lines.join("\n"));
+}
+
+#[test]
+fn every_firmware_integrity_error_kind_is_written_with_its_code_and_message_and_reads_back() {
+    let _snapshots = common::snapshots();
+    let lines = check_errors("IntegrityError", integrity_errors(), true);
+    for error in integrity_errors() {
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(json["code"], error.code());
+    }
+    insta::assert_snapshot!("every_integrity_error_kind_as_json", lines.join("\n"));
 }
 
 #[test]

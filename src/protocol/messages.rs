@@ -175,7 +175,9 @@ pub enum Command {
     /// Start writing an image to the inactive firmware slot (R19). Answered
     /// by [`ReaderMessage::Ack`], or an [`ReaderMessage::Error`] when the
     /// reader cannot take it ([`ErrorCode::TransactionInProgress`] while a
-    /// transaction runs).
+    /// transaction runs, [`ErrorCode::VersionTooOld`] for a version older
+    /// than the one it runs, [`ErrorCode::Busy`] while the last install's
+    /// new image has not confirmed itself).
     UpdateBegin {
         /// The software version the image carries.
         version: String,
@@ -195,9 +197,11 @@ pub enum Command {
         /// The image bytes, at most [`MAX_CHUNK_LEN`].
         bytes: Vec<u8>,
     },
-    /// Verify the whole image against its digest and switch to the new
-    /// slot; answered by [`ReaderMessage::Ack`] once the new image runs, or
-    /// [`ReaderMessage::Error`] (the old slot stays active).
+    /// Verify the whole image against its digest and size and boot the new
+    /// slot on trial; answered by [`ReaderMessage::Ack`] once the new image
+    /// runs, or [`ReaderMessage::Error`] (the old slot stays active). The
+    /// new image must then confirm itself: until it has, a reboot falls
+    /// back to the old slot.
     UpdateCommit,
     /// Abandon the install; the old slot stays active. Answered by
     /// [`ReaderMessage::Ack`].
@@ -442,11 +446,14 @@ pub enum ErrorCode {
     TransactionInProgress = 8,
     /// [`Command::TransactionEnd`] came with no transaction running.
     NoTransactionInProgress = 9,
+    /// The image's version is older than the one the reader runs: it never
+    /// goes back (rollback protection, R19).
+    VersionTooOld = 10,
 }
 
 impl ErrorCode {
     /// Every error code.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         Self::Busy,
         Self::NoUpdateInProgress,
         Self::UnexpectedOffset,
@@ -456,6 +463,7 @@ impl ErrorCode {
         Self::BatteryTooLow,
         Self::TransactionInProgress,
         Self::NoTransactionInProgress,
+        Self::VersionTooOld,
     ];
 }
 

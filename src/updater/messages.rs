@@ -397,7 +397,8 @@ impl UpdateError {
             | ErrorCode::NoUpdateInProgress
             | ErrorCode::UnexpectedOffset
             | ErrorCode::InvalidImageSize
-            | ErrorCode::NoTransactionInProgress => Self::ReaderRefused,
+            | ErrorCode::NoTransactionInProgress
+            | ErrorCode::VersionTooOld => Self::ReaderRefused,
         }
     }
 }

@@ -28,12 +28,31 @@
 //!
 //! # Firmware slots (R19)
 //!
-//! Two slots, A and B. `UpdateBegin` erases the inactive slot and writes the
-//! image there chunk by chunk, hashing as it goes; `UpdateCommit` checks size
-//! and SHA-256 digest, then makes it the active slot in one step. An install
-//! cut off before that — power loss, lost link, `UpdateAbort`, a failure at a
-//! percentage, a wrong digest, a reboot — erases the half-written slot and
-//! leaves the old slot active and bootable.
+//! Two slots, A and B, the way a secure bootloader (MCUboot's test-and-confirm
+//! upgrade) keeps them:
+//!
+//! 1. `UpdateBegin` refuses a version older than the active one
+//!    (`VersionTooOld`: no rollback), then erases the inactive slot and
+//!    writes the image there chunk by chunk, hashing as it goes.
+//! 2. `UpdateCommit` verifies again on the reader's side: size, SHA-256
+//!    digest, and a version not older than the active one
+//!    (`DigestMismatch` / `VersionTooOld` otherwise).
+//! 3. [`COMMIT_DELAY_MS`] later the reader boots the new slot on trial and
+//!    answers the commit with `Ack`. (The swap is modelled without dropping
+//!    the link or resetting the uptime.)
+//! 4. [`CONFIRM_AFTER_MS`] after its trial boot, the new image confirms
+//!    itself and becomes permanent; the old image stays in the inactive
+//!    slot.
+//!
+//! Until step 4, nothing is final: an install cut off before step 3 —
+//! power loss, lost link before the commit, `UpdateAbort`, a failure at a
+//! percentage, a wrong digest, a reboot — erases the written slot and
+//! leaves the old slot active; a reboot or power loss during the trial (or
+//! an image that fails to confirm itself, [`SimReader::fail_next_confirm`]:
+//! it crashes and reboots, no goodbye) falls back to the old slot and
+//! erases the new one. A link lost after the commit does not stop steps
+//! 3 and 4. So the reader always boots a valid image, old or new, and its
+//! version never goes down.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -52,8 +71,12 @@ use crate::transport::LinkLossCause;
 pub const RESPONSE_DELAY_MS: Millis = 10;
 /// A sleeping reader takes this much longer to answer its first command.
 pub const WAKE_DELAY_MS: Millis = 40;
-/// `UpdateCommit` (digest check and slot switch) takes this long.
+/// `UpdateCommit` (digest check and trial boot of the new slot) takes this
+/// long.
 pub const COMMIT_DELAY_MS: Millis = 300;
+/// A new image confirms itself this long after its trial boot; a reboot
+/// before that falls back to the old slot.
+pub const CONFIRM_AFTER_MS: Millis = 1000;
 /// A connected reader falls asleep after this long without a command.
 pub const SLEEP_AFTER_MS: Millis = 5 * 60 * 1000;
 /// A reader not charging powers down after this long without activity.
@@ -159,6 +182,11 @@ pub struct SimReaderState {
     /// What the inactive slot holds: the previous image after an update, or
     /// nothing (never written, or erased by an install cut off).
     pub inactive_image: Option<String>,
+    /// The active slot runs on trial: a new image booted after a commit
+    /// that has not confirmed itself yet; a reboot now falls back to the
+    /// old slot. Absent in states recorded before it existed.
+    #[serde(default)]
+    pub on_trial: bool,
     /// Bytes written and total of the install under way.
     pub update_progress: Option<(u32, u32)>,
     /// How many `Identify` commands it has carried out.
@@ -209,6 +237,23 @@ struct UpdateSession {
 enum Scheduled {
     Send(ReaderMessage),
     Reboot(DisconnectReason),
+    /// The committed image in the inactive slot boots on trial; the commit
+    /// with this request id is answered.
+    TrialBoot(RequestId),
+    /// The image on trial confirms itself (or fails to).
+    Confirm,
+}
+
+/// Where the slot switch of an install stands once its commit verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    /// No install past its commit.
+    Idle,
+    /// The image in the inactive slot verified; its trial boot is
+    /// scheduled.
+    Committed,
+    /// The new image runs on trial; `previous` is the slot to fall back to.
+    OnTrial { previous: Slot },
 }
 
 /// One simulated reader.
@@ -238,6 +283,10 @@ pub struct SimReader {
     active: Slot,
     update: Option<UpdateSession>,
     fail_next_install_at: Option<u8>,
+    /// Where the slot switch stands after a verified commit.
+    switch: Switch,
+    /// The next image on trial fails to confirm itself.
+    fail_next_confirm: bool,
     identify_count: u32,
     flashing_until: Millis,
     commands_received: u32,
@@ -288,6 +337,8 @@ impl SimReader {
             active: Slot::A,
             update: None,
             fail_next_install_at: spec.fault.fail_install_at_percent,
+            switch: Switch::Idle,
+            fail_next_confirm: false,
             identify_count: 0,
             flashing_until: 0,
             commands_received: 0,
@@ -340,6 +391,7 @@ impl SimReader {
             inactive_image: self.slots[slot_index(self.active.other())]
                 .as_ref()
                 .map(|i| i.version.clone()),
+            on_trial: matches!(self.switch, Switch::OnTrial { .. }),
             update_progress: self.update.as_ref().map(|u| (u.written, u.size)),
             identify_count: self.identify_count,
             flashing: now < self.flashing_until,
@@ -542,6 +594,8 @@ impl SimReader {
                 match item {
                     Scheduled::Send(message) => self.send(message),
                     Scheduled::Reboot(reason) => self.reboot(t, reason),
+                    Scheduled::TrialBoot(request_id) => self.trial_boot(t, request_id),
+                    Scheduled::Confirm => self.confirm(t),
                 }
             }
         }
@@ -752,10 +806,10 @@ impl SimReader {
                     self.schedule(at, Scheduled::Send(reply));
                 }
             }
-            Command::UpdateCommit => {
-                let reply = self.commit_update().map_or_else(error, |()| ack);
-                self.schedule(at + COMMIT_DELAY_MS, Scheduled::Send(reply));
-            }
+            Command::UpdateCommit => match self.commit_update() {
+                Ok(()) => self.schedule(at + COMMIT_DELAY_MS, Scheduled::TrialBoot(id)),
+                Err(code) => self.schedule(at + COMMIT_DELAY_MS, Scheduled::Send(error(code))),
+            },
             Command::UpdateAbort => {
                 self.cut_update();
                 self.schedule(at, Scheduled::Send(ack));
@@ -791,6 +845,13 @@ impl SimReader {
         }
         if self.battery_level < MIN_UPDATE_BATTERY && !self.charging {
             return Err(ErrorCode::BatteryTooLow);
+        }
+        if self.switch != Switch::Idle {
+            // The last install's slot switch is not final yet.
+            return Err(ErrorCode::Busy);
+        }
+        if self.is_older_than_active(&version) {
+            return Err(ErrorCode::VersionTooOld);
         }
         self.cut_update();
         self.update = Some(UpdateSession {
@@ -859,20 +920,74 @@ impl SimReader {
         replies
     }
 
+    /// Whether `version` is older than the active image's. A version the
+    /// reader cannot read is not judged here: the host refuses those
+    /// before it begins ([`crate::firmware::verify`]).
+    fn is_older_than_active(&self, version: &str) -> bool {
+        crate::firmware::compare_versions(version, &self.software_version())
+            .is_ok_and(|order| order == std::cmp::Ordering::Less)
+    }
+
+    /// The reader's own check of a written image: size, digest and version.
+    /// On success the image is in the inactive slot and its trial boot is
+    /// due; on failure the slot is erased.
     fn commit_update(&mut self) -> Result<(), ErrorCode> {
         let update = self.update.take().ok_or(ErrorCode::NoUpdateInProgress)?;
         let digest: [u8; 32] = update.hasher.finalize().into();
+        let target = self.active.other();
         if update.written != update.size || digest != update.sha256 {
-            self.slots[slot_index(self.active.other())] = None;
+            self.slots[slot_index(target)] = None;
             return Err(ErrorCode::DigestMismatch);
         }
-        let target = self.active.other();
+        if self.is_older_than_active(&update.version) {
+            self.slots[slot_index(target)] = None;
+            return Err(ErrorCode::VersionTooOld);
+        }
         self.slots[slot_index(target)] = Some(Image {
             version: update.version,
             sha256: digest,
         });
-        self.active = target;
+        self.switch = Switch::Committed;
         Ok(())
+    }
+
+    /// Boots the committed image on trial and answers the commit.
+    fn trial_boot(&mut self, now: Millis, request_id: RequestId) {
+        if self.switch != Switch::Committed {
+            return;
+        }
+        let previous = self.active;
+        self.active = previous.other();
+        self.switch = Switch::OnTrial { previous };
+        self.send(ReaderMessage::Ack { request_id });
+        self.schedule(now + CONFIRM_AFTER_MS, Scheduled::Confirm);
+    }
+
+    /// The image on trial confirms itself — or, told to fail, crashes: the
+    /// link drops with no goodbye and the reader reboots into the old slot.
+    fn confirm(&mut self, now: Millis) {
+        if !matches!(self.switch, Switch::OnTrial { .. }) {
+            return;
+        }
+        if std::mem::take(&mut self.fail_next_confirm) {
+            self.drop_link(LinkLossCause::SignalLost);
+            self.reboot(now, DisconnectReason::RebootRequested);
+        } else {
+            self.switch = Switch::Idle;
+        }
+    }
+
+    /// A reboot or power loss before the new image confirmed itself: the
+    /// next boot is from the old slot, and the new image is erased.
+    fn abandon_switch(&mut self) {
+        match std::mem::replace(&mut self.switch, Switch::Idle) {
+            Switch::Idle => {}
+            Switch::Committed => self.slots[slot_index(self.active.other())] = None,
+            Switch::OnTrial { previous } => {
+                self.slots[slot_index(self.active)] = None;
+                self.active = previous;
+            }
+        }
     }
 
     /// An install cut off: the half-written inactive slot is erased; the
@@ -888,6 +1003,7 @@ impl SimReader {
     fn reboot(&mut self, now: Millis, reason: DisconnectReason) {
         self.close_link_with(reason);
         self.cut_update();
+        self.abandon_switch();
         self.scheduled.clear();
         self.asleep = false;
         self.power = Power::Booting {
@@ -902,6 +1018,7 @@ impl SimReader {
             None => self.drop_link(LinkLossCause::SignalLost),
         }
         self.cut_update();
+        self.abandon_switch();
         self.scheduled.clear();
         self.asleep = false;
         self.power = Power::Off;
@@ -1018,6 +1135,14 @@ impl SimReader {
     pub fn fail_next_install_at(&mut self, now: Millis, percent: u8) {
         self.advance(now);
         self.fail_next_install_at = Some(percent.min(100));
+    }
+
+    /// The next image booted on trial fails to confirm itself: it crashes
+    /// (the link drops, no goodbye) and the reader reboots into the old
+    /// slot.
+    pub fn fail_next_confirm(&mut self, now: Millis) {
+        self.advance(now);
+        self.fail_next_confirm = true;
     }
 }
 

@@ -316,6 +316,13 @@ impl SimWorld {
         self.with_reader(serial, |r, now| r.fail_next_install_at(now, percent))
     }
 
+    /// The reader's next image booted on trial fails to confirm itself: it
+    /// crashes (the link drops, no goodbye) and the reader reboots into
+    /// its old slot (R19). The install's commit was still answered `Ack`.
+    pub fn fail_next_confirm(&self, serial: &SerialNumber) -> Result<(), SimError> {
+        self.with_reader(serial, |r, now| r.fail_next_confirm(now))
+    }
+
     /// Powers the host's Bluetooth adapter off or on. Off: every link drops
     /// ([`LinkLossCause::AdapterPoweredOff`]), the running scan reports
     /// [`ScanEvent::AdapterPowerChanged`] and hears nothing, and connects
