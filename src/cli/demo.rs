@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use futures::stream::BoxStream;
 use futures::{FutureExt as _, StreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
 use super::CliError;
@@ -49,6 +49,8 @@ const STEP_LIMIT: Duration = Duration::from_secs(75);
 /// simulated readers report at once, so a missing one is a fault to name,
 /// not a reason to wait.
 const REPORT_LIMIT: Duration = Duration::from_secs(5);
+/// An install's progress bar counts to this.
+const PROGRESS_STEPS: u64 = 1000;
 /// How long the unexpected link loss lasts.
 const LINK_LOSS: Duration = Duration::from_secs(3);
 
@@ -131,22 +133,40 @@ struct Summary {
     counts: BTreeMap<String, usize>,
 }
 
-/// Prints lines above the spinner, or plainly when there is no terminal to
-/// draw a spinner on (CI, a pipe).
+/// Prints lines above the spinner (and an install's progress bar), or
+/// plainly when there is no terminal to draw them on (CI, a pipe).
 struct Screen {
+    bars: MultiProgress,
     spinner: ProgressBar,
     started: Instant,
 }
 
 impl Screen {
     fn new(started: Instant) -> Self {
-        let spinner = ProgressBar::new_spinner();
+        let bars = MultiProgress::new();
+        let spinner = bars.add(ProgressBar::new_spinner());
         spinner.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         spinner.enable_steady_tick(Duration::from_millis(100));
-        Self { spinner, started }
+        Self {
+            bars,
+            spinner,
+            started,
+        }
+    }
+
+    /// A progress bar for an install, under the spinner.
+    fn install_bar(&self, message: String) -> ProgressBar {
+        let bar = self.bars.add(ProgressBar::new(PROGRESS_STEPS));
+        bar.set_style(
+            ProgressStyle::with_template("  {msg} [{bar:40}] {percent:>3}%")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message);
+        bar
     }
 
     fn line(&self, text: impl AsRef<str>) {
@@ -158,7 +178,7 @@ impl Screen {
         if self.spinner.is_hidden() {
             println!("{line}");
         } else {
-            self.spinner.println(line);
+            let _ = self.bars.println(line);
         }
     }
 
@@ -419,6 +439,9 @@ struct Events {
     stream: BoxStream<'static, TerminalEvent>,
     screen: Arc<Screen>,
     counts: BTreeMap<String, usize>,
+    /// The install under way: its bar, and the last quarter printed when
+    /// there is no terminal to draw the bar on.
+    install: Option<(ProgressBar, u8)>,
 }
 
 impl Events {
@@ -427,14 +450,44 @@ impl Events {
             stream,
             screen,
             counts: BTreeMap::new(),
+            install: None,
         }
     }
 
     fn show(&mut self, event: &TerminalEvent) {
         *self.counts.entry(event_kind(event)).or_default() += 1;
-        if !matches!(event, TerminalEvent::DiscoveredReadersUpdated { .. }) {
-            self.screen.line(format!("   {}", describe(event)));
+        match event {
+            TerminalEvent::DiscoveredReadersUpdated { .. } => return,
+            TerminalEvent::UpdateInstallStarted {
+                serial_number,
+                update,
+                ..
+            } => {
+                let bar = self
+                    .screen
+                    .install_bar(format!("{serial_number} installing {}", update.version));
+                self.install = Some((bar, 0));
+            }
+            TerminalEvent::UpdateInstallProgress { progress, .. } => {
+                if let Some((bar, quarter)) = &mut self.install {
+                    bar.set_position((progress.clamp(0.0, 1.0) * PROGRESS_STEPS as f32) as u64);
+                    // Without a bar, a line at each quarter.
+                    let now = (progress.clamp(0.0, 1.0) * 4.0) as u8;
+                    if bar.is_hidden() && now > *quarter {
+                        *quarter = now;
+                        self.screen.line(format!("   {}", describe(event)));
+                    }
+                }
+                return;
+            }
+            TerminalEvent::UpdateInstallFinished { .. } => {
+                if let Some((bar, _)) = self.install.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            _ => {}
         }
+        self.screen.line(format!("   {}", describe(event)));
     }
 
     /// Prints the events that have already arrived.
@@ -562,6 +615,38 @@ pub(crate) fn describe(event: &TerminalEvent) -> String {
                 fmt_ms(*at)
             )
         }
+        TerminalEvent::UpdateAvailable {
+            serial_number,
+            update,
+        } => format!(
+            "{serial_number} has an optional update to {} ({:?}), required from {} (R17)",
+            update.version,
+            update.duration_estimate,
+            fmt_ms(update.required_at)
+        ),
+        TerminalEvent::UpdateInstallStarted {
+            serial_number,
+            update,
+            cancelable,
+        } => format!(
+            "{serial_number} installing {} ({:?}, {}cancelable)",
+            update.version,
+            update.components,
+            if cancelable.is_some() { "" } else { "not " }
+        ),
+        TerminalEvent::UpdateInstallProgress {
+            serial_number,
+            progress,
+        } => format!("{serial_number} install {:.0}%", progress * 100.0),
+        TerminalEvent::UpdateInstallFinished {
+            serial_number,
+            update,
+            error,
+        } => match (update, error) {
+            (Some(update), None) => format!("{serial_number} installed {}", update.version),
+            (_, Some(error)) => format!("{serial_number} install failed: {error} [{}]", error.code()),
+            (None, None) => format!("{serial_number} had no update to install"),
+        },
         other => format!("{other:?}"),
     }
 }
