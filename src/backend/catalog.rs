@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::types::LocationId;
+use crate::firmware::SignedManifest;
 use crate::reader::{DeviceType, SerialNumber};
 use crate::runtime::Millis;
 use crate::updater::ReaderSoftwareUpdate;
@@ -29,6 +30,10 @@ pub struct UpdateQuery {
 pub struct CatalogAnswer {
     /// The update the reader is owed, if its software is not the latest.
     pub update: Option<ReaderSoftwareUpdate>,
+    /// The update's signed manifest (R19): the runtime installs only an
+    /// image whose manifest a key it trusts signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<SignedManifest>,
     /// When the reader last ran the latest software for its location (ms of
     /// the runtime's clock), as the backend recorded it; `None` if never.
     pub last_latest_run_at: Option<Millis>,

@@ -14,6 +14,7 @@ use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport};
 use crate::backend::Backend;
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::connection::{ConnectionActor, ConnectionInput, ConnectionParts, ImageSlot, start_connection};
+use crate::firmware::TrustedKeys;
 use crate::reader::{Reader, SerialNumber};
 use crate::reboot::{RebootPolicy, RebootTimerActor, start_reboot_timer};
 use crate::reconnect::{ReconnectPolicy, SupervisorHandle, SupervisorParts, start_supervisor};
@@ -53,6 +54,8 @@ pub(crate) struct SessionParts {
     pub(crate) reboot: RebootPolicy,
     /// How updaters install (R13–R17).
     pub(crate) updates: UpdaterPolicy,
+    /// The keys update images must be signed with (R19).
+    pub(crate) trusted: Arc<TrustedKeys>,
 }
 
 /// Carries out a session's outputs.
@@ -157,6 +160,7 @@ impl SessionEffects {
         let updater = start_updater(UpdaterParts {
             serial: self.serial.clone(),
             policy: self.parts.updates,
+            trusted: self.parts.trusted.clone(),
             backend: self.parts.backend.clone(),
             image: self.image.clone(),
             owner,

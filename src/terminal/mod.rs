@@ -136,6 +136,7 @@ pub use transaction::Transaction;
 
 use crate::backend::Backend;
 use crate::cancelable::CancelOutcome;
+use crate::firmware::TrustedKeys;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::reboot::RebootPolicy;
 use crate::reconnect::ReconnectPolicy;
@@ -166,6 +167,7 @@ pub struct TerminalBuilder {
     restarts: RestartIntensity,
     reboot: RebootPolicy,
     updates: UpdaterPolicy,
+    trusted: Arc<TrustedKeys>,
 }
 
 impl TerminalBuilder {
@@ -174,6 +176,17 @@ impl TerminalBuilder {
     /// catalog has to answer, and the transfer's chunks and windows.
     pub fn updater_policy(mut self, policy: UpdaterPolicy) -> Self {
         self.updates = policy;
+        self
+    }
+
+    /// The keys update images must be signed with (R19), pinned: the
+    /// terminal installs only an image whose signed manifest verifies with
+    /// one of them, and never learns keys from the catalog. None by
+    /// default, so that no update installs until the app says whom it
+    /// trusts (every install fails `update_image_rejected`, check
+    /// `signature`).
+    pub fn trusted_update_keys(mut self, keys: TrustedKeys) -> Self {
+        self.trusted = Arc::new(keys);
         self
     }
 
@@ -253,6 +266,7 @@ impl TerminalBuilder {
             restarts: self.restarts,
             reboot: self.reboot,
             updates: self.updates,
+            trusted: self.trusted,
             supervisors: supervisors.clone(),
             tracer: self.tracer,
             events: events.clone(),
@@ -332,6 +346,7 @@ struct Parts {
     restarts: RestartIntensity,
     reboot: RebootPolicy,
     updates: UpdaterPolicy,
+    trusted: Arc<TrustedKeys>,
     supervisors: Supervisors,
     tracer: Tracer,
     events: broadcast::Sender<TerminalEvent>,
@@ -372,6 +387,7 @@ impl Parts {
                     supervisors: self.supervisors,
                     reboot: self.reboot,
                     updates: self.updates,
+                    trusted: self.trusted,
                 },
             },
             self.tracer,
@@ -453,6 +469,7 @@ impl Terminal {
             restarts: RestartIntensity::default(),
             reboot: RebootPolicy::default(),
             updates: UpdaterPolicy::default(),
+            trusted: Arc::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! to the machine as an input, and is traced.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ use super::messages::{IntegrityCheck, UpdaterInput, UpdaterOutput, UpdaterPolicy
 use super::update::{ReaderSoftwareUpdate, Sha256Digest};
 use crate::backend::{Backend, UpdateQuery};
 use crate::connection::ImageSlot;
-use crate::reader::SerialNumber;
+use crate::firmware::{self, Expectation, SignedManifest, TrustedKeys};
+use crate::reader::{DeviceType, SerialNumber};
 use crate::runtime::shell::{Clock, EffectContext, Effects, MachineActor, RestartPolicy};
 use crate::runtime::trace::Tracer;
 
@@ -32,6 +34,13 @@ pub struct UpdaterEffects {
     serial: SerialNumber,
     backend: Arc<dyn Backend>,
     owner: UpdaterOutputFn,
+    /// The keys an update's manifest must be signed with (R19).
+    trusted: Arc<TrustedKeys>,
+    /// What the catalog was last asked about: the reader's model and the
+    /// software it runs (an image must not be older, R19).
+    reader: Rc<RefCell<Option<(DeviceType, String)>>>,
+    /// The signed manifests the catalog sent, by version.
+    manifests: Rc<RefCell<HashMap<String, SignedManifest>>>,
     /// The image downloaded and not yet checked.
     downloaded: Rc<RefCell<Option<Vec<u8>>>>,
     /// Where a checked image goes for the connection to send.
@@ -46,11 +55,15 @@ impl UpdaterEffects {
         backend: Arc<dyn Backend>,
         image: ImageSlot,
         owner: UpdaterOutputFn,
+        trusted: Arc<TrustedKeys>,
     ) -> Self {
         Self {
             serial,
             backend,
             owner,
+            trusted,
+            reader: Rc::default(),
+            manifests: Rc::default(),
             downloaded: Rc::default(),
             image,
         }
@@ -58,7 +71,8 @@ impl UpdaterEffects {
 }
 
 /// The checks the host makes on a downloaded image before any byte of it
-/// goes to the reader (R19): its size, then its digest.
+/// goes to the reader (R19): its size, then its digest, against what the
+/// catalog said of the update.
 pub fn check_image(update: &ReaderSoftwareUpdate, image: &[u8]) -> Result<(), IntegrityCheck> {
     if image.len() != update.size as usize {
         return Err(IntegrityCheck::Size);
@@ -69,6 +83,28 @@ pub fn check_image(update: &ReaderSoftwareUpdate, image: &[u8]) -> Result<(), In
     Ok(())
 }
 
+/// Every check of an update's image before any byte of it goes to the
+/// reader (R19): the signed manifest ([`firmware::verify`]: a trusted key's
+/// signature, expiry, device type, no rollback, size, digest), that the
+/// manifest is the update's, and [`check_image`]. No manifest is a failed
+/// signature check: an unsigned image is never installed.
+pub fn verify_update(
+    update: &ReaderSoftwareUpdate,
+    manifest: Option<&SignedManifest>,
+    image: &[u8],
+    trusted: &TrustedKeys,
+    expectation: &Expectation,
+) -> Result<(), IntegrityCheck> {
+    let manifest = manifest.ok_or(IntegrityCheck::Signature)?;
+    firmware::verify(manifest, image, trusted, expectation).map_err(|e| e.check())?;
+    let signed = &manifest.manifest;
+    if signed.version != update.version {
+        // Signed, but not for this update.
+        return Err(IntegrityCheck::Signature);
+    }
+    check_image(update, image)
+}
+
 impl Effects<Updater> for UpdaterEffects {
     fn perform(&mut self, output: UpdaterOutput, ctx: &mut EffectContext<'_, Updater, Self>) {
         match output {
@@ -77,6 +113,7 @@ impl Effects<Updater> for UpdaterEffects {
                 device_type,
                 software_version,
             } => {
+                *self.reader.borrow_mut() = Some((device_type, software_version.clone()));
                 let backend = self.backend.clone();
                 let query = UpdateQuery {
                     location,
@@ -85,12 +122,18 @@ impl Effects<Updater> for UpdaterEffects {
                     software_version,
                 };
                 let serial = self.serial.clone();
+                let manifests = self.manifests.clone();
                 ctx.spawn_then("backend", async move {
                     Some(match backend.check_update(query).await {
-                        Ok(answer) => UpdaterInput::CatalogAnswered {
-                            update: answer.update,
-                            last_latest_run_at: answer.last_latest_run_at,
-                        },
+                        Ok(answer) => {
+                            if let (Some(update), Some(manifest)) = (&answer.update, answer.manifest) {
+                                manifests.borrow_mut().insert(update.version.clone(), manifest);
+                            }
+                            UpdaterInput::CatalogAnswered {
+                                update: answer.update,
+                                last_latest_run_at: answer.last_latest_run_at,
+                            }
+                        }
                         Err(error) => {
                             tracing::warn!(reader = %serial, "the update catalog failed: {error}");
                             UpdaterInput::CatalogUnavailable
@@ -117,7 +160,19 @@ impl Effects<Updater> for UpdaterEffects {
             }
             UpdaterOutput::VerifyImage(update) => {
                 let image = self.downloaded.borrow_mut().take().unwrap_or_default();
-                let input = match check_image(&update, &image) {
+                let (device_type, installed_version) = self
+                    .reader
+                    .borrow()
+                    .clone()
+                    .unwrap_or((DeviceType::StripeM2, String::new()));
+                let expectation = Expectation {
+                    device_type,
+                    installed_version,
+                    now: ctx.now(),
+                };
+                let manifests = self.manifests.borrow();
+                let manifest = manifests.get(&update.version);
+                let input = match verify_update(&update, manifest, &image, &self.trusted, &expectation) {
                     Ok(()) => {
                         *self.image.borrow_mut() = Some(image.into());
                         UpdaterInput::ImageVerified
@@ -160,6 +215,8 @@ pub struct UpdaterParts {
     pub tracer: Tracer,
     /// The run's clock.
     pub clock: Clock,
+    /// The keys an update's manifest must be signed with (R19).
+    pub trusted: Arc<TrustedKeys>,
 }
 
 /// Starts an updater on the current arbiter, restarted after a panic once
@@ -173,9 +230,10 @@ pub fn start_updater(parts: UpdaterParts) -> Addr<UpdaterActor> {
         owner,
         tracer,
         clock,
+        trusted,
     } = parts;
     let id = format!("updater:{serial}");
-    let effects = UpdaterEffects::new(serial, backend, image, owner);
+    let effects = UpdaterEffects::new(serial, backend, image, owner, trusted);
     MachineActor::new(id, Updater::new(policy), effects, tracer, clock)
         .restart_with(RestartPolicy::erlang_default(move || Updater::new(policy)))
         .start()

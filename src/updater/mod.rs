@@ -121,7 +121,9 @@ mod messages;
 mod presets;
 mod update;
 
-pub use actor::{UpdaterActor, UpdaterEffects, UpdaterOutputFn, UpdaterParts, check_image, start_updater};
+pub use actor::{
+    UpdaterActor, UpdaterEffects, UpdaterOutputFn, UpdaterParts, check_image, start_updater, verify_update,
+};
 pub use machine::{SPEC, Updater};
 pub use messages::{
     ConnectedReader, IntegrityCheck, TRANSFER_SHARE, TransferCommand, UpdateError, UpdaterInput,
