@@ -23,10 +23,13 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{
-    Backend, BackendCore, BackendError, CreateLocation, FaultDecision, FaultInjector, Location,
-    RegisterReader, RegisteredReader, Route,
+    Backend, BackendCore, BackendError, CatalogAnswer, CatalogEntry, CatalogScope, CreateLocation,
+    FaultDecision, FaultInjector, Location, RegisterReader, RegisteredReader, Route, UpdateQuery,
 };
+use crate::reader::{DeviceType, SerialNumber};
+use crate::runtime::Millis;
 use crate::secret::Secret;
+use crate::updater::SimulatedUpdatePreset;
 
 /// The backend core behind the [`Backend`] trait, in-process.
 #[derive(Debug, Clone)]
@@ -36,6 +39,10 @@ pub struct LocalBackend {
     /// Calls slower than this (through injected latency) fail with
     /// [`BackendError::Timeout`], as the HTTP client's would.
     timeout: Option<Duration>,
+    /// The catalog's times are ms since this instant: the runtime clock's
+    /// epoch, so answers agree with the machines' time and are the same on
+    /// every run of a paused clock.
+    epoch: tokio::time::Instant,
 }
 
 impl LocalBackend {
@@ -51,7 +58,41 @@ impl LocalBackend {
             core,
             faults,
             timeout: None,
+            epoch: tokio::time::Instant::now(),
         }
+    }
+
+    /// Counts the catalog's times (`required_at`, the last latest-software
+    /// run) in ms since `epoch` (by default: when the backend was made).
+    /// Give it the run clock's epoch so they are the runtime's times.
+    pub fn with_epoch(mut self, epoch: tokio::time::Instant) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// Ms since the epoch, now.
+    fn now_ms(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// Sets the updates offered to `scope` ([`BackendCore::set_catalog`]).
+    pub fn set_catalog(&self, scope: CatalogScope, entries: Vec<CatalogEntry>) -> Result<(), BackendError> {
+        self.lock().set_catalog(scope, entries)
+    }
+
+    /// Answers the reader `serial` from a simulated preset
+    /// ([`BackendCore::set_update_preset`]).
+    pub fn set_update_preset(&self, serial: impl Into<SerialNumber>, preset: SimulatedUpdatePreset) {
+        self.lock().set_update_preset(serial, preset);
+    }
+
+    /// The seed `random` presets draw from ([`BackendCore::set_update_seed`]).
+    pub fn set_update_seed(&self, seed: u64) {
+        self.lock().set_update_seed(seed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BackendCore> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Makes calls fail with [`BackendError::Timeout`] after `timeout`.
@@ -106,8 +147,7 @@ impl LocalBackend {
                 attempts: 1,
             });
         }
-        let mut core = self.core.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut core)
+        f(&mut self.lock())
     }
 }
 
@@ -141,28 +181,25 @@ impl Backend for LocalBackend {
             .boxed()
     }
 
-    fn check_update(
-        &self,
-        _query: super::UpdateQuery,
-    ) -> BoxFuture<'_, Result<super::CatalogAnswer, BackendError>> {
-        // TEMPORARY: the catalog arrives with the backend-catalog branch.
-        Box::pin(async { Ok(super::CatalogAnswer::default()) })
+    fn check_update(&self, query: UpdateQuery) -> BoxFuture<'_, Result<CatalogAnswer, BackendError>> {
+        // The time is the answer's, read once injected latency has passed,
+        // as over HTTP.
+        self.call(Route::CheckUpdate, move |core| {
+            core.check_update(&query, self.now_ms())
+        })
+        .boxed()
     }
 
     fn download_update(
         &self,
-        device_type: crate::reader::DeviceType,
+        device_type: DeviceType,
         version: &str,
-        _from: u32,
+        from: u32,
     ) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
-        // TEMPORARY: the catalog arrives with the backend-catalog branch.
-        let id = format!("{version} for {device_type:?}");
-        Box::pin(async move {
-            Err(BackendError::NotFound {
-                resource: "update".into(),
-                id,
-                param: None,
-            })
+        let version = version.to_owned();
+        self.call(Route::DownloadUpdate, move |core| {
+            core.download_update(device_type, &version, from)
         })
+        .boxed()
     }
 }
