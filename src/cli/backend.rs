@@ -1,4 +1,6 @@
-//! `readerlink backend`: runs the local backend server until Ctrl-C.
+//! `readerlink backend`: runs the local backend server until Ctrl-C,
+//! optionally with simulated update presets for some readers
+//! (`--update-preset SERIAL=PRESET`, repeatable).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +10,9 @@ use clap::Args;
 use super::CliError;
 pub use crate::backend::DEFAULT_SECRET_KEY;
 use crate::backend::{BackendServer, FaultInjector, ServerConfig};
+use crate::reader::SerialNumber;
 use crate::secret::Secret;
+use crate::updater::SimulatedUpdatePreset;
 
 /// Arguments of `readerlink backend`.
 #[derive(Debug, Args)]
@@ -34,6 +38,57 @@ pub struct BackendArgs {
     /// Seconds a client has to send a request's head, and then its body.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub request_timeout: u64,
+    /// Answers the update catalog for one reader from a simulated preset
+    /// (none, available, required, low_battery,
+    /// low_battery_succeed_connect, random; random draws from --seed).
+    /// Repeatable.
+    #[arg(long = "update-preset", value_name = "SERIAL=PRESET")]
+    pub update_presets: Vec<UpdatePresetArg>,
+}
+
+/// One `--update-preset SERIAL=PRESET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePresetArg {
+    /// The reader.
+    pub serial: SerialNumber,
+    /// What the catalog answers it.
+    pub preset: SimulatedUpdatePreset,
+}
+
+/// Why an `--update-preset` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdatePresetArgError {
+    /// No `=` between the serial number and the preset.
+    #[error("`{0}` is not SERIAL=PRESET")]
+    MissingEquals(String),
+    /// Nothing before the `=`.
+    #[error("`{0}` has no serial number before `=`")]
+    EmptySerial(String),
+    /// The name after the `=` is no preset.
+    #[error("{0}")]
+    UnknownPreset(String),
+}
+
+impl std::str::FromStr for UpdatePresetArg {
+    type Err = UpdatePresetArgError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (serial, preset) = text
+            .split_once('=')
+            .ok_or_else(|| UpdatePresetArgError::MissingEquals(text.to_owned()))?;
+        let serial = serial.trim();
+        if serial.is_empty() {
+            return Err(UpdatePresetArgError::EmptySerial(text.to_owned()));
+        }
+        let preset = preset
+            .trim()
+            .parse::<SimulatedUpdatePreset>()
+            .map_err(UpdatePresetArgError::UnknownPreset)?;
+        Ok(Self {
+            serial: SerialNumber::new(serial),
+            preset,
+        })
+    }
 }
 
 /// Runs `readerlink backend`.
@@ -52,6 +107,12 @@ pub fn run(args: BackendArgs) -> Result<(), CliError> {
         seed: args.seed,
         faults: FaultInjector::new(args.seed.unwrap_or(0)),
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        update_presets: args
+            .update_presets
+            .into_iter()
+            .map(|arg| (arg.serial, arg.preset))
+            .collect(),
+        epoch: None,
     };
     let server = BackendServer::start(config).map_err(|e| CliError::Other(e.to_string()))?;
     println!("readerlink backend listening on {}", server.url());
