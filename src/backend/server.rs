@@ -741,7 +741,11 @@ fn range_start(request: &HttpRequest) -> Result<Option<u32>, BackendError> {
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(unsupported)?;
     // A start past u32::MAX is past every image: unsatisfiable, not malformed.
-    Ok(Some(first.parse::<u64>().map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32)))
+    Ok(Some(
+        first
+            .parse::<u64>()
+            .map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32),
+    ))
 }
 
 /// The image bytes: 200 whole, 206 from a `Range: bytes=N-` on (with
@@ -770,7 +774,12 @@ async fn download_update(state: web::Data<AppState>, request: HttpRequest) -> Ht
     let (from, bytes) = match served {
         Ok(served) => served,
         Err(e) => {
-            tracing::info!(route = route.name(), status = e.http_status(), code = e.code(), "backend request served");
+            tracing::info!(
+                route = route.name(),
+                status = e.http_status(),
+                code = e.code(),
+                "backend request served"
+            );
             return e.response();
         }
     };
@@ -779,7 +788,10 @@ async fn download_update(state: web::Data<AppState>, request: HttpRequest) -> Ht
         Some(from) => {
             let total = from as u64 + bytes.len() as u64;
             let mut partial = HttpResponse::PartialContent();
-            partial.insert_header((header::CONTENT_RANGE, format!("bytes {from}-{}/{total}", total - 1)));
+            partial.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {from}-{}/{total}", total - 1),
+            ));
             partial
         }
     };
@@ -787,18 +799,28 @@ async fn download_update(state: web::Data<AppState>, request: HttpRequest) -> Ht
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .content_type("application/octet-stream");
     let status = if from.is_some() { 206 } else { 200 };
-    tracing::info!(route = route.name(), status, bytes = bytes.len(), "backend request served");
-    match state.faults.take_body_cut(route).filter(|cut| (*cut as usize) < bytes.len()) {
+    tracing::info!(
+        route = route.name(),
+        status,
+        bytes = bytes.len(),
+        "backend request served"
+    );
+    match state
+        .faults
+        .take_body_cut(route)
+        .filter(|cut| (*cut as usize) < bytes.len())
+    {
         None => response.body(bytes),
         Some(cut) => {
             // Content-Length says the whole; the connection closes after
             // `cut` bytes (a moment later, so they leave first).
             let size = bytes.len() as u64;
             let head = web::Bytes::from(bytes).slice(..cut as usize);
-            let stream = futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(futures::stream::once(async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Err(std::io::Error::other("body cut by fault injection"))
-            }));
+            let stream =
+                futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("body cut by fault injection"))
+                }));
             tracing::info!(route = route.name(), cut, "cutting the body (injected)");
             response.body(actix_web::body::SizedStream::new(size, stream))
         }
