@@ -127,3 +127,62 @@ pub fn run(args: BackendArgs) -> Result<(), CliError> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_preset_is_serial_equals_preset_and_anything_else_is_refused_naming_why() {
+        assert_eq!(
+            "WPC32-0001=low_battery_succeed_connect".parse::<UpdatePresetArg>(),
+            Ok(UpdatePresetArg {
+                serial: SerialNumber::new("WPC32-0001"),
+                preset: SimulatedUpdatePreset::LowBatterySucceedConnect,
+            })
+        );
+        assert_eq!(
+            "WPC32-0001".parse::<UpdatePresetArg>(),
+            Err(UpdatePresetArgError::MissingEquals("WPC32-0001".into()))
+        );
+        assert_eq!(
+            "=required".parse::<UpdatePresetArg>(),
+            Err(UpdatePresetArgError::EmptySerial("=required".into()))
+        );
+        let unknown = "S1=sometimes".parse::<UpdatePresetArg>().unwrap_err();
+        assert!(
+            matches!(&unknown, UpdatePresetArgError::UnknownPreset(m) if m.contains("`sometimes`") && m.contains("low_battery")),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn the_backend_command_takes_update_presets_repeatedly_and_refuses_a_bad_one() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "readerlink",
+            "backend",
+            "--update-preset",
+            "S1=required",
+            "--update-preset",
+            "S2=available",
+        ])
+        .unwrap();
+        let crate::cli::Command::Backend(args) = cli.command else {
+            panic!("not the backend command");
+        };
+        assert_eq!(
+            args.update_presets
+                .iter()
+                .map(|a| (a.serial.as_str(), a.preset))
+                .collect::<Vec<_>>(),
+            [
+                ("S1", SimulatedUpdatePreset::Required),
+                ("S2", SimulatedUpdatePreset::Available)
+            ]
+        );
+        let err =
+            crate::cli::Cli::try_parse_from(["readerlink", "backend", "--update-preset", "S1"]).unwrap_err();
+        assert!(err.to_string().contains("is not SERIAL=PRESET"), "{err}");
+    }
+}
