@@ -1,6 +1,8 @@
 //! [`LocalBackend`]: the backend core called in-process, with fault
 //! injection, for simulations and virtual-time tests (no sockets, so it is
-//! safe under a paused clock).
+//! safe under a paused clock). The update catalog's times are ms of tokio
+//! time since its epoch ([`LocalBackend::with_epoch`]), so they are virtual
+//! too; a cut body ([`FaultInjector::cut_next_bodies`]) does not apply here.
 //!
 //! ```
 //! use std::time::Duration;
