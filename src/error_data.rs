@@ -382,6 +382,8 @@ impl ErrorData for crate::backend::BackendError {
             "connection_failed",
             "bad_response",
             "random_source_failed",
+            "range_not_satisfiable",
+            "download_incomplete",
             "storage_failed",
         ]
     }

@@ -30,7 +30,7 @@
 //! | `transport::ble` | the `btleplug` side of the boundary (cargo feature `ble`): `BleTransport` over BlueZ |
 //! | [`scanner`] | the scanner actor: discovery by Bluetooth scan or proximity (R1–R5), [`scanner::ScannerHandle`] |
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
-//! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core, the local HTTP server and the HTTP client |
+//! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core (locations, readers, the update catalog), the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
 //! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection, reconnect supervisor and reboot timer, decides what their reports mean together (R6–R12, R20) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |

@@ -1,7 +1,8 @@
 //! Whatever refuses a request (the router, the body reader, auth, the
 //! core), the answer is the error shape `{"error": {"type", "code",
 //! "message", ...}}` with a stable code: 413 and 405 included, which
-//! actix-web answered in plain text or as a 404 before. Real HTTP on real
+//! actix-web answered in plain text or as a 404 before, and the update
+//! catalog's routes (416 is in the catalog's own HTTP test). Real HTTP on real
 //! time, 127.0.0.1 only.
 
 mod common;
@@ -144,6 +145,54 @@ async fn every_refusal_has_a_code_and_a_message() {
             vec![b'a'; MAX_BODY_BYTES + 1],
             413,
             "payload_too_large",
+        ),
+        (
+            Method::GET,
+            "/v1/terminal/updates?location=tml_x&serial_number=S1&device_type=stripe_m2",
+            Some(KEY),
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            Method::GET,
+            "/v1/terminal/updates?location=tml_x&serial_number=S1&device_type=stripe_m2&software_version=1.0",
+            Some(KEY),
+            vec![],
+            404,
+            "resource_missing",
+        ),
+        (
+            Method::POST,
+            "/v1/terminal/updates",
+            Some(KEY),
+            vec![],
+            405,
+            "method_not_allowed",
+        ),
+        (
+            Method::GET,
+            "/v1/terminal/updates/stripe_m2/9.9.9/image",
+            Some(KEY),
+            vec![],
+            404,
+            "resource_missing",
+        ),
+        (
+            Method::GET,
+            "/v1/terminal/updates/toaster/9.9.9/image",
+            Some(KEY),
+            vec![],
+            404,
+            "resource_missing",
+        ),
+        (
+            Method::GET,
+            "/v1/terminal/updates/stripe_m2/9.9.9/image",
+            None,
+            vec![],
+            401,
+            "unauthorized",
         ),
     ];
     for (method, path, key, body, status, code) in cases {

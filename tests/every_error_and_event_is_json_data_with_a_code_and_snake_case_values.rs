@@ -77,6 +77,17 @@ fn backend_errors() -> Vec<BackendError> {
         BackendError::RandomSourceFailed {
             reason: "getrandom".into(),
         },
+        BackendError::RangeNotSatisfiable {
+            id: "stripe_m2/2.0.0".into(),
+            from: 9000,
+            size: 9000,
+        },
+        BackendError::DownloadIncomplete {
+            route: "download_update".into(),
+            received: 200_000,
+            expected: 262_144,
+            resumes: 3,
+        },
         BackendError::Storage {
             path: "backend.json".into(),
             reason: "disk full".into(),

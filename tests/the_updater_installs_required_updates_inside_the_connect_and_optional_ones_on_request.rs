@@ -864,8 +864,9 @@ fn an_update_reads_as_snake_case_json_with_a_hex_digest() {
     assert_eq!(json["sha256"].as_str().unwrap().len(), 64);
     let back: ReaderSoftwareUpdate = serde_json::from_value(json).unwrap();
     assert_eq!(back, update);
+    // An update error is written as error data: its code and message.
     assert_eq!(
-        serde_json::to_value(UpdateError::BatteryTooLow).unwrap(),
+        serde_json::to_value(UpdateError::BatteryTooLow).unwrap()["code"],
         "battery_too_low"
     );
     let bad = serde_json::json!({"version": "1", "components": [], "duration_estimate": "less_than_one_minute",

@@ -33,13 +33,17 @@ use rand::{RngCore, SeedableRng, TryRngCore};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::catalog::{CatalogAnswer, CatalogEntry, CatalogScope, UpdateQuery};
 use super::journal::{Change, DataError, Journal};
 use super::types::{MAX_ID_CHARS, MAX_TEXT_CHARS, check_text};
 use super::{
     BackendError, CreateLocation, Location, LocationId, ReaderIdentity, RegisterReader, RegisteredReader,
 };
+use crate::firmware::{Manifest, PublicKey, SigningKey, sign};
 use crate::reader::{DeviceType, SerialNumber};
+use crate::runtime::Millis;
 use crate::secret::Secret;
+use crate::updater::{Sha256Digest, SimulatedUpdatePreset, simulated_image};
 
 /// The version of the backend data: 2 is the log of [`super::journal`]
 /// (version 1, the whole data as one JSON document, is still read).
@@ -100,7 +104,36 @@ pub struct BackendCore {
     journal: Option<Journal>,
     /// Where connection tokens come from.
     tokens: TokenSource,
+    /// The update catalog. In memory only: whoever runs the backend sets
+    /// it (a test, the CLI's `--update-preset`), and a restart forgets it
+    /// and the latest-software runs it recorded.
+    catalog: Catalog,
 }
+
+/// The update catalog's data (R13–R18).
+#[derive(Debug, Default)]
+struct Catalog {
+    /// The updates of each scope, oldest first: the last is the latest
+    /// software of the scope.
+    entries: BTreeMap<CatalogScope, Vec<CatalogEntry>>,
+    /// Readers answered by a simulated preset instead of the entries.
+    presets: BTreeMap<SerialNumber, SimulatedUpdatePreset>,
+    /// What `random` presets draw from.
+    seed: u64,
+    /// The images of the updates presets offered, by device type and
+    /// version: the download route has nothing else to find them by.
+    preset_images: BTreeMap<(DeviceType, String), Vec<u8>>,
+    /// When each reader was last seen running the latest software of its
+    /// location (R15), by location and serial number.
+    latest_runs: BTreeMap<(LocationId, SerialNumber), Millis>,
+    /// The key update manifests are signed with (R19): made on first use
+    /// (from the token source: seeded cores make the same key every run),
+    /// or set.
+    signing_key: Option<SigningKey>,
+}
+
+/// How long a signed update manifest stays valid (R19): 30 days.
+pub const MANIFEST_VALIDITY_MS: Millis = 30 * 24 * 60 * 60 * 1000;
 
 impl BackendCore {
     /// A core whose data lives in memory only, with tokens from `seed`
@@ -116,6 +149,7 @@ impl BackendCore {
             data: BackendData::default(),
             journal: None,
             tokens,
+            catalog: Catalog::default(),
         }
     }
 
@@ -132,6 +166,7 @@ impl BackendCore {
             data,
             journal: Some(journal),
             tokens,
+            catalog: Catalog::default(),
         })
     }
 
@@ -278,6 +313,208 @@ impl BackendCore {
     /// Every registered reader, by serial number.
     pub fn readers(&self) -> Vec<RegisteredReader> {
         self.data.readers.values().cloned().collect()
+    }
+
+    /// Sets the updates offered to `scope`'s readers, oldest first (the
+    /// last is the scope's latest software), replacing any it had. An
+    /// entry whose update has no version or no components, or whose image
+    /// does not have its size and digest, is refused naming it, and
+    /// nothing changes.
+    pub fn set_catalog(
+        &mut self,
+        scope: CatalogScope,
+        entries: Vec<CatalogEntry>,
+    ) -> Result<(), BackendError> {
+        check_text("location", &scope.location, MAX_ID_CHARS)?;
+        for (i, entry) in entries.iter().enumerate() {
+            let update = &entry.update;
+            let param = |field: &str| format!("entries[{i}][{field}]");
+            if update.version.trim().is_empty() {
+                return Err(BackendError::invalid(
+                    param("version"),
+                    "Invalid version: must not be empty",
+                ));
+            }
+            check_text(&param("version"), &update.version, MAX_ID_CHARS)?;
+            if update.components.is_empty() {
+                return Err(BackendError::invalid(
+                    param("components"),
+                    format!("The update to {} has no components.", update.version),
+                ));
+            }
+            if entry.image.len() != update.size as usize || Sha256Digest::of(&entry.image) != update.sha256 {
+                return Err(BackendError::invalid(
+                    param("image"),
+                    format!(
+                        "The image of the update to {} is not the one it describes ({} bytes, {:?}).",
+                        update.version, update.size, update.sha256
+                    ),
+                ));
+            }
+        }
+        self.catalog.entries.insert(scope, entries);
+        Ok(())
+    }
+
+    /// Answers the reader `serial` from a simulated preset instead of the
+    /// catalog's entries (the reference's simulated readers' presets).
+    pub fn set_update_preset(&mut self, serial: impl Into<SerialNumber>, preset: SimulatedUpdatePreset) {
+        self.catalog.presets.insert(serial.into(), preset);
+    }
+
+    /// The seed `random` presets draw from (0 until set).
+    pub fn set_update_seed(&mut self, seed: u64) {
+        self.catalog.seed = seed;
+    }
+
+    /// Signs update manifests with `key` from now on (R19): a key an
+    /// operator keeps in a file ([`SigningKey::from_file`]).
+    pub fn set_signing_key(&mut self, key: SigningKey) {
+        self.catalog.signing_key = Some(key);
+    }
+
+    /// The public half of the key update manifests are signed with: what
+    /// an app pins (`TerminalBuilder::trusted_update_keys`). Makes the key
+    /// if there is none yet.
+    pub fn update_public_key(&mut self) -> Result<PublicKey, BackendError> {
+        Ok(self.signing_key()?.public_key())
+    }
+
+    fn signing_key(&mut self) -> Result<&SigningKey, BackendError> {
+        if self.catalog.signing_key.is_none() {
+            let key = match self.tokens {
+                TokenSource::OsRandom => {
+                    SigningKey::generate().map_err(|e| BackendError::RandomSourceFailed {
+                        reason: e.to_string(),
+                    })?
+                }
+                TokenSource::Seeded(seed) => {
+                    let mut bytes = [0; 32];
+                    ChaCha8Rng::seed_from_u64(seed ^ 0x5349_474e_4b45_5953).fill_bytes(&mut bytes);
+                    SigningKey::from_bytes(&bytes)
+                }
+            };
+            self.catalog.signing_key = Some(key);
+        }
+        Ok(self.catalog.signing_key.as_ref().expect("made above"))
+    }
+
+    /// The catalog's answer for a reader at `now` (ms of the runtime's
+    /// clock). The update is its preset's, when it has one, or else the
+    /// latest entry of its scope offered to its software. A reader owed
+    /// nothing, or running the scope's latest software, is recorded as
+    /// running the latest at `now` (R15); the answer carries the last such
+    /// record, or the later run a preset implies. An unknown location is
+    /// [`BackendError::NotFound`].
+    pub fn check_update(&mut self, query: &UpdateQuery, now: Millis) -> Result<CatalogAnswer, BackendError> {
+        check_text("location", &query.location, MAX_ID_CHARS)?;
+        check_text("serial_number", query.serial_number.as_str(), MAX_ID_CHARS)?;
+        check_text("software_version", &query.software_version, MAX_ID_CHARS)?;
+        self.known_location(&query.location, Some("location"))?;
+        let catalog = &mut self.catalog;
+        let (update, runs_latest, implied) = match catalog.presets.get(&query.serial_number) {
+            Some(preset) => {
+                let answer = preset.answer(catalog.seed, &query.serial_number, &query.software_version, now);
+                if let Some(update) = &answer.update {
+                    let key = (query.device_type, update.version.clone());
+                    let fresh = catalog
+                        .preset_images
+                        .get(&key)
+                        .is_none_or(|image| image.len() != update.size as usize);
+                    if fresh {
+                        let image = simulated_image(&update.version, update.size);
+                        catalog.preset_images.insert(key, image);
+                    }
+                }
+                (answer.update, false, answer.last_latest_run_at)
+            }
+            None => {
+                let scope = CatalogScope::new(query.location.clone(), query.device_type);
+                let entries = catalog.entries.get(&scope).map(Vec::as_slice).unwrap_or_default();
+                let update = entries
+                    .iter()
+                    .rev()
+                    .find(|e| e.is_offered_to(&query.software_version))
+                    .map(|e| e.update.clone());
+                let runs_latest = entries
+                    .last()
+                    .is_some_and(|latest| latest.update.version == query.software_version);
+                (update, runs_latest, None)
+            }
+        };
+        let key = (query.location.clone(), query.serial_number.clone());
+        if update.is_none() || runs_latest {
+            catalog.latest_runs.insert(key.clone(), now);
+        }
+        let recorded = catalog.latest_runs.get(&key).copied();
+        let manifest = match &update {
+            Some(update) => {
+                let image = self.download_update(query.device_type, &update.version, 0)?;
+                let manifest = Manifest::for_image(
+                    update.version.clone(),
+                    query.device_type,
+                    &image,
+                    now.saturating_add(MANIFEST_VALIDITY_MS),
+                );
+                Some(sign(&manifest, self.signing_key()?))
+            }
+            None => None,
+        };
+        Ok(CatalogAnswer {
+            update,
+            manifest,
+            last_latest_run_at: recorded.max(implied),
+        })
+    }
+
+    /// When the backend last recorded the reader `serial` running the
+    /// latest software of `location` (R15).
+    pub fn last_latest_run_at(&self, location: &str, serial: &SerialNumber) -> Option<Millis> {
+        self.catalog
+            .latest_runs
+            .get(&(location.to_owned(), serial.clone()))
+            .copied()
+    }
+
+    /// The image of the update to `version` for `device_type`, from byte
+    /// `from` to its end: an entry's image, or the simulated image of an
+    /// update a preset offered. No such update is
+    /// [`BackendError::NotFound`]; a `from` past the image's last byte is
+    /// [`BackendError::RangeNotSatisfiable`].
+    pub fn download_update(
+        &self,
+        device_type: DeviceType,
+        version: &str,
+        from: u32,
+    ) -> Result<Vec<u8>, BackendError> {
+        let image = self
+            .catalog
+            .entries
+            .iter()
+            .filter(|(scope, _)| scope.device_type == device_type)
+            .flat_map(|(_, entries)| entries)
+            .find(|e| e.update.version == version)
+            .map(|e| e.image.as_slice())
+            .or_else(|| {
+                self.catalog
+                    .preset_images
+                    .get(&(device_type, version.to_owned()))
+                    .map(Vec::as_slice)
+            })
+            .ok_or_else(|| BackendError::NotFound {
+                resource: "update".into(),
+                id: format!("{}/{version}", device_type.api_name()),
+                param: None,
+            })?;
+        let size = u32::try_from(image.len()).unwrap_or(u32::MAX);
+        if from > 0 && from >= size {
+            return Err(BackendError::RangeNotSatisfiable {
+                id: format!("{}/{version}", device_type.api_name()),
+                from,
+                size,
+            });
+        }
+        Ok(image[from as usize..].to_vec())
     }
 
     /// The reader a registration code stands for. Only the simulated codes

@@ -82,6 +82,30 @@ pub enum BackendError {
         /// What the OS said.
         reason: String,
     },
+    /// A download asked for bytes from past the end of the image (HTTP
+    /// 416).
+    #[error("update {id} has {size} bytes: none from byte {from}")]
+    RangeNotSatisfiable {
+        /// The update, `<device_type>/<version>`.
+        id: String,
+        /// The first byte asked for.
+        from: u32,
+        /// The image's size in bytes.
+        size: u32,
+    },
+    /// A download's body kept being cut short, and the resumes allowed
+    /// ran out before the image was whole (client side).
+    #[error("{route}: got {received} of {expected} bytes after {resumes} resume(s)")]
+    DownloadIncomplete {
+        /// Which route.
+        route: String,
+        /// The bytes received, counted from the first byte asked for.
+        received: u32,
+        /// The bytes there were to receive.
+        expected: u32,
+        /// How many times the download was resumed with a `Range` request.
+        resumes: u32,
+    },
     /// The backend could not save its data (server side).
     #[error("backend storage {path} failed: {reason}")]
     Storage {
@@ -104,6 +128,8 @@ impl BackendError {
             Self::ConnectionFailed { .. } => "connection_failed",
             Self::BadResponse { .. } => "bad_response",
             Self::RandomSourceFailed { .. } => "random_source_failed",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Self::DownloadIncomplete { .. } => "download_incomplete",
             Self::Storage { .. } => "storage_failed",
         }
     }
@@ -125,7 +151,8 @@ impl BackendError {
             Self::Status { status, .. } => *status,
             Self::Timeout { .. } => 504,
             Self::ConnectionFailed { .. } => 503,
-            Self::BadResponse { .. } => 502,
+            Self::BadResponse { .. } | Self::DownloadIncomplete { .. } => 502,
+            Self::RangeNotSatisfiable { .. } => 416,
             Self::RandomSourceFailed { .. } | Self::Storage { .. } => 500,
         }
     }
@@ -142,6 +169,7 @@ impl BackendError {
             Self::NotFound { param, .. } | Self::InvalidRequest { param, .. } => {
                 ("invalid_request_error", param.clone())
             }
+            Self::RangeNotSatisfiable { .. } => ("invalid_request_error", Some("Range".to_owned())),
             Self::Unauthorized { .. } => ("invalid_request_error", None),
             _ => ("api_error", None),
         };

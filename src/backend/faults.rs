@@ -1,6 +1,6 @@
 //! Fault injection shared by [`super::LocalBackend`] and the local HTTP
 //! server: per-route latency and failure rate (from a seeded RNG), a count
-//! of failures to inject next, and "down" switches (for a duration, or until
+//! of failures to inject next, bodies cut short (the server only), and "down" switches (for a duration, or until
 //! restored). Durations are tokio time, so they are virtual under a paused
 //! clock.
 //!
@@ -62,6 +62,8 @@ struct FaultState {
     rng: ChaCha8Rng,
     routes: HashMap<Route, RouteFaults>,
     fail_next: HashMap<Route, u32>,
+    /// Bodies to cut: after how many bytes, and for how many answers more.
+    cut_bodies: HashMap<Route, (u32, u32)>,
     availability: Availability,
 }
 
@@ -86,6 +88,7 @@ impl FaultInjector {
                 rng: ChaCha8Rng::seed_from_u64(seed),
                 routes: HashMap::new(),
                 fail_next: HashMap::new(),
+                cut_bodies: HashMap::new(),
                 availability: Availability::Up,
             })),
         }
@@ -111,6 +114,28 @@ impl FaultInjector {
         self.with(|s| {
             s.fail_next.insert(route, count);
         });
+    }
+
+    /// Cuts the body of the next `count` answers of a route after
+    /// `after_bytes` bytes: the server closes the connection there, its
+    /// `Content-Length` still saying the whole. Only bodies that cross a
+    /// socket are cut: the local server's image downloads.
+    pub fn cut_next_bodies(&self, route: Route, after_bytes: u32, count: u32) {
+        self.with(|s| {
+            s.cut_bodies.insert(route, (after_bytes, count));
+        });
+    }
+
+    /// Where to cut the body of this answer of `route`, if it is to be cut
+    /// (counts one of [`cut_next_bodies`](Self::cut_next_bodies)).
+    pub fn take_body_cut(&self, route: Route) -> Option<u32> {
+        self.with(|s| match s.cut_bodies.get_mut(&route) {
+            Some((after, n)) if *n > 0 => {
+                *n -= 1;
+                Some(*after)
+            }
+            _ => None,
+        })
     }
 
     /// Takes the backend down for `duration` of tokio time from now.

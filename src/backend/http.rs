@@ -9,7 +9,10 @@
 //! [`Secret`]s: they go into the `Authorization` header and nowhere else —
 //! not into logs, traces or `Debug` output.
 //!
-//! Timeouts are not retried: the request may have been applied.
+//! Timeouts are not retried: the request may have been applied. An image
+//! download whose body is cut short is resumed from the bytes already
+//! received (`Range: bytes=N-`), at most
+//! [`HttpBackendConfig::download_resumes`] times.
 //!
 //! ```no_run
 //! use readerlink::backend::{Backend, HttpBackend, HttpBackendConfig};
@@ -37,8 +40,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ApiErrorBody, Backend, BackendError, CreateLocation, Location, RegisterReader, RegisteredReader, Route,
+    ApiErrorBody, Backend, BackendError, CatalogAnswer, CreateLocation, Location, RegisterReader,
+    RegisteredReader, Route, UpdateQuery,
 };
+use crate::reader::DeviceType;
 use crate::secret::Secret;
 
 /// How to reach the backend and how hard to try.
@@ -59,10 +64,15 @@ pub struct HttpBackendConfig {
     pub backoff_base: Duration,
     /// The longest wait between two tries.
     pub backoff_max: Duration,
+    /// How many times an image download whose body was cut short is
+    /// resumed, with a `Range` request from the bytes already received,
+    /// before it fails with [`BackendError::DownloadIncomplete`].
+    pub download_resumes: u32,
 }
 
 impl HttpBackendConfig {
-    /// 10 s timeout, 3 retries backing off from 200 ms up to 5 s.
+    /// 10 s timeout, 3 retries backing off from 200 ms up to 5 s, 3
+    /// resumes of a download cut short.
     pub fn new(base_url: impl Into<String>, secret_key: Secret) -> Self {
         Self {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
@@ -72,6 +82,7 @@ impl HttpBackendConfig {
             retries: 3,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),
+            download_resumes: 3,
         }
     }
 
@@ -283,29 +294,52 @@ impl Backend for HttpBackend {
         .boxed()
     }
 
-    fn check_update(
-        &self,
-        _query: super::UpdateQuery,
-    ) -> BoxFuture<'_, Result<super::CatalogAnswer, BackendError>> {
-        // TEMPORARY: the catalog arrives with the backend-catalog branch.
-        Box::pin(async { Ok(super::CatalogAnswer::default()) })
+    fn check_update(&self, query: UpdateQuery) -> BoxFuture<'_, Result<CatalogAnswer, BackendError>> {
+        async move {
+            let fields =
+                serde_urlencoded::to_string(query.to_form()).map_err(|e| BackendError::InvalidRequest {
+                    param: None,
+                    message: format!("the update query could not be encoded: {e}"),
+                })?;
+            let url = self.url(&format!("/v1/terminal/updates?{fields}"));
+            let missing = NotFoundContext {
+                resource: "location",
+                id: &query.location,
+                param: Some("location"),
+            };
+            self.caller
+                .call(
+                    Route::CheckUpdate,
+                    Method::GET,
+                    &url,
+                    Some(&self.config.secret_key),
+                    None,
+                    Some(missing),
+                )
+                .await
+        }
+        .boxed()
     }
 
     fn download_update(
         &self,
-        device_type: crate::reader::DeviceType,
+        device_type: DeviceType,
         version: &str,
-        _from: u32,
+        from: u32,
     ) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
-        // TEMPORARY: the catalog arrives with the backend-catalog branch.
-        let id = format!("{version} for {device_type:?}");
-        Box::pin(async move {
-            Err(BackendError::NotFound {
-                resource: "update".into(),
-                id,
-                param: None,
-            })
-        })
+        let version = version.to_owned();
+        async move {
+            let url = self.url(&format!(
+                "/v1/terminal/updates/{}/{}/image",
+                device_type.api_name(),
+                PathSegment(&version)
+            ));
+            let id = format!("{}/{version}", device_type.api_name());
+            self.caller
+                .download(&url, &self.config.secret_key, &id, from)
+                .await
+        }
+        .boxed()
     }
 }
 
@@ -411,6 +445,119 @@ impl Caller {
             tracing::warn!(route = name, attempt, reason = %failure, wait_ms = wait.as_millis() as u64, "backend request failed; retrying");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Downloads an image from byte `from` on. A body cut short is resumed
+    /// with `Range: bytes=N-` from the bytes received, at most
+    /// `download_resumes` times; a connection failure or a 5xx before the
+    /// body is retried as [`call`](Self::call) does.
+    async fn download(&self, url: &str, key: &Secret, id: &str, from: u32) -> Result<Vec<u8>, BackendError> {
+        let route = Route::DownloadUpdate;
+        let name = route.name();
+        let mut received: Vec<u8> = Vec::new();
+        // The bytes there are from `from` on, once an answer said.
+        let mut expected: Option<u64> = None;
+        let mut resumes = 0;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let offset = from as u64 + received.len() as u64;
+            let mut builder = self.client.get(url).bearer_auth(key.expose());
+            if offset > 0 {
+                builder = builder.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+            }
+            let mut response = match builder.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    let reason = self.transport_failure(route, &e, attempt)?;
+                    self.wait_to_retry(route, attempt, &reason).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::RANGE_NOT_SATISFIABLE {
+                let size = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes */"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                return Err(BackendError::RangeNotSatisfiable {
+                    id: id.to_owned(),
+                    from: offset.min(u32::MAX as u64) as u32,
+                    size,
+                });
+            }
+            if !status.is_success() {
+                let body = response.bytes().await.unwrap_or_default();
+                let missing = NotFoundContext {
+                    resource: "update",
+                    id,
+                    param: None,
+                };
+                let error = status_error(route, status, &body, attempt, Some(missing));
+                if !status.is_server_error() || attempt > self.config.retries {
+                    return Err(error);
+                }
+                self.wait_to_retry(route, attempt, &error.to_string()).await;
+                continue;
+            }
+            attempt = 0;
+            // A 200 is the whole image, whatever was asked: skip to `from`.
+            let mut skip = 0;
+            let length = response.content_length();
+            if status == StatusCode::PARTIAL_CONTENT {
+                if let Some(length) = length {
+                    expected = Some(offset - from as u64 + length);
+                }
+            } else {
+                received.clear();
+                skip = from as u64;
+                if let Some(length) = length {
+                    expected = Some(length.saturating_sub(from as u64));
+                }
+            }
+            let cut = loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        let drop = skip.min(chunk.len() as u64) as usize;
+                        skip -= drop as u64;
+                        received.extend_from_slice(&chunk[drop..]);
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(error_chain(&e)),
+                }
+            };
+            let whole = expected.is_none_or(|n| received.len() as u64 >= n);
+            if let Some(n) = expected.filter(|n| received.len() as u64 > *n) {
+                return Err(BackendError::BadResponse {
+                    route: name.into(),
+                    reason: format!("{} bytes where {n} were announced", received.len()),
+                });
+            }
+            if whole && (cut.is_none() || expected.is_some()) {
+                tracing::debug!(route = name, bytes = received.len(), resumes, "image downloaded");
+                return Ok(received);
+            }
+            let reason = cut.unwrap_or_else(|| "the body ended early".into());
+            if resumes >= self.config.download_resumes {
+                return Err(BackendError::DownloadIncomplete {
+                    route: name.into(),
+                    received: received.len().min(u32::MAX as usize) as u32,
+                    expected: expected.unwrap_or(0).min(u32::MAX as u64) as u32,
+                    resumes,
+                });
+            }
+            resumes += 1;
+            tracing::warn!(route = name, received = received.len(), resumes, reason = %reason, "image download cut short; resuming");
+        }
+    }
+
+    async fn wait_to_retry(&self, route: Route, attempt: u32, reason: &str) {
+        let wait = self.config.backoff(attempt);
+        tracing::warn!(route = route.name(), attempt, reason = %reason, wait_ms = wait.as_millis() as u64, "backend request failed; retrying");
+        tokio::time::sleep(wait).await;
     }
 
     /// A request that got no (complete) answer: a timeout is final; any

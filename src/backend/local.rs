@@ -1,6 +1,8 @@
 //! [`LocalBackend`]: the backend core called in-process, with fault
 //! injection, for simulations and virtual-time tests (no sockets, so it is
-//! safe under a paused clock).
+//! safe under a paused clock). The update catalog's times are ms of tokio
+//! time since its epoch ([`LocalBackend::with_epoch`]), so they are virtual
+//! too; a cut body ([`FaultInjector::cut_next_bodies`]) does not apply here.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,10 +25,15 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{
-    Backend, BackendCore, BackendError, CreateLocation, FaultDecision, FaultInjector, Location,
-    RegisterReader, RegisteredReader, Route,
+    Backend, BackendCore, BackendError, CatalogAnswer, CatalogEntry, CatalogScope, CreateLocation,
+    FaultDecision, FaultInjector, Location, RegisterReader, RegisteredReader, Route, UpdateQuery,
 };
+use crate::firmware::PublicKey;
+use crate::reader::{DeviceType, SerialNumber};
+use crate::runtime::Millis;
 use crate::secret::Secret;
+use crate::transport::sim::Fleet;
+use crate::updater::SimulatedUpdatePreset;
 
 /// The backend core behind the [`Backend`] trait, in-process.
 #[derive(Debug, Clone)]
@@ -36,6 +43,10 @@ pub struct LocalBackend {
     /// Calls slower than this (through injected latency) fail with
     /// [`BackendError::Timeout`], as the HTTP client's would.
     timeout: Option<Duration>,
+    /// The catalog's times are ms since this instant: the runtime clock's
+    /// epoch, so answers agree with the machines' time and are the same on
+    /// every run of a paused clock.
+    epoch: tokio::time::Instant,
 }
 
 impl LocalBackend {
@@ -51,7 +62,58 @@ impl LocalBackend {
             core,
             faults,
             timeout: None,
+            epoch: tokio::time::Instant::now(),
         }
+    }
+
+    /// Counts the catalog's times (`required_at`, the last latest-software
+    /// run) in ms since `epoch` (by default: when the backend was made).
+    /// Give it the run clock's epoch so they are the runtime's times.
+    pub fn with_epoch(mut self, epoch: tokio::time::Instant) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// Ms since the epoch, now.
+    fn now_ms(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// Sets the updates offered to `scope` ([`BackendCore::set_catalog`]).
+    pub fn set_catalog(&self, scope: CatalogScope, entries: Vec<CatalogEntry>) -> Result<(), BackendError> {
+        self.lock().set_catalog(scope, entries)
+    }
+
+    /// Answers the reader `serial` from a simulated preset
+    /// ([`BackendCore::set_update_preset`]).
+    pub fn set_update_preset(&self, serial: impl Into<SerialNumber>, preset: SimulatedUpdatePreset) {
+        self.lock().set_update_preset(serial, preset);
+    }
+
+    /// The seed `random` presets draw from ([`BackendCore::set_update_seed`]).
+    pub fn set_update_seed(&self, seed: u64) {
+        self.lock().set_update_seed(seed);
+    }
+
+    /// Answers each reader of `fleet` from the update preset its fleet
+    /// entry names (`update = "…"`), `random` drawing from the fleet's
+    /// seed, as the simulated world does for the battery.
+    pub fn offer_fleet_updates(&self, fleet: &Fleet) {
+        let mut core = self.lock();
+        core.set_update_seed(fleet.seed);
+        for reader in fleet.readers.iter().filter(|r| !r.update.is_none()) {
+            core.set_update_preset(reader.serial.clone(), reader.update);
+        }
+    }
+
+    /// The public key update manifests are signed with (R19), to pin in
+    /// the terminal ([`crate::terminal::TerminalBuilder::trusted_update_keys`]).
+    pub fn update_public_key(&self) -> Result<PublicKey, BackendError> {
+        self.lock().update_public_key()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BackendCore> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Makes calls fail with [`BackendError::Timeout`] after `timeout`.
@@ -106,8 +168,7 @@ impl LocalBackend {
                 attempts: 1,
             });
         }
-        let mut core = self.core.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut core)
+        f(&mut self.lock())
     }
 }
 
@@ -141,28 +202,25 @@ impl Backend for LocalBackend {
             .boxed()
     }
 
-    fn check_update(
-        &self,
-        _query: super::UpdateQuery,
-    ) -> BoxFuture<'_, Result<super::CatalogAnswer, BackendError>> {
-        // TEMPORARY: the catalog arrives with the backend-catalog branch.
-        Box::pin(async { Ok(super::CatalogAnswer::default()) })
+    fn check_update(&self, query: UpdateQuery) -> BoxFuture<'_, Result<CatalogAnswer, BackendError>> {
+        // The time is the answer's, read once injected latency has passed,
+        // as over HTTP.
+        self.call(Route::CheckUpdate, move |core| {
+            core.check_update(&query, self.now_ms())
+        })
+        .boxed()
     }
 
     fn download_update(
         &self,
-        device_type: crate::reader::DeviceType,
+        device_type: DeviceType,
         version: &str,
-        _from: u32,
+        from: u32,
     ) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
-        // TEMPORARY: the catalog arrives with the backend-catalog branch.
-        let id = format!("{version} for {device_type:?}");
-        Box::pin(async move {
-            Err(BackendError::NotFound {
-                resource: "update".into(),
-                id,
-                param: None,
-            })
+        let version = version.to_owned();
+        self.call(Route::DownloadUpdate, move |core| {
+            core.download_update(device_type, &version, from)
         })
+        .boxed()
     }
 }

@@ -1,10 +1,12 @@
 //! The backend boundary: connection tokens, locations and reader
-//! registration, as the connection actor needs them.
+//! registration, as the connection actor needs them, and the update
+//! catalog and its images, as the updater needs them (R13–R18).
 //!
 //! | side | what |
 //! |---|---|
 //! | [`Backend`] | the trait the connection actor calls |
 //! | [`BackendCore`] | the routes' logic and data, plain synchronous code |
+//! | [`CatalogScope`], [`CatalogEntry`], [`UpdateQuery`], [`CatalogAnswer`] | the update catalog: updates per location and device type with their images, per-reader simulated presets, the last latest-software run (R15) |
 //! | [`journal`] | the data file: an append-only log, locked, compacted |
 //! | [`LocalBackend`] | the core in-process, with [`FaultInjector`] faults (virtual-time runs) |
 //! | [`server`] | the local HTTP server: `actix-web` over the core, the hosted API's paths and error shape |
@@ -16,6 +18,14 @@
 //! [`BackendError::ConnectionFailed`] in process and a 503
 //! [`BackendError::Status`] over HTTP (the server is still listening), after
 //! the client's retries.
+//!
+//! The catalog (in the core, in memory): [`BackendCore::check_update`]
+//! answers a reader from its simulated preset
+//! ([`BackendCore::set_update_preset`]) or else from the latest entry of
+//! its scope ([`BackendCore::set_catalog`]) offered to its software, and
+//! records when it ran the latest software; [`BackendCore::download_update`]
+//! serves an image from a byte on, which [`HttpBackend`] uses to resume a
+//! download cut short.
 //!
 //! ```
 //! use readerlink::backend::{Address, Backend, BackendCore, CreateLocation, LocalBackend};
@@ -48,7 +58,7 @@ mod types;
 use futures::future::BoxFuture;
 
 pub use self::core::{BACKEND_DATA_VERSION, BackendCore, BackendData, TokenSource};
-pub use catalog::{CatalogAnswer, UpdateQuery};
+pub use catalog::{CatalogAnswer, CatalogEntry, CatalogScope, UpdateQuery};
 pub use error::{ApiError, ApiErrorBody, BackendError};
 pub use faults::{FaultDecision, FaultInjector, RouteFaults};
 pub use http::{ConnectionTokenProvider, HttpBackend, HttpBackendConfig, UrlTokenProvider};

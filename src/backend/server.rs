@@ -2,7 +2,8 @@
 //! [`BackendCore`], with the hosted API's paths, form-encoded bodies, error
 //! shape (`{"error": {type, code, message, param}}`) and bearer auth with a
 //! secret key. [`FaultInjector`] faults apply to every route: a failure is a
-//! 500 `api_error`, a down server answers 503.
+//! 500 `api_error`, a down server answers 503, and an image's body can be
+//! cut short ([`FaultInjector::cut_next_bodies`]).
 //!
 //! | route | answer |
 //! |---|---|
@@ -11,18 +12,21 @@
 //! | `GET /v1/terminal/locations/{id}` | the location, or 404 `resource_missing` |
 //! | `GET /v1/terminal/locations` | `{object: "list", data: [...], has_more: false, url}` |
 //! | `POST /v1/terminal/readers` (`registration_code` or `serial_number` + `device_type`, `location`, `label`?) | `{object: "terminal.reader", id, serial_number, device_type, location, label}` |
+//! | `GET /v1/terminal/updates?location=&serial_number=&device_type=&software_version=` | the update catalog's answer `{update, last_latest_run_at}` ([`super::CatalogAnswer`]), or 404 `resource_missing` for an unknown location |
+//! | `GET /v1/terminal/updates/{device_type}/{version}/image` (`Range: bytes=N-`?) | the image bytes: 200 whole, 206 from byte N (with `Content-Range`), 416 `range_not_satisfiable` from past its end, 404 `resource_missing` for an unknown update |
 //!
 //! Every error answer, whatever refused the request, has that shape with
 //! a stable `code` and a `message`:
 //!
 //! | status | `code` | when |
 //! |---|---|---|
-//! | 400 | `invalid_request` | a missing, empty, unknown, duplicate or too long field, a field that is not UTF-8 or holds a control character |
+//! | 400 | `invalid_request` | a missing, empty, unknown, duplicate or too long field, a field that is not UTF-8 or holds a control character, a `Range` other than `bytes=N-` |
 //! | 401 | `unauthorized` | no `Authorization: Bearer <key>` (the scheme in any case) or a wrong key |
 //! | 404 | `resource_missing` / `unknown_route` | an unknown id / path |
 //! | 405 | `method_not_allowed` | a known path with another method (the `Allow` header lists the right ones) |
 //! | 408 | `request_timeout` | the body did not arrive within [`ServerConfig::request_timeout`] |
 //! | 413 | `payload_too_large` | a body over [`MAX_BODY_BYTES`] |
+//! | 416 | `range_not_satisfiable` | an image asked for from past its end (`Content-Range: bytes */<size>`) |
 //! | 500 | `storage_failed`, `injected_failure`, ... | the data could not be saved (the message never names the file), an injected failure |
 //! | 503 | `backend_down` | the backend is switched down ([`FaultInjector::take_down`]) |
 //!
@@ -64,11 +68,16 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::catalog::device_type_from_api_name;
 use super::{
     ApiError, ApiErrorBody, BackendCore, BackendError, CreateLocation, DataError, FaultDecision,
-    FaultInjector, Location, RegisterReader, RegisteredReader, Route, TokenSource, parse_form,
+    FaultInjector, Location, RegisterReader, RegisteredReader, Route, TokenSource, UpdateQuery, parse_form,
 };
+use crate::firmware::SigningKey;
+use crate::reader::SerialNumber;
+use crate::runtime::Millis;
 use crate::secret::Secret;
+use crate::updater::SimulatedUpdatePreset;
 
 /// The key used when none is given. It is not a secret (it is in the
 /// source): it is for a backend on this machine during development, so the
@@ -98,6 +107,18 @@ pub struct ServerConfig {
     /// How long a client has to send a request's head, and then again its
     /// body (10 s by default).
     pub request_timeout: Duration,
+    /// Readers the update catalog answers from a simulated preset
+    /// ([`BackendCore::set_update_preset`]); `random` ones draw from
+    /// [`seed`](Self::seed) (0 without one).
+    pub update_presets: Vec<(SerialNumber, SimulatedUpdatePreset)>,
+    /// The instant the catalog's times (`required_at`, the last
+    /// latest-software run) count from, in ms; `None`: when the server
+    /// starts. Real time: the server runs on a clock of its own.
+    pub epoch: Option<std::time::Instant>,
+    /// A file holding the key update manifests are signed with (R19, 64
+    /// hex digits); `None`: a key made at start (from the seed when there
+    /// is one).
+    pub signing_key: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -110,6 +131,9 @@ impl ServerConfig {
             seed: None,
             faults: FaultInjector::default(),
             request_timeout: Duration::from_secs(10),
+            update_presets: Vec::new(),
+            epoch: None,
+            signing_key: None,
         }
     }
 
@@ -153,6 +177,14 @@ pub enum ServerError {
     /// corrupt).
     #[error(transparent)]
     Data(DataError),
+    /// The signing key file could not be read.
+    #[error("cannot read the update signing key {}: {source}", path.display())]
+    SigningKey {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: crate::firmware::KeyError,
+    },
     /// The server thread ended before it reported its address.
     #[error("the server thread ended while starting: {0}")]
     Thread(String),
@@ -209,6 +241,14 @@ struct AppState {
     faults: FaultInjector,
     secret_key: Secret,
     request_timeout: Duration,
+    /// The catalog's times are ms since this instant.
+    epoch: std::time::Instant,
+}
+
+impl AppState {
+    fn now_ms(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
 }
 
 impl BackendServer {
@@ -218,16 +258,28 @@ impl BackendServer {
     pub fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         config.check_key()?;
         let tokens = config.seed.map_or(TokenSource::OsRandom, TokenSource::Seeded);
-        let core = match &config.data {
+        let mut core = match &config.data {
             Some(path) => BackendCore::open(path.clone(), tokens).map_err(ServerError::Data)?,
             None => BackendCore::in_memory_with(tokens),
         };
+        core.set_update_seed(config.seed.unwrap_or(0));
+        if let Some(path) = &config.signing_key {
+            let key = SigningKey::from_file(path).map_err(|source| ServerError::SigningKey {
+                path: path.clone(),
+                source,
+            })?;
+            core.set_signing_key(key);
+        }
+        for (serial, preset) in &config.update_presets {
+            core.set_update_preset(serial.clone(), *preset);
+        }
         let core = Arc::new(Mutex::new(core));
         let state = web::Data::new(AppState {
             core: core.clone(),
             faults: config.faults.clone(),
             secret_key: config.secret_key.clone(),
             request_timeout: config.request_timeout,
+            epoch: config.epoch.unwrap_or_else(std::time::Instant::now),
         });
         let request_timeout = config.request_timeout;
         let listen = config.listen;
@@ -394,6 +446,9 @@ impl RequestError {
         if let Self::MethodNotAllowed { allowed, .. } = self {
             response.insert_header((header::ALLOW, *allowed));
         }
+        if let Self::Backend(BackendError::RangeNotSatisfiable { size, .. }) = self {
+            response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+        }
         response.json(self.to_body())
     }
 }
@@ -419,6 +474,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/terminal/readers")
             .route(web::post().to(register_reader))
             .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "POST"))),
+    )
+    .service(
+        web::resource("/v1/terminal/updates")
+            .route(web::get().to(check_update))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "GET"))),
+    )
+    .service(
+        web::resource("/v1/terminal/updates/signing_key")
+            .route(web::get().to(update_signing_key))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "GET"))),
+    )
+    .service(
+        web::resource("/v1/terminal/updates/{device_type}/{version}/image")
+            .route(web::get().to(download_update))
+            .default_service(web::to(|r: HttpRequest| method_not_allowed(r, "GET"))),
     )
     .default_service(web::to(unknown_route));
 }
@@ -463,6 +533,18 @@ async fn answer(
     payload: Option<web::Payload>,
     work: impl FnOnce(&mut BackendCore, &[u8]) -> Result<Value, BackendError>,
 ) -> Result<Value, RequestError> {
+    admit(state, request, route).await?;
+    let body = match payload {
+        Some(payload) => read_body(request, payload, state.request_timeout).await?,
+        None => web::Bytes::new(),
+    };
+    let mut core = state.core.lock().unwrap_or_else(|p| p.into_inner());
+    work(&mut core, &body).map_err(RequestError::Backend)
+}
+
+/// What every request passes before its route's work: the faults, then
+/// auth.
+async fn admit(state: &AppState, request: &HttpRequest, route: Route) -> Result<(), RequestError> {
     match state.faults.decide(route) {
         FaultDecision::Down => return Err(RequestError::Down),
         FaultDecision::Proceed { latency, fail } => {
@@ -474,13 +556,7 @@ async fn answer(
             }
         }
     }
-    authorize(state, request).map_err(RequestError::Backend)?;
-    let body = match payload {
-        Some(payload) => read_body(request, payload, state.request_timeout).await?,
-        None => web::Bytes::new(),
-    };
-    let mut core = state.core.lock().unwrap_or_else(|p| p.into_inner());
-    work(&mut core, &body).map_err(RequestError::Backend)
+    authorize(state, request).map_err(RequestError::Backend)
 }
 
 /// Reads the whole body, refusing one over [`MAX_BODY_BYTES`] (as soon as
@@ -654,6 +730,141 @@ async fn register_reader(
         },
     )
     .await
+}
+
+async fn check_update(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let query = request.query_string().to_owned();
+    let now = || state.now_ms();
+    serve(&state, &request, Route::CheckUpdate, None, |core, _| {
+        let query = UpdateQuery::from_form(parse_form(query.as_bytes())?)?;
+        let answer = core.check_update(&query, now())?;
+        Ok(json!({
+            "update": answer.update,
+            "manifest": answer.manifest,
+            "last_latest_run_at": answer.last_latest_run_at,
+        }))
+    })
+    .await
+}
+
+/// The public key update manifests are signed with (R19): an operator
+/// reads it once and pins it in the app; the terminal never fetches it.
+async fn update_signing_key(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    serve(&state, &request, Route::UpdateSigningKey, None, |core, _| {
+        let key = core.update_public_key()?;
+        Ok(json!({ "object": "update_signing_key", "key_id": key.key_id(), "public_key": key }))
+    })
+    .await
+}
+
+/// The first byte a `Range` header asks for: only `bytes=N-` (what a
+/// resumed download sends) is served; any other range is refused naming
+/// the header, rather than answered whole.
+fn range_start(request: &HttpRequest) -> Result<Option<u32>, BackendError> {
+    let Some(value) = request.headers().get(header::RANGE) else {
+        return Ok(None);
+    };
+    let unsupported = || {
+        BackendError::invalid(
+            "Range",
+            format!(
+                "Unsupported Range `{}`: only `bytes=N-` is served.",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+        )
+    };
+    let first = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(unsupported)?;
+    // A start past u32::MAX is past every image: unsatisfiable, not malformed.
+    Ok(Some(
+        first
+            .parse::<u64>()
+            .map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32),
+    ))
+}
+
+/// The image bytes: 200 whole, 206 from a `Range: bytes=N-` on (with
+/// `Content-Range`), 416 from past the end, 404 for an unknown update.
+async fn download_update(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let route = Route::DownloadUpdate;
+    let served = async {
+        admit(&state, &request, route).await?;
+        let device = request.match_info().query("device_type");
+        let version = request.match_info().query("version").to_owned();
+        let from = range_start(&request).map_err(RequestError::Backend)?;
+        let device_type = device_type_from_api_name(device).ok_or_else(|| {
+            RequestError::Backend(BackendError::NotFound {
+                resource: "update".into(),
+                id: format!("{device}/{version}"),
+                param: None,
+            })
+        })?;
+        let core = state.core.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = core
+            .download_update(device_type, &version, from.unwrap_or(0))
+            .map_err(RequestError::Backend)?;
+        Ok::<_, RequestError>((from, bytes))
+    }
+    .await;
+    let (from, bytes) = match served {
+        Ok(served) => served,
+        Err(e) => {
+            tracing::info!(
+                route = route.name(),
+                status = e.http_status(),
+                code = e.code(),
+                "backend request served"
+            );
+            return e.response();
+        }
+    };
+    let mut response = match from {
+        None => HttpResponse::Ok(),
+        Some(from) => {
+            let total = from as u64 + bytes.len() as u64;
+            let mut partial = HttpResponse::PartialContent();
+            partial.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {from}-{}/{total}", total - 1),
+            ));
+            partial
+        }
+    };
+    response
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .content_type("application/octet-stream");
+    let status = if from.is_some() { 206 } else { 200 };
+    tracing::info!(
+        route = route.name(),
+        status,
+        bytes = bytes.len(),
+        "backend request served"
+    );
+    match state
+        .faults
+        .take_body_cut(route)
+        .filter(|cut| (*cut as usize) < bytes.len())
+    {
+        None => response.body(bytes),
+        Some(cut) => {
+            // Content-Length says the whole; the connection closes after
+            // `cut` bytes (a moment later, so they leave first).
+            let size = bytes.len() as u64;
+            let head = web::Bytes::from(bytes).slice(..cut as usize);
+            let stream =
+                futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("body cut by fault injection"))
+                }));
+            tracing::info!(route = route.name(), cut, "cutting the body (injected)");
+            response.body(actix_web::body::SizedStream::new(size, stream))
+        }
+    }
 }
 
 async fn method_not_allowed(request: HttpRequest, allowed: &'static str) -> HttpResponse {

@@ -29,16 +29,27 @@ pub enum Route {
     ListLocations,
     /// `POST /v1/terminal/readers`
     RegisterReader,
+    /// `GET /v1/terminal/updates`: the update catalog's answer for a reader.
+    CheckUpdate,
+    /// `GET /v1/terminal/updates/{device_type}/{version}/image`: an update's
+    /// image, whole or from a byte on.
+    DownloadUpdate,
+    /// `GET /v1/terminal/updates/signing_key`: the public key update
+    /// manifests are signed with (R19), for an operator to pin.
+    UpdateSigningKey,
 }
 
 impl Route {
     /// Every route.
-    pub const ALL: [Route; 5] = [
+    pub const ALL: [Route; 8] = [
         Self::ConnectionToken,
         Self::GetLocation,
         Self::CreateLocation,
         Self::ListLocations,
         Self::RegisterReader,
+        Self::CheckUpdate,
+        Self::DownloadUpdate,
+        Self::UpdateSigningKey,
     ];
 
     /// The route's snake_case name (`get_location`).
@@ -223,7 +234,7 @@ fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Takes a required, non-empty field out of a form.
-fn required(form: &mut Form, name: &str) -> Result<String, BackendError> {
+pub(super) fn required(form: &mut Form, name: &str) -> Result<String, BackendError> {
     match form.remove(name) {
         Some(v) if !v.trim().is_empty() => Ok(v),
         Some(_) => Err(BackendError::invalid(
@@ -238,7 +249,7 @@ fn required(form: &mut Form, name: &str) -> Result<String, BackendError> {
 }
 
 /// The first field left over, reported as the hosted API does.
-fn no_leftovers(form: Form) -> Result<(), BackendError> {
+pub(super) fn no_leftovers(form: Form) -> Result<(), BackendError> {
     match form.into_keys().next() {
         None => Ok(()),
         Some(name) => Err(BackendError::invalid(

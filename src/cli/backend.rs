@@ -1,4 +1,6 @@
-//! `readerlink backend`: runs the local backend server until Ctrl-C.
+//! `readerlink backend`: runs the local backend server until Ctrl-C,
+//! optionally with simulated update presets for some readers
+//! (`--update-preset SERIAL=PRESET`, repeatable).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +10,9 @@ use clap::Args;
 use super::CliError;
 pub use crate::backend::DEFAULT_SECRET_KEY;
 use crate::backend::{BackendServer, FaultInjector, ServerConfig};
+use crate::reader::SerialNumber;
 use crate::secret::Secret;
+use crate::updater::SimulatedUpdatePreset;
 
 /// Arguments of `readerlink backend`.
 #[derive(Debug, Args)]
@@ -34,6 +38,63 @@ pub struct BackendArgs {
     /// Seconds a client has to send a request's head, and then its body.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub request_timeout: u64,
+    /// Answers the update catalog for one reader from a simulated preset
+    /// (none, available, required, low_battery,
+    /// low_battery_succeed_connect, random; random draws from --seed).
+    /// Repeatable.
+    #[arg(long = "update-preset", value_name = "SERIAL=PRESET")]
+    pub update_presets: Vec<UpdatePresetArg>,
+    /// The key update manifests are signed with (a file of 64 hex digits,
+    /// R19). Without it a key is made at start (from --seed when given);
+    /// its public half is printed, and served at
+    /// `GET /v1/terminal/updates/signing_key`, for apps to pin.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// One `--update-preset SERIAL=PRESET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePresetArg {
+    /// The reader.
+    pub serial: SerialNumber,
+    /// What the catalog answers it.
+    pub preset: SimulatedUpdatePreset,
+}
+
+/// Why an `--update-preset` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdatePresetArgError {
+    /// No `=` between the serial number and the preset.
+    #[error("`{0}` is not SERIAL=PRESET")]
+    MissingEquals(String),
+    /// Nothing before the `=`.
+    #[error("`{0}` has no serial number before `=`")]
+    EmptySerial(String),
+    /// The name after the `=` is no preset.
+    #[error("{0}")]
+    UnknownPreset(String),
+}
+
+impl std::str::FromStr for UpdatePresetArg {
+    type Err = UpdatePresetArgError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (serial, preset) = text
+            .split_once('=')
+            .ok_or_else(|| UpdatePresetArgError::MissingEquals(text.to_owned()))?;
+        let serial = serial.trim();
+        if serial.is_empty() {
+            return Err(UpdatePresetArgError::EmptySerial(text.to_owned()));
+        }
+        let preset = preset
+            .trim()
+            .parse::<SimulatedUpdatePreset>()
+            .map_err(UpdatePresetArgError::UnknownPreset)?;
+        Ok(Self {
+            serial: SerialNumber::new(serial),
+            preset,
+        })
+    }
 }
 
 /// Runs `readerlink backend`.
@@ -52,9 +113,27 @@ pub fn run(args: BackendArgs) -> Result<(), CliError> {
         seed: args.seed,
         faults: FaultInjector::new(args.seed.unwrap_or(0)),
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        update_presets: args
+            .update_presets
+            .into_iter()
+            .map(|arg| (arg.serial, arg.preset))
+            .collect(),
+        epoch: None,
+        signing_key: args.signing_key,
     };
     let server = BackendServer::start(config).map_err(|e| CliError::Other(e.to_string()))?;
     println!("readerlink backend listening on {}", server.url());
+    let key = server
+        .core()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .update_public_key()
+        .map_err(|e| CliError::Other(format!("the update signing key: {e}")))?;
+    println!(
+        "update manifests signed by key {} (public key {})",
+        key.key_id(),
+        key.to_hex()
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,4 +144,63 @@ pub fn run(args: BackendArgs) -> Result<(), CliError> {
         server.stop().await;
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_preset_is_serial_equals_preset_and_anything_else_is_refused_naming_why() {
+        assert_eq!(
+            "WPC32-0001=low_battery_succeed_connect".parse::<UpdatePresetArg>(),
+            Ok(UpdatePresetArg {
+                serial: SerialNumber::new("WPC32-0001"),
+                preset: SimulatedUpdatePreset::LowBatterySucceedConnect,
+            })
+        );
+        assert_eq!(
+            "WPC32-0001".parse::<UpdatePresetArg>(),
+            Err(UpdatePresetArgError::MissingEquals("WPC32-0001".into()))
+        );
+        assert_eq!(
+            "=required".parse::<UpdatePresetArg>(),
+            Err(UpdatePresetArgError::EmptySerial("=required".into()))
+        );
+        let unknown = "S1=sometimes".parse::<UpdatePresetArg>().unwrap_err();
+        assert!(
+            matches!(&unknown, UpdatePresetArgError::UnknownPreset(m) if m.contains("`sometimes`") && m.contains("low_battery")),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn the_backend_command_takes_update_presets_repeatedly_and_refuses_a_bad_one() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "readerlink",
+            "backend",
+            "--update-preset",
+            "S1=required",
+            "--update-preset",
+            "S2=available",
+        ])
+        .unwrap();
+        let crate::cli::Command::Backend(args) = cli.command else {
+            panic!("not the backend command");
+        };
+        assert_eq!(
+            args.update_presets
+                .iter()
+                .map(|a| (a.serial.as_str(), a.preset))
+                .collect::<Vec<_>>(),
+            [
+                ("S1", SimulatedUpdatePreset::Required),
+                ("S2", SimulatedUpdatePreset::Available)
+            ]
+        );
+        let err =
+            crate::cli::Cli::try_parse_from(["readerlink", "backend", "--update-preset", "S1"]).unwrap_err();
+        assert!(err.to_string().contains("is not SERIAL=PRESET"), "{err}");
+    }
 }

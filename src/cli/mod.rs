@@ -26,7 +26,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the local backend server (connection tokens, locations, readers).
+    /// Run the local backend server (connection tokens, locations, readers,
+    /// the update catalog and its images).
     Backend(backend::BackendArgs),
     /// The main job: a simulated fleet and the local backend on real time —
     /// discover, connect two readers, reports, a lost link, a disconnect.

@@ -355,7 +355,8 @@ pub enum BackendAction {
     /// `latency` longer.
     Latency {
         /// `route` (`connection_token`, `get_location`, `create_location`,
-        /// `list_locations`, `register_reader`).
+        /// `list_locations`, `register_reader`, `check_update`,
+        /// `download_update`).
         route: Option<Route>,
         /// `latency`.
         latency: Duration,

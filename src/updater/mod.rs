@@ -130,7 +130,8 @@ pub use messages::{
     UpdaterOutput, UpdaterPolicy, UpdaterTimer,
 };
 pub use presets::{
-    SIMULATED_AVAILABLE_DUE_MS, SIMULATED_AVAILABLE_SIZE, SIMULATED_LOW_BATTERY, SIMULATED_REQUIRED_SIZE,
-    SIMULATED_UPDATE_VERSION, SimulatedUpdate, SimulatedUpdatePreset, simulated_image, simulated_update,
+    PresetAnswer, SIMULATED_AVAILABLE_DUE_MS, SIMULATED_AVAILABLE_SIZE, SIMULATED_LOW_BATTERY,
+    SIMULATED_REQUIRED_SIZE, SIMULATED_UPDATE_VERSION, SimulatedUpdate, SimulatedUpdatePreset,
+    simulated_image, simulated_update,
 };
 pub use update::{ReaderSoftwareUpdate, Sha256Digest, UpdateComponent, UpdateTimeEstimate};

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::update::{ReaderSoftwareUpdate, Sha256Digest, UpdateComponent};
+use crate::reader::SerialNumber;
 use crate::runtime::Millis;
 use crate::transport::sim::ReaderSpec;
 
@@ -17,8 +18,10 @@ pub const SIMULATED_UPDATE_VERSION: &str = "9.0.0-sim";
 /// The size of the `required` preset's image: 256 KiB.
 pub const SIMULATED_REQUIRED_SIZE: u32 = 256 * 1024;
 
-/// The size of the `available` preset's image: 512 KiB.
-pub const SIMULATED_AVAILABLE_SIZE: u32 = 512 * 1024;
+/// The size of the `available` preset's image: the same image as
+/// `required`'s (one version, one image: the download route finds an image
+/// by device type and version).
+pub const SIMULATED_AVAILABLE_SIZE: u32 = SIMULATED_REQUIRED_SIZE;
 
 /// How long after the catalog's answer the `available` preset's update
 /// becomes required: 7 days.
@@ -86,9 +89,36 @@ impl SimulatedUpdatePreset {
     /// for. `random` draws a preset from `seed` and the serial number, so
     /// the same fleet always draws the same.
     pub fn simulate(self, seed: u64, reader: &ReaderSpec, now: Millis) -> SimulatedUpdate {
+        let answer = self.answer(seed, &reader.serial, &reader.software_version, now);
+        let mut battery_level = reader.battery;
+        if matches!(answer.preset, Self::LowBattery | Self::LowBatterySucceedConnect) {
+            battery_level = battery_level.min(SIMULATED_LOW_BATTERY);
+        }
+        SimulatedUpdate {
+            preset: answer.preset,
+            update: answer.update,
+            battery_level,
+            last_latest_run_at: answer.last_latest_run_at,
+        }
+    }
+
+    /// The catalog's side of the preset, for the reader `serial` running
+    /// `software_version`, asked at `now`: the update it is owed (none once
+    /// it runs [`SIMULATED_UPDATE_VERSION`]) and the last latest-software
+    /// run the preset implies (R15: a day before `now` for
+    /// `low_battery_succeed_connect`, so its connect succeeds). `random`
+    /// draws from `seed` and the serial number, as in
+    /// [`simulate`](Self::simulate).
+    pub fn answer(
+        self,
+        seed: u64,
+        serial: &SerialNumber,
+        software_version: &str,
+        now: Millis,
+    ) -> PresetAnswer {
         let preset = match self {
             Self::Random => {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(reader.serial.as_str().as_bytes()));
+                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(serial.as_str().as_bytes()));
                 [
                     Self::None,
                     Self::Available,
@@ -99,8 +129,7 @@ impl SimulatedUpdatePreset {
             }
             preset => preset,
         };
-        let runs_latest = reader.software_version == SIMULATED_UPDATE_VERSION;
-        let mut battery_level = reader.battery;
+        let runs_latest = software_version == SIMULATED_UPDATE_VERSION;
         let mut last_latest_run_at = None;
         let update = match preset {
             Self::None | Self::Random => None,
@@ -115,7 +144,6 @@ impl SimulatedUpdatePreset {
                 SIMULATED_REQUIRED_SIZE,
             )),
             Self::LowBattery | Self::LowBatterySucceedConnect => {
-                battery_level = battery_level.min(SIMULATED_LOW_BATTERY);
                 if preset == Self::LowBatterySucceedConnect {
                     last_latest_run_at = Some(now.saturating_sub(DAY_MS));
                 }
@@ -126,13 +154,23 @@ impl SimulatedUpdatePreset {
                 ))
             }
         };
-        SimulatedUpdate {
+        PresetAnswer {
             preset,
             update: update.filter(|_| !runs_latest),
-            battery_level,
             last_latest_run_at,
         }
     }
+}
+
+/// The catalog's side of a preset for one reader at one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresetAnswer {
+    /// The preset drawn (`random` resolved to one of the others).
+    pub preset: SimulatedUpdatePreset,
+    /// The update the reader is owed.
+    pub update: Option<ReaderSoftwareUpdate>,
+    /// The last latest-software run the preset implies (R15).
+    pub last_latest_run_at: Option<Millis>,
 }
 
 impl std::str::FromStr for SimulatedUpdatePreset {
