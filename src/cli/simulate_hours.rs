@@ -19,6 +19,7 @@ use futures::StreamExt;
 use super::CliError;
 use super::demo::{describe, describe_reader, discover_fleet, event_kind};
 use crate::backend::{BackendCore, CreateLocation, LocalBackend};
+use crate::firmware::TrustedKeys;
 use crate::reader::SerialNumber;
 use crate::runtime::{TraceHeader, Tracer, fmt_ms, virtual_time_system};
 use crate::store::MemoryStore;
@@ -92,8 +93,12 @@ async fn simulate(
         }
     };
 
+    let backend = LocalBackend::new(BackendCore::in_memory(seed)).with_epoch(tokio::time::Instant::now());
+    backend.offer_fleet_updates(&fleet);
     let world = SimWorld::new(fleet);
-    let backend = LocalBackend::new(BackendCore::in_memory(seed));
+    let trusted = backend
+        .update_public_key()
+        .map_err(|e| CliError::Other(format!("the update signing key: {e}")))?;
     let location = backend
         .core()
         .lock()
@@ -107,6 +112,7 @@ async fn simulate(
     )
     .tracer(tracer)
     .seed(seed)
+    .trusted_update_keys(TrustedKeys::from_iter([trusted]))
     .start();
     let mut events = terminal.events();
 

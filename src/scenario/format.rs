@@ -10,6 +10,7 @@ use crate::backend::Route;
 use crate::reader::{ConnectionStatus, SerialNumber};
 use crate::scanner::DiscoveryMethod;
 use crate::transport::sim::Fleet;
+use crate::updater::SimulatedUpdatePreset;
 
 /// Which clock a scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -368,6 +369,15 @@ pub enum BackendAction {
         /// `count`.
         count: u32,
     },
+    /// `set_update`: the catalog answers `serial` from `preset` from now
+    /// on (the next connect asks it).
+    SetUpdate {
+        /// `serial`.
+        serial: SerialNumber,
+        /// `preset`: none, available, required, low_battery,
+        /// low_battery_succeed_connect, random.
+        preset: SimulatedUpdatePreset,
+    },
 }
 
 impl BackendAction {
@@ -378,6 +388,7 @@ impl BackendAction {
             Self::Restore => "backend_restore",
             Self::Latency { .. } => "backend_latency",
             Self::Fail { .. } => "backend_fail",
+            Self::SetUpdate { .. } => "set_update",
         }
     }
 }

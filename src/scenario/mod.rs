@@ -109,6 +109,7 @@
 //! | `backend_restore` | | the backend answers again |
 //! | `backend_latency` | `route`, `latency` | calls take longer (every route when `route` is absent) |
 //! | `backend_fail` | `route`, `count` | the next `count` (default 1) calls to `route` fail |
+//! | `set_update` | `serial`, `preset` | the update catalog answers the reader from a simulated preset from now on (`none`, `available`, `required`, `low_battery`, `low_battery_succeed_connect`, `random`); a fleet's `update = "…"` sets it from the start |
 //!
 //! An action this build cannot carry out is rejected with
 //! [`ScenarioError::Unsupported`] before anything runs; so is an

@@ -21,6 +21,7 @@ use crate::reader::{ConnectionStatus, SerialNumber, check_text};
 use crate::scanner::DiscoveryMethod;
 use crate::transport::sim::fleet::{BoundedReadError, read_bounded};
 use crate::transport::sim::{Fleet, FleetError};
+use crate::updater::SimulatedUpdatePreset;
 
 /// The longest duration a scenario may name: a month of virtual time.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -58,6 +59,7 @@ pub const ACTIONS: &[&str] = &[
     "backend_restore",
     "backend_latency",
     "backend_fail",
+    "set_update",
 ];
 
 type Entries = BTreeMap<String, Spanned<toml::Value>>;
@@ -867,6 +869,14 @@ impl Context<'_> {
                     Some((c, _)) => c as u32,
                 };
                 Action::Backend(BackendAction::Fail { route, count })
+            }
+            "set_update" => {
+                let serial = serial(keys)?;
+                let (name, l) = keys.req_string("preset")?;
+                let preset = name
+                    .parse::<SimulatedUpdatePreset>()
+                    .map_err(|message| keys.invalid("preset", l, message))?;
+                Action::Backend(BackendAction::SetUpdate { serial, preset })
             }
             _ => {
                 return Err(ScenarioError::UnknownAction {

@@ -239,9 +239,13 @@ impl App for TerminalApp {
     }
 
     fn start(parts: AppParts, sink: EventSink) -> Self {
+        // The app pins the backend's update signing key (R19), as an app
+        // configured with its backend's key would.
+        let trusted = parts.backend.update_public_key().into_iter().collect();
         let terminal = Terminal::builder(Arc::new(parts.transport), Arc::new(parts.backend), parts.store)
             .tracer(parts.tracer)
             .seed(parts.seed)
+            .trusted_update_keys(trusted)
             .start();
         // Lossless: a checker that misses events checks what is left (an
         // `absent` expectation would hold because its event was dropped).
@@ -543,7 +547,10 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
             })?;
         location_ids.insert(location.name.clone(), created.id);
     }
-    let backend = LocalBackend::shared(Arc::new(Mutex::new(core)), FaultInjector::new(scenario.seed));
+    // The catalog's times are the run's: its clock starts now too.
+    let backend = LocalBackend::shared(Arc::new(Mutex::new(core)), FaultInjector::new(scenario.seed))
+        .with_epoch(tokio::time::Instant::now());
+    backend.offer_fleet_updates(&scenario.fleet);
     let store = Arc::new(MemoryStore::new());
     if let Some(saved) = &scenario.saved_reader {
         let location = location_ids
@@ -655,7 +662,7 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
                     sink.emit("ActionFailed", failed("unknown_reader".into(), e.to_string()));
                 }
             }
-            Action::Backend(action) => backend_action(backend.faults(), action),
+            Action::Backend(action) => backend_action(&backend, action),
         }
     }
     tokio::time::sleep_until(end).await;
@@ -727,7 +734,8 @@ fn world_action(world: &SimWorld, action: &WorldAction) -> Result<(), crate::tra
     }
 }
 
-fn backend_action(faults: &FaultInjector, action: &BackendAction) {
+fn backend_action(backend: &LocalBackend, action: &BackendAction) {
+    let faults = backend.faults();
     match action {
         BackendAction::Down { duration: Some(d) } => faults.down_for(*d),
         BackendAction::Down { duration: None } => faults.take_down(),
@@ -738,5 +746,6 @@ fn backend_action(faults: &FaultInjector, action: &BackendAction) {
             }
         }
         BackendAction::Fail { route, count } => faults.fail_next(*route, *count),
+        BackendAction::SetUpdate { serial, preset } => backend.set_update_preset(serial.clone(), *preset),
     }
 }
