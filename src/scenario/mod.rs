@@ -93,7 +93,7 @@
 //! | `reboot` | `serial` | reboot now (R12) |
 //! | `cancel_reconnect` | `serial` | cancel a reconnection (R9); fails `no_reconnect_running` when none runs |
 //! | `reconnect_at_start` | `timeout` | reconnect the saved reader (R11) |
-//! | `install_update` | `serial` | install the available update (R17): `UpdateInstallStarted`, `UpdateInstallProgress`, `UpdateInstallFinished` follow (with an error when nothing is available, a transaction runs or the battery is at or below 50 %) |
+//! | `install_update` | `serial` | install the available update (R17): `UpdateInstallStarted`, `UpdateInstallProgress`, `UpdateInstallFinished` follow (with an error when a transaction runs or the battery is at or below 50 %; with no update and no error when none is available) |
 //! | `cancel_update` | `serial` | cancel the running install with its cancelable (R16); fails `no_install_running` when none can be cancelled |
 //! | `start_transaction`, `end_transaction` | `serial` | a transaction (R20): while it runs no reboot starts; `end_transaction` without one fails with `no_transaction_running` |
 //! | `move_reader` | `serial`, `distance_m` | RSSI follows; beyond about 63 m the link is lost |

@@ -594,9 +594,10 @@ impl Terminal {
     /// last `UpdateAvailable` event named. Answers once the updater was
     /// asked; the install reports through `UpdateInstallStarted`,
     /// `UpdateInstallProgress` and `UpdateInstallFinished`, whose error
-    /// says why it did not run (no update available, a transaction in
-    /// progress, the battery at or below 50 %). Fails with `not_connected`
-    /// when the reader is not connected.
+    /// says why it did not run (a transaction in progress, the battery at or
+    /// below 50 %); with no update available, `UpdateInstallFinished` comes
+    /// alone, with no update and no error. Fails with `not_connected` when
+    /// the reader is not connected.
     pub async fn install_available_update(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
         let serial_number = serial_number.clone();
         self.call(|call| TerminalInput::InstallUpdateRequested { call, serial_number })

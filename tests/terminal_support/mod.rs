@@ -37,8 +37,19 @@ pub fn rig(tracer: Tracer) -> Rig {
 /// [`rig`], with the terminal's builder set up by `configure` (a
 /// reconnect policy, a restart intensity).
 pub fn rig_with(tracer: Tracer, configure: impl FnOnce(TerminalBuilder) -> TerminalBuilder) -> Rig {
-    let world = SimWorld::new(Fleet::example());
-    let backend = LocalBackend::new(BackendCore::in_memory(7));
+    rig_of(Fleet::example(), tracer, configure)
+}
+
+/// [`rig_with`] on `fleet`: its readers' update presets answer from the
+/// backend's catalog, and the terminal pins the backend's signing key.
+pub fn rig_of(
+    fleet: Fleet,
+    tracer: Tracer,
+    configure: impl FnOnce(TerminalBuilder) -> TerminalBuilder,
+) -> Rig {
+    let backend = LocalBackend::new(BackendCore::in_memory(7)).with_epoch(tokio::time::Instant::now());
+    backend.offer_fleet_updates(&fleet);
+    let world = SimWorld::new(fleet);
     let shop = backend
         .core()
         .lock()
@@ -53,13 +64,14 @@ pub fn rig_with(tracer: Tracer, configure: impl FnOnce(TerminalBuilder) -> Termi
             store.clone(),
         )
         .tracer(tracer)
-        .seed(42),
+        .seed(42)
+        .trusted_update_keys([backend.update_public_key().unwrap()].into_iter().collect()),
     )
     .start();
     let events = Arc::new(Mutex::new(Vec::new()));
     let log = events.clone();
     let clock = Clock::start();
-    let mut stream = terminal.events();
+    let mut stream = terminal.events_lossless();
     actix::spawn(async move {
         while let Some(event) = stream.next().await {
             log.lock().unwrap().push((clock.now_ms(), event));
