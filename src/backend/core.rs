@@ -118,6 +118,10 @@ struct Catalog {
     entries: BTreeMap<CatalogScope, Vec<CatalogEntry>>,
     /// Readers answered by a simulated preset instead of the entries.
     presets: BTreeMap<SerialNumber, SimulatedUpdatePreset>,
+    /// When each preset reader was first answered: its preset's update
+    /// was offered then, and its `required_at` counts from then (not from
+    /// each check, or an optional update would never come due).
+    offered_at: BTreeMap<SerialNumber, Millis>,
     /// What `random` presets draw from.
     seed: u64,
     /// The images of the updates presets offered, by device type and
@@ -359,7 +363,9 @@ impl BackendCore {
     /// Answers the reader `serial` from a simulated preset instead of the
     /// catalog's entries (the reference's simulated readers' presets).
     pub fn set_update_preset(&mut self, serial: impl Into<SerialNumber>, preset: SimulatedUpdatePreset) {
-        self.catalog.presets.insert(serial.into(), preset);
+        let serial = serial.into();
+        self.catalog.offered_at.remove(&serial);
+        self.catalog.presets.insert(serial, preset);
     }
 
     /// The seed `random` presets draw from (0 until set).
@@ -414,7 +420,13 @@ impl BackendCore {
         let catalog = &mut self.catalog;
         let (update, runs_latest, implied) = match catalog.presets.get(&query.serial_number) {
             Some(preset) => {
-                let answer = preset.answer(catalog.seed, &query.serial_number, &query.software_version, now);
+                let offered_at = *catalog.offered_at.entry(query.serial_number.clone()).or_insert(now);
+                let answer = preset.answer(
+                    catalog.seed,
+                    &query.serial_number,
+                    &query.software_version,
+                    offered_at,
+                );
                 if let Some(update) = &answer.update {
                     let key = (query.device_type, update.version.clone());
                     let fresh = catalog
