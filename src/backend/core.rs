@@ -420,7 +420,10 @@ impl BackendCore {
         let catalog = &mut self.catalog;
         let (update, runs_latest, implied) = match catalog.presets.get(&query.serial_number) {
             Some(preset) => {
-                let offered_at = *catalog.offered_at.entry(query.serial_number.clone()).or_insert(now);
+                let offered_at = *catalog
+                    .offered_at
+                    .entry(query.serial_number.clone())
+                    .or_insert(now);
                 let answer = preset.answer(
                     catalog.seed,
                     &query.serial_number,

@@ -1,8 +1,10 @@
 //! `readerlink demo`: the main job. On real time it starts the local
 //! backend server on 127.0.0.1 and a simulated fleet, discovers, connects
-//! two readers to a location over loopback HTTP, shows status changes and
-//! reader reports as they come, loses one link unexpectedly, disconnects a
-//! reader, prints a summary and the path of the run's trace.
+//! two readers to a location over loopback HTTP — the first one installs a
+//! required software update inside its connect, with a progress bar —
+//! shows status changes and reader reports as they come, loses one link
+//! unexpectedly, disconnects a reader, prints a summary and the path of the
+//! run's trace.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,8 +18,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 
 use super::CliError;
-use crate::backend::{Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, ServerConfig};
-use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
+use crate::backend::{
+    Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, RunningServer, ServerConfig,
+};
+use crate::firmware::TrustedKeys;
+use crate::reader::{ConnectionStatus, DeviceType, DisconnectReason, Reader, SerialNumber};
 use crate::runtime::fmt_ms;
 use crate::runtime::{Trace, TraceHeader, Tracer};
 use crate::scanner::{DiscoveryConfig, DiscoveryUpdate};
@@ -25,6 +30,7 @@ use crate::secret::Secret;
 use crate::store::MemoryStore;
 use crate::terminal::{ConnectionConfig, Terminal, TerminalEvent};
 use crate::transport::sim::{Fleet, SimWorld};
+use crate::updater::SimulatedUpdatePreset;
 
 /// Arguments of `readerlink demo`.
 #[derive(Debug, Args)]
@@ -87,7 +93,7 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
 
     let started = Instant::now();
     let result = actix_rt::System::new().block_on(async {
-        let session = demo(fleet, &url, secret_key, tracer.clone(), args.seed, started).await;
+        let session = demo(&server, fleet, secret_key, tracer.clone(), args.seed, started).await;
         server.stop().await;
         session
     });
@@ -190,13 +196,14 @@ impl Screen {
 }
 
 async fn demo(
+    server: &RunningServer,
     fleet: Fleet,
-    url: &str,
     secret_key: Secret,
     tracer: Tracer,
     seed: u64,
     started: Instant,
 ) -> Result<Summary, CliError> {
+    let url = &server.url();
     let screen = Arc::new(Screen::new(started));
     screen.line(format!(
         "readerlink demo: {} simulated readers, local backend at {url}, seed {seed}",
@@ -213,6 +220,15 @@ async fn demo(
         location.id, location.display_name
     ));
 
+    // The app pins the key its backend signs update manifests with (R19):
+    // read from the server it started, never fetched by the terminal.
+    let update_key = lock_core(server)
+        .update_public_key()
+        .map_err(|e| CliError::Other(format!("the backend's update signing key: {e}")))?;
+    screen.line(format!(
+        "update manifests are signed by key {}; the terminal trusts it",
+        update_key.key_id()
+    ));
     let world = SimWorld::new(fleet);
     let terminal = Terminal::builder(
         Arc::new(world.transport()),
@@ -221,6 +237,7 @@ async fn demo(
     )
     .tracer(tracer)
     .seed(seed)
+    .trusted_update_keys(TrustedKeys::from_iter([update_key]))
     .start();
     // Lossless: the demo waits for particular events, and one dropped
     // from a bounded stream would leave it waiting for nothing.
@@ -237,23 +254,46 @@ async fn demo(
     })
     .await?;
     let (first, second) = (found[0].clone(), found[1].clone());
+    // One reader's software is out of date: the catalog owes it a required
+    // update, installed inside its connect (R13). An M2 when there is one:
+    // its link takes an image fastest.
+    let updated = [&first, &second]
+        .into_iter()
+        .find(|r| r.device_type == DeviceType::StripeM2)
+        .unwrap_or(&first)
+        .serial_number
+        .clone();
+    lock_core(server).set_update_preset(updated.clone(), SimulatedUpdatePreset::Required);
 
     screen.step(format!(
-        "connecting {} and {} to {}",
+        "connecting {} and {} to {} ({updated} has a required update to install first)",
         first.serial_number, second.serial_number, location.id
     ));
     let config = ConnectionConfig::new(&location.id);
-    let (a, b) = futures::join!(
+    let mut pending = vec![first.serial_number.clone(), second.serial_number.clone()];
+    let connects = futures::future::join(
         terminal.connect_reader(&first, config.clone()),
-        terminal.connect_reader(&second, config.clone())
+        terminal.connect_reader(&second, config.clone()),
     );
+    tokio::pin!(connects);
+    // The events as the connects run: the install's progress among them.
+    let (a, b) = loop {
+        tokio::select! {
+            results = &mut connects => break results,
+            Some(event) = events.stream.next() => {
+                events.show(&event);
+                if let TerminalEvent::Connected { reader, .. } = &event {
+                    pending.retain(|s| *s != reader.serial_number);
+                }
+            }
+        }
+    };
     for (reader, result) in [(&first, a), (&second, b)] {
         result.map_err(|e| {
             CliError::Other(format!("connecting {}: {e} [{}]", reader.serial_number, e.code()))
         })?;
     }
-    // Both calls have returned; print their events as they arrive.
-    let mut pending = vec![first.serial_number.clone(), second.serial_number.clone()];
+    // Both calls have returned; the `Connected` events not seen yet follow.
     while !pending.is_empty() {
         let is_pending = |e: &TerminalEvent| matches!(e, TerminalEvent::Connected { reader, .. } if pending.contains(&reader.serial_number));
         let what = format!("`Connected` for {}", join(&pending));
@@ -340,6 +380,12 @@ async fn demo(
         }
         _ => "lost its link, reconnected by itself".to_owned(),
     };
+    let software = terminal
+        .connected_readers()
+        .into_iter()
+        .find(|r| r.serial_number == updated)
+        .and_then(|r| r.software_version)
+        .unwrap_or_else(|| "?".to_owned());
 
     screen.step(format!("disconnecting {} (app request)", second.serial_number));
     terminal
@@ -384,9 +430,12 @@ async fn demo(
         second.serial_number.clone(),
         (
             terminal.reader_status(&second.serial_number),
-            "connected, reported a card, disconnected on request".to_owned(),
+            "reported a card, disconnected on request".to_owned(),
         ),
     );
+    if let Some((_, line)) = readers.get_mut(&updated) {
+        *line = format!("installed its required update ({software}) inside the connect, {line}");
+    }
     Ok(Summary {
         readers,
         counts: events.counts,
@@ -530,6 +579,10 @@ impl Events {
             }
         }
     }
+}
+
+fn lock_core(server: &RunningServer) -> std::sync::MutexGuard<'_, crate::backend::BackendCore> {
+    server.core().lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Serial numbers as `A and B`.

@@ -130,6 +130,10 @@ impl SimulatedUpdatePreset {
             preset => preset,
         };
         let runs_latest = software_version == SIMULATED_UPDATE_VERSION;
+        // A required update came due a day before it was offered: required
+        // whatever the asker's clock, even one a little behind the
+        // backend's (a terminal started after its server).
+        let due = now.saturating_sub(DAY_MS);
         let mut last_latest_run_at = None;
         let update = match preset {
             Self::None | Self::Random => None,
@@ -140,7 +144,7 @@ impl SimulatedUpdatePreset {
             )),
             Self::Required => Some(simulated_update(
                 vec![UpdateComponent::Config],
-                now,
+                due,
                 SIMULATED_REQUIRED_SIZE,
             )),
             Self::LowBattery | Self::LowBatterySucceedConnect => {
@@ -149,7 +153,7 @@ impl SimulatedUpdatePreset {
                 }
                 Some(simulated_update(
                     vec![UpdateComponent::Config],
-                    now,
+                    due,
                     SIMULATED_REQUIRED_SIZE,
                 ))
             }
