@@ -218,20 +218,20 @@ fn a_missing_fleet_file_is_named_at_the_fleet_key() {
 }
 
 #[test]
-fn an_action_this_build_cannot_do_is_rejected_as_unsupported_before_anything_runs() {
+fn the_update_actions_are_supported_and_a_bad_preset_is_named() {
     let text = format!(
-        "{HEAD}[[steps]]\nat = \"1s\"\naction = \"discover\"\n\n[[steps]]\nat = \"2s\"\naction = \"install_update\"\nserial = \"STRM2-0001\"\n"
+        "{HEAD}[[steps]]\nat = \"1s\"\naction = \"install_update\"\nserial = \"STRM2-0001\"\n\n[[steps]]\nat = \"2s\"\naction = \"cancel_update\"\nserial = \"STRM2-0001\"\n\n[[steps]]\nat = \"3s\"\naction = \"set_update\"\nserial = \"STRM2-0001\"\npreset = \"required\"\n"
     );
-    let parsed = scenario::parse(&text, None, None).expect("the parser knows the action");
-    let e = scenario::check_supported::<TerminalApp>(&parsed).unwrap_err();
+    let parsed = scenario::parse(&text, None, None).expect("the parser knows the actions");
+    assert_eq!(scenario::check_supported::<TerminalApp>(&parsed), Ok(()));
+    let bad = text.replace("\"required\"", "\"requird\"");
+    let e = scenario::parse(&bad, None, None).unwrap_err();
     assert_eq!(
         (e.code(), e.line(), e.field()),
-        ("unsupported", FIRST + 4, "steps[1].action"),
+        ("invalid_value", FIRST + 14, "steps[2].preset"),
         "{e}"
     );
-    assert!(e.to_string().contains("software updates (R17)"), "{e}");
-    let e = scenario::run_blocking(&parsed, &TraceTo::Off).unwrap_err();
-    assert_eq!(e.code(), "unsupported");
+    assert!(e.to_string().contains("low_battery_succeed_connect"), "{e}");
 }
 
 /// Lines of a scenario-ish file: real keys and headers, good and bad

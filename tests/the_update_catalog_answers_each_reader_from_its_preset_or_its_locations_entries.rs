@@ -81,7 +81,8 @@ async fn each_preset_answers_what_the_simulated_reader_of_the_reference_offers()
     let update = required.update.unwrap();
     assert_eq!(
         (update.version.as_str(), update.required_at, update.size),
-        (SIMULATED_UPDATE_VERSION, now, SIMULATED_REQUIRED_SIZE)
+        (SIMULATED_UPDATE_VERSION, now - DAY, SIMULATED_REQUIRED_SIZE),
+        "required: came due a day before it was offered"
     );
     assert_eq!(
         required.last_latest_run_at, None,
@@ -262,7 +263,7 @@ async fn an_unknown_location_is_resource_missing_and_a_bad_entry_is_refused_nami
 #[tokio::test(start_paused = true)]
 async fn the_catalog_routes_take_their_own_faults_and_answer_at_the_time_the_answer_leaves() {
     let (backend, shop) = backend().await;
-    backend.set_update_preset("M2-1", SimulatedUpdatePreset::Required);
+    backend.set_update_preset("M2-1", SimulatedUpdatePreset::Available);
     backend
         .faults()
         .set_latency(Route::CheckUpdate, Duration::from_secs(5));
@@ -272,7 +273,11 @@ async fn the_catalog_routes_take_their_own_faults_and_answer_at_the_time_the_ans
         .await
         .unwrap();
     assert_eq!(started.elapsed(), Duration::from_secs(5));
-    assert_eq!(answer.update.unwrap().required_at, 5_000);
+    assert_eq!(
+        answer.update.unwrap().required_at,
+        5_000 + SIMULATED_AVAILABLE_DUE_MS,
+        "offered when the answer left, due 7 days later"
+    );
 
     backend.faults().fail_next(Route::DownloadUpdate, 1);
     let failed = backend

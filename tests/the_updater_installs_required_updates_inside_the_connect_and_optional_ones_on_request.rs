@@ -816,6 +816,7 @@ fn the_actor_asks_the_catalog_fires_its_timers_on_virtual_time_and_hands_the_res
             owner: Rc::new(move |output| sink.borrow_mut().push((stamp.now_ms(), output))),
             tracer: Tracer::off(),
             clock,
+            trusted: Default::default(),
         });
         updater.do_send(Deliver::from(
             "test",

@@ -26,6 +26,7 @@
 //!     battery: None,
 //!     rssi: None,
 //!     peripheral: "sim-1".into(),
+//!     available_update: None,
 //! };
 //! harness.input(ConnectionInput::ConnectRequested { reader, location: "tml_000001".into() });
 //! assert_eq!(harness.state(), "checking_location");
