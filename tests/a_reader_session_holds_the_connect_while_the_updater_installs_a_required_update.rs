@@ -360,3 +360,23 @@ fn install_available_update_asks_the_updater_and_is_refused_for_a_reader_not_con
         })
     ));
 }
+
+#[test]
+fn a_connection_machine_failing_while_a_failed_update_closes_the_link_still_answers_with_the_updates_error() {
+    let mut h = linked();
+    h.deliver(
+        A,
+        SessionInput::UpdateConnectMustFail {
+            error: UpdateError::InstallFailed,
+        },
+    );
+    h.reported(
+        A,
+        ConnectionEvent::MachineFailed {
+            panic: "boom".into(),
+            for_good: false,
+        },
+    );
+    assert_eq!(h.session(A).state(), "not_connected");
+    assert_eq!(answer(&h, 1).as_deref(), Some("install_failed"));
+}

@@ -285,3 +285,41 @@ fn an_optional_update_is_reported_kept_on_the_reader_and_installed_on_request() 
         );
     });
 }
+
+#[test]
+fn an_image_signed_by_a_key_the_app_did_not_pin_is_rejected_and_nothing_reaches_the_reader() {
+    virtual_time_system().block_on(async {
+        let other = readerlink::firmware::SigningKey::from_bytes(&[9; 32]).public_key();
+        for (trusted, case) in [
+            (readerlink::firmware::TrustedKeys::new(), "no key pinned"),
+            ([other].into_iter().collect(), "another key pinned"),
+        ] {
+            let rig = rig_of(fleet(SimulatedUpdatePreset::Required), Tracer::off(), move |b| {
+                b.trusted_update_keys(trusted)
+            });
+            let [m2] = rig.discover(&[M2]).await.try_into().unwrap();
+            let error = rig
+                .terminal
+                .connect_reader(&m2, ConnectionConfig::new(&rig.shop.id))
+                .await
+                .expect_err("a required update that cannot be trusted fails the connect (R15, R19)");
+            assert_eq!(error.code(), "update_image_rejected", "{case}");
+            assert!(
+                rig.events().iter().any(|e| matches!(
+                    e,
+                    TerminalEvent::UpdateInstallFinished { error: Some(error), .. }
+                        if matches!(error, readerlink::updater::UpdateError::ImageRejected {
+                            check: readerlink::updater::IntegrityCheck::Signature
+                        })
+                )),
+                "{case}: the signature check is named"
+            );
+            assert!(
+                progress(&rig).iter().all(|p| *p == 0.0),
+                "{case}: no byte was sent"
+            );
+            let state = rig.world.reader_state(&m2.serial_number).unwrap();
+            assert_eq!(state.software_version, "3.1.0", "{case}");
+        }
+    });
+}

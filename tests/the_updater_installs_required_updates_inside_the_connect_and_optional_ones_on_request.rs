@@ -1156,3 +1156,77 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_image_that_cannot_be_downloaded_or_fails_its_checks_ends_the_install_before_any_byte_is_sent() {
+    use readerlink::updater::IntegrityCheck;
+    let sent_to_reader = |out: &[UpdaterOutput]| out.iter().any(|o| matches!(o, UpdaterOutput::Transfer(_)));
+    let rejected = UpdateError::ImageRejected {
+        check: IntegrityCheck::Signature,
+    };
+    // Optional, on request: back to `optional`, the error reported.
+    for (failure, error) in [
+        (UpdaterInput::DownloadFailed, UpdateError::DownloadFailed),
+        (
+            UpdaterInput::ImageRejected {
+                check: IntegrityCheck::Signature,
+            },
+            rejected,
+        ),
+    ] {
+        let mut h = Harness::new(Updater::default());
+        connect(&mut h, reader(0.8, None), Some(optional(7 * DAY)));
+        let out = h.input(UpdaterInput::InstallRequested);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, UpdaterOutput::DownloadImage { .. }))
+        );
+        let out = match failure {
+            UpdaterInput::DownloadFailed => h.input(failure),
+            failure => {
+                h.input(UpdaterInput::ImageDownloaded);
+                h.input(failure)
+            }
+        };
+        assert!(!sent_to_reader(&out), "{out:?}");
+        assert_eq!(h.state(), "optional");
+        assert_eq!(finished(&h), [Some(error)]);
+    }
+    // Required at connect: the connect is decided by R15 (never on the
+    // latest software here: it fails), the update stays required.
+    for (failure, error) in [
+        (UpdaterInput::DownloadFailed, UpdateError::DownloadFailed),
+        (
+            UpdaterInput::ImageRejected {
+                check: IntegrityCheck::Signature,
+            },
+            rejected,
+        ),
+    ] {
+        let mut h = Harness::new(Updater::default());
+        connect(
+            &mut h,
+            reader(0.8, None),
+            Some(required(vec![UpdateComponent::Firmware])),
+        );
+        let out = match failure {
+            UpdaterInput::DownloadFailed => h.input(failure),
+            failure => {
+                h.input(UpdaterInput::ImageDownloaded);
+                h.input(failure)
+            }
+        };
+        assert!(!sent_to_reader(&out), "{out:?}");
+        assert_eq!(h.state(), "required");
+        assert_eq!(connect_word(&h), [UpdaterOutput::ConnectMustFail(error)]);
+    }
+}
+
+#[test]
+fn a_catalog_that_cannot_be_asked_lets_the_connect_proceed_as_up_to_date() {
+    let mut h = Harness::new(Updater::default());
+    h.input(UpdaterInput::ReaderConnected(reader(0.8, None)));
+    h.input(UpdaterInput::CatalogUnavailable);
+    assert_eq!(h.state(), "up_to_date");
+    assert_eq!(connect_word(&h), [UpdaterOutput::ConnectMayProceed]);
+}

@@ -140,6 +140,8 @@ async fn simulate(
 
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut battery: BTreeMap<SerialNumber, (usize, f32)> = BTreeMap::new();
+    // An install's progress, for people: a line at each quarter.
+    let mut quarters: BTreeMap<SerialNumber, u8> = BTreeMap::new();
     let end = start + Duration::from_secs(u64::from(hours) * 3600);
     loop {
         tokio::select! {
@@ -150,6 +152,14 @@ async fn simulate(
                     TerminalEvent::BatteryLevelReported { serial_number, battery: level } if !json => {
                         let entry = battery.entry(serial_number.clone()).or_default();
                         *entry = (entry.0 + 1, level.level);
+                    }
+                    TerminalEvent::UpdateInstallProgress { serial_number, progress } if !json => {
+                        let quarter = (progress.clamp(0.0, 1.0) * 4.0) as u8;
+                        let shown = quarters.entry(serial_number.clone()).or_default();
+                        if quarter != *shown {
+                            *shown = quarter;
+                            print(&event);
+                        }
                     }
                     _ => print(&event),
                 }
