@@ -5,7 +5,7 @@
 
 mod hub_support;
 
-use hub_support::{HubRig, answer, connected, m2};
+use hub_support::{HubRig, answer, attempting, connected, m2};
 use readerlink::connection::{CommandError, ConnectionEvent, ConnectionInput};
 use readerlink::reader::{ConnectionStatus, DeviceType, DisconnectReason};
 use readerlink::reboot::{RebootInput, RebootOutput};
@@ -118,29 +118,9 @@ fn a_reboot_the_reader_refused_answers_the_app_or_has_the_timer_try_again() {
     assert!(sent(&h, from).contains(&SessionOutput::ToRebootTimer(RebootInput::RebootFailed)));
 }
 
-/// The reader is reconnecting and its first attempt's connect runs.
-fn attempting() -> HubRig {
-    let mut h = connected(A);
-    h.status(A, ConnectionStatus::NotConnected);
-    h.reported(
-        A,
-        ConnectionEvent::Disconnected {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(
-        A,
-        ReconnectEvent::Started {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
-    h
-}
-
 #[test]
 fn the_apps_disconnect_crossing_the_supervisors_success_disconnects_the_reconnected_reader() {
-    let mut h = attempting();
+    let mut h = attempting(A);
     h.reported(
         A,
         ConnectionEvent::Connected {
@@ -183,7 +163,7 @@ fn the_apps_disconnect_crossing_the_supervisors_success_disconnects_the_reconnec
 
 #[test]
 fn a_connection_machine_failing_before_an_attempt_linked_fails_that_attempt() {
-    let mut h = attempting();
+    let mut h = attempting(A);
     let from = h.session(A).outputs().len();
     h.reported(
         A,
@@ -201,7 +181,7 @@ fn a_connection_machine_failing_before_an_attempt_linked_fails_that_attempt() {
 
 #[test]
 fn a_connection_machine_failing_after_an_attempt_linked_is_a_lost_link_for_the_supervisor() {
-    let mut h = attempting();
+    let mut h = attempting(A);
     h.reported(
         A,
         ConnectionEvent::Connected {
@@ -274,7 +254,7 @@ fn a_connect_lost_with_its_machine_fails_the_apps_call() {
 
 #[test]
 fn an_abandoned_attempt_lost_with_its_machine_ends_the_wait_for_it() {
-    let mut h = attempting();
+    let mut h = attempting(A);
     h.input(TerminalInput::DisconnectReaderRequested {
         call: 9,
         serial_number: A.into(),

@@ -7,12 +7,12 @@
 
 mod hub_support;
 
-use hub_support::{HubRig, answer, connected, m2};
+use hub_support::{HubRig, answer, attempting, connected, linked, m2};
 use readerlink::connection::{CommandError, ConnectionEvent, ConnectionInput};
 use readerlink::protocol::messages::ErrorCode;
 use readerlink::reader::{ConnectionStatus, DisconnectReason};
 use readerlink::reboot::RebootInput;
-use readerlink::reconnect::{ReconnectEvent, ReconnectInput};
+use readerlink::reconnect::ReconnectInput;
 use readerlink::session::{SessionInput, SessionOutput};
 use readerlink::terminal::{TerminalError, TerminalEvent, TerminalInput};
 use readerlink::updater::{
@@ -32,30 +32,6 @@ fn update(components: Vec<UpdateComponent>) -> ReaderSoftwareUpdate {
     ReaderSoftwareUpdate::new("9.0.0", components, 0, 4096, Sha256Digest::of(b"image"))
 }
 
-/// A hub whose connect of `A` linked and registered the reader; the
-/// updater (played by the test) has not answered.
-fn linked() -> HubRig {
-    let mut h = HubRig::new();
-    h.updater_lets_connects_proceed = false;
-    h.input(TerminalInput::ReadersDiscovered { readers: vec![m2(A)] });
-    h.input(TerminalInput::ConnectReaderRequested {
-        call: 1,
-        reader: m2(A),
-        config: readerlink::terminal::ConnectionConfig::new("tml_000001"),
-    });
-    h.status(A, ConnectionStatus::Connecting);
-    h.status(A, ConnectionStatus::Connected);
-    h.reported(
-        A,
-        ConnectionEvent::Connected {
-            reader: m2(A),
-            location: "tml_000001".into(),
-            uptime_ms: 0,
-        },
-    );
-    h
-}
-
 fn statuses(events: &[TerminalEvent]) -> Vec<ConnectionStatus> {
     events
         .iter()
@@ -68,7 +44,7 @@ fn statuses(events: &[TerminalEvent]) -> Vec<ConnectionStatus> {
 
 #[test]
 fn a_required_install_runs_inside_the_connect_with_the_status_connecting_throughout() {
-    let mut h = linked();
+    let mut h = linked(A, false);
     assert_eq!(h.session(A).state(), "checking_updates");
     assert!(
         h.session(A).outputs().iter().any(|(_, o)| matches!(
@@ -151,7 +127,7 @@ fn a_required_install_runs_inside_the_connect_with_the_status_connecting_through
 
 #[test]
 fn an_install_the_updater_fails_closes_the_link_and_then_fails_the_connect_with_its_error() {
-    let mut h = linked();
+    let mut h = linked(A, false);
     let from = h.session(A).outputs().len();
     h.deliver(
         A,
@@ -193,7 +169,7 @@ fn an_install_the_updater_fails_closes_the_link_and_then_fails_the_connect_with_
 
 #[test]
 fn the_link_lost_while_the_updater_checks_fails_the_connect_as_a_lost_link() {
-    let mut h = linked();
+    let mut h = linked(A, false);
     h.status(A, ConnectionStatus::NotConnected);
     h.reported(
         A,
@@ -207,22 +183,8 @@ fn the_link_lost_while_the_updater_checks_fails_the_connect_as_a_lost_link() {
 
 #[test]
 fn a_reconnect_attempt_whose_required_install_fails_is_a_failed_attempt_once_its_link_closed() {
-    let mut h = connected(A);
+    let mut h = attempting(A);
     h.updater_lets_connects_proceed = false;
-    h.status(A, ConnectionStatus::NotConnected);
-    h.reported(
-        A,
-        ConnectionEvent::Disconnected {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(
-        A,
-        ReconnectEvent::Started {
-            reason: DisconnectReason::BluetoothSignalLost,
-        },
-    );
-    h.supervisor(A, ReconnectEvent::AttemptDue { attempt: 1 });
     h.reported(
         A,
         ConnectionEvent::Connected {
@@ -341,7 +303,7 @@ fn install_available_update_asks_the_updater_and_is_refused_for_a_reader_not_con
     assert_eq!(answer(&h, 9).as_deref(), Some("ok"));
     assert!(sent(&h, from).contains(&SessionOutput::ToUpdater(UpdaterInput::InstallRequested)));
 
-    let mut h = linked();
+    let mut h = linked(A, false);
     h.input(TerminalInput::InstallUpdateRequested {
         call: 9,
         serial_number: A.into(),
@@ -363,7 +325,7 @@ fn install_available_update_asks_the_updater_and_is_refused_for_a_reader_not_con
 
 #[test]
 fn a_connection_machine_failing_while_a_failed_update_closes_the_link_still_answers_with_the_updates_error() {
-    let mut h = linked();
+    let mut h = linked(A, false);
     h.deliver(
         A,
         SessionInput::UpdateConnectMustFail {

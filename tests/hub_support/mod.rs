@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use readerlink::connection::ConnectionEvent;
-use readerlink::reader::{ConnectionStatus, Reader};
+use readerlink::reader::{ConnectionStatus, DisconnectReason, Reader};
 use readerlink::reconnect::ReconnectEvent;
 use readerlink::runtime::Harness;
 use readerlink::session::{Session, SessionInput, SessionOutput};
@@ -155,7 +155,17 @@ pub fn m2(serial: &str) -> Reader {
 
 /// A hub with the M2 `serial` connected to `tml_000001`.
 pub fn connected(serial: &str) -> HubRig {
+    let mut h = linked(serial, true);
+    h.note("connected");
+    h
+}
+
+/// A hub whose connect of the M2 `serial` to `tml_000001` linked and
+/// registered the reader; the updater lets it proceed at once or not
+/// (`updater_proceeds`: then the test plays the updater's word).
+pub fn linked(serial: &str, updater_proceeds: bool) -> HubRig {
     let mut h = HubRig::new();
+    h.updater_lets_connects_proceed = updater_proceeds;
     h.input(TerminalInput::ReadersDiscovered {
         readers: vec![m2(serial)],
     });
@@ -174,7 +184,27 @@ pub fn connected(serial: &str) -> HubRig {
             uptime_ms: 0,
         },
     );
-    h.note("connected");
+    h
+}
+
+/// The M2 `serial` is reconnecting after a lost signal and its first
+/// attempt's connect runs.
+pub fn attempting(serial: &str) -> HubRig {
+    let mut h = connected(serial);
+    h.status(serial, ConnectionStatus::NotConnected);
+    h.reported(
+        serial,
+        ConnectionEvent::Disconnected {
+            reason: DisconnectReason::BluetoothSignalLost,
+        },
+    );
+    h.supervisor(
+        serial,
+        ReconnectEvent::Started {
+            reason: DisconnectReason::BluetoothSignalLost,
+        },
+    );
+    h.supervisor(serial, ReconnectEvent::AttemptDue { attempt: 1 });
     h
 }
 
