@@ -257,6 +257,48 @@ pub enum TerminalEvent {
 ///     }
 /// }
 /// ```
+///
+/// Software updates (R13–R17), as a point-of-sale screen shows them: a
+/// required update runs inside the connect, so the connect's answer waits
+/// for it; an optional one waits for the app to call
+/// [`install_available_update`](super::Terminal::install_available_update).
+///
+/// ```
+/// use readerlink::prelude::*;
+///
+/// struct UpdateScreen;
+///
+/// impl TerminalDelegate for UpdateScreen {
+///     fn on_update_available(&self, reader: &SerialNumber, update: &ReaderSoftwareUpdate) {
+///         println!("{reader}: {} available, required from {} ms", update.version, update.required_at);
+///     }
+///     fn on_update_install_started(
+///         &self,
+///         reader: &SerialNumber,
+///         update: &ReaderSoftwareUpdate,
+///         cancelable: Option<&Cancelable>,
+///     ) {
+///         // Keep the cancelable (clone it) to offer a Cancel button:
+///         // cancelling a required update fails the connect (R16).
+///         let can_cancel = cancelable.is_some();
+///         println!("{reader}: installing {} ({:?}, cancel: {can_cancel})", update.version, update.duration_estimate);
+///     }
+///     fn on_update_install_progress(&self, reader: &SerialNumber, progress: f32) {
+///         println!("{reader}: {:.0} %", progress * 100.0);
+///     }
+///     fn on_update_install_finished(
+///         &self,
+///         reader: &SerialNumber,
+///         update: Option<&ReaderSoftwareUpdate>,
+///         error: Option<&UpdateError>,
+///     ) {
+///         match error {
+///             Some(error) => println!("{reader}: update failed: {error} [{}]", error.code()),
+///             None => println!("{reader}: up to date"),
+///         }
+///     }
+/// }
+/// ```
 #[allow(unused_variables)]
 pub trait TerminalDelegate: Send + Sync + 'static {
     /// Every event, once. Defaults to [`dispatch`](Self::dispatch).
