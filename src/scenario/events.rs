@@ -248,12 +248,17 @@ fn printable(text: &str) -> String {
 }
 
 /// A field value in few characters: a reader by its serial number, a list
-/// of readers by theirs, strings without quotes.
+/// of readers by theirs, an error by its code, an update by its version,
+/// strings without quotes.
 fn short(value: &Value) -> String {
     match value {
         Value::String(s) => printable(s),
-        Value::Object(o) => match o.get("serial_number") {
-            Some(Value::String(s)) => printable(s),
+        Value::Object(o) => match (o.get("serial_number"), o.get("code"), o.get("version")) {
+            (Some(Value::String(s)), ..) => printable(s),
+            (_, Some(Value::String(code)), _) => printable(code),
+            (_, _, Some(Value::String(version))) if o.contains_key("components") => {
+                format!("v{}", printable(version))
+            }
             _ => value.to_string(),
         },
         Value::Array(items) => format!("[{}]", items.iter().map(short).collect::<Vec<_>>().join(", ")),
