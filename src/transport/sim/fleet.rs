@@ -8,6 +8,7 @@
 //!
 //! [link]                           # the simulated BLE link, all keys optional
 //! connection_interval_ms = 15      # time between connection events
+//! connection_interval_us = 7500    # optional: the same in µs (overrides the ms; 7.5 ms is BLE's shortest)
 //! packets_per_event = 4            # ATT payloads per direction per connection event
 //! connect_ms = 60                  # connection set-up and service discovery
 //! supervision_timeout_ms = 2000    # how long before a silent link is declared lost

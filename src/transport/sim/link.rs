@@ -62,6 +62,11 @@ pub fn in_range(distance_m: f32) -> bool {
 pub struct LinkModel {
     /// Time between connection events, in ms.
     pub connection_interval_ms: u64,
+    /// Time between connection events, in µs, when set: BLE intervals are
+    /// multiples of 1.25 ms (7.5 ms is the shortest), which whole
+    /// milliseconds cannot say. Overrides `connection_interval_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_interval_us: Option<u64>,
     /// ATT payloads each direction carries per connection event.
     pub packets_per_event: u32,
     /// Connection set-up and service discovery, in ms.
@@ -75,6 +80,7 @@ impl Default for LinkModel {
     fn default() -> Self {
         Self {
             connection_interval_ms: 15,
+            connection_interval_us: None,
             packets_per_event: 4,
             connect_ms: 60,
             supervision_timeout_ms: 2000,
@@ -85,7 +91,10 @@ impl Default for LinkModel {
 impl LinkModel {
     /// The connection interval.
     pub fn interval(&self) -> Duration {
-        Duration::from_millis(self.connection_interval_ms.max(1))
+        match self.connection_interval_us {
+            Some(us) => Duration::from_micros(us.max(1)),
+            None => Duration::from_millis(self.connection_interval_ms.max(1)),
+        }
     }
 
     /// The ceiling of frame bytes per second one direction carries at this
@@ -95,6 +104,9 @@ impl LinkModel {
             / self.interval().as_secs_f64()
     }
 }
+
+/// How late tokio's timer wheel may fire: it counts whole milliseconds.
+const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 
 /// One direction of a link: which connection event the next payload rides.
 #[derive(Debug, Clone)]
@@ -120,7 +132,15 @@ impl Airtime {
     /// Reserves room for one payload handed over at `now`; returns when it
     /// is delivered.
     pub(crate) fn reserve(&mut self, now: Instant) -> Instant {
-        let since = now.saturating_duration_since(self.epoch).as_nanos();
+        // tokio's timers fire on whole milliseconds, so a writer woken for
+        // an event that falls between them (every other one at 7.5 ms)
+        // wakes up to 1 ms late: within that it still rides the event.
+        // With whole-millisecond intervals `now` never lies strictly
+        // inside that tolerance, and nothing changes.
+        let since = now
+            .saturating_duration_since(self.epoch)
+            .as_nanos()
+            .saturating_sub(TIMER_RESOLUTION.as_nanos() - 1);
         let interval = self.interval.as_nanos().max(1);
         let first_event = since.div_ceil(interval) as u64;
         if first_event > self.event {
@@ -156,5 +176,26 @@ mod tests {
         let times: Vec<_> = (0..5).map(|_| air.reserve(at) - epoch).collect();
         let ms = Duration::from_millis;
         assert_eq!(times, vec![ms(15), ms(15), ms(15), ms(15), ms(30)]);
+    }
+
+    #[test]
+    fn a_writer_woken_late_by_the_millisecond_timer_still_rides_its_event() {
+        let epoch = Instant::now();
+        let model = LinkModel {
+            connection_interval_us: Some(7_500),
+            ..LinkModel::default()
+        };
+        let mut air = Airtime::new(epoch, &model);
+        let us = Duration::from_micros;
+        let first = air.reserve(epoch + us(2_000));
+        assert_eq!(first - epoch, us(7_500));
+        // Woken at 8 ms, the next whole millisecond: the 7.5 ms event
+        // still has room for three more.
+        let woke = epoch + us(8_000);
+        let times: Vec<_> = (0..4).map(|_| air.reserve(woke) - epoch).collect();
+        assert_eq!(times, vec![us(7_500), us(7_500), us(7_500), us(15_000)]);
+        // A whole millisecond after an event is past it.
+        let mut air = Airtime::new(epoch, &LinkModel::default());
+        assert_eq!(air.reserve(epoch + us(16_000)) - epoch, us(30_000));
     }
 }
