@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use readerlink::backend::{BackendCore, CreateLocation, LocalBackend};
-use readerlink::protocol::{Command, MAX_ATT_PAYLOAD, MAX_CHUNK_LEN, Request};
+use readerlink::protocol::{Command, MAX_ATT_PAYLOAD, MAX_CHUNK_LEN, Request, fitted_chunk_len};
 use readerlink::reader::DeviceType;
 use readerlink::runtime::{Clock, virtual_time_system};
 use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
@@ -158,6 +158,7 @@ fn run(att_payload: usize, model: LinkModel, policy: UpdaterPolicy) -> Run {
 
 /// Image bytes per second the model carries with every slot full.
 fn image_ceiling(att_payload: usize, model: &LinkModel, chunk_len: usize) -> f64 {
+    let chunk_len = fitted_chunk_len(chunk_len as u16, att_payload) as usize;
     let frame = Request::new(
         0,
         Command::UpdateChunk {

@@ -32,7 +32,9 @@ use super::messages::{
     ConnectionTimer, Session,
 };
 use crate::backend::{BackendError, LocationId, ReaderIdentity, RegisterReader};
-use crate::protocol::{Command, ErrorCode, MAX_CHUNK_LEN, ReaderMessage, RebootKind, Request, RequestId};
+use crate::protocol::{
+    Command, ErrorCode, MAX_CHUNK_LEN, ReaderMessage, RebootKind, Request, RequestId, fitted_chunk_len,
+};
 use crate::reader::{ConnectionStatus, DisconnectReason, Reader};
 use crate::runtime::adapter::{StatigCore, StatigMachine};
 use crate::runtime::machine::{Millis, Outbox};
@@ -321,6 +323,9 @@ pub struct ConnectionCore {
     uptime_at_hello: (u64, Millis),
     /// Calls made of the backend call under way.
     backend_attempts: u32,
+    /// The session link's ATT payload (0 before it is established): update
+    /// chunks are cut to fill whole payloads.
+    att_payload: usize,
     /// The reason the reader announced before dropping the link.
     announced: Option<DisconnectReason>,
     /// What the app asked for that ends the connection (disconnect, reboot).
@@ -434,7 +439,8 @@ impl ConnectionCore {
     #[state(superstate = "connecting")]
     fn linking(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
-            ConnectionInput::LinkEstablished { .. } => {
+            ConnectionInput::LinkEstablished { att_payload, .. } => {
+                self.att_payload = *att_payload;
                 context.cancel_timer(ConnectionTimer::LinkTimeout);
                 let id = self.request(context, Command::Hello);
                 self.hello = Some(id);
@@ -628,7 +634,8 @@ impl ConnectionCore {
             }
             ConnectionInput::FrameUndecodable { .. } | ConnectionInput::ConnectRequested { .. } => Handled,
             ConnectionInput::UpdateChunksRequested { from, to, chunk_len } => {
-                let chunk_len = (*chunk_len).clamp(1, MAX_CHUNK_LEN as u16);
+                let chunk_len =
+                    fitted_chunk_len((*chunk_len).clamp(1, MAX_CHUNK_LEN as u16), self.att_payload);
                 let chunks = to.saturating_sub(*from).div_ceil(chunk_len as u32);
                 if chunks > 0 {
                     let first_request_id = self.next_request_id;

@@ -84,7 +84,9 @@ pub enum ConnectionInput {
         from: u32,
         /// One past the last byte.
         to: u32,
-        /// Bytes per chunk.
+        /// Bytes per chunk at most: the connection cuts them shorter so
+        /// each chunk's frame fills whole ATT payloads
+        /// ([`crate::protocol::fitted_chunk_len`]).
         chunk_len: u16,
     },
     /// The updater asked the reader to check the image and switch to it
@@ -266,7 +268,7 @@ pub enum ConnectionOutput {
         from: u32,
         /// One past the last byte.
         to: u32,
-        /// Bytes per chunk.
+        /// Bytes per chunk, fitted to the link's ATT payload.
         chunk_len: u16,
         /// The first chunk's request id; the next ones follow.
         first_request_id: RequestId,

@@ -136,4 +136,42 @@ mod tests {
         }
         assert_eq!(out, Some(frame));
     }
+
+    #[test]
+    fn a_fitted_update_chunk_fills_whole_payloads() {
+        use crate::protocol::{Command, MAX_CHUNK_LEN, Request, UPDATE_CHUNK_OVERHEAD, fitted_chunk_len};
+        let frame_len = |len: u16| {
+            Request::new(
+                7,
+                Command::UpdateChunk {
+                    offset: 0,
+                    bytes: vec![0; len as usize],
+                },
+            )
+            .encode()
+            .len()
+        };
+        assert_eq!(frame_len(100), 100 + UPDATE_CHUNK_OVERHEAD);
+        let max = MAX_CHUNK_LEN as u16;
+        for att_payload in [20, 23, 185, 244] {
+            let fitted = fitted_chunk_len(max, att_payload);
+            assert!(fitted <= max);
+            assert_eq!(frame_len(fitted) % (att_payload - 1), 0, "{att_payload}");
+            assert_eq!(
+                fragment(&vec![0; frame_len(fitted)], att_payload)
+                    .iter()
+                    .filter(|p| p.len() < att_payload)
+                    .count(),
+                0,
+                "no part-filled payload at {att_payload}"
+            );
+        }
+        assert_eq!(fitted_chunk_len(max, 244), 472);
+        assert_eq!(fitted_chunk_len(max, 0), max, "unknown payload: as asked");
+        assert_eq!(
+            fitted_chunk_len(50, 244),
+            50,
+            "shorter than one payload: as asked"
+        );
+    }
 }

@@ -49,6 +49,30 @@ pub type RequestId = u16;
 /// The longest data an [`Command::UpdateChunk`] carries.
 pub const MAX_CHUNK_LEN: usize = 512;
 
+/// The bytes an [`Command::UpdateChunk`]'s frame adds to its data: the
+/// frame header, the request id, the offset, the data's length, the CRC.
+pub const UPDATE_CHUNK_OVERHEAD: usize = frame::HEADER_LEN + 2 + 4 + 2 + frame::CRC_LEN;
+
+/// The data length, at most `wanted`, whose [`Command::UpdateChunk`]
+/// frame fills whole ATT payloads of `att_payload` bytes, so no write
+/// leaves a connection-event slot part empty. At a 244-byte payload a
+/// 512-byte chunk's 526-byte frame takes three payloads, the last a
+/// sixth full (72 % of the bytes sent are data); 472 bytes fill two
+/// (97 %). A chunk whose frame is shorter than one payload, or an
+/// `att_payload` of 0 (not known), is left as it is.
+pub fn fitted_chunk_len(wanted: u16, att_payload: usize) -> u16 {
+    if att_payload == 0 {
+        return wanted;
+    }
+    let room = att_payload.max(2) - 1;
+    let frame = wanted as usize + UPDATE_CHUNK_OVERHEAD;
+    let whole = frame / room * room;
+    match whole.checked_sub(UPDATE_CHUNK_OVERHEAD) {
+        Some(fitted) if fitted > 0 => fitted as u16,
+        _ => wanted,
+    }
+}
+
 macro_rules! opcodes {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal,)* }) => {
         $(#[$meta])*

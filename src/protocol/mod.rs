@@ -60,5 +60,5 @@ pub use fragment::{DEFAULT_ATT_PAYLOAD, MAX_ATT_PAYLOAD, Reassembler, fragment};
 pub use frame::{CodecError, PROTOCOL_VERSION};
 pub use messages::{
     Command, CommandOpcode, ErrorCode, MAX_CHUNK_LEN, MessageOpcode, ReaderInfo, ReaderMessage, RebootKind,
-    Request, RequestId, Slot,
+    Request, RequestId, Slot, UPDATE_CHUNK_OVERHEAD, fitted_chunk_len,
 };
