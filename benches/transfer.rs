@@ -13,7 +13,9 @@
 //! exact and repeats.
 //!
 //! Each size runs once per updater policy ("mode"): `stop-and-wait` (one
-//! chunk, then its acknowledgement), `default` ([`UpdaterPolicy::default`]).
+//! chunk, then its acknowledgement), `one-window` (a window of 8 chunks,
+//! then its acknowledgement), `default` ([`UpdaterPolicy::default`]: two
+//! windows of 8 in flight, the next sent as each acknowledgement comes).
 //!
 //! The ceiling, in image bytes per second, is what the link model
 //! ([`LinkModel`]) carries when every packet slot of every connection event
@@ -54,6 +56,13 @@ fn modes() -> Vec<Mode> {
             name: "stop-and-wait",
             policy: UpdaterPolicy {
                 window: 1,
+                windows_in_flight: 1,
+                ..UpdaterPolicy::default()
+            },
+        },
+        Mode {
+            name: "one-window",
+            policy: UpdaterPolicy {
                 windows_in_flight: 1,
                 ..UpdaterPolicy::default()
             },
