@@ -93,7 +93,9 @@ impl ModelReader {
                 self.begun_version = Some(version.clone());
                 self.answers.push_back(UpdaterInput::BeginAcked);
             }
-            TransferCommand::SendChunks { from, to, chunk_len } => {
+            TransferCommand::SendChunks {
+                from, to, chunk_len, ..
+            } => {
                 if self.begun_version.is_none() || *from != self.written {
                     return;
                 }

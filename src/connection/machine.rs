@@ -296,6 +296,21 @@ impl Pending {
 }
 
 /// The statig side: what a connection remembers across states.
+/// Image bytes being sent under a credit of chunks in flight.
+#[derive(Debug, Clone, Copy)]
+struct ImageStream {
+    /// The first byte not sent yet.
+    next: u32,
+    /// One past the last byte.
+    to: u32,
+    /// Bytes per chunk, fitted to the link.
+    chunk_len: u16,
+    /// One past the last byte the reader acknowledged.
+    acked: u32,
+    /// Chunks that may be unacknowledged at once.
+    credit: u16,
+}
+
 #[derive(Debug, Default)]
 pub struct ConnectionCore {
     /// The current session; answers from others are dropped.
@@ -326,6 +341,9 @@ pub struct ConnectionCore {
     /// The session link's ATT payload (0 before it is established): update
     /// chunks are cut to fill whole payloads.
     att_payload: usize,
+    /// The image bytes being sent, chunks going out as credits allow
+    /// (from `UpdateChunksRequested` while an image is written).
+    image_stream: Option<ImageStream>,
     /// The reason the reader announced before dropping the link.
     announced: Option<DisconnectReason>,
     /// What the app asked for that ends the connection (disconnect, reboot).
@@ -352,7 +370,7 @@ impl ConnectionCore {
                 self.link_open = false;
                 self.hello = None;
                 self.pending_command = None;
-                self.writing_image = false;
+                self.set_writing_image(false);
                 self.announced = None;
                 self.requested = None;
                 self.backend_attempts = 1;
@@ -441,6 +459,7 @@ impl ConnectionCore {
         match event {
             ConnectionInput::LinkEstablished { att_payload, .. } => {
                 self.att_payload = *att_payload;
+                self.image_stream = None;
                 context.cancel_timer(ConnectionTimer::LinkTimeout);
                 let id = self.request(context, Command::Hello);
                 self.hello = Some(id);
@@ -610,6 +629,10 @@ impl ConnectionCore {
                         None
                     }
                     ReaderMessage::UpdateChunkAck { up_to_offset, .. } if self.writing_image => {
+                        if let Some(stream) = &mut self.image_stream {
+                            stream.acked = stream.acked.max((*up_to_offset).min(stream.to));
+                        }
+                        self.send_image_chunks(context);
                         Some(ConnectionEvent::UpdateChunksAcked {
                             up_to_offset: *up_to_offset,
                         })
@@ -620,7 +643,7 @@ impl ConnectionCore {
                     ReaderMessage::Error { code, .. }
                         if self.writing_image && *code != ErrorCode::UnexpectedOffset =>
                     {
-                        self.writing_image = false;
+                        self.set_writing_image(false);
                         Some(ConnectionEvent::UpdateCommandFailed {
                             error: CommandError::refused(*code),
                         })
@@ -633,25 +656,27 @@ impl ConnectionCore {
                 Handled
             }
             ConnectionInput::FrameUndecodable { .. } | ConnectionInput::ConnectRequested { .. } => Handled,
-            ConnectionInput::UpdateChunksRequested { from, to, chunk_len } => {
-                let chunk_len =
-                    fitted_chunk_len((*chunk_len).clamp(1, MAX_CHUNK_LEN as u16), self.att_payload);
-                let chunks = to.saturating_sub(*from).div_ceil(chunk_len as u32);
-                if chunks > 0 {
-                    let first_request_id = self.next_request_id;
-                    self.next_request_id = self.next_request_id.wrapping_add(chunks as u16);
-                    context.emit(ConnectionOutput::SendImageChunks {
-                        session: self.session,
-                        from: *from,
-                        to: *to,
-                        chunk_len,
-                        first_request_id,
-                    });
-                }
+            ConnectionInput::UpdateChunksRequested {
+                from,
+                to,
+                chunk_len,
+                in_flight_chunks,
+            } => {
+                self.image_stream = Some(ImageStream {
+                    next: *from,
+                    to: *to,
+                    chunk_len: fitted_chunk_len(
+                        (*chunk_len).clamp(1, MAX_CHUNK_LEN as u16),
+                        self.att_payload,
+                    ),
+                    acked: *from,
+                    credit: (*in_flight_chunks).max(1),
+                });
+                self.send_image_chunks(context);
                 Handled
             }
             ConnectionInput::UpdateAbortRequested => {
-                self.writing_image = false;
+                self.set_writing_image(false);
                 self.request(context, Command::UpdateAbort);
                 Handled
             }
@@ -694,8 +719,8 @@ impl ConnectionCore {
                 let (_, command) = self.pending_command.take().expect("matched above");
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
                 match command {
-                    Pending::UpdateBegin => self.writing_image = true,
-                    Pending::UpdateCommit => self.writing_image = false,
+                    Pending::UpdateBegin => self.set_writing_image(true),
+                    Pending::UpdateCommit => self.set_writing_image(false),
                     _ => {}
                 }
                 context.emit(ConnectionOutput::Report(command.accepted()));
@@ -708,7 +733,7 @@ impl ConnectionCore {
                 let (_, command) = self.pending_command.take().expect("matched above");
                 match command {
                     Pending::Reboot => self.requested = None,
-                    Pending::UpdateBegin | Pending::UpdateCommit => self.writing_image = false,
+                    Pending::UpdateBegin | Pending::UpdateCommit => self.set_writing_image(false),
                     _ => {}
                 }
                 context.cancel_timer(ConnectionTimer::CommandTimeout);
@@ -772,8 +797,42 @@ impl ConnectionCore {
         context.cancel_timer(ConnectionTimer::BackendRetry);
     }
 }
-
 impl ConnectionCore {
+    /// Whether an image is being written; a change ends the chunks
+    /// under way.
+    fn set_writing_image(&mut self, on: bool) {
+        self.writing_image = on;
+        self.image_stream = None;
+    }
+
+    /// Sends the image chunks the credit allows: up to `credit` chunks
+    /// past the last acknowledged byte. Acknowledgements fall on chunk
+    /// boundaries (the reader acknowledges whole chunks), so every chunk
+    /// starts at a multiple of `chunk_len` from the stream's start.
+    fn send_image_chunks(&mut self, context: &mut Out) {
+        let Some(stream) = &mut self.image_stream else {
+            return;
+        };
+        let window = stream.credit as u32 * stream.chunk_len as u32;
+        let from = stream.next.max(stream.acked);
+        let to = stream.to.min(stream.acked.saturating_add(window));
+        if to <= from {
+            return;
+        }
+        let chunks = (to - from).div_ceil(stream.chunk_len as u32);
+        stream.next = to;
+        let chunk_len = stream.chunk_len;
+        let first_request_id = self.next_request_id;
+        self.next_request_id = self.next_request_id.wrapping_add(chunks as u16);
+        context.emit(ConnectionOutput::SendImageChunks {
+            session: self.session,
+            from,
+            to,
+            chunk_len,
+            first_request_id,
+        });
+    }
+
     /// Sends `command` on the session's link and returns its request id.
     fn request(&mut self, context: &mut Out, command: Command) -> RequestId {
         let id = self.next_request_id;

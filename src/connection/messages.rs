@@ -77,8 +77,11 @@ pub enum ConnectionInput {
         window: u8,
     },
     /// The updater asked to send image bytes `from .. to` in chunks of
-    /// `chunk_len` (`UpdateChunk`s, not answered one by one): the reader's
-    /// acknowledgements come as [`ConnectionEvent::UpdateChunksAcked`].
+    /// `chunk_len` (`UpdateChunk`s, not answered one by one), at most
+    /// `in_flight_chunks` of them unacknowledged at once: the connection
+    /// sends more as the reader's acknowledgements come (each also
+    /// reported, as [`ConnectionEvent::UpdateChunksAcked`]). A new request
+    /// replaces the one under way (a resend after a stall).
     UpdateChunksRequested {
         /// First byte.
         from: u32,
@@ -88,6 +91,9 @@ pub enum ConnectionInput {
         /// each chunk's frame fills whole ATT payloads
         /// ([`crate::protocol::fitted_chunk_len`]).
         chunk_len: u16,
+        /// Chunks sent and not yet acknowledged, at most (the credit).
+        #[serde(default = "default_in_flight_chunks")]
+        in_flight_chunks: u16,
     },
     /// The updater asked the reader to check the image and switch to it
     /// (`UpdateCommit`): answered by [`ConnectionEvent::UpdateCommitAcked`]
@@ -591,4 +597,10 @@ impl CommandError {
             Self::TransactionInProgress => "transaction_in_progress",
         }
     }
+}
+
+/// The credit of a recorded `UpdateChunksRequested` that has none: one
+/// chunk, as cautious as it gets.
+fn default_in_flight_chunks() -> u16 {
+    1
 }

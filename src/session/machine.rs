@@ -1252,10 +1252,16 @@ fn transfer_input(command: &TransferCommand) -> ConnectionInput {
             sha256: *sha256,
             window: *window,
         },
-        TransferCommand::SendChunks { from, to, chunk_len } => ConnectionInput::UpdateChunksRequested {
+        TransferCommand::SendChunks {
+            from,
+            to,
+            chunk_len,
+            in_flight_chunks,
+        } => ConnectionInput::UpdateChunksRequested {
             from: *from,
             to: *to,
             chunk_len: *chunk_len,
+            in_flight_chunks: *in_flight_chunks,
         },
         TransferCommand::Commit => ConnectionInput::UpdateCommitRequested,
         TransferCommand::Abort => ConnectionInput::UpdateAbortRequested,

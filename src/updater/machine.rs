@@ -428,9 +428,11 @@ impl UpdaterCore {
         }
     }
 
-    /// The image goes to the reader. `BeginAcked` sends the first windows;
-    /// each `ChunksAcked` reports progress and sends more, and the last one
-    /// → `committing` (`Commit`). `TransferStalled` resends from the last
+    /// The image goes to the reader. `BeginAcked` asks the connection for
+    /// the whole image, `windows_in_flight` windows of chunks in flight
+    /// (the connection sends more as acknowledgements come); each
+    /// `ChunksAcked` reports progress, and the last one → `committing`
+    /// (`Commit`). `TransferStalled` resends from the last
     /// acknowledged byte (or the begin), and after `max_stalls` in a row
     /// fails the install with `TransferTimedOut`. A begin never answered is
     /// not resent when a transaction started or the battery fell to 50 %
@@ -615,19 +617,22 @@ impl UpdaterCore {
         self.update.as_ref().map_or(0, |u| u.size)
     }
 
-    /// Sends image bytes up to `windows_in_flight` windows past the last
-    /// acknowledged byte.
+    /// Asks for the image bytes not sent yet, with `windows_in_flight`
+    /// windows of chunks as the connection's credit: the connection keeps
+    /// that many in flight and sends more as acknowledgements come.
     fn send_more(&mut self, context: &mut Out) {
-        let in_flight = self.policy.window_bytes() * self.policy.windows_in_flight.max(1) as u32;
-        let limit = self.transfer.acked.saturating_add(in_flight).min(self.size());
+        let size = self.size();
         let from = self.transfer.sent_to.max(self.transfer.acked);
-        if limit > from {
+        if size > from {
+            let in_flight_chunks =
+                self.policy.window.max(1) as u16 * self.policy.windows_in_flight.max(1) as u16;
             context.emit(UpdaterOutput::Transfer(TransferCommand::SendChunks {
                 from,
-                to: limit,
+                to: size,
                 chunk_len: self.policy.chunk_len.max(1),
+                in_flight_chunks,
             }));
-            self.transfer.sent_to = limit;
+            self.transfer.sent_to = size;
         }
     }
 
@@ -658,7 +663,6 @@ impl UpdaterCore {
             context.emit(UpdaterOutput::Transfer(TransferCommand::Commit));
             return Transition(State::committing());
         }
-        self.send_more(context);
         Handled
     }
 

@@ -195,15 +195,21 @@ pub enum TransferCommand {
         window: u8,
     },
     /// `UpdateChunk` frames carrying image bytes `from .. to`, in order,
-    /// `chunk_len` bytes each (the last one shorter). Every
-    /// `UpdateChunkAck` is [`UpdaterInput::ChunksAcked`].
+    /// at most `chunk_len` bytes each, with at most `in_flight_chunks`
+    /// unacknowledged at once: the connection sends the next as the
+    /// reader's acknowledgements come (flow control by credits). Every
+    /// `UpdateChunkAck` is [`UpdaterInput::ChunksAcked`]. A new
+    /// `SendChunks` replaces the one under way.
     SendChunks {
         /// First byte.
         from: u32,
         /// One past the last byte.
         to: u32,
-        /// Bytes per chunk.
+        /// Bytes per chunk, at most.
         chunk_len: u16,
+        /// Chunks in flight, at most: `window × windows_in_flight`.
+        #[serde(default = "one_chunk")]
+        in_flight_chunks: u16,
     },
     /// `UpdateCommit`; its `Ack` is [`UpdaterInput::CommitAcked`].
     Commit,
@@ -401,4 +407,9 @@ impl UpdateError {
             | ErrorCode::VersionTooOld => Self::ReaderRefused,
         }
     }
+}
+
+/// The credit of a recorded `SendChunks` that has none.
+fn one_chunk() -> u16 {
+    1
 }

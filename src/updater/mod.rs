@@ -22,8 +22,10 @@
 //! `UpdateChunk`s in windows (the reader acknowledges every window),
 //! `UpdateCommit`, which the reader answers once the new image runs from
 //! its other slot (R19; there is no separate reboot to wait for), and
-//! `UpdateAbort`. The updater says which bytes to send
-//! ([`TransferCommand`]); the owner cuts them into frames from the image.
+//! `UpdateAbort`. The updater says which bytes to send and how many
+//! chunks may be in flight ([`TransferCommand`]); the connection cuts them
+//! into frames from the image and keeps that many unacknowledged, sending
+//! more as the reader's acknowledgements come.
 //!
 //! | file | what |
 //! |---|---|
@@ -82,7 +84,7 @@
 //! | `ConnectMustFail(error)` | the session disconnects the reader, then fails the connect with `ConnectError::UpdateFailed { error }` |
 //! | `UpdateAvailable(update)` | the session publishes it and keeps it as `reader.available_update` |
 //! | `InstallStarted { update, cancelable }`, `InstallProgress { progress }`, `InstallFinished { update, error }` | the session publishes them (with a [`Cancelable`](crate::cancelable::Cancelable) that feeds `CancelRequested` when `cancelable`); no reboot starts while an install runs |
-//! | `Transfer(Begin { .. } / SendChunks { from, to, chunk_len } / Commit / Abort)` | the connection sends `UpdateBegin` / `UpdateChunk`s of the image's bytes `from..to` / `UpdateCommit` / `UpdateAbort` |
+//! | `Transfer(Begin { .. } / SendChunks { from, to, chunk_len, in_flight_chunks } / Commit / Abort)` | the connection sends `UpdateBegin` / `UpdateChunk`s of the image's bytes `from..to`, `in_flight_chunks` at most unacknowledged / `UpdateCommit` / `UpdateAbort` |
 //!
 //! ```
 //! use readerlink::reader::DeviceType;
