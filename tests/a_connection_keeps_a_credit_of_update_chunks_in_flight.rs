@@ -151,3 +151,18 @@ fn a_credit_of_one_chunk_is_stop_and_wait() {
         [(2 * CHUNK, 3 * CHUNK, CHUNK as u16)]
     );
 }
+
+#[test]
+fn a_credit_above_the_connections_bound_is_cut_to_it_so_the_link_queue_never_fills() {
+    use readerlink::connection::{LINK_QUEUE_FRAMES, MAX_CHUNKS_IN_FLIGHT};
+    let mut h = writing();
+    let bound = MAX_CHUNKS_IN_FLIGHT as u32;
+    assert_eq!(
+        sent(&h.input(chunks(0, 100_000, u16::MAX))),
+        [(0, bound * CHUNK, CHUNK as u16)]
+    );
+    assert!(
+        LINK_QUEUE_FRAMES > MAX_CHUNKS_IN_FLIGHT as usize,
+        "room for the commands besides"
+    );
+}

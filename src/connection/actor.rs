@@ -15,7 +15,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
-use super::machine::Connection;
+use super::machine::{Connection, MAX_CHUNKS_IN_FLIGHT};
 use super::messages::{BackendCall, ConnectionEvent, ConnectionInput, ConnectionOutput, Session};
 use crate::backend::Backend;
 use crate::protocol::{Command, ReaderMessage, Reassembler, Request, fragment};
@@ -36,17 +36,32 @@ pub type ReportFn = Rc<dyn Fn(ConnectionEvent)>;
 /// bytes never pass through a machine or the trace.
 pub type ImageSlot = Rc<RefCell<Option<Arc<[u8]>>>>;
 
-enum LinkOp {
-    /// One whole encoded frame, to fragment and write.
-    Frame(Vec<u8>),
-    /// Close the link.
-    Close,
-}
+/// Frames the link writer may hold unwritten: the bounded queue between
+/// the machine and the link. The machine keeps at most
+/// [`MAX_CHUNKS_IN_FLIGHT`] update chunks unacknowledged and one command
+/// pending, so the queue never fills; a frame that finds it full is
+/// dropped (and logged), as a lost write would be, and the updater's
+/// stall timer resends.
+pub const LINK_QUEUE_FRAMES: usize = 2 * MAX_CHUNKS_IN_FLIGHT as usize;
 
 /// The session's link as the shell holds it.
 struct LinkHandle {
     session: Session,
-    ops: mpsc::UnboundedSender<LinkOp>,
+    /// Encoded frames to write; dropping it closes the link once the
+    /// frames queued before are written.
+    ops: mpsc::Sender<Vec<u8>>,
+}
+
+impl LinkHandle {
+    /// Queues one encoded frame for the writer.
+    fn queue(&self, frame: Vec<u8>) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.ops.try_send(frame) {
+            tracing::warn!(
+                session = self.session,
+                "the link queue is full: a frame was dropped"
+            );
+        }
+    }
 }
 
 /// Carries out a connection's outputs over a transport and a backend.
@@ -107,7 +122,7 @@ impl Effects<Connection> for ConnectionEffects {
                 });
             }
             ConnectionOutput::OpenLink { session, peripheral } => {
-                let (ops, ops_rx) = mpsc::unbounded_channel();
+                let (ops, ops_rx) = mpsc::channel(LINK_QUEUE_FRAMES);
                 self.link = Some(LinkHandle { session, ops });
                 let transport = self.transport.clone();
                 let actor = ctx.address();
@@ -125,7 +140,7 @@ impl Effects<Connection> for ConnectionEffects {
             }
             ConnectionOutput::Send { session, request } => match &self.link {
                 Some(link) if link.session == session => {
-                    let _ = link.ops.send(LinkOp::Frame(request.encode()));
+                    link.queue(request.encode());
                 }
                 _ => tracing::debug!(reader = %self.serial, session, "dropped a request for a closed link"),
             },
@@ -146,7 +161,7 @@ impl Effects<Connection> for ConnectionEffects {
                             offset: offset as u32,
                             bytes: image[offset..end].to_vec(),
                         };
-                        let _ = link.ops.send(LinkOp::Frame(Request::new(id, command).encode()));
+                        link.queue(Request::new(id, command).encode());
                         id = id.wrapping_add(1);
                         offset = end;
                     }
@@ -188,9 +203,8 @@ impl Effects<Connection> for ConnectionEffects {
             }
             ConnectionOutput::CloseLink { session } => {
                 if self.link.as_ref().is_some_and(|l| l.session == session) {
-                    if let Some(link) = self.link.take() {
-                        let _ = link.ops.send(LinkOp::Close);
-                    }
+                    // Dropped: the writer writes what is queued, then closes.
+                    self.link.take();
                     self.token.borrow_mut().take();
                 }
             }
@@ -229,9 +243,8 @@ impl ConnectionEffects {
     /// Closes the link of the session a panicked machine took with it and
     /// tells the owner.
     fn session_lost(&mut self, panic: &str, for_good: bool) {
-        if let Some(link) = self.link.take() {
-            let _ = link.ops.send(LinkOp::Close);
-        }
+        // Dropped: the writer writes what is queued, then closes.
+        self.link.take();
         self.token.borrow_mut().take();
         (self.report)(ConnectionEvent::MachineFailed {
             panic: panic.to_owned(),
@@ -281,26 +294,18 @@ pub fn start_connection(parts: ConnectionParts) -> Addr<ConnectionActor> {
         .start()
 }
 
-/// Writes frames in order until the link is closed, or the actor is gone
-/// (then closes the link).
-async fn write_link(
-    writer: Box<dyn LinkWriter>,
-    mut ops: mpsc::UnboundedReceiver<LinkOp>,
-    att_payload: usize,
-) {
-    while let Some(op) = ops.recv().await {
-        match op {
-            LinkOp::Frame(frame) => {
-                for payload in fragment(&frame, att_payload) {
-                    if let Err(e) = writer.write(payload).await {
-                        // The link's loss reaches the machine through the
-                        // event stream; the rest of this frame is moot.
-                        tracing::debug!("write failed: {e}");
-                        break;
-                    }
-                }
+/// Writes frames in order, each cut to the link's ATT payload and every
+/// payload awaited (a write waits for its connection event), until the
+/// connection drops its sender (then closes the link).
+async fn write_link(writer: Box<dyn LinkWriter>, mut frames: mpsc::Receiver<Vec<u8>>, att_payload: usize) {
+    while let Some(frame) = frames.recv().await {
+        for payload in fragment(&frame, att_payload) {
+            if let Err(e) = writer.write(payload).await {
+                // The link's loss reaches the machine through the event
+                // stream; the rest of this frame is moot.
+                tracing::debug!("write failed: {e}");
+                break;
             }
-            LinkOp::Close => break,
         }
     }
     let _ = writer.disconnect().await;

@@ -296,6 +296,12 @@ impl Pending {
 }
 
 /// The statig side: what a connection remembers across states.
+/// The most update chunks the connection keeps unacknowledged, whatever
+/// credit it is asked for: it bounds the link writer's queue
+/// ([`super::LINK_QUEUE_FRAMES`]). 64 chunks of 472 bytes are 30 KB,
+/// four times what the default policy keeps in flight.
+pub const MAX_CHUNKS_IN_FLIGHT: u16 = 64;
+
 /// Image bytes being sent under a credit of chunks in flight.
 #[derive(Debug, Clone, Copy)]
 struct ImageStream {
@@ -670,7 +676,7 @@ impl ConnectionCore {
                         self.att_payload,
                     ),
                     acked: *from,
-                    credit: (*in_flight_chunks).max(1),
+                    credit: (*in_flight_chunks).clamp(1, MAX_CHUNKS_IN_FLIGHT),
                 });
                 self.send_image_chunks(context);
                 Handled
