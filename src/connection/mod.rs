@@ -5,7 +5,13 @@
 //! the 24-hour security reboot (R12), the start and end of a transaction
 //! (R20) — and, when the connection ends, reports exactly one
 //! [`crate::reader::DisconnectReason`] (R8). `Connected` carries the
-//! reader's uptime, which the 24-hour reboot timer counts from.
+//! reader's uptime, which the 24-hour reboot timer counts from. An
+//! update's image goes out under flow control: the updater asks for a
+//! range of bytes with a credit of chunks, and the connection keeps that
+//! many unacknowledged (at most [`MAX_CHUNKS_IN_FLIGHT`]), sending more
+//! as the reader's `UpdateChunkAck`s come, each chunk cut to fill whole
+//! ATT payloads; its link writer's queue is bounded
+//! ([`LINK_QUEUE_FRAMES`]).
 //!
 //! | file | what |
 //! |---|---|
