@@ -295,7 +295,6 @@ impl Pending {
     }
 }
 
-/// The statig side: what a connection remembers across states.
 /// The most update chunks the connection keeps unacknowledged, whatever
 /// credit it is asked for: it bounds the link writer's queue
 /// ([`super::LINK_QUEUE_FRAMES`]). 64 chunks of 472 bytes are 30 KB,
@@ -317,6 +316,7 @@ struct ImageStream {
     credit: u16,
 }
 
+/// The statig side: what a connection remembers across states.
 #[derive(Debug, Default)]
 pub struct ConnectionCore {
     /// The current session; answers from others are dropped.
