@@ -8,8 +8,9 @@
 //! # Format (JSON Lines)
 //!
 //! - line 1: the snapshot, a [`BackendData`] on one line (`version` 2);
-//! - every next line: one [`Change`], appended and `fsync`ed before the
-//!   change is acknowledged.
+//! - every next line: one change, a JSON object tagged `change`
+//!   (`token_issued`, `location_created`, `reader_registered`), appended
+//!   and `fsync`ed before the change is acknowledged.
 //!
 //! Opening replays the changes over the snapshot. The last line may be torn
 //! (a crash in the middle of an append, before its `fsync` returned, so
