@@ -181,6 +181,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(DiscoveryUpdate::Finished(result)) => {
                 return Err(format!("the M2 and the WisePad 3 were not found: {result:?}").into());
             }
+            // Kinds of update a later version may add.
+            Some(_) => {}
             None => return Err("discovery ended".into()),
         }
     };
