@@ -36,7 +36,8 @@ mod actor;
 mod machine;
 mod messages;
 
-pub use actor::{ConnectionActor, ConnectionEffects, ConnectionParts, ImageSlot, ReportFn, start_connection};
+pub use actor::{ConnectionActor, ConnectionEffects, ImageSlot, ReportFn};
+pub(crate) use actor::{ConnectionParts, start_connection};
 pub use machine::{
     BACKEND_ATTEMPTS, BACKEND_RETRY_BASE, COMMAND_TIMEOUT, Connection, DISCONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
     LINK_TIMEOUT, SPEC, disconnect_reason,

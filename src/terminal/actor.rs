@@ -24,7 +24,7 @@ use crate::session::{SessionActor, SessionInput, SessionParts, start_session};
 use crate::store::{KnownReader, Store};
 
 /// The hub actor: the [`Hub`] machine run by its shell.
-pub type HubActor = MachineActor<Hub, HubEffects>;
+pub(crate) type HubActor = MachineActor<Hub, HubEffects>;
 
 /// A call's answer, on its way to the caller.
 pub(crate) type Reply = oneshot::Sender<Result<CallOutcome, TerminalError>>;
@@ -64,7 +64,7 @@ pub(crate) struct HubParts {
 }
 
 /// Carries out the hub's outputs.
-pub struct HubEffects {
+pub(crate) struct HubEffects {
     parts: HubParts,
     sessions: HashMap<SerialNumber, Addr<SessionActor>>,
     /// The discovery reconnect at start runs, to stop it.

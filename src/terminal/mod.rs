@@ -126,7 +126,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
-pub use actor::{HubActor, HubEffects};
+use actor::HubActor;
 pub use events::{TerminalDelegate, TerminalEvent};
 pub use machine::{Hub, SPEC, overall_status};
 pub use messages::{
