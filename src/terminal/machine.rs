@@ -438,11 +438,19 @@ impl TerminalCore {
                 _ => {}
             }
         }
-        for item in &report.now {
+        // One order for every connect, the first and a reconnect alike:
+        // `Connected`, and whatever the session reports after it, comes
+        // after the overall status change the connect makes.
+        let split = report
+            .now
+            .iter()
+            .position(|item| matches!(item, HubItem::Publish(TerminalEvent::Connected { .. })))
+            .unwrap_or(report.now.len());
+        for item in &report.now[..split] {
             let output = self.hub_output(item);
             context.emit(output);
         }
-        for item in &report.after_status {
+        for item in report.now[split..].iter().chain(&report.after_status) {
             let output = self.hub_output(item);
             self.deferred.push(output);
         }

@@ -27,8 +27,9 @@
 //!    { Reconnecting }` (and the overall status, if it changes) — never a
 //!    `Disconnected` or a `NotConnected` status before it;
 //! 2. exactly one of
-//!    - `ReconnectSucceeded`, `ReaderStatusChanged { Connected }`,
-//!      `Connected { reader, location }`; or
+//!    - `ReconnectSucceeded`, `ReaderStatusChanged { Connected }`, the
+//!      overall status (if it changes), then `Connected { reader, location
+//!      }` — the order of a first connect, after `ReconnectSucceeded`; or
 //!    - `ReconnectFailed { error }` (`connect_timed_out` at the window's
 //!      end, `reconnect_cancelled` when the cancelable, `cancel_reconnect`
 //!      or `disconnect_reader` stopped it), `ReaderStatusChanged {
