@@ -520,3 +520,30 @@ fn disconnect_all_ends_every_reader_even_one_being_reconnected_and_none_reconnec
         );
     });
 }
+
+#[test]
+fn reconnect_at_start_tells_the_adapter_off_at_once_from_the_reader_off_after_its_timeout() {
+    virtual_time_system().block_on(async {
+        let rig = rig(Tracer::off());
+        let m2 = serial("STRM2-0001");
+        rig.store.set_last_connected(&m2, &rig.shop.id).unwrap();
+        let timeout = Duration::from_secs(30);
+
+        rig.world.set_adapter_powered(false);
+        let started = tokio::time::Instant::now();
+        let error = rig.terminal.reconnect_saved_reader(timeout).await.unwrap_err();
+        assert_eq!(error.code(), "discovery_transport_failed", "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered at once, not after the timeout: {:?}",
+            started.elapsed()
+        );
+
+        rig.world.set_adapter_powered(true);
+        rig.world.power_off(&m2).unwrap();
+        let started = tokio::time::Instant::now();
+        let error = rig.terminal.reconnect_saved_reader(timeout).await.unwrap_err();
+        assert_eq!(error.code(), "saved_reader_not_found", "{error}");
+        assert_eq!(started.elapsed(), timeout);
+    });
+}

@@ -207,12 +207,14 @@ impl HubEffects {
             let mut discovery = scanner.discover(config).await;
             *slot.borrow_mut() = Some(discovery.cancelable.clone());
             while let Some(update) = futures::StreamExt::next(&mut discovery.updates).await {
-                if let DiscoveryUpdate::ReadersUpdated(readers) = update {
-                    hub.do_send(Deliver::from(
-                        "actor:scanner",
-                        TerminalInput::ReadersDiscovered { readers },
-                    ));
-                }
+                let input = match update {
+                    DiscoveryUpdate::ReadersUpdated(readers) => TerminalInput::ReadersDiscovered { readers },
+                    DiscoveryUpdate::Finished(Err(error)) => {
+                        TerminalInput::SavedReaderDiscoveryFailed { error }
+                    }
+                    _ => continue,
+                };
+                hub.do_send(Deliver::from("actor:scanner", input));
             }
         });
     }

@@ -116,7 +116,8 @@ pub enum TerminalEvent {
         serial_number: SerialNumber,
     },
     /// Reconnect at start (R11): the saved reader was not seen within the
-    /// timeout; discovery stopped.
+    /// timeout, or its discovery failed first (the adapter off); discovery
+    /// stopped. The call's error says which.
     SavedReaderNotFound {
         /// The saved reader.
         serial_number: SerialNumber,

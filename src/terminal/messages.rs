@@ -7,7 +7,7 @@ use super::events::TerminalEvent;
 use crate::backend::LocationId;
 use crate::connection::{CommandError, ConnectError};
 use crate::reader::{Reader, SerialNumber};
-use crate::scanner::DiscoveryConfig;
+use crate::scanner::{DiscoveryConfig, DiscoveryError};
 use crate::session::{SessionInput, SessionReport};
 use crate::store::LastConnected;
 
@@ -137,6 +137,19 @@ pub enum TerminalError {
         /// The timeout.
         after_ms: u64,
     },
+    /// Reconnect at start (R11): its discovery failed (the Bluetooth
+    /// adapter is off, say) before the saved reader was seen, so the call
+    /// answers at once instead of waiting out its timeout.
+    ///
+    /// Code: its inner error's.
+    #[error("looking for the saved reader {serial_number} failed: {error}")]
+    SavedReaderDiscoveryFailed {
+        /// The saved reader.
+        serial_number: SerialNumber,
+        /// Why; its code is this error's code (`discovery_transport_failed`
+        /// with the adapter off).
+        error: DiscoveryError,
+    },
     /// Reconnect at start (R11) is already running.
     ///
     /// Code: `saved_reader_reconnect_in_progress`.
@@ -178,6 +191,7 @@ impl TerminalError {
             Self::Command { error, .. } => error.code(),
             Self::NoSavedReader => "no_saved_reader",
             Self::SavedReaderNotFound { .. } => "saved_reader_not_found",
+            Self::SavedReaderDiscoveryFailed { error, .. } => error.code(),
             Self::SavedReaderReconnectInProgress => "saved_reader_reconnect_in_progress",
             Self::Stopped => "terminal_stopped",
         }
@@ -276,6 +290,12 @@ pub enum TerminalInput {
     /// Reconnect at start's search timer elapsed: the saved reader was not
     /// seen in time.
     SavedReaderSearchElapsed,
+    /// Reconnect at start's discovery ended with an error (the Bluetooth
+    /// adapter is off, say).
+    SavedReaderDiscoveryFailed {
+        /// Why it ended.
+        error: DiscoveryError,
+    },
 }
 
 /// What the hub asks its shell to do.

@@ -684,7 +684,10 @@ impl Terminal {
     /// the connect's events) or `SavedReaderNotFound`. Answers at once with
     /// `NoSavedReader` when the store saved none, `AlreadyConnected` when
     /// the saved reader is connected, and `SavedReaderReconnectInProgress`
-    /// while another reconnect at start runs. The search and its timeout
+    /// while another reconnect at start runs; as soon as its discovery
+    /// fails (the Bluetooth adapter off) with `SavedReaderDiscoveryFailed`,
+    /// whose code is the discovery's (`discovery_transport_failed`), not
+    /// `saved_reader_not_found` (the reader off or out of range). The search and its timeout
     /// are the hub machine's (a declared timer), so a trace holds them.
     pub async fn reconnect_saved_reader(&self, timeout: Duration) -> Result<Reader, TerminalError> {
         // The store is read here, once: what it said is the input the hub
