@@ -152,6 +152,39 @@ impl ReplayError {
 /// started again). Each input's replayed steps are compared with the
 /// recorded ones; the first that differs is the divergence, and the input
 /// being replayed is its cause.
+///
+/// A turnstile (the runtime's example machine) run on a paused clock,
+/// recorded, and replayed from its trace:
+///
+/// ```
+/// use std::time::Duration;
+/// use readerlink::runtime::example::{Turnstile, TurnstileEffects, TurnstileInput};
+/// use readerlink::runtime::{
+///     Clock, Deliver, MachineActor, ReplayOutcome, Trace, TraceHeader, Tracer, replay_machine,
+///     virtual_time_system,
+/// };
+///
+/// let recorded = virtual_time_system().block_on(async {
+///     let tracer = Tracer::memory(TraceHeader::new(1, serde_json::json!({})));
+///     let gate = actix::Actor::start(MachineActor::new(
+///         "gate",
+///         Turnstile::new(),
+///         TurnstileEffects::new(Duration::from_millis(800)),
+///         tracer.clone(),
+///         Clock::start(),
+///     ));
+///     gate.send(Deliver::app(TurnstileInput::CoinInserted)).await.unwrap();
+///     gate.send(Deliver::app(TurnstileInput::Pushed)).await.unwrap();
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     tracer.contents()
+/// });
+///
+/// let trace = Trace::parse(&recorded).unwrap();
+/// match replay_machine(&trace, "gate", Turnstile::new).unwrap() {
+///     ReplayOutcome::Reproduced { inputs, .. } => assert!(inputs >= 2),
+///     ReplayOutcome::Diverged(divergence) => panic!("{divergence}"),
+/// }
+/// ```
 pub fn replay_machine<M: Machine>(
     trace: &Trace,
     actor: &str,
