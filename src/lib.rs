@@ -1,6 +1,6 @@
 //! readerlink runs the whole life of Bluetooth LE card readers inside an
 //! application — discovery, connection to a business location, automatic
-//! reconnection, the 24-hour reboot (software updates are not built yet) —
+//! reconnection, the 24-hour reboot, signed software updates —
 //! as an actor system in which every actor's lifecycle is an explicit hierarchical state
 //! machine (`actix` actors, `statig` machines).
 //!
@@ -52,7 +52,8 @@
 //! snapshots, `benches/` the criterion benchmarks, `examples/` embedding
 //! examples.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 pub mod backend;
 pub mod cancelable;

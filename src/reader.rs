@@ -68,11 +68,16 @@ impl From<&str> for SerialNumber {
 /// Why a text from outside (a file, a reader, a request) was refused by
 /// [`check_text`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TextError {
     /// It is empty.
+    ///
+    /// Code: `empty_text`.
     #[error("is empty")]
     Empty,
     /// It is longer than its field allows.
+    ///
+    /// Code: `text_too_long`.
     #[error("is {len} bytes long, more than {max}")]
     TooLong {
         /// Its length in bytes.
@@ -83,6 +88,8 @@ pub enum TextError {
     /// It holds a control character (a newline, ESC, ...) or a
     /// bidirectional-formatting one, which would forge or reorder what a
     /// terminal shows.
+    ///
+    /// Code: `control_character`.
     #[error("holds the control character U+{code:04X} at byte {at}")]
     ControlCharacter {
         /// The byte offset of the character.

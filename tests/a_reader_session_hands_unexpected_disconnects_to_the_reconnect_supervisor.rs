@@ -142,9 +142,11 @@ fn a_lost_link_is_handed_over_attempted_again_and_reported_only_by_the_superviso
             "ReaderStatusChanged",
             "ConnectionStatusChanged",
             "ReconnectSucceeded",
+            // Then the order of a first connect: the reader's status, the
+            // overall status, `Connected`.
             "ReaderStatusChanged",
+            "ConnectionStatusChanged",
             "Connected",
-            "ConnectionStatusChanged"
         ]
     );
     insta::assert_snapshot!("terminal_hub_reconnect_succeeds", h.log());

@@ -440,3 +440,110 @@ fn the_link_dropping_while_the_backend_registers_fails_the_connect() {
         );
     });
 }
+
+#[test]
+fn disconnect_all_ends_every_reader_even_one_being_reconnected_and_none_reconnects() {
+    virtual_time_system().block_on(async {
+        let rig = rig(Tracer::off());
+        assert_eq!(
+            rig.terminal.disconnect_all().await,
+            Ok(()),
+            "nothing connected: nothing to do"
+        );
+        let [m2, wisepad] = rig
+            .discover(&["STRM2-0001", "WPC32-0001"])
+            .await
+            .try_into()
+            .unwrap();
+        let config = ConnectionConfig::new(&rig.shop.id);
+        rig.terminal.connect_reader(&m2, config.clone()).await.unwrap();
+        rig.terminal.connect_reader(&wisepad, config).await.unwrap();
+        // The WisePad goes out of range for good: it is being reconnected
+        // when the app closes.
+        rig.world.lose_link(&wisepad.serial_number, None).unwrap();
+        // The loss is noticed at the link's 2 s supervision timeout.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            rig.terminal.reader_status(&wisepad.serial_number),
+            ConnectionStatus::Reconnecting
+        );
+        let listed: Vec<_> = rig
+            .terminal
+            .connected_readers()
+            .into_iter()
+            .map(|r| r.serial_number)
+            .collect();
+        assert_eq!(
+            listed,
+            vec![m2.serial_number.clone()],
+            "a reader being reconnected is not listed as connected"
+        );
+
+        rig.terminal.disconnect_all().await.unwrap();
+        for reader in [&m2, &wisepad] {
+            assert_eq!(
+                rig.terminal.reader_status(&reader.serial_number),
+                ConnectionStatus::NotConnected,
+                "{}",
+                reader.serial_number
+            );
+        }
+        assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
+        let disconnects = |rig: &terminal_support::Rig| {
+            rig.events()
+                .into_iter()
+                .filter_map(|e| match e {
+                    TerminalEvent::Disconnected { serial_number, .. } => Some(serial_number),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut ended = disconnects(&rig);
+        ended.sort();
+        assert_eq!(ended, [m2.serial_number.clone(), wisepad.serial_number.clone()]);
+        assert!(
+            rig.events().iter().any(|e| matches!(
+                e,
+                TerminalEvent::ReconnectFailed { serial_number, error }
+                    if *serial_number == wisepad.serial_number && error.code() == "reconnect_cancelled"
+            )),
+            "the WisePad's reconnection was stopped"
+        );
+
+        rig.world.restore_link(&wisepad.serial_number).unwrap();
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
+        assert_eq!(
+            disconnects(&rig).len(),
+            2,
+            "no reconnection, no further disconnect"
+        );
+    });
+}
+
+#[test]
+fn reconnect_at_start_tells_the_adapter_off_at_once_from_the_reader_off_after_its_timeout() {
+    virtual_time_system().block_on(async {
+        let rig = rig(Tracer::off());
+        let m2 = serial("STRM2-0001");
+        rig.store.set_last_connected(&m2, &rig.shop.id).unwrap();
+        let timeout = Duration::from_secs(30);
+
+        rig.world.set_adapter_powered(false);
+        let started = tokio::time::Instant::now();
+        let error = rig.terminal.reconnect_saved_reader(timeout).await.unwrap_err();
+        assert_eq!(error.code(), "discovery_transport_failed", "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered at once, not after the timeout: {:?}",
+            started.elapsed()
+        );
+
+        rig.world.set_adapter_powered(true);
+        rig.world.power_off(&m2).unwrap();
+        let started = tokio::time::Instant::now();
+        let error = rig.terminal.reconnect_saved_reader(timeout).await.unwrap_err();
+        assert_eq!(error.code(), "saved_reader_not_found", "{error}");
+        assert_eq!(started.elapsed(), timeout);
+    });
+}

@@ -39,6 +39,9 @@ fn describe(clock: &Clock, update: &DiscoveryUpdate, log: &mut String) {
                 result.as_ref().map_err(DiscoveryError::code)
             );
         }
+        other => {
+            let _ = writeln!(log, "{t:>9}  {other:?}");
+        }
     }
 }
 
@@ -80,6 +83,7 @@ fn a_scan_over_simulated_readers_lists_all_three_and_ends_on_its_timeout() {
             match update {
                 DiscoveryUpdate::ReadersUpdated(readers) => last = readers,
                 DiscoveryUpdate::Finished(result) => assert_eq!(result, Ok(())),
+                other => panic!("an update this test does not know: {other:?}"),
             }
         }
         assert!(was_discovering, "Discovering while it ran (R2)");

@@ -235,6 +235,10 @@ fn terminal_errors() -> Vec<TerminalError> {
             serial_number: serial(),
             after_ms: 30_000,
         },
+        TerminalError::SavedReaderDiscoveryFailed {
+            serial_number: serial(),
+            error: DiscoveryError::Transport(TransportError::AdapterUnavailable("powered off".into())),
+        },
         TerminalError::SavedReaderReconnectInProgress,
         TerminalError::Stopped,
     ]

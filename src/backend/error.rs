@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 /// (cloneable, serializable) because it reaches machines as an input and
 /// traces record it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum BackendError {
     /// The thing asked for does not exist (an unknown location).
+    ///
+    /// Code: `resource_missing`.
     #[error("no such {resource}: `{id}`")]
     NotFound {
         /// What kind of thing: `location`, `reader`.
@@ -19,6 +22,8 @@ pub enum BackendError {
         param: Option<String>,
     },
     /// The request was refused as malformed.
+    ///
+    /// Code: `invalid_request`.
     #[error("invalid request{}: {message}", param.as_ref().map(|p| format!(" (parameter `{p}`)")).unwrap_or_default())]
     InvalidRequest {
         /// The offending parameter, when one is to blame.
@@ -27,6 +32,8 @@ pub enum BackendError {
         message: String,
     },
     /// The secret key was missing or wrong (HTTP 401).
+    ///
+    /// Code: `unauthorized`.
     #[error("not authorized: {message}")]
     Unauthorized {
         /// The server's explanation.
@@ -34,6 +41,8 @@ pub enum BackendError {
     },
     /// The server answered with an error status not covered above (5xx after
     /// the retries, other 4xx).
+    ///
+    /// Code: `http_status`.
     #[error("HTTP {status} from {route} after {attempts} attempt(s): {message}")]
     Status {
         /// Which route.
@@ -49,6 +58,8 @@ pub enum BackendError {
         attempts: u32,
     },
     /// No answer within the timeout.
+    ///
+    /// Code: `timeout`.
     #[error("{route} timed out after {after_ms} ms")]
     Timeout {
         /// Which route.
@@ -57,6 +68,8 @@ pub enum BackendError {
         after_ms: u64,
     },
     /// The server could not be reached (refused, reset, DNS, down).
+    ///
+    /// Code: `connection_failed`.
     #[error("{route}: connection failed after {attempts} attempt(s): {reason}")]
     ConnectionFailed {
         /// Which route.
@@ -68,6 +81,8 @@ pub enum BackendError {
     },
     /// The server answered 2xx with a body that is not what the route
     /// returns.
+    ///
+    /// Code: `bad_response`.
     #[error("{route}: bad response body: {reason}")]
     BadResponse {
         /// Which route.
@@ -77,6 +92,8 @@ pub enum BackendError {
     },
     /// The operating system's random source failed to give a connection
     /// token (server side).
+    ///
+    /// Code: `random_source_failed`.
     #[error("the random source failed: {reason}")]
     RandomSourceFailed {
         /// What the OS said.
@@ -84,6 +101,8 @@ pub enum BackendError {
     },
     /// A download asked for bytes from past the end of the image (HTTP
     /// 416).
+    ///
+    /// Code: `range_not_satisfiable`.
     #[error("update {id} has {size} bytes: none from byte {from}")]
     RangeNotSatisfiable {
         /// The update, `<device_type>/<version>`.
@@ -95,6 +114,8 @@ pub enum BackendError {
     },
     /// A download's body kept being cut short, and the resumes allowed
     /// ran out before the image was whole (client side).
+    ///
+    /// Code: `download_incomplete`.
     #[error("{route}: got {received} of {expected} bytes after {resumes} resume(s)")]
     DownloadIncomplete {
         /// Which route.
@@ -107,6 +128,8 @@ pub enum BackendError {
         resumes: u32,
     },
     /// The backend could not save its data (server side).
+    ///
+    /// Code: `storage_failed`.
     #[error("backend storage {path} failed: {reason}")]
     Storage {
         /// The data file.

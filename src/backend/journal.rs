@@ -8,8 +8,9 @@
 //! # Format (JSON Lines)
 //!
 //! - line 1: the snapshot, a [`BackendData`] on one line (`version` 2);
-//! - every next line: one [`Change`], appended and `fsync`ed before the
-//!   change is acknowledged.
+//! - every next line: one change, a JSON object tagged `change`
+//!   (`token_issued`, `location_created`, `reader_registered`), appended
+//!   and `fsync`ed before the change is acknowledged.
 //!
 //! Opening replays the changes over the snapshot. The last line may be torn
 //! (a crash in the middle of an append, before its `fsync` returned, so
@@ -101,8 +102,11 @@ impl Change {
 /// Why the data file could not be opened. Each kind has a stable
 /// [`code`](Self::code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// Another process holds the file (a second server on the same data).
+    ///
+    /// Code: `data_locked`.
     #[error(
         "backend data {path} is in use by another process (its lock {lock} is held): stop that server or give another --data file"
     )]
@@ -113,6 +117,8 @@ pub enum DataError {
         lock: String,
     },
     /// The file, its lock file or its directory cannot be written.
+    ///
+    /// Code: `data_unwritable`.
     #[error("backend data {path} cannot be written: {reason}")]
     Unwritable {
         /// The data file.
@@ -121,6 +127,8 @@ pub enum DataError {
         reason: String,
     },
     /// The file exists but could not be read.
+    ///
+    /// Code: `data_unreadable`.
     #[error("backend data {path} could not be read: {reason}")]
     Unreadable {
         /// The data file.
@@ -129,6 +137,8 @@ pub enum DataError {
         reason: String,
     },
     /// A line that is not the last one could not be decoded.
+    ///
+    /// Code: `data_corrupt`.
     #[error("backend data {path} is corrupt at line {line}: {reason}")]
     Corrupt {
         /// The data file.
@@ -139,6 +149,8 @@ pub enum DataError {
         reason: String,
     },
     /// The file was written by another version of readerlink.
+    ///
+    /// Code: `data_unsupported_version`.
     #[error(
         "backend data {path} has version {found}, this readerlink reads versions 1 and {BACKEND_DATA_VERSION}"
     )]

@@ -152,6 +152,7 @@ impl ServerConfig {
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// The secret key is empty: anyone could call the backend.
     #[error("the secret key is empty: give a key with --secret-key")]
@@ -342,8 +343,11 @@ impl BackendServer {
 /// Each kind has a stable [`code`](Self::code) and HTTP status; all are
 /// answered with the hosted API's error shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// No route has this path (404).
+    ///
+    /// Code: `unknown_route`.
     #[error("Unrecognized request URL ({method}: {path}).")]
     UnknownRoute {
         /// The method asked for.
@@ -352,6 +356,8 @@ pub enum RequestError {
         path: String,
     },
     /// The path exists but not with this method (405).
+    ///
+    /// Code: `method_not_allowed`.
     #[error("{method} is not allowed on {path}; use {allowed}.")]
     MethodNotAllowed {
         /// The method asked for.
@@ -362,12 +368,16 @@ pub enum RequestError {
         allowed: &'static str,
     },
     /// The body is larger than [`MAX_BODY_BYTES`] (413).
+    ///
+    /// Code: `payload_too_large`.
     #[error("The request body is over the limit of {limit} bytes.")]
     PayloadTooLarge {
         /// The limit, in bytes.
         limit: usize,
     },
     /// The body did not arrive within the request timeout (408).
+    ///
+    /// Code: `request_timeout`.
     #[error("The request body did not arrive within {after_ms} ms.")]
     BodyTimedOut {
         /// The timeout, in milliseconds.
@@ -375,19 +385,27 @@ pub enum RequestError {
     },
     /// The body could not be read (400): the client closed the connection
     /// early, or sent a malformed chunk.
+    ///
+    /// Code: `body_unreadable`.
     #[error("The request body could not be read: {reason}")]
     BodyUnreadable {
         /// What went wrong.
         reason: String,
     },
     /// Fault injection: the backend is switched down (503).
+    ///
+    /// Code: `backend_down`.
     #[error("the backend is down")]
     Down,
     /// Fault injection: this request fails (500).
+    ///
+    /// Code: `injected_failure`.
     #[error("injected failure")]
     InjectedFailure,
     /// The route's own answer: a bad field, an unknown id, a wrong key, a
     /// failed save.
+    ///
+    /// Code: its inner error's.
     #[error(transparent)]
     Backend(BackendError),
 }

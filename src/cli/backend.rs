@@ -63,6 +63,7 @@ pub struct UpdatePresetArg {
 
 /// Why an `--update-preset` value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UpdatePresetArgError {
     /// No `=` between the serial number and the preset.
     #[error("`{0}` is not SERIAL=PRESET")]

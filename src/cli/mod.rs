@@ -69,6 +69,7 @@ pub fn main() -> ExitCode {
 
 /// What a subcommand can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CliError {
     /// Diagram files that do not match the code.
     #[error("stale state diagrams (run `readerlink diagrams` and commit): {0}")]

@@ -254,7 +254,7 @@ impl ConnectionEffects {
 }
 
 /// What a connection actor is started with.
-pub struct ConnectionParts {
+pub(crate) struct ConnectionParts {
     /// The reader it connects.
     pub serial: SerialNumber,
     /// The link to readers.
@@ -276,7 +276,7 @@ pub struct ConnectionParts {
 /// Starts a connection actor for `parts.serial` on the current arbiter,
 /// its machine restarted after a panic within `parts.restarts`. Its id in
 /// the trace is `connection:<serial>`.
-pub fn start_connection(parts: ConnectionParts) -> Addr<ConnectionActor> {
+pub(crate) fn start_connection(parts: ConnectionParts) -> Addr<ConnectionActor> {
     let ConnectionParts {
         serial,
         transport,

@@ -404,24 +404,32 @@ pub enum ConnectionEvent {
 #[non_exhaustive]
 pub enum ConnectError {
     /// The transport could not link to the reader.
+    ///
+    /// Code: `link_failed`.
     #[error("could not link to the reader: {error}")]
     LinkFailed {
         /// What the transport said.
         error: TransportError,
     },
     /// The transport did not link within the link timeout.
+    ///
+    /// Code: `link_timed_out`.
     #[error("the reader did not link within {after_ms} ms")]
     LinkTimedOut {
         /// The timeout.
         after_ms: u64,
     },
     /// The reader did not answer hello within the handshake timeout.
+    ///
+    /// Code: `handshake_timed_out`.
     #[error("the reader did not answer hello within {after_ms} ms")]
     HandshakeTimedOut {
         /// The timeout.
         after_ms: u64,
     },
     /// The reader answered hello with an error.
+    ///
+    /// Code: `handshake_refused`.
     #[error("the reader refused hello: {code:?}")]
     HandshakeRefused {
         /// The reader's error code (`reader_code` in JSON, where `code` is
@@ -430,6 +438,8 @@ pub enum ConnectError {
         code: ErrorCode,
     },
     /// The peripheral is a different reader from the one asked for.
+    ///
+    /// Code: `unexpected_reader`.
     #[error("expected reader {expected} but the peripheral is {found}")]
     UnexpectedReader {
         /// The serial number asked for.
@@ -438,18 +448,24 @@ pub enum ConnectError {
         found: SerialNumber,
     },
     /// The link went down before the connect finished.
+    ///
+    /// Code: `link_lost_while_connecting`.
     #[error("the link went down while connecting ({reason:?})")]
     LinkLost {
         /// Why it went down (R8).
         reason: DisconnectReason,
     },
     /// The backend has no such location.
+    ///
+    /// Code: `location_not_found`.
     #[error("no such location: `{location}`")]
     LocationNotFound {
         /// The location asked for.
         location: LocationId,
     },
     /// The backend refused a call for a reason retrying cannot fix.
+    ///
+    /// Code: `backend_refused`.
     #[error("the backend refused {call:?}: {error}")]
     BackendRefused {
         /// Which call.
@@ -459,6 +475,8 @@ pub enum ConnectError {
         error: BackendError,
     },
     /// The backend kept failing for a passing reason until the retries ran out.
+    ///
+    /// Code: `backend_unavailable`.
     #[error("the backend failed {call:?} {attempts} time(s); last: {error}")]
     BackendUnavailable {
         /// Which call.
@@ -470,6 +488,8 @@ pub enum ConnectError {
         error: BackendError,
     },
     /// The app stopped the connect (disconnect while connecting).
+    ///
+    /// Code: `connect_cancelled`.
     #[error("the connect was cancelled")]
     Cancelled,
     /// The reader's required update did not install and the reader may not
@@ -477,6 +497,8 @@ pub enum ConnectError {
     /// failed and the reader has not run the latest software within 30
     /// days, or the app cancelled it (`unsupported_reader_version`). Its
     /// code is the update error's.
+    ///
+    /// Code: its inner error's.
     #[error("the reader's required update did not install: {error}")]
     UpdateFailed {
         /// Why.
@@ -485,6 +507,8 @@ pub enum ConnectError {
     },
     /// The connection's machine panicked; its actor stopped, so the
     /// process did not.
+    ///
+    /// Code: `connection_machine_failed`.
     #[error("the connection machine failed: {panic}")]
     MachineFailed {
         /// The panic's message.
@@ -536,15 +560,21 @@ impl ConnectError {
 #[non_exhaustive]
 pub enum CommandError {
     /// Another command is waiting for its answer.
+    ///
+    /// Code: `reader_busy`.
     #[error("the reader is busy with another command")]
     Busy,
     /// The reader did not answer in time.
+    ///
+    /// Code: `command_timed_out`.
     #[error("the reader did not answer within {after_ms} ms")]
     TimedOut {
         /// The timeout.
         after_ms: u64,
     },
     /// The reader refused the command.
+    ///
+    /// Code: `command_refused`.
     #[error("the reader refused the command: {code:?}")]
     Refused {
         /// The reader's error code (`reader_code` in JSON, where `code` is
@@ -553,12 +583,16 @@ pub enum CommandError {
         code: ErrorCode,
     },
     /// The reader is not connected.
+    ///
+    /// Code: `not_connected`.
     #[error("the reader is not connected")]
     NotConnected,
     /// A transaction runs on the reader, so it does not reboot, install or
     /// start another (R20). The reader's own refusal
     /// ([`ErrorCode::TransactionInProgress`]) is reported as this, and an
     /// owner that knows a transaction runs can answer it without asking.
+    ///
+    /// Code: `transaction_in_progress`.
     #[error("a transaction is in progress on the reader")]
     TransactionInProgress,
 }

@@ -42,10 +42,8 @@ mod actor;
 mod machine;
 mod messages;
 
-pub use actor::{
-    ConnectionActor, ConnectionEffects, ConnectionParts, ImageSlot, LINK_QUEUE_FRAMES, ReportFn,
-    start_connection,
-};
+pub use actor::{ConnectionActor, ConnectionEffects, ImageSlot, LINK_QUEUE_FRAMES, ReportFn};
+pub(crate) use actor::{ConnectionParts, start_connection};
 pub use machine::{
     BACKEND_ATTEMPTS, BACKEND_RETRY_BASE, COMMAND_TIMEOUT, Connection, DISCONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
     LINK_TIMEOUT, MAX_CHUNKS_IN_FLIGHT, SPEC, disconnect_reason,

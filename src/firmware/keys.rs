@@ -10,6 +10,7 @@ use crate::updater::Sha256Digest;
 
 /// Why a key could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The operating system's random source failed while generating a key.
     #[error("the random source failed while generating a signing key: {0}")]

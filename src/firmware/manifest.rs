@@ -155,6 +155,8 @@ pub struct VerifiedImage<'a> {
 #[non_exhaustive]
 pub enum IntegrityError {
     /// The manifest names a key the terminal does not trust.
+    ///
+    /// Code: `firmware_key_not_trusted`.
     #[error("the update image is signed by key {key_id}, which is not trusted")]
     UnknownKey {
         /// The key the manifest names.
@@ -162,12 +164,16 @@ pub enum IntegrityError {
     },
     /// The signature does not verify under the key the manifest names:
     /// the manifest was altered, or signed by another key.
+    ///
+    /// Code: `firmware_signature_invalid`.
     #[error("the update manifest's signature does not verify under key {key_id}")]
     BadSignature {
         /// The key the manifest names.
         key_id: KeyId,
     },
     /// The manifest has expired.
+    ///
+    /// Code: `firmware_manifest_expired`.
     #[error("the update manifest expired at {expires_at} ms (now {now} ms)")]
     Expired {
         /// When it expired.
@@ -176,6 +182,8 @@ pub enum IntegrityError {
         now: Millis,
     },
     /// The image is built for another model.
+    ///
+    /// Code: `firmware_wrong_device_type`.
     #[error("the update image is for the {image}, the reader is a {reader}")]
     WrongDeviceType {
         /// The model the manifest names.
@@ -184,6 +192,8 @@ pub enum IntegrityError {
         reader: DeviceType,
     },
     /// The image's version is older than the one the reader runs.
+    ///
+    /// Code: `firmware_rollback`.
     #[error("the update image's version {image_version} is older than the installed {installed_version}")]
     Rollback {
         /// The manifest's version.
@@ -192,6 +202,8 @@ pub enum IntegrityError {
         installed_version: String,
     },
     /// A version could not be read, so rollback cannot be ruled out.
+    ///
+    /// Code: `firmware_version_unreadable`.
     #[error("the version `{version}` cannot be read: {reason}")]
     UnreadableVersion {
         /// The version as written.
@@ -200,6 +212,8 @@ pub enum IntegrityError {
         reason: String,
     },
     /// The image is shorter than its manifest states.
+    ///
+    /// Code: `firmware_image_truncated`.
     #[error("the update image is truncated: {actual} bytes of {expected}")]
     Truncated {
         /// The manifest's size.
@@ -208,6 +222,8 @@ pub enum IntegrityError {
         actual: u64,
     },
     /// The image is longer than its manifest states.
+    ///
+    /// Code: `firmware_image_oversized`.
     #[error("the update image is oversized: {actual} bytes, {expected} expected")]
     Oversized {
         /// The manifest's size.
@@ -216,6 +232,8 @@ pub enum IntegrityError {
         actual: u64,
     },
     /// The image's digest is not the manifest's.
+    ///
+    /// Code: `firmware_digest_mismatch`.
     #[error("the update image's digest {actual:?} is not the manifest's {expected:?}")]
     DigestMismatch {
         /// The manifest's digest.

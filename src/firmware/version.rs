@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 /// Why a version string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VersionError {
     /// The version is empty, or its numeric part is.
     #[error("the version `{version}` has no number")]

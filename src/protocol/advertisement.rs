@@ -45,6 +45,7 @@ pub struct ReaderAdvertisement {
 
 /// Why manufacturer data could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdvertisementError {
     /// Shorter than its fields say.
     #[error("manufacturer data truncated: needed {needed} bytes, had {len}")]

@@ -33,6 +33,7 @@ const CRC16: Crc<u16> = Crc::<u16>::new(&CRC_16_IBM_SDLC);
 /// Why bytes could not be decoded into a frame. Every decoder of the wire
 /// protocol returns this; none panics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodecError {
     /// Fewer bytes than the frame (or a field) needs.
     #[error("frame truncated: needed {needed} bytes, had {len}")]

@@ -118,7 +118,7 @@ impl SupervisorHandle {
 }
 
 /// What [`start_supervisor`] needs.
-pub struct SupervisorParts {
+pub(crate) struct SupervisorParts {
     /// Which reader.
     pub serial: SerialNumber,
     /// The run's seed (mixed with the serial number for this reader).
@@ -137,7 +137,7 @@ pub struct SupervisorParts {
 
 /// Starts a supervisor for one reader on the current arbiter. Its id in
 /// the trace is `reconnect:<serial>`.
-pub fn start_supervisor(parts: SupervisorParts) -> SupervisorHandle {
+pub(crate) fn start_supervisor(parts: SupervisorParts) -> SupervisorHandle {
     let seed = supervisor_seed(parts.run_seed, &parts.serial);
     let policy = parts.policy;
     tracing::debug!(reader = %parts.serial, seed, "reconnect supervisor started");

@@ -161,6 +161,8 @@ pub enum ReconnectEvent {
 #[non_exhaustive]
 pub enum ReconnectError {
     /// The window ran out before an attempt succeeded.
+    ///
+    /// Code: `connect_timed_out`.
     #[error("could not reconnect within {window_ms} ms ({attempts} attempt(s))")]
     ConnectTimedOut {
         /// The window.
@@ -171,10 +173,14 @@ pub enum ReconnectError {
         last_error: Option<ConnectError>,
     },
     /// The app cancelled the reconnection.
+    ///
+    /// Code: `reconnect_cancelled`.
     #[error("the reconnection was cancelled")]
     Cancelled,
     /// The supervisor's machine panicked during the reconnection; its
     /// actor replaced it (or stopped), so the process did not.
+    ///
+    /// Code: `reconnect_supervisor_failed`.
     #[error("the reconnect supervisor failed: {panic}")]
     SupervisorFailed {
         /// The panic's message.

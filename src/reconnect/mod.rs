@@ -30,9 +30,8 @@ mod actor;
 mod machine;
 mod messages;
 
-pub use actor::{
-    ReconnectActor, ReconnectEffects, ReconnectReportFn, SupervisorHandle, SupervisorParts, start_supervisor,
-};
+pub use actor::{ReconnectActor, ReconnectEffects, ReconnectReportFn, SupervisorHandle};
+pub(crate) use actor::{SupervisorParts, start_supervisor};
 pub use machine::{Reconnect, SPEC, supervisor_seed};
 pub use messages::{
     CancelCall, DEFAULT_RECONNECT_WINDOW, ReconnectError, ReconnectEvent, ReconnectInput, ReconnectOutput,

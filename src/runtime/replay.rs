@@ -73,14 +73,21 @@ impl std::fmt::Display for Divergence {
 
 /// Why a replay could not run at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// The trace has no records for this actor.
+    ///
+    /// Code: `replay_unknown_actor`.
     #[error("the trace has no records for actor `{0}`")]
     UnknownActor(String),
     /// The actor's first record is not its `started` record.
+    ///
+    /// Code: `replay_not_started`.
     #[error("actor `{0}` has no `started` record naming its machine")]
     NotStarted(String),
     /// The actor ran a different machine.
+    ///
+    /// Code: `replay_wrong_machine`.
     #[error("actor `{actor}` ran machine `{recorded}`, not `{expected}`")]
     WrongMachine {
         /// The actor.
@@ -91,6 +98,8 @@ pub enum ReplayError {
         expected: &'static str,
     },
     /// The trace names a machine this build does not have.
+    ///
+    /// Code: `replay_unknown_machine`.
     #[error("actor `{actor}` ran machine `{machine}`, which this readerlink does not have")]
     UnknownMachine {
         /// The actor.
@@ -100,6 +109,8 @@ pub enum ReplayError {
     },
     /// The trace's header lacks something replay needs to build the
     /// machine as the run built it.
+    ///
+    /// Code: `replay_missing_parameters`.
     #[error("cannot replay `{actor}` (machine `{machine}`): the trace header lacks {what}")]
     MissingParameters {
         /// The actor.
@@ -110,6 +121,8 @@ pub enum ReplayError {
         what: String,
     },
     /// A recorded input does not decode as this machine's input type.
+    ///
+    /// Code: `replay_bad_input`.
     #[error("seq {seq}: recorded input does not decode: {reason}")]
     BadInput {
         /// The input's sequence number.
@@ -139,6 +152,39 @@ impl ReplayError {
 /// started again). Each input's replayed steps are compared with the
 /// recorded ones; the first that differs is the divergence, and the input
 /// being replayed is its cause.
+///
+/// A turnstile (the runtime's example machine) run on a paused clock,
+/// recorded, and replayed from its trace:
+///
+/// ```
+/// use std::time::Duration;
+/// use readerlink::runtime::example::{Turnstile, TurnstileEffects, TurnstileInput};
+/// use readerlink::runtime::{
+///     Clock, Deliver, MachineActor, ReplayOutcome, Trace, TraceHeader, Tracer, replay_machine,
+///     virtual_time_system,
+/// };
+///
+/// let recorded = virtual_time_system().block_on(async {
+///     let tracer = Tracer::memory(TraceHeader::new(1, serde_json::json!({})));
+///     let gate = actix::Actor::start(MachineActor::new(
+///         "gate",
+///         Turnstile::new(),
+///         TurnstileEffects::new(Duration::from_millis(800)),
+///         tracer.clone(),
+///         Clock::start(),
+///     ));
+///     gate.send(Deliver::app(TurnstileInput::CoinInserted)).await.unwrap();
+///     gate.send(Deliver::app(TurnstileInput::Pushed)).await.unwrap();
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     tracer.contents()
+/// });
+///
+/// let trace = Trace::parse(&recorded).unwrap();
+/// match replay_machine(&trace, "gate", Turnstile::new).unwrap() {
+///     ReplayOutcome::Reproduced { inputs, .. } => assert!(inputs >= 2),
+///     ReplayOutcome::Diverged(divergence) => panic!("{divergence}"),
+/// }
+/// ```
 pub fn replay_machine<M: Machine>(
     trace: &Trace,
     actor: &str,

@@ -666,8 +666,11 @@ pub struct Trace {
 
 /// Why a trace was rejected. Lines are numbered from 1, the header being 1.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceError {
     /// The file could not be read.
+    ///
+    /// Code: `trace_io`.
     #[error("cannot read trace {path}: {source}")]
     Io {
         /// The file.
@@ -676,9 +679,13 @@ pub enum TraceError {
         source: std::io::Error,
     },
     /// The trace has no header line.
+    ///
+    /// Code: `trace_empty`.
     #[error("trace is empty: expected a `{TRACE_FORMAT}` header on line 1")]
     Empty,
     /// Line 1 is not a readerlink trace header.
+    ///
+    /// Code: `trace_bad_header`.
     #[error("line {line}: not a readerlink trace header: {reason}")]
     BadHeader {
         /// Always 1.
@@ -687,6 +694,8 @@ pub enum TraceError {
         reason: String,
     },
     /// A header for a format version this code does not read.
+    ///
+    /// Code: `trace_unsupported_version`.
     #[error(
         "line {line}: trace format version {found} is not supported (this readerlink reads versions {OLDEST_TRACE_VERSION} to {TRACE_VERSION})"
     )]
@@ -697,6 +706,8 @@ pub enum TraceError {
         found: u64,
     },
     /// A line longer than [`MAX_LINE_BYTES`]: reading stopped there.
+    ///
+    /// Code: `trace_line_too_long`.
     #[error("line {line}: longer than {limit} bytes, the most a trace line may hold")]
     LineTooLong {
         /// The line.
@@ -705,6 +716,8 @@ pub enum TraceError {
         limit: usize,
     },
     /// A record line is not valid JSON or not a valid record.
+    ///
+    /// Code: `trace_bad_record`.
     #[error("line {line}: bad record: {reason}")]
     BadRecord {
         /// The line.
@@ -713,6 +726,8 @@ pub enum TraceError {
         reason: String,
     },
     /// A record of a kind this version does not have.
+    ///
+    /// Code: `trace_unknown_kind`.
     #[error("line {line}: unknown record kind `{kind}` (known: {known})", known = known_kinds())]
     UnknownKind {
         /// The line.
@@ -721,6 +736,8 @@ pub enum TraceError {
         kind: String,
     },
     /// A record with a field its kind does not have.
+    ///
+    /// Code: `trace_unknown_field`.
     #[error("line {line}: unknown field `{field}` in a `{kind}` record")]
     UnknownField {
         /// The line.
@@ -732,6 +749,8 @@ pub enum TraceError {
     },
     /// A record about (or a message from, `source: "actor:<id>"`) an
     /// actor no earlier `started` record started.
+    ///
+    /// Code: `trace_actor_not_started`.
     #[error("line {line}: actor `{actor}` is referenced but was never started")]
     ActorNotStarted {
         /// The line.
@@ -740,6 +759,8 @@ pub enum TraceError {
         actor: String,
     },
     /// More distinct actors than [`MAX_ACTORS`].
+    ///
+    /// Code: `trace_too_many_actors`.
     #[error("line {line}: more than {limit} actors started")]
     TooManyActors {
         /// The line.
@@ -748,12 +769,16 @@ pub enum TraceError {
         limit: usize,
     },
     /// The last line stops mid-record: the file was cut.
+    ///
+    /// Code: `trace_truncated`.
     #[error("line {line}: trace is truncated (the last record is incomplete)")]
     Truncated {
         /// The incomplete line.
         line: usize,
     },
     /// A record's sequence number is not the one after its predecessor's.
+    ///
+    /// Code: `trace_out_of_order`.
     #[error("line {line}: sequence number {found} out of order (expected {expected})")]
     OutOfOrder {
         /// The line.
@@ -764,6 +789,8 @@ pub enum TraceError {
         found: u64,
     },
     /// A record's time is before its predecessor's.
+    ///
+    /// Code: `trace_time_went_backwards`.
     #[error("line {line}: time goes backwards ({found} ms after {previous} ms)")]
     TimeWentBackwards {
         /// The line.

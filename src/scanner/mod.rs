@@ -140,6 +140,7 @@ impl DiscoveryConfig {
 
 /// What a discovery reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum DiscoveryUpdate {
     /// The whole current list of discovered readers, loudest first.
     ReadersUpdated(Vec<Reader>),
@@ -155,19 +156,29 @@ pub enum DiscoveryUpdate {
 #[non_exhaustive]
 pub enum DiscoveryError {
     /// A newer discovery was started and replaced this one (R2).
+    ///
+    /// Code: `discovery_superseded`.
     #[error("discovery superseded by a newer discovery")]
     Superseded,
     /// The timeout elapsed with no reader listed (R3).
+    ///
+    /// Code: `scan_timed_out`.
     #[error("discovery timed out with no reader found")]
     ScanTimedOut,
     /// The app cancelled the discovery (R5).
+    ///
+    /// Code: `discovery_cancelled`.
     #[error("discovery cancelled")]
     Cancelled,
     /// The transport failed (the scan could not start or broke off, or the
     /// adapter was powered off).
+    ///
+    /// Code: `discovery_transport_failed`.
     #[error("discovery failed in the Bluetooth transport: {0}")]
     Transport(TransportError),
     /// The scanner actor is not running (its actix system stopped).
+    ///
+    /// Code: `scanner_stopped`.
     #[error("the scanner is not running")]
     ScannerStopped,
 }

@@ -8,8 +8,11 @@ use crate::transport::sim::FleetError;
 /// the field (`steps[2].at`, 0-based indices as in fleet files), and has a
 /// stable [`code`](Self::code).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
+    ///
+    /// Code: `scenario_io`.
     #[error("{path}: {message}")]
     Io {
         /// The file.
@@ -19,6 +22,8 @@ pub enum ScenarioError {
     },
     /// The file is larger than the most [`super::load`] reads
     /// ([`super::MAX_SCENARIO_BYTES`]).
+    ///
+    /// Code: `scenario_too_large`.
     #[error("{path}: larger than {limit} bytes, the largest scenario file read")]
     TooLarge {
         /// The file.
@@ -27,6 +32,8 @@ pub enum ScenarioError {
         limit: u64,
     },
     /// Not TOML, or a value of the wrong type where the format is fixed.
+    ///
+    /// Code: `scenario_syntax`.
     #[error("scenario line {line}, field `{field}`: {message}")]
     Syntax {
         /// The line.
@@ -37,6 +44,8 @@ pub enum ScenarioError {
         message: String,
     },
     /// A key the format does not have.
+    ///
+    /// Code: `unknown_field`.
     #[error("scenario line {line}, field `{field}`: unknown field")]
     UnknownField {
         /// The line.
@@ -45,6 +54,8 @@ pub enum ScenarioError {
         field: String,
     },
     /// A key the format needs is missing.
+    ///
+    /// Code: `missing_field`.
     #[error("scenario line {line}, field `{field}`: missing")]
     MissingField {
         /// The line of the table it is missing from.
@@ -53,6 +64,8 @@ pub enum ScenarioError {
         field: String,
     },
     /// A step's `action` is none of the known actions.
+    ///
+    /// Code: `unknown_action`.
     #[error("scenario line {line}, field `{field}`: unknown action `{name}` (known: {known})")]
     UnknownAction {
         /// The line.
@@ -65,6 +78,8 @@ pub enum ScenarioError {
         known: String,
     },
     /// An event name that is none of the known events.
+    ///
+    /// Code: `unknown_event`.
     #[error("scenario line {line}, field `{field}`: unknown event `{name}` (known: {known})")]
     UnknownEvent {
         /// The line.
@@ -78,6 +93,8 @@ pub enum ScenarioError {
     },
     /// An event pattern names a field its event kind does not have, so it
     /// could never match (nor, in `absent`, ever fail).
+    ///
+    /// Code: `unknown_event_field`.
     #[error("scenario line {line}, field `{field}`: `{event}` has no such field (its fields: {known})")]
     UnknownEventField {
         /// The line.
@@ -90,6 +107,8 @@ pub enum ScenarioError {
         known: String,
     },
     /// A serial number that is not in the fleet.
+    ///
+    /// Code: `unknown_serial`.
     #[error("scenario line {line}, field `{field}`: no reader `{serial}` in the fleet")]
     UnknownSerial {
         /// The line.
@@ -100,6 +119,8 @@ pub enum ScenarioError {
         serial: String,
     },
     /// A step's `at` is earlier than the step before it.
+    ///
+    /// Code: `time_goes_backwards`.
     #[error(
         "scenario line {line}, field `{field}`: time goes backwards: {at} is before {previous} (line {previous_line})"
     )]
@@ -116,6 +137,8 @@ pub enum ScenarioError {
         previous_line: usize,
     },
     /// A duration that `humantime` cannot read (`"2.5s"`, `"24h"`, `"1m 30s"`).
+    ///
+    /// Code: `malformed_duration`.
     #[error("scenario line {line}, field `{field}`: malformed duration `{value}`: {message}")]
     MalformedDuration {
         /// The line.
@@ -128,6 +151,8 @@ pub enum ScenarioError {
         message: String,
     },
     /// Any other value outside its domain.
+    ///
+    /// Code: `invalid_value`.
     #[error("scenario line {line}, field `{field}`: {message}")]
     InvalidValue {
         /// The line.
@@ -140,6 +165,8 @@ pub enum ScenarioError {
     /// The fleet (inline `[[readers]]`, or the file `fleet` names) was
     /// rejected; the line and field are in the scenario file for inline
     /// readers, in the fleet file otherwise.
+    ///
+    /// Code: `bad_fleet`.
     #[error("{}line {line}, field `{field}`: {message}", path.as_ref().map_or_else(|| "scenario ".to_owned(), |p| format!("fleet file {p}, ")))]
     Fleet {
         /// The fleet file, when the fleet is not inline.
@@ -155,10 +182,14 @@ pub enum ScenarioError {
     },
     /// The file has no steps and no expectations: nothing would run and
     /// nothing would be checked, so a run could only pass vacuously.
+    ///
+    /// Code: `empty_scenario`.
     #[error("scenario has no steps and no expectations: nothing to run or check")]
     Empty,
     /// The scenario uses something this build cannot do yet (an action or
     /// an event whose feature is not implemented); nothing was run.
+    ///
+    /// Code: `unsupported`.
     #[error("scenario line {line}, field `{field}`: not supported yet: {what}")]
     Unsupported {
         /// The line.

@@ -97,8 +97,11 @@ impl Default for StoreData {
 
 /// What can go wrong with the store. Each kind has a stable [`code`](Self::code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The file exists but could not be read (permissions, an IO error).
+    ///
+    /// Code: `store_unreadable`.
     #[error("store file {path} could not be read: {reason}")]
     Unreadable {
         /// The file.
@@ -108,6 +111,8 @@ pub enum StoreError {
     },
     /// The file was read but is not a store file (truncated, not JSON, wrong
     /// shape).
+    ///
+    /// Code: `store_corrupt`.
     #[error("store file {path} is corrupt: {reason}")]
     Corrupt {
         /// The file.
@@ -116,6 +121,8 @@ pub enum StoreError {
         reason: String,
     },
     /// The file was written by a newer readerlink.
+    ///
+    /// Code: `store_unsupported_version`.
     #[error("store file {path} has version {found}, this readerlink reads version {STORE_VERSION}")]
     UnsupportedVersion {
         /// The file.
@@ -124,6 +131,8 @@ pub enum StoreError {
         found: u32,
     },
     /// A change could not be saved; the store keeps its previous contents.
+    ///
+    /// Code: `store_write_failed`.
     #[error("saving the store to {path} failed at {step:?}: {reason}")]
     WriteFailed {
         /// The file.

@@ -24,7 +24,7 @@ use crate::session::{SessionActor, SessionInput, SessionParts, start_session};
 use crate::store::{KnownReader, Store};
 
 /// The hub actor: the [`Hub`] machine run by its shell.
-pub type HubActor = MachineActor<Hub, HubEffects>;
+pub(crate) type HubActor = MachineActor<Hub, HubEffects>;
 
 /// A call's answer, on its way to the caller.
 pub(crate) type Reply = oneshot::Sender<Result<CallOutcome, TerminalError>>;
@@ -64,7 +64,7 @@ pub(crate) struct HubParts {
 }
 
 /// Carries out the hub's outputs.
-pub struct HubEffects {
+pub(crate) struct HubEffects {
     parts: HubParts,
     sessions: HashMap<SerialNumber, Addr<SessionActor>>,
     /// The discovery reconnect at start runs, to stop it.
@@ -207,12 +207,14 @@ impl HubEffects {
             let mut discovery = scanner.discover(config).await;
             *slot.borrow_mut() = Some(discovery.cancelable.clone());
             while let Some(update) = futures::StreamExt::next(&mut discovery.updates).await {
-                if let DiscoveryUpdate::ReadersUpdated(readers) = update {
-                    hub.do_send(Deliver::from(
-                        "actor:scanner",
-                        TerminalInput::ReadersDiscovered { readers },
-                    ));
-                }
+                let input = match update {
+                    DiscoveryUpdate::ReadersUpdated(readers) => TerminalInput::ReadersDiscovered { readers },
+                    DiscoveryUpdate::Finished(Err(error)) => {
+                        TerminalInput::SavedReaderDiscoveryFailed { error }
+                    }
+                    _ => continue,
+                };
+                hub.do_send(Deliver::from("actor:scanner", input));
             }
         });
     }

@@ -116,7 +116,8 @@ pub enum TerminalEvent {
         serial_number: SerialNumber,
     },
     /// Reconnect at start (R11): the saved reader was not seen within the
-    /// timeout; discovery stopped.
+    /// timeout, or its discovery failed first (the adapter off); discovery
+    /// stopped. The call's error says which.
     SavedReaderNotFound {
         /// The saved reader.
         serial_number: SerialNumber,
@@ -192,26 +193,39 @@ pub enum TerminalEvent {
         /// Why it failed, if it did; its code says which.
         error: Option<UpdateError>,
     },
-    /// A reader reported its battery (R18a).
+    /// A reader reported its battery (R18a): a connected reader reports it
+    /// at least every 10 minutes, and when charging starts or stops (a
+    /// simulated reader: every
+    /// [`BATTERY_REPORT_MS`](crate::transport::sim::reader::BATTERY_REPORT_MS)
+    /// since its last report). The status is the reader's
+    /// ([`BatteryStatus::for_level`](crate::reader::BatteryStatus::for_level):
+    /// `Low` below 20 %, `Critical` below 5 %).
     BatteryLevelReported {
         /// Which reader.
         serial_number: SerialNumber,
         /// The battery now.
         battery: Battery,
     },
-    /// A reader's battery is low (R18a).
+    /// A reader's battery is low (R18a): sent once while connected and not
+    /// charging when its level is below 20 % (within a minute of crossing
+    /// it, or of the connect if it was below already), and again only after
+    /// it rose above 25 % (a simulated reader's thresholds; a real reader
+    /// warns at its own). A simulated reader not charging powers down at
+    /// 1 %: `Disconnected { CriticallyLowBattery }`, not reconnected (R9).
     LowBatteryWarning {
         /// Which reader.
         serial_number: SerialNumber,
         /// The battery now.
         battery: Battery,
     },
-    /// A card was inserted into a reader (R18a).
+    /// A card was inserted into a reader (R18a), reported as it happens
+    /// while the reader is connected.
     CardInserted {
         /// Which reader.
         serial_number: SerialNumber,
     },
-    /// The card was removed from a reader (R18a).
+    /// The card was removed from a reader (R18a), reported as it happens
+    /// while the reader is connected.
     CardRemoved {
         /// Which reader.
         serial_number: SerialNumber,
@@ -450,9 +464,11 @@ pub trait TerminalDelegate: Send + Sync + 'static {
     ) {
     }
     /// [`TerminalEvent::BatteryLevelReported`]: a reader reported its
-    /// battery (R18a).
+    /// battery (R18a), at least every 10 minutes while connected and when
+    /// charging starts or stops.
     fn on_battery_level_reported(&self, serial_number: &SerialNumber, battery: &Battery) {}
-    /// [`TerminalEvent::LowBatteryWarning`]: a reader's battery is low (R18a).
+    /// [`TerminalEvent::LowBatteryWarning`]: a reader's battery fell below
+    /// its low threshold (20 % on a simulated reader) while connected (R18a).
     fn on_low_battery_warning(&self, serial_number: &SerialNumber, battery: &Battery) {}
     /// [`TerminalEvent::CardInserted`]: a card was inserted (R18a).
     fn on_card_inserted(&self, serial_number: &SerialNumber) {}

@@ -26,7 +26,7 @@ use crate::reader::{ConnectionStatus, Reader, SerialNumber};
 use crate::runtime::adapter::{StatigCore, StatigMachine};
 use crate::runtime::machine::Outbox;
 use crate::runtime::table::{MachineSpec, On, on, state, superstate};
-use crate::scanner::DiscoveryConfig;
+use crate::scanner::{DiscoveryConfig, DiscoveryError};
 use crate::session::{HubItem, SessionInput, SessionReport};
 use crate::store::LastConnected;
 
@@ -42,6 +42,7 @@ const SERVING_ON: &[On] = &[
     on("ReadersDiscovered", &[]),
     on("DiscoveryRunningChanged", &[]),
     on("ReconnectSavedReaderRequested", &[]),
+    on("SavedReaderDiscoveryFailed", &[]),
 ];
 
 /// The declared table (see [`crate::runtime::table`]).
@@ -62,6 +63,7 @@ pub static SPEC: MachineSpec = MachineSpec {
             &[
                 on("ReadersDiscovered", &["connecting_saved_reader"]),
                 on("SavedReaderSearchElapsed", &["idle"]),
+                on("SavedReaderDiscoveryFailed", &["idle"]),
             ],
         ),
         state(
@@ -191,7 +193,10 @@ impl TerminalCore {
                     result: Err(error),
                 });
             }
-            TerminalInput::SavedReaderSearchElapsed => {}
+            // Reconnect at start is not looking (any more), or its
+            // discovery was superseded or cancelled (the app's own
+            // discovery may still list the saved reader).
+            TerminalInput::SavedReaderSearchElapsed | TerminalInput::SavedReaderDiscoveryFailed { .. } => {}
         }
         self.publish_overall(context);
         Handled
@@ -246,7 +251,10 @@ impl TerminalCore {
     /// Reconnect at start looks for the saved reader. A discovery listing
     /// it → `connecting_saved_reader` (it is connected to its saved
     /// location, which ends the discovery, R2); the search timer →
-    /// `idle`, the discovery stopped and the call failed.
+    /// `idle`, the discovery stopped and the call failed; its discovery
+    /// failing (the adapter off; not superseded or cancelled, when the
+    /// app's own discovery may still list the reader) → `idle`, the call
+    /// failed at once with the discovery's error.
     #[state(superstate = "serving")]
     fn finding_saved_reader(&mut self, context: &mut Out, event: &TerminalInput) -> Outcome<State> {
         match event {
@@ -282,6 +290,24 @@ impl TerminalCore {
                     let error = TerminalError::SavedReaderNotFound {
                         serial_number,
                         after_ms: search.timeout_ms,
+                    };
+                    self.reply_now(context, search.call, Err(error));
+                }
+                self.publish_overall(context);
+                Transition(State::idle())
+            }
+            TerminalInput::SavedReaderDiscoveryFailed { error }
+                if !matches!(error, DiscoveryError::Superseded | DiscoveryError::Cancelled) =>
+            {
+                if let Some(search) = self.saved.take() {
+                    let serial_number = search.saved.serial_number;
+                    context.cancel_timer(TerminalTimer::SavedReaderSearch);
+                    context.emit(TerminalOutput::Publish(TerminalEvent::SavedReaderNotFound {
+                        serial_number: serial_number.clone(),
+                    }));
+                    let error = TerminalError::SavedReaderDiscoveryFailed {
+                        serial_number,
+                        error: error.clone(),
                     };
                     self.reply_now(context, search.call, Err(error));
                 }
@@ -438,11 +464,19 @@ impl TerminalCore {
                 _ => {}
             }
         }
-        for item in &report.now {
+        // One order for every connect, the first and a reconnect alike:
+        // `Connected`, and whatever the session reports after it, comes
+        // after the overall status change the connect makes.
+        let split = report
+            .now
+            .iter()
+            .position(|item| matches!(item, HubItem::Publish(TerminalEvent::Connected { .. })))
+            .unwrap_or(report.now.len());
+        for item in &report.now[..split] {
             let output = self.hub_output(item);
             context.emit(output);
         }
-        for item in &report.after_status {
+        for item in report.now[split..].iter().chain(&report.after_status) {
             let output = self.hub_output(item);
             self.deferred.push(output);
         }

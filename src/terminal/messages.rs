@@ -7,7 +7,7 @@ use super::events::TerminalEvent;
 use crate::backend::LocationId;
 use crate::connection::{CommandError, ConnectError};
 use crate::reader::{Reader, SerialNumber};
-use crate::scanner::DiscoveryConfig;
+use crate::scanner::{DiscoveryConfig, DiscoveryError};
 use crate::session::{SessionInput, SessionReport};
 use crate::store::LastConnected;
 
@@ -57,39 +57,53 @@ impl Default for ConnectionConfig {
 #[non_exhaustive]
 pub enum TerminalError {
     /// The reader was not found by a discovery of this terminal.
+    ///
+    /// Code: `unknown_reader`.
     #[error("reader {serial_number} is unknown: discover it first")]
     UnknownReader {
         /// Which reader.
         serial_number: SerialNumber,
     },
     /// The reader is already connected.
+    ///
+    /// Code: `already_connected`.
     #[error("reader {serial_number} is already connected")]
     AlreadyConnected {
         /// Which reader.
         serial_number: SerialNumber,
     },
     /// A connect of this reader is already under way.
+    ///
+    /// Code: `connect_in_progress`.
     #[error("reader {serial_number} is already connecting")]
     ConnectInProgress {
         /// Which reader.
         serial_number: SerialNumber,
     },
     /// The connection config has no location.
+    ///
+    /// Code: `empty_location`.
     #[error("the connection config has an empty location_id")]
     EmptyLocation,
     /// The backend has no such location; nothing was linked or registered.
+    ///
+    /// Code: `location_not_found`.
     #[error("no such location: `{location}`")]
     LocationNotFound {
         /// The location asked for.
         location: LocationId,
     },
     /// The reader is not connected (nor connecting).
+    ///
+    /// Code: `not_connected`.
     #[error("reader {serial_number} is not connected")]
     NotConnected {
         /// Which reader.
         serial_number: SerialNumber,
     },
     /// The connect started and failed; the reader is not connected.
+    ///
+    /// Code: its inner error's.
     #[error("connecting reader {serial_number} failed: {error}")]
     Connect {
         /// Which reader.
@@ -98,6 +112,8 @@ pub enum TerminalError {
         error: ConnectError,
     },
     /// A command to a connected reader (reboot) was not carried out.
+    ///
+    /// Code: its inner error's.
     #[error("reader {serial_number}: {error}")]
     Command {
         /// Which reader.
@@ -106,10 +122,14 @@ pub enum TerminalError {
         error: CommandError,
     },
     /// Reconnect at start (R11): the store has no last connected reader.
+    ///
+    /// Code: `no_saved_reader`.
     #[error("no reader was saved as the last connected one")]
     NoSavedReader,
     /// Reconnect at start (R11): the saved reader was not seen within the
     /// timeout.
+    ///
+    /// Code: `saved_reader_not_found`.
     #[error("the saved reader {serial_number} was not seen within {after_ms} ms")]
     SavedReaderNotFound {
         /// The saved reader.
@@ -117,10 +137,27 @@ pub enum TerminalError {
         /// The timeout.
         after_ms: u64,
     },
+    /// Reconnect at start (R11): its discovery failed (the Bluetooth
+    /// adapter is off, say) before the saved reader was seen, so the call
+    /// answers at once instead of waiting out its timeout.
+    ///
+    /// Code: its inner error's.
+    #[error("looking for the saved reader {serial_number} failed: {error}")]
+    SavedReaderDiscoveryFailed {
+        /// The saved reader.
+        serial_number: SerialNumber,
+        /// Why; its code is this error's code (`discovery_transport_failed`
+        /// with the adapter off).
+        error: DiscoveryError,
+    },
     /// Reconnect at start (R11) is already running.
+    ///
+    /// Code: `saved_reader_reconnect_in_progress`.
     #[error("reconnecting the saved reader is already under way")]
     SavedReaderReconnectInProgress,
     /// The terminal's actors are gone (the terminal was shut down).
+    ///
+    /// Code: `terminal_stopped`.
     #[error("the terminal has stopped")]
     Stopped,
 }
@@ -154,6 +191,7 @@ impl TerminalError {
             Self::Command { error, .. } => error.code(),
             Self::NoSavedReader => "no_saved_reader",
             Self::SavedReaderNotFound { .. } => "saved_reader_not_found",
+            Self::SavedReaderDiscoveryFailed { error, .. } => error.code(),
             Self::SavedReaderReconnectInProgress => "saved_reader_reconnect_in_progress",
             Self::Stopped => "terminal_stopped",
         }
@@ -252,6 +290,12 @@ pub enum TerminalInput {
     /// Reconnect at start's search timer elapsed: the saved reader was not
     /// seen in time.
     SavedReaderSearchElapsed,
+    /// Reconnect at start's discovery ended with an error (the Bluetooth
+    /// adapter is off, say).
+    SavedReaderDiscoveryFailed {
+        /// Why it ended.
+        error: DiscoveryError,
+    },
 }
 
 /// What the hub asks its shell to do.

@@ -27,8 +27,9 @@
 //!    { Reconnecting }` (and the overall status, if it changes) — never a
 //!    `Disconnected` or a `NotConnected` status before it;
 //! 2. exactly one of
-//!    - `ReconnectSucceeded`, `ReaderStatusChanged { Connected }`,
-//!      `Connected { reader, location }`; or
+//!    - `ReconnectSucceeded`, `ReaderStatusChanged { Connected }`, the
+//!      overall status (if it changes), then `Connected { reader, location
+//!      }` — the order of a first connect, after `ReconnectSucceeded`; or
 //!    - `ReconnectFailed { error }` (`connect_timed_out` at the window's
 //!      end, `reconnect_cancelled` when the cancelable, `cancel_reconnect`
 //!      or `disconnect_reader` stopped it), `ReaderStatusChanged {
@@ -126,7 +127,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
-pub use actor::{HubActor, HubEffects};
+use actor::HubActor;
 pub use events::{TerminalDelegate, TerminalEvent};
 pub use machine::{Hub, SPEC, overall_status};
 pub use messages::{
@@ -578,11 +579,44 @@ impl Terminal {
             .map(|_| ())
     }
 
+    /// Disconnects every reader connected, connecting or reconnecting, as
+    /// [`disconnect_reader`](Self::disconnect_reader) does each (reason
+    /// `DisconnectRequested`, no reconnection); answers once every link is
+    /// down. With no reader connected it answers `Ok` at once. A reader
+    /// that went away by itself meanwhile is not an error; any other
+    /// failure is the first one met, after every reader was asked.
+    pub async fn disconnect_all(&self) -> Result<(), TerminalError> {
+        let serials: Vec<SerialNumber> = lock(&self.view)
+            .readers
+            .iter()
+            .filter(|(_, r)| r.status != ConnectionStatus::NotConnected)
+            .map(|(serial, _)| serial.clone())
+            .collect();
+        let answers =
+            futures::future::join_all(serials.iter().map(|serial| self.disconnect_reader(serial))).await;
+        answers
+            .into_iter()
+            .find(|answer| !matches!(answer, Ok(()) | Err(TerminalError::NotConnected { .. })))
+            .unwrap_or(Ok(()))
+    }
+
     /// Asks a connected reader to reboot now (R12); answers once the reader
-    /// accepted. Its disconnect follows with reason `RebootRequested` and,
-    /// with auto-reconnect on, reconnection (`ReconnectStarted`, R9); the
-    /// next 24-hour reboot is counted from the reader's new uptime. Refused
-    /// with `transaction_in_progress` while a transaction runs (R20).
+    /// accepted. Then its link drops, and what the stream reads depends on
+    /// its config's auto-reconnect:
+    ///
+    /// - on (the default): no `Disconnected`, but `ReconnectStarted {
+    ///   reason: RebootRequested }` and the status `Reconnecting`, then, once
+    ///   the reader is back up, `ReconnectSucceeded`, the status `Connected`,
+    ///   `Connected` and (an M2 or a WisePad 3) a new `RebootScheduled` (or, if it does not come
+    ///   back within the window, `ReconnectFailed` then `Disconnected {
+    ///   reason: RebootRequested }`: the order of R9, see the [module
+    ///   docs](self));
+    /// - off: the status `NotConnected`, then `Disconnected { reason:
+    ///   RebootRequested }`, and the reader stays disconnected.
+    ///
+    /// The next 24-hour reboot is counted from the reader's new uptime.
+    /// Refused with `transaction_in_progress` while a transaction runs
+    /// (R20), `not_connected` when the reader is not connected.
     pub async fn reboot_reader(&self, serial_number: &SerialNumber) -> Result<(), TerminalError> {
         let serial_number = serial_number.clone();
         self.call(|call| TerminalInput::RebootReaderRequested { call, serial_number })
@@ -650,7 +684,10 @@ impl Terminal {
     /// the connect's events) or `SavedReaderNotFound`. Answers at once with
     /// `NoSavedReader` when the store saved none, `AlreadyConnected` when
     /// the saved reader is connected, and `SavedReaderReconnectInProgress`
-    /// while another reconnect at start runs. The search and its timeout
+    /// while another reconnect at start runs; as soon as its discovery
+    /// fails (the Bluetooth adapter off) with `SavedReaderDiscoveryFailed`,
+    /// whose code is the discovery's (`discovery_transport_failed`), not
+    /// `saved_reader_not_found` (the reader off or out of range). The search and its timeout
     /// are the hub machine's (a declared timer), so a trace holds them.
     pub async fn reconnect_saved_reader(&self, timeout: Duration) -> Result<Reader, TerminalError> {
         // The store is read here, once: what it said is the input the hub
@@ -683,7 +720,12 @@ impl Terminal {
             .map_or(ConnectionStatus::NotConnected, |r| r.status)
     }
 
-    /// Every connected reader, by serial number.
+    /// Every connected reader, by serial number: those whose status is
+    /// `Connected`. A reader being reconnected (status `Reconnecting`,
+    /// between `ReconnectStarted` and `ReconnectSucceeded`) or still
+    /// connecting is not listed, though it is not disconnected either: ask
+    /// [`reader_status`](Self::reader_status) for it. It is listed again
+    /// once reconnected.
     pub fn connected_readers(&self) -> Vec<Reader> {
         lock(&self.view)
             .readers
@@ -752,6 +794,7 @@ mod tests {
         send_sync(terminal);
         send(terminal.connect_reader(reader, ConnectionConfig::default()));
         send(terminal.disconnect_reader(&reader.serial_number));
+        send(terminal.disconnect_all());
         send(terminal.reboot_reader(&reader.serial_number));
         send(terminal.discover_readers(DiscoveryConfig::scan()));
         send(terminal.events());

@@ -145,12 +145,18 @@ pub trait Transport: Send + Sync + 'static {
 #[non_exhaustive]
 pub enum TransportError {
     /// No Bluetooth adapter is available, or it is powered off.
+    ///
+    /// Code: `adapter_unavailable`.
     #[error("no usable Bluetooth adapter: {0}")]
     AdapterUnavailable(String),
     /// The peripheral is not known to the transport (never seen, or gone).
+    ///
+    /// Code: `unknown_peripheral`.
     #[error("peripheral `{0}` is not known to the transport")]
     UnknownPeripheral(PeripheralId),
     /// The peripheral did not answer the connection request.
+    ///
+    /// Code: `peripheral_connect_failed`.
     #[error("connecting to `{peripheral}` failed: {reason}")]
     ConnectFailed {
         /// Which peripheral.
@@ -159,12 +165,18 @@ pub enum TransportError {
         reason: String,
     },
     /// The peripheral does not offer the readerlink service.
+    ///
+    /// Code: `service_missing`.
     #[error("peripheral `{0}` does not offer the readerlink GATT service")]
     ServiceMissing(PeripheralId),
     /// A write on a link that is already down.
+    ///
+    /// Code: `link_down`.
     #[error("the link to `{0}` is down")]
     LinkDown(PeripheralId),
     /// Any other failure of the underlying stack.
+    ///
+    /// Code: `bluetooth_stack_failed`.
     #[error("Bluetooth stack error: {0}")]
     Stack(String),
 }

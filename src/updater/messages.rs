@@ -289,42 +289,66 @@ pub enum UpdaterOutput {
 #[non_exhaustive]
 pub enum UpdateError {
     /// The reader's battery is at or below 50 % (R14).
+    ///
+    /// Code: `battery_too_low`.
     #[error("the reader's battery must be above 50 % to install an update")]
     BatteryTooLow,
     /// A transaction runs on the reader (R17, R20).
+    ///
+    /// Code: `transaction_in_progress`.
     #[error("a transaction is in progress on the reader")]
     TransactionInProgress,
     /// The app cancelled the install (R16).
+    ///
+    /// Code: `update_canceled`.
     #[error("the update was cancelled")]
     Canceled,
     /// A required update was cancelled, so the reader's software is not
     /// supported and it cannot be connected (R16).
+    ///
+    /// Code: `unsupported_reader_version`.
     #[error("the reader's software version is no longer supported: its required update was cancelled")]
     UnsupportedReaderVersion,
     /// The reader failed writing the image; it keeps its old one.
+    ///
+    /// Code: `install_failed`.
     #[error("the reader failed to install the update")]
     InstallFailed,
     /// The image did not match its digest; the reader keeps its old one.
+    ///
+    /// Code: `digest_mismatch`.
     #[error("the update image did not match its digest")]
     DigestMismatch,
     /// The reader refused the install: busy, or the image is not one it
     /// takes.
+    ///
+    /// Code: `reader_refused_update`.
     #[error("the reader refused the update")]
     ReaderRefused,
     /// The reader stopped acknowledging the transfer.
+    ///
+    /// Code: `update_transfer_timed_out`.
     #[error("the reader stopped acknowledging the update transfer")]
     TransferTimedOut,
     /// The reader disconnected during the install; it keeps its old image.
+    ///
+    /// Code: `reader_disconnected_during_update`.
     #[error("the reader disconnected during the install")]
     ReaderDisconnected,
     /// No reader is connected.
+    ///
+    /// Code: `reader_not_connected`.
     #[error("the reader is not connected")]
     NotConnected,
     /// The image could not be downloaded from the catalog.
+    ///
+    /// Code: `update_download_failed`.
     #[error("the update image could not be downloaded")]
     DownloadFailed,
     /// The image failed a check before any of it was sent to the reader
     /// (R19).
+    ///
+    /// Code: `update_image_rejected`.
     #[error("the update image failed its {check} check; nothing was sent to the reader")]
     ImageRejected {
         /// Which check.

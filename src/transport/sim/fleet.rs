@@ -168,6 +168,7 @@ pub struct FaultPlan {
 /// Why a fleet file was rejected. Every variant names the line (1-based)
 /// and the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FleetError {
     /// The file could not be read.
     #[error("cannot read fleet file `{path}`: {message}")]

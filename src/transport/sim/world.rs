@@ -33,6 +33,7 @@ const CONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// What a world control can get wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
     /// No reader with this serial number is in the world.
     #[error("no simulated reader with serial `{0}`")]
