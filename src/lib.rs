@@ -45,7 +45,7 @@
 //! | [`rules`] | the behaviour rules R1–R21, for integrators (`docs/rules.md`) |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams and for replay from a trace ([`runtime::Trace::replay_actor`]) |
-//! | [`cli`] | the `readerlink` command line (`src/main.rs` is a thin wrapper) |
+//! | `cli` (feature `cli`, on by default) | the `readerlink` command line (`src/main.rs` is a thin wrapper); an app that embeds the library alone turns default features off |
 //!
 //! Outside `src/`: `state-diagrams/` holds the generated diagram of every
 //! machine, `tests/` the integration tests, `snapshots/` their `insta`
@@ -57,6 +57,7 @@
 
 pub mod backend;
 pub mod cancelable;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod connection;
 pub mod error_data;
