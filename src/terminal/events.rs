@@ -8,6 +8,7 @@ use crate::backend::LocationId;
 use crate::cancelable::Cancelable;
 use crate::reader::{Battery, ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use crate::reconnect::ReconnectError;
+use crate::scanner::DiscoveryError;
 use crate::updater::{ReaderSoftwareUpdate, UpdateError};
 
 /// An install's cancelable in JSON: whether there was one.
@@ -438,6 +439,15 @@ pub trait TerminalDelegate: Send + Sync + 'static {
     /// [`TerminalEvent::RebootScheduled`]: the runtime will reboot a reader
     /// at `at` ms of the terminal's clock (R12).
     fn on_reboot_scheduled(&self, serial_number: &SerialNumber, at: u64) {}
+    /// A discovery the app started ([`super::Terminal::discover_readers`])
+    /// ended: `None` when it ended well (its timeout, or cancelled),
+    /// `Some(error)` when it failed (the adapter off, the transport
+    /// failing). Not an event: its [`crate::scanner::DiscoveryUpdate::Finished`]
+    /// says the same on the discovery's own stream, and this is called
+    /// just before that update is handed to the stream (not through
+    /// [`on_event`](Self::on_event)), on the terminal's thread. A discovery
+    /// whose stream the app dropped ends without it.
+    fn on_discovery_finished(&self, error: Option<&DiscoveryError>) {}
     /// [`TerminalEvent::UpdateAvailable`]: an optional update is available
     /// for a reader (R17); the reference's `didReportAvailableUpdate`.
     fn on_update_available(&self, serial_number: &SerialNumber, update: &ReaderSoftwareUpdate) {}

@@ -249,6 +249,7 @@ impl TerminalBuilder {
         // The hub calls one delegate; this one hands each event to the
         // app's and to every lossless subscriber, so `events_lossless`
         // needs nothing of the hub beyond the fan-out it already does.
+        let app_delegate = self.delegate.clone();
         let delegate: Arc<dyn TerminalDelegate> = Arc::new(FanOut {
             app: self.delegate,
             lossless: lossless.clone(),
@@ -310,6 +311,7 @@ impl TerminalBuilder {
             store,
             supervisors,
             lossless,
+            delegate: app_delegate,
         }
     }
 }
@@ -441,6 +443,8 @@ pub struct Terminal {
     supervisors: Supervisors,
     /// Where [`Terminal::events_lossless`] streams are fed from.
     lossless: LosslessSubscribers,
+    /// The app's delegate, for what is not an event (a discovery's end).
+    delegate: Option<Arc<dyn TerminalDelegate>>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -519,6 +523,7 @@ impl Terminal {
         } = self.scanner.discover(config).await;
         let (tx, rx) = mpsc::unbounded_channel();
         let hub = self.hub.clone();
+        let delegate = self.delegate.clone();
         self.arbiter.spawn(async move {
             loop {
                 let update = tokio::select! {
@@ -538,6 +543,9 @@ impl Terminal {
                             readers: readers.clone(),
                         },
                     ));
+                }
+                if let (DiscoveryUpdate::Finished(result), Some(delegate)) = (&update, &delegate) {
+                    delegate.on_discovery_finished(result.as_ref().err());
                 }
                 if tx.send(update).is_err() {
                     break;
