@@ -651,6 +651,24 @@ fn an_optional_install_that_fails_or_is_cancelled_goes_back_to_optional() {
 }
 
 #[test]
+fn a_payment_that_starts_while_an_optional_image_downloads_stops_the_install_before_any_byte_is_sent() {
+    let mut h = Harness::new(Updater::default());
+    connect(&mut h, reader(0.8, None), Some(optional(7 * DAY)));
+    h.input(UpdaterInput::InstallRequested);
+    h.input(UpdaterInput::ImageDownloaded);
+    assert_eq!(h.state(), "verifying");
+    h.note("R20: a payment starts while the image is checked");
+    h.input(UpdaterInput::TransactionStarted);
+    let out = h.input(UpdaterInput::ImageVerified);
+    assert!(
+        !out.iter().any(|o| matches!(o, UpdaterOutput::Transfer(_))),
+        "nothing goes to the reader: {out:?}"
+    );
+    assert_eq!(h.state(), "optional", "the update is still on offer");
+    assert_eq!(finished(&h), [Some(UpdateError::TransactionInProgress)]);
+}
+
+#[test]
 fn a_required_install_requested_while_connected_goes_back_to_required_when_it_fails_stalls_or_is_cancelled() {
     for how in ["fails", "stalls", "cancelled"] {
         let mut h = Harness::new(Updater::default());
