@@ -323,3 +323,50 @@ fn an_image_signed_by_a_key_the_app_did_not_pin_is_rejected_and_nothing_reaches_
         }
     });
 }
+
+#[test]
+fn a_required_update_whose_new_image_fails_its_trial_is_not_activated_and_the_next_connect_installs_it() {
+    virtual_time_system().block_on(async {
+        let rig = rig_of(fleet(SimulatedUpdatePreset::Required), Tracer::off(), |b| b);
+        let [m2] = rig.discover(&[M2]).await.try_into().unwrap();
+        rig.world.fail_next_confirm(&m2.serial_number).unwrap();
+        let error = rig
+            .terminal
+            .connect_reader(&m2, ConnectionConfig::new(&rig.shop.id))
+            .await
+            .expect_err("R19: an image written and committed but never running is no install");
+        assert_eq!(error.code(), "update_not_activated", "{error}");
+        rig.settle().await;
+        let finished: Vec<_> = rig
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                TerminalEvent::UpdateInstallFinished { error, .. } => Some(error.map(|e| e.code())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finished, [Some("update_not_activated")]);
+        assert!(
+            progress(&rig).iter().all(|p| *p < 1.0),
+            "the install never reported it was whole"
+        );
+        let state = rig.world.reader_state(&m2.serial_number).unwrap();
+        assert_ne!(
+            state.software_version, SIMULATED_UPDATE_VERSION,
+            "the reader went back to its old software"
+        );
+
+        // Once it is up again, the next connect installs the update and it runs.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let [m2] = rig.discover(&[M2]).await.try_into().unwrap();
+        let connected = rig
+            .terminal
+            .connect_reader(&m2, ConnectionConfig::new(&rig.shop.id))
+            .await
+            .expect("the retried install activates");
+        assert_eq!(
+            connected.software_version.as_deref(),
+            Some(SIMULATED_UPDATE_VERSION)
+        );
+    });
+}

@@ -167,6 +167,7 @@ fn update_errors() -> Vec<UpdateError> {
         UpdateError::ImageRejected {
             check: IntegrityCheck::Rollback,
         },
+        UpdateError::NotActivated,
     ]
 }
 

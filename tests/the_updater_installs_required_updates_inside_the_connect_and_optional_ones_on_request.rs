@@ -66,6 +66,9 @@ struct ModelReader {
     fail_at_percent: Option<u32>,
     /// The version it runs: changed only by a commit.
     version: String,
+    /// Its next new image fails its trial: after the commit it still runs
+    /// the old version.
+    never_activates: bool,
     begun_version: Option<String>,
     answers: VecDeque<UpdaterInput>,
 }
@@ -121,9 +124,16 @@ impl ModelReader {
             }
             TransferCommand::Commit => {
                 if let Some(version) = self.begun_version.take().filter(|_| self.written == self.size) {
-                    self.version = version;
+                    if !std::mem::take(&mut self.never_activates) {
+                        self.version = version;
+                    }
                     self.answers.push_back(UpdaterInput::CommitAcked);
                 }
+            }
+            TransferCommand::CheckRunningVersion => {
+                self.answers.push_back(UpdaterInput::RunningVersionReported {
+                    software_version: self.version.clone(),
+                });
             }
             TransferCommand::Abort => {
                 self.begun_version = None;
@@ -156,7 +166,19 @@ fn run_transfer(
     mut before: impl FnMut(&mut Harness<Updater>, &mut ModelReader) -> bool,
 ) {
     peer.take(&outputs);
-    while !peer.answers.is_empty() {
+    loop {
+        if peer.answers.is_empty() {
+            if h.state() != "confirming" {
+                break;
+            }
+            // The reader has nothing to say until the updater asks which
+            // software it runs, once the new image had time to confirm.
+            let out = h.advance(UpdaterPolicy::default().confirm_after);
+            peer.take(&out);
+            if peer.answers.is_empty() {
+                break;
+            }
+        }
         if !before(h, peer) {
             return;
         }
@@ -754,6 +776,62 @@ fn a_commit_that_is_never_answered_fails_the_optional_install() {
     h.advance(Duration::from_secs(10));
     assert_eq!(h.state(), "optional");
     assert_eq!(finished(&h), [Some(UpdateError::TransferTimedOut)]);
+}
+
+#[test]
+fn a_required_install_whose_image_the_reader_never_runs_is_not_activated_and_fails_the_connect() {
+    let _snapshots = common::snapshots();
+    let mut h = Harness::new(Updater::default());
+    let mut peer = ModelReader::new();
+    peer.never_activates = true;
+    let out = connect(
+        &mut h,
+        reader(0.8, None),
+        Some(required(vec![UpdateComponent::Firmware])),
+    );
+    run_transfer(&mut h, &mut peer, out, |_, _| true);
+    assert!(
+        h.outputs()
+            .iter()
+            .any(|(_, o)| *o == UpdaterOutput::Transfer(TransferCommand::CheckRunningVersion)),
+        "R19: the reader is asked which software it runs after the commit"
+    );
+    assert_eq!(
+        finished(&h),
+        [Some(UpdateError::NotActivated)],
+        "every chunk and the commit were acknowledged, yet it is no success"
+    );
+    assert_eq!(
+        connect_word(&h),
+        [UpdaterOutput::ConnectMustFail(UpdateError::NotActivated)]
+    );
+    assert_eq!(h.state(), "required", "offered again at the next connect");
+    assert!(
+        progress(&h).iter().all(|p| *p < 1.0),
+        "progress never reached 1: {:?}",
+        progress(&h)
+    );
+    insta::assert_snapshot!("updater_required_install_not_activated", h.log());
+}
+
+#[test]
+fn a_link_that_drops_before_the_new_image_is_seen_running_reports_it_not_activated() {
+    let mut h = Harness::new(Updater::default());
+    let mut peer = ModelReader::new();
+    connect(&mut h, reader(0.8, None), Some(optional(7 * DAY)));
+    let out = h.input(UpdaterInput::InstallRequested);
+    run_transfer(&mut h, &mut peer, out, |h, _| h.state() != "confirming");
+    assert_eq!(h.state(), "confirming");
+    h.note("the new image crashes on its trial: the link drops");
+    h.input(UpdaterInput::CancelRequested);
+    assert_eq!(h.state(), "confirming", "past the commit nothing is cancelled");
+    h.input(UpdaterInput::ReaderDisconnected);
+    assert_eq!(h.state(), "not_connected");
+    assert_eq!(finished(&h), [Some(UpdateError::NotActivated)]);
+    assert!(
+        h.advance(Duration::from_secs(60)).is_empty(),
+        "no version check is left armed"
+    );
 }
 
 #[test]

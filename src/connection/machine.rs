@@ -92,6 +92,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("UpdateBeginRequested", &[]),
                 on("UpdateChunksRequested", &[]),
                 on("UpdateCommitRequested", &[]),
+                on("VersionCheckRequested", &[]),
                 on("UpdateAbortRequested", &[]),
             ],
         ),
@@ -110,6 +111,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("UpdateBeginRequested", &[]),
                 on("UpdateChunksRequested", &[]),
                 on("UpdateCommitRequested", &[]),
+                on("VersionCheckRequested", &[]),
                 on("UpdateAbortRequested", &[]),
                 on("ConnectRequested", &[]),
             ],
@@ -181,6 +183,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("TransactionEndRequested", &["busy"]),
                 on("UpdateBeginRequested", &["busy"]),
                 on("UpdateCommitRequested", &["busy"]),
+                on("VersionCheckRequested", &["busy"]),
             ],
         ),
         state(
@@ -195,6 +198,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("TransactionEndRequested", &[]),
                 on("UpdateBeginRequested", &[]),
                 on("UpdateCommitRequested", &[]),
+                on("VersionCheckRequested", &[]),
             ],
         ),
         state(
@@ -213,6 +217,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("UpdateBeginRequested", &[]),
                 on("UpdateChunksRequested", &[]),
                 on("UpdateCommitRequested", &[]),
+                on("VersionCheckRequested", &[]),
                 on("UpdateAbortRequested", &[]),
             ],
         ),
@@ -234,6 +239,8 @@ enum Pending {
     UpdateBegin,
     /// `UpdateCommit`.
     UpdateCommit,
+    /// `Hello` again, for the software the reader runs after an install.
+    VersionCheck,
 }
 
 impl Pending {
@@ -269,6 +276,7 @@ impl Pending {
                 },
             ),
             ConnectionInput::UpdateCommitRequested => (Self::UpdateCommit, Command::UpdateCommit),
+            ConnectionInput::VersionCheckRequested => (Self::VersionCheck, Command::Hello),
             _ => return None,
         })
     }
@@ -281,6 +289,11 @@ impl Pending {
             Self::TransactionEnd => ConnectionEvent::TransactionEnded,
             Self::UpdateBegin => ConnectionEvent::UpdateBeginAcked,
             Self::UpdateCommit => ConnectionEvent::UpdateCommitAcked,
+            // Answered by `ReaderInfo`, not `Ack`: a reader that acks a
+            // hello has not said which software it runs.
+            Self::VersionCheck => ConnectionEvent::UpdateCommandFailed {
+                error: CommandError::refused(ErrorCode::NoUpdateInProgress),
+            },
         }
     }
 
@@ -290,7 +303,9 @@ impl Pending {
             Self::Reboot => ConnectionEvent::RebootFailed { error },
             Self::TransactionBegin => ConnectionEvent::TransactionStartFailed { error },
             Self::TransactionEnd => ConnectionEvent::TransactionEndFailed { error },
-            Self::UpdateBegin | Self::UpdateCommit => ConnectionEvent::UpdateCommandFailed { error },
+            Self::UpdateBegin | Self::UpdateCommit | Self::VersionCheck => {
+                ConnectionEvent::UpdateCommandFailed { error }
+            }
         }
     }
 }
@@ -730,6 +745,24 @@ impl ConnectionCore {
                     _ => {}
                 }
                 context.emit(ConnectionOutput::Report(command.accepted()));
+                Transition(State::idle())
+            }
+            ConnectionInput::FrameReceived {
+                message: ReaderMessage::ReaderInfo { request_id, info },
+                ..
+            } if pending
+                .is_some_and(|(id, command)| id == *request_id && command == Pending::VersionCheck) =>
+            {
+                self.pending_command = None;
+                context.cancel_timer(ConnectionTimer::CommandTimeout);
+                if let Some(reader) = self.reader.as_mut() {
+                    reader.software_version = Some(info.software_version.clone());
+                }
+                context.emit(ConnectionOutput::Report(
+                    ConnectionEvent::RunningVersionReported {
+                        software_version: info.software_version.clone(),
+                    },
+                ));
                 Transition(State::idle())
             }
             ConnectionInput::FrameReceived {

@@ -99,6 +99,11 @@ pub enum ConnectionInput {
     /// (`UpdateCommit`): answered by [`ConnectionEvent::UpdateCommitAcked`]
     /// or [`ConnectionEvent::UpdateCommandFailed`].
     UpdateCommitRequested,
+    /// The updater asked which software the reader runs now, after an
+    /// install's commit (`Hello` again): answered by
+    /// [`ConnectionEvent::RunningVersionReported`] or
+    /// [`ConnectionEvent::UpdateCommandFailed`].
+    VersionCheckRequested,
     /// The updater asked the reader to drop the image it was writing
     /// (`UpdateAbort`); nothing is reported.
     UpdateAbortRequested,
@@ -209,6 +214,7 @@ impl ConnectionInput {
             | Self::UpdateBeginRequested { .. }
             | Self::UpdateChunksRequested { .. }
             | Self::UpdateCommitRequested
+            | Self::VersionCheckRequested
             | Self::UpdateAbortRequested
             | Self::LinkTimedOut
             | Self::HandshakeTimedOut
@@ -376,6 +382,12 @@ pub enum ConnectionEvent {
     },
     /// The reader checked the image and runs it (`UpdateCommit`'s `Ack`).
     UpdateCommitAcked,
+    /// The reader answered the hello of
+    /// [`ConnectionInput::VersionCheckRequested`]: the software it runs.
+    RunningVersionReported {
+        /// The version it reports.
+        software_version: String,
+    },
     /// An update command failed: the reader refused it (its code in
     /// [`CommandError::Refused`]), or it was not answered in time.
     UpdateCommandFailed {

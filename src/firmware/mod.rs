@@ -13,7 +13,9 @@
 //! an [`IntegrityError`] naming its check. [`prepare_install`] verifies and
 //! only then cuts the image into `UpdateChunk` frames, so a rejected image
 //! yields none. After the install and a fresh hello, [`confirm_running`]
-//! tells an image the reader really runs from one it fell back from.
+//! tells an image the reader really runs from one it fell back from (the
+//! updater makes the same comparison after every commit, and ends an
+//! install whose image does not run with `update_not_activated`).
 //!
 //! ```
 //! use readerlink::firmware::{Expectation, Manifest, SigningKey, TrustedKeys, prepare_install, sign, verify};

@@ -64,6 +64,7 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("UpdateBeginAcked", &[]),
                 on("UpdateChunksAcked", &[]),
                 on("UpdateCommitAcked", &[]),
+                on("RunningVersionReported", &[]),
                 on("UpdateCommandFailed", &[]),
             ],
         ),
@@ -246,6 +247,9 @@ pub struct SessionCore {
     updater_knows_reader: bool,
     /// Whether an install runs: no reboot while it does.
     installing: bool,
+    /// Whether the running install's image was committed and is not yet
+    /// seen running: a link lost now is the image failing its trial (R19).
+    awaiting_activation: bool,
     /// What this input has for the hub so far; taken after each input
     /// (a `Cell`, since statig lends the core out only shared).
     report: std::cell::Cell<Option<SessionReport>>,
@@ -395,7 +399,9 @@ impl SessionCore {
     /// required update and installs it (R13), the status staying
     /// `Connecting`. `UpdateConnectMayProceed` → `ready` (the call
     /// answered); `UpdateConnectMustFail` → `failing_connect` (the link is
-    /// closed); the link's end fails the connect.
+    /// closed); the link's end fails the connect (`update_not_activated`
+    /// when it came after the install's commit and before the new image was
+    /// seen running: the image failed its trial, R19).
     #[state(superstate = "connecting")]
     fn checking_updates(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
@@ -428,11 +434,19 @@ impl SessionCore {
             }
             SessionInput::ConnectionEnded { reason } => {
                 self.pending = None;
+                let not_activated = self.awaiting_activation;
                 self.tell_updater_reader_gone(context);
                 let error = if *reason == DisconnectReason::DisconnectRequested
                     && !self.disconnect_calls.is_empty()
                 {
                     ConnectError::Cancelled
+                } else if not_activated {
+                    // The new image was committed and dropped the link
+                    // before it was seen running: it failed its trial, and
+                    // the reader went back to its old software (R19).
+                    ConnectError::UpdateFailed {
+                        error: UpdateError::NotActivated,
+                    }
                 } else {
                     ConnectError::LinkLost { reason: *reason }
                 };
@@ -847,6 +861,7 @@ impl SessionCore {
             update_failure: None,
             updater_knows_reader: false,
             installing: false,
+            awaiting_activation: false,
             report: Default::default(),
         }
     }
@@ -987,6 +1002,7 @@ impl SessionCore {
     /// hears it (an install under way is cut off, R19).
     fn tell_updater_reader_gone(&mut self, context: &mut Out) {
         self.installing = false;
+        self.awaiting_activation = false;
         if std::mem::take(&mut self.updater_knows_reader) {
             context.emit(SessionOutput::ToUpdater(UpdaterInput::ReaderDisconnected));
         }
@@ -1013,7 +1029,15 @@ impl SessionCore {
             SessionInput::UpdateChunksAcked { up_to_offset } => UpdaterInput::ChunksAcked {
                 up_to_offset: *up_to_offset,
             },
-            SessionInput::UpdateCommitAcked => UpdaterInput::CommitAcked,
+            SessionInput::UpdateCommitAcked => {
+                self.awaiting_activation = true;
+                UpdaterInput::CommitAcked
+            }
+            SessionInput::RunningVersionReported { software_version } => {
+                UpdaterInput::RunningVersionReported {
+                    software_version: software_version.clone(),
+                }
+            }
             SessionInput::UpdateCommandFailed { error } => UpdaterInput::TransferFailed {
                 error: transfer_error(error),
             },
@@ -1048,6 +1072,7 @@ impl SessionCore {
             }
             SessionInput::UpdateInstallFinished { update, error } => {
                 self.installing = false;
+                self.awaiting_activation = false;
                 if let (Some(update), None) = (update, error) {
                     // The reader runs the new software now.
                     self.reader.software_version = Some(update.version.clone());
@@ -1265,6 +1290,7 @@ fn transfer_input(command: &TransferCommand) -> ConnectionInput {
         },
         TransferCommand::Commit => ConnectionInput::UpdateCommitRequested,
         TransferCommand::Abort => ConnectionInput::UpdateAbortRequested,
+        TransferCommand::CheckRunningVersion => ConnectionInput::VersionCheckRequested,
     }
 }
 

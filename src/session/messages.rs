@@ -201,8 +201,13 @@ pub enum SessionInput {
         /// Bytes `0 .. up_to_offset` are written.
         up_to_offset: u32,
     },
-    /// The reader runs the new image.
+    /// The reader booted the new image, on trial.
     UpdateCommitAcked,
+    /// The reader said which software it runs, after an install's commit.
+    RunningVersionReported {
+        /// The version it reports.
+        software_version: String,
+    },
     /// An update command to the reader failed.
     UpdateCommandFailed {
         /// Why.
@@ -263,6 +268,9 @@ impl From<ConnectionEvent> for SessionInput {
             ConnectionEvent::UpdateBeginAcked => Self::UpdateBeginAcked,
             ConnectionEvent::UpdateChunksAcked { up_to_offset } => Self::UpdateChunksAcked { up_to_offset },
             ConnectionEvent::UpdateCommitAcked => Self::UpdateCommitAcked,
+            ConnectionEvent::RunningVersionReported { software_version } => {
+                Self::RunningVersionReported { software_version }
+            }
             ConnectionEvent::UpdateCommandFailed { error } => Self::UpdateCommandFailed { error },
         }
     }

@@ -154,7 +154,18 @@ pub static SPEC: MachineSpec = MachineSpec {
         state(
             "committing",
             Some("installing"),
-            &[on("CommitAcked", &["installed"])],
+            &[on("CommitAcked", &["confirming"])],
+        ),
+        state(
+            "confirming",
+            Some("installing"),
+            &[
+                on("VersionCheckDue", &[]),
+                on("RunningVersionReported", &["installed", "optional", "required"]),
+                on("TransferFailed", &["optional", "required"]),
+                on("ReaderDisconnected", &["not_connected"]),
+                on("CancelRequested", &[]),
+            ],
         ),
         state("installed", Some("connected"), &[]),
     ],
@@ -454,15 +465,58 @@ impl UpdaterCore {
         }
     }
 
-    /// The reader checks the image and switches slots. `CommitAcked` →
-    /// `installed` (progress 1, `InstallFinished` with no error, and
-    /// `ConnectMayProceed` during a connect). `TransferStalled` fails the
-    /// install with `TransferTimedOut`.
+    /// The reader checks the image and boots it on trial. `CommitAcked` →
+    /// `confirming`, the `ConfirmWindow` timer armed. `TransferStalled`
+    /// fails the install with `TransferTimedOut`.
     #[state(superstate = "installing")]
     fn committing(&mut self, context: &mut Out, event: &UpdaterInput) -> Outcome<State> {
         match event {
-            UpdaterInput::CommitAcked => self.installed_now(context),
+            UpdaterInput::CommitAcked => {
+                context.cancel_timer(UpdaterTimer::TransferStall);
+                context.start_timer(UpdaterTimer::ConfirmWindow, self.policy.confirm_after);
+                Transition(State::confirming())
+            }
             UpdaterInput::TransferStalled => self.install_failed(context, UpdateError::TransferTimedOut),
+            _ => Super,
+        }
+    }
+
+    /// The new image runs on trial and must confirm itself (R19): a
+    /// transfer the reader acknowledged is not yet an install. When
+    /// `VersionCheckDue`, the reader is asked which software it runs
+    /// (`CheckRunningVersion`). `RunningVersionReported` with the update's
+    /// version → `installed` (progress 1, `InstallFinished` with no error,
+    /// `ConnectMayProceed` during a connect); with another version the
+    /// install fails with `NotActivated`, as it does when the link drops
+    /// first (an image that fails its trial crashes the reader) or the
+    /// question fails. Past the commit nothing can be cancelled.
+    #[state(superstate = "installing")]
+    fn confirming(&mut self, context: &mut Out, event: &UpdaterInput) -> Outcome<State> {
+        match event {
+            UpdaterInput::VersionCheckDue => {
+                context.emit(UpdaterOutput::Transfer(TransferCommand::CheckRunningVersion));
+                Handled
+            }
+            UpdaterInput::RunningVersionReported { software_version } => {
+                let activated = self
+                    .update
+                    .as_ref()
+                    .is_some_and(|update| update.version == *software_version);
+                if activated {
+                    self.installed_now(context)
+                } else {
+                    self.install_failed(context, UpdateError::NotActivated)
+                }
+            }
+            UpdaterInput::TransferFailed { error } => self.install_failed(context, *error),
+            UpdaterInput::ReaderDisconnected => {
+                context.emit(UpdaterOutput::InstallFinished {
+                    update: self.update.clone(),
+                    error: Some(UpdateError::NotActivated),
+                });
+                self.disconnect(context)
+            }
+            UpdaterInput::CancelRequested => Handled,
             _ => Super,
         }
     }
@@ -507,6 +561,7 @@ impl UpdaterCore {
         context.cancel_timer(UpdaterTimer::CatalogTimeout);
         context.cancel_timer(UpdaterTimer::TransferStall);
         context.cancel_timer(UpdaterTimer::RequiredAt);
+        context.cancel_timer(UpdaterTimer::ConfirmWindow);
     }
 
     fn catalog_answered(
@@ -732,6 +787,7 @@ impl UpdaterCore {
     /// during a connect decides it by R15.
     fn install_failed(&mut self, context: &mut Out, error: UpdateError) -> Outcome<State> {
         context.cancel_timer(UpdaterTimer::TransferStall);
+        context.cancel_timer(UpdaterTimer::ConfirmWindow);
         context.emit(UpdaterOutput::InstallFinished {
             update: self.update.clone(),
             error: Some(error),
@@ -771,6 +827,7 @@ impl StatigCore for UpdaterCore {
             UpdaterTimer::CatalogTimeout => UpdaterInput::CatalogTimedOut,
             UpdaterTimer::TransferStall => UpdaterInput::TransferStalled,
             UpdaterTimer::RequiredAt => UpdaterInput::UpdateBecameRequired,
+            UpdaterTimer::ConfirmWindow => UpdaterInput::VersionCheckDue,
         }
     }
 }

@@ -40,6 +40,11 @@ pub struct UpdaterPolicy {
     /// resends from the last acknowledged byte (or the begin), and a
     /// commit not answered in this long has failed.
     pub stall_after: Duration,
+    /// How long after the commit's answer the updater asks the reader
+    /// which software it runs: the new image must have confirmed itself
+    /// by then (a reader falls back to its old image when the new one
+    /// does not). 2 s: twice the simulated reader's own confirm delay.
+    pub confirm_after: Duration,
     /// After this many stalls in a row the install fails
     /// ([`UpdateError::TransferTimedOut`]).
     pub max_stalls: u8,
@@ -55,6 +60,7 @@ impl Default for UpdaterPolicy {
             window: 8,
             windows_in_flight: 2,
             stall_after: Duration::from_secs(10),
+            confirm_after: Duration::from_secs(2),
             max_stalls: 3,
         }
     }
@@ -147,8 +153,16 @@ pub enum UpdaterInput {
         /// Bytes `0 .. up_to_offset` are written.
         up_to_offset: u32,
     },
-    /// The reader accepted [`TransferCommand::Commit`]: the new image runs.
+    /// The reader accepted [`TransferCommand::Commit`]: the new image was
+    /// booted, on trial. The install succeeds only once the reader is seen
+    /// running it ([`UpdaterInput::RunningVersionReported`]).
     CommitAcked,
+    /// The reader answered [`TransferCommand::CheckRunningVersion`]: the
+    /// software it runs now.
+    RunningVersionReported {
+        /// The version it reports.
+        software_version: String,
+    },
     /// The transfer failed: the reader refused a command
     /// ([`UpdateError::from_reader`]), or the command could not be sent.
     TransferFailed {
@@ -165,6 +179,9 @@ pub enum UpdaterInput {
     /// Timer: the optional update's `required_at` has come while the
     /// reader is connected (R17).
     UpdateBecameRequired,
+    /// Timer: the new image has had time to confirm itself after its
+    /// trial boot; time to ask the reader which software it runs.
+    VersionCheckDue,
 }
 
 /// The updater's timers.
@@ -176,6 +193,8 @@ pub enum UpdaterTimer {
     TransferStall,
     /// Elapses as [`UpdaterInput::UpdateBecameRequired`].
     RequiredAt,
+    /// Elapses as [`UpdaterInput::VersionCheckDue`].
+    ConfirmWindow,
 }
 
 /// What to send the reader for an install: the owner turns each into
@@ -216,6 +235,10 @@ pub enum TransferCommand {
     /// `UpdateAbort`: the reader drops the half-written image and keeps
     /// its old one. Nothing to feed back.
     Abort,
+    /// `Hello` again, after the commit: the reader's `ReaderInfo` tells the
+    /// software it runs, fed back as
+    /// [`UpdaterInput::RunningVersionReported`].
+    CheckRunningVersion,
 }
 
 /// What the updater asks its owner to do.
@@ -354,6 +377,14 @@ pub enum UpdateError {
         /// Which check.
         check: IntegrityCheck,
     },
+    /// The image was written and committed, but the reader does not run
+    /// it: after the commit it reported another version, or it dropped the
+    /// link before it could be asked (a new image that fails to confirm
+    /// itself crashes and the reader falls back to its old one, R19).
+    ///
+    /// Code: `update_not_activated`.
+    #[error("the reader did not switch to the updated software; it keeps its old one")]
+    NotActivated,
 }
 
 /// Which check an update image failed before it could go to the reader
@@ -396,6 +427,7 @@ impl UpdateError {
         "reader_not_connected",
         "update_download_failed",
         "update_image_rejected",
+        "update_not_activated",
     ];
 
     /// A stable code for the kind of error.
@@ -413,6 +445,7 @@ impl UpdateError {
             Self::NotConnected => "reader_not_connected",
             Self::DownloadFailed => "update_download_failed",
             Self::ImageRejected { .. } => "update_image_rejected",
+            Self::NotActivated => "update_not_activated",
         }
     }
 

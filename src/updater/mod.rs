@@ -20,9 +20,13 @@
 //!
 //! The transfer uses the wire protocol's update frames: `UpdateBegin`,
 //! `UpdateChunk`s in windows (the reader acknowledges every window),
-//! `UpdateCommit`, which the reader answers once the new image runs from
-//! its other slot (R19; there is no separate reboot to wait for), and
-//! `UpdateAbort`. The updater says which bytes to send and how many
+//! `UpdateCommit`, which the reader answers once the new image runs on
+//! trial from its other slot (R19; there is no separate reboot to wait
+//! for), and `UpdateAbort`. A commit is not yet an install: after
+//! [`UpdaterPolicy::confirm_after`] the updater asks the reader which
+//! software it runs (a second `Hello`), and only the new version ends the
+//! install well; anything else — the old version, a link lost first — is
+//! [`UpdateError::NotActivated`]. The updater says which bytes to send and how many
 //! chunks may be in flight ([`TransferCommand`]); the connection cuts them
 //! into frames from the image and keeps that many unacknowledged, sending
 //! more as the reader's acknowledgements come.
@@ -50,7 +54,8 @@
 //! | `connected.installing.downloading` | `ImageDownloaded` (→ `verifying`), `DownloadFailed` (the install fails: `update_download_failed`) | R13 |
 //! | `connected.installing.verifying` | `ImageVerified` (→ `transferring`; the battery and transactions are asked again), `ImageRejected { check }` (the install fails: `update_image_rejected`, nothing sent to the reader) | R14, R19 |
 //! | `connected.installing.transferring` | `BeginAcked`, `ChunksAcked` (progress; the last → `committing`), `TransferStalled` (resend) | R13 |
-//! | `connected.installing.committing` | `CommitAcked` (→ `installed`) | R13, R19 |
+//! | `connected.installing.committing` | `CommitAcked` (→ `confirming`, the `ConfirmWindow` timer armed) | R13, R19 |
+//! | `connected.installing.confirming` | `VersionCheckDue` (asks `CheckRunningVersion`); `RunningVersionReported`: the update's version → `installed`, another → the install fails (`update_not_activated`); `ReaderDisconnected` (→ `not_connected`, `update_not_activated`); `TransferFailed`; `CancelRequested` is ignored (past the commit) | R19 |
 //! | `connected.installed` | nothing: the update runs | |
 //!
 //! No install starts at 50 % battery or below, nor while a transaction
@@ -72,6 +77,7 @@
 //! | the install's cancelable used | `CancelRequested` |
 //! | it asks the reader for a transaction; the transaction ended or did not start | `TransactionStarted`; `TransactionEnded` |
 //! | the reader's `Ack` to `UpdateBegin` / `UpdateCommit` | `BeginAcked` / `CommitAcked` |
+//! | the reader's `ReaderInfo` to the version check's `Hello` | `RunningVersionReported { software_version }` |
 //! | `UpdateChunkAck { up_to_offset }` | `ChunksAcked { up_to_offset }` |
 //! | the reader's `Error { code }` to an update command (not `UnexpectedOffset`: the chunk ack sent with it says where the reader is, and a stall resends), a command timeout, or a transaction in the way | `TransferFailed { error }` |
 //!
@@ -84,7 +90,7 @@
 //! | `ConnectMustFail(error)` | the session disconnects the reader, then fails the connect with `ConnectError::UpdateFailed { error }` |
 //! | `UpdateAvailable(update)` | the session publishes it and keeps it as `reader.available_update` |
 //! | `InstallStarted { update, cancelable }`, `InstallProgress { progress }`, `InstallFinished { update, error }` | the session publishes them (with a [`Cancelable`](crate::cancelable::Cancelable) that feeds `CancelRequested` when `cancelable`); no reboot starts while an install runs |
-//! | `Transfer(Begin { .. } / SendChunks { from, to, chunk_len, in_flight_chunks } / Commit / Abort)` | the connection sends `UpdateBegin` / `UpdateChunk`s of the image's bytes `from..to`, `in_flight_chunks` at most unacknowledged / `UpdateCommit` / `UpdateAbort` |
+//! | `Transfer(Begin { .. } / SendChunks { from, to, chunk_len, in_flight_chunks } / Commit / Abort / CheckRunningVersion)` | the connection sends `UpdateBegin` / `UpdateChunk`s of the image's bytes `from..to`, `in_flight_chunks` at most unacknowledged / `UpdateCommit` / `UpdateAbort` / `Hello` |
 //!
 //! ```
 //! use readerlink::reader::DeviceType;
