@@ -69,6 +69,47 @@ fn a_data_path_that_cannot_be_written_is_refused_at_start() {
     }
 }
 
+/// A pipe as the data file used to hang the start for good (reading it
+/// waits for a writer), and `/dev/zero` was read until memory ran out.
+#[cfg(unix)]
+#[test]
+fn a_data_path_that_is_not_a_regular_file_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("backend.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo_lock = dir.path().join("other.json.lock");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo_lock)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (data, not_a_file) in [
+        (fifo.clone(), fifo.clone()),
+        (dir.path().join("other.json"), fifo_lock),
+        (dir.path().to_path_buf(), dir.path().to_path_buf()),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let config = config(&data);
+        // On a thread: before the check, the start never returned.
+        std::thread::spawn(move || {
+            let _ = tx.send(BackendServer::start(config).map(|s| s.addr));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(Err(ServerError::Data(err))) => {
+                assert_eq!(err.code(), "data_not_a_file", "{}: {err}", data.display());
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!("{} is not a regular file", not_a_file.display())),
+                    "{text}"
+                );
+            }
+            Ok(other) => panic!("{}: expected a refusal, got {other:?}", data.display()),
+            Err(_) => panic!("{}: the start did not return within 5 s", data.display()),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_temporary_file_left_by_a_crash_is_removed_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -41,8 +41,10 @@
 //! included.
 //!
 //! Opening also checks the file can be written (it is opened for
-//! appending, and a missing file is created), and removes temporary files a
-//! compaction cut off by a crash left behind.
+//! appending, and a missing file is created), refuses a path that is not a
+//! regular file ([`DataError::NotAFile`]: a FIFO would block the start
+//! forever, `/dev/zero` would be read until memory ran out), and removes
+//! temporary files a compaction cut off by a crash left behind.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -126,6 +128,18 @@ pub enum DataError {
         /// What the OS said, and about which file.
         reason: String,
     },
+    /// The path, or its lock file's, is not a regular file: a directory, a
+    /// device such as `/dev/zero` (reading it would never end) or a pipe
+    /// (reading it would wait for a writer forever).
+    ///
+    /// Code: `data_not_a_file`.
+    #[error("backend data {path} cannot be used: {} is not a regular file", what)]
+    NotAFile {
+        /// The data file.
+        path: String,
+        /// The path that is not a regular file (the data file or its lock).
+        what: String,
+    },
     /// The file exists but could not be read.
     ///
     /// Code: `data_unreadable`.
@@ -168,6 +182,7 @@ impl DataError {
         match self {
             Self::Locked { .. } => "data_locked",
             Self::Unwritable { .. } => "data_unwritable",
+            Self::NotAFile { .. } => "data_not_a_file",
             Self::Unreadable { .. } => "data_unreadable",
             Self::Corrupt { .. } => "data_corrupt",
             Self::UnsupportedVersion { .. } => "data_unsupported_version",
@@ -209,6 +224,19 @@ impl Journal {
             reason: format!("{}: {e}", what.display()),
         };
         let lock_path = lock_path(path);
+        // Before anything is opened: opening a pipe waits for its other
+        // end, and reading a device may never end.
+        for file in [path, lock_path.as_path()] {
+            match std::fs::metadata(file) {
+                Ok(meta) if !meta.is_file() => {
+                    return Err(DataError::NotAFile {
+                        path: shown,
+                        what: file.display().to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
