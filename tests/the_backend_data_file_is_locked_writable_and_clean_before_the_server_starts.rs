@@ -11,9 +11,10 @@ use std::path::Path;
 
 use readerlink::backend::server::RequestError;
 use readerlink::backend::{
-    Backend, BackendError, BackendServer, CreateLocation, DataError, HttpBackend, HttpBackendConfig,
-    ServerConfig, ServerError,
+    Address, Backend, BackendData, BackendError, BackendServer, CreateLocation, DataError, HttpBackend,
+    HttpBackendConfig, Location, RegisteredReader, ServerConfig, ServerError,
 };
+use readerlink::reader::{DeviceType, SerialNumber};
 use readerlink::secret::Secret;
 use readerlink::store::atomic::{AtomicStep, CrashAfter, write_atomically_with};
 
@@ -108,6 +109,74 @@ fn a_data_path_that_is_not_a_regular_file_is_refused_at_start() {
             Err(_) => panic!("{}: the start did not return within 5 s", data.display()),
         }
     }
+}
+
+/// Data edited by hand so that it would lose data later is refused at
+/// start: with a location numbered above the count of locations created,
+/// the next location created took its id and replaced it.
+#[tokio::test]
+async fn data_that_contradicts_itself_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("backend.json");
+    let shop = Location {
+        id: "tml_000001".into(),
+        display_name: "Shop".into(),
+        address: Address {
+            line1: "1 Main St".into(),
+            country: "US".into(),
+            ..Address::default()
+        },
+    };
+    let reader = RegisteredReader {
+        id: "tmr_000003".into(),
+        serial_number: SerialNumber::new("STRM2-0001"),
+        device_type: DeviceType::StripeM2,
+        location: shop.id.clone(),
+        label: "Till".into(),
+    };
+    let with = |edit: &dyn Fn(&mut BackendData)| {
+        let mut snapshot = BackendData {
+            locations_created: 1,
+            readers_registered: 3,
+            ..BackendData::default()
+        };
+        snapshot.locations.insert(shop.id.clone(), shop.clone());
+        snapshot
+            .readers
+            .insert(reader.serial_number.clone(), reader.clone());
+        edit(&mut snapshot);
+        let mut line = serde_json::to_vec(&snapshot).unwrap();
+        line.push(b'\n');
+        std::fs::write(&data, line).unwrap();
+    };
+    let edits: [(&str, &dyn Fn(&mut BackendData)); 3] = [
+        ("tml_000001", &|d| d.locations_created = 0),
+        ("tmr_000003", &|d| d.readers_registered = 2),
+        ("tokens_issued", &|d| d.tokens_issued = u64::MAX),
+    ];
+    for (named, edit) in edits {
+        with(edit);
+        match BackendServer::start(config(&data)) {
+            Err(ServerError::Data(err)) => {
+                assert_eq!(err.code(), "data_inconsistent", "{named}: {err}");
+                assert!(err.to_string().contains(named), "{err}");
+            }
+            Ok(_) => panic!("{named}: the server started on data that contradicts itself"),
+            Err(other) => panic!("{named}: expected data_inconsistent, got {other}"),
+        }
+    }
+
+    // The same data, consistent: the next location gets a new id.
+    with(&|_| {});
+    let server = BackendServer::start(config(&data)).unwrap();
+    let backend = HttpBackend::new(HttpBackendConfig::new(server.url(), Secret::new(KEY))).unwrap();
+    let cafe = backend
+        .create_location(CreateLocation::new("Cafe", "2 Main St", "US"))
+        .await
+        .unwrap();
+    assert_eq!(cafe.id, "tml_000002");
+    assert_eq!(server.core().lock().unwrap().list_locations(), vec![shop, cafe]);
+    server.stop().await;
 }
 
 #[tokio::test]
