@@ -111,6 +111,9 @@ fn a_data_path_that_is_not_a_regular_file_is_refused_at_start() {
     }
 }
 
+/// A change made by hand to the data file's snapshot.
+type Edit = fn(&mut BackendData);
+
 /// Data edited by hand so that it would lose data later is refused at
 /// start: with a location numbered above the count of locations created,
 /// the next location created took its id and replaced it.
@@ -134,7 +137,7 @@ async fn data_that_contradicts_itself_is_refused_at_start() {
         location: shop.id.clone(),
         label: "Till".into(),
     };
-    let with = |edit: &dyn Fn(&mut BackendData)| {
+    let with = |edit: Edit| {
         let mut snapshot = BackendData {
             locations_created: 1,
             readers_registered: 3,
@@ -149,10 +152,10 @@ async fn data_that_contradicts_itself_is_refused_at_start() {
         line.push(b'\n');
         std::fs::write(&data, line).unwrap();
     };
-    let edits: [(&str, &dyn Fn(&mut BackendData)); 3] = [
-        ("tml_000001", &|d| d.locations_created = 0),
-        ("tmr_000003", &|d| d.readers_registered = 2),
-        ("tokens_issued", &|d| d.tokens_issued = u64::MAX),
+    let edits: [(&str, Edit); 3] = [
+        ("tml_000001", |d| d.locations_created = 0),
+        ("tmr_000003", |d| d.readers_registered = 2),
+        ("tokens_issued", |d| d.tokens_issued = u64::MAX),
     ];
     for (named, edit) in edits {
         with(edit);
@@ -167,7 +170,7 @@ async fn data_that_contradicts_itself_is_refused_at_start() {
     }
 
     // The same data, consistent: the next location gets a new id.
-    with(&|_| {});
+    with(|_| {});
     let server = BackendServer::start(config(&data)).unwrap();
     let backend = HttpBackend::new(HttpBackendConfig::new(server.url(), Secret::new(KEY))).unwrap();
     let cafe = backend
