@@ -100,6 +100,7 @@ fn a_data_path_that_is_not_a_regular_file_is_refused_at_start() {
             Ok(Err(ServerError::Data(err))) => {
                 assert_eq!(err.code(), "data_not_a_file", "{}: {err}", data.display());
                 let text = err.to_string();
+                let not_a_file = std::fs::canonicalize(&not_a_file).unwrap();
                 assert!(
                     text.contains(&format!("{} is not a regular file", not_a_file.display())),
                     "{text}"
@@ -109,6 +110,43 @@ fn a_data_path_that_is_not_a_regular_file_is_refused_at_start() {
             Err(_) => panic!("{}: the start did not return within 5 s", data.display()),
         }
     }
+}
+
+/// A symbolic link to the data file is the data file: the lock is taken
+/// beside the file it points to (a second server through a link used to
+/// lock a sidecar of its own and start), and writing a new snapshot
+/// replaces the file, not the link (which used to become a file of its
+/// own, leaving the real one behind).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_link_to_the_data_file_is_the_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("backend.json");
+    let link = dir.path().join("link.json");
+    std::fs::write(&data, b"").unwrap();
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+
+    let first = BackendServer::start(config(&link)).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+        "the first snapshot (of an empty file) went through the link"
+    );
+    assert!(std::fs::metadata(&data).unwrap().len() > 0);
+    match BackendServer::start(config(&data)) {
+        Err(ServerError::Data(err)) => assert_eq!(err.code(), "data_locked", "{err}"),
+        Ok(_) => panic!("a second server started on the file its link is locked through"),
+        Err(other) => panic!("expected data_locked, got {other}"),
+    }
+    let backend = HttpBackend::new(HttpBackendConfig::new(first.url(), Secret::new(KEY))).unwrap();
+    let shop = backend
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
+        .await
+        .unwrap();
+    first.stop().await;
+
+    let second = BackendServer::start(config(&data)).unwrap();
+    assert_eq!(second.core().lock().unwrap().list_locations(), vec![shop]);
+    second.stop().await;
 }
 
 /// A change made by hand to the data file's snapshot.

@@ -44,6 +44,11 @@
 //! harmless: the OS releases the lock when the process ends, `kill -9`
 //! included.
 //!
+//! The data file is the file its path names through symbolic links: the
+//! lock sidecar is beside that file, and a snapshot replaces that file, so
+//! a second server given a link to it finds it locked, and the link stays
+//! a link. (A hard link is not found out: give each server its own file.)
+//!
 //! Opening also checks the file can be written (it is opened for
 //! appending, and a missing file is created), refuses a path that is not a
 //! regular file ([`DataError::NotAFile`]: a FIFO would block the start
@@ -244,6 +249,7 @@ impl Journal {
             path: shown.clone(),
             reason: format!("{}: {e}", what.display()),
         };
+        let path = &resolve_links(path);
         let lock_path = lock_path(path);
         // Before anything is opened: opening a pipe waits for its other
         // end, and reading a device may never end.
@@ -414,6 +420,29 @@ impl Journal {
             path: self.path.display().to_string(),
             reason: format!("{doing} failed: {e}"),
         }
+    }
+}
+
+/// The file `path` names, through any symbolic links: the lock is taken
+/// beside it, and a snapshot replaces it, not a link to it. A path that
+/// does not exist yet is resolved through its directory; one that cannot
+/// be resolved is kept as given (opening it then says what is wrong).
+fn resolve_links(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (
+        std::fs::symlink_metadata(path),
+        path.file_name(),
+        std::fs::canonicalize(dir),
+    ) {
+        // Missing (not a dangling link): the file is made in the real directory.
+        (Err(e), Some(name), Ok(dir)) if e.kind() == io::ErrorKind::NotFound => dir.join(name),
+        _ => path.to_path_buf(),
     }
 }
 
