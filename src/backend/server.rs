@@ -148,7 +148,9 @@ impl ServerConfig {
         if self.secret_key.expose().trim().is_empty() {
             return Err(ServerError::EmptySecretKey);
         }
-        if self.secret_key.expose() == DEFAULT_SECRET_KEY && !self.listen.ip().is_loopback() {
+        // Canonical first: 127.0.0.1 as an IPv4-mapped IPv6 address
+        // (`::ffff:127.0.0.1`) is loopback too.
+        if self.secret_key.expose() == DEFAULT_SECRET_KEY && !self.listen.ip().to_canonical().is_loopback() {
             return Err(ServerError::DevelopmentKeyOffLoopback { addr: self.listen });
         }
         Ok(())
