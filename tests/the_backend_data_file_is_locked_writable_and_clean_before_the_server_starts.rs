@@ -11,9 +11,10 @@ use std::path::Path;
 
 use readerlink::backend::server::RequestError;
 use readerlink::backend::{
-    Backend, BackendError, BackendServer, CreateLocation, DataError, HttpBackend, HttpBackendConfig,
-    ServerConfig, ServerError,
+    Address, Backend, BackendData, BackendError, BackendServer, CreateLocation, DataError, HttpBackend,
+    HttpBackendConfig, Location, RegisteredReader, ServerConfig, ServerError,
 };
+use readerlink::reader::{DeviceType, SerialNumber};
 use readerlink::secret::Secret;
 use readerlink::store::atomic::{AtomicStep, CrashAfter, write_atomically_with};
 
@@ -67,6 +68,156 @@ fn a_data_path_that_cannot_be_written_is_refused_at_start() {
             other => panic!("{}: expected a refusal at start, got {other:?}", data.display()),
         }
     }
+}
+
+/// A pipe as the data file used to hang the start for good (reading it
+/// waits for a writer), and `/dev/zero` was read until memory ran out.
+#[cfg(unix)]
+#[test]
+fn a_data_path_that_is_not_a_regular_file_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("backend.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo_lock = dir.path().join("other.json.lock");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo_lock)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (data, not_a_file) in [
+        (fifo.clone(), fifo.clone()),
+        (dir.path().join("other.json"), fifo_lock),
+        (dir.path().to_path_buf(), dir.path().to_path_buf()),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let config = config(&data);
+        // On a thread: before the check, the start never returned.
+        std::thread::spawn(move || {
+            let _ = tx.send(BackendServer::start(config).map(|s| s.addr));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(Err(ServerError::Data(err))) => {
+                assert_eq!(err.code(), "data_not_a_file", "{}: {err}", data.display());
+                let text = err.to_string();
+                let not_a_file = std::fs::canonicalize(&not_a_file).unwrap();
+                assert!(
+                    text.contains(&format!("{} is not a regular file", not_a_file.display())),
+                    "{text}"
+                );
+            }
+            Ok(other) => panic!("{}: expected a refusal, got {other:?}", data.display()),
+            Err(_) => panic!("{}: the start did not return within 5 s", data.display()),
+        }
+    }
+}
+
+/// A symbolic link to the data file is the data file: the lock is taken
+/// beside the file it points to (a second server through a link used to
+/// lock a sidecar of its own and start), and writing a new snapshot
+/// replaces the file, not the link (which used to become a file of its
+/// own, leaving the real one behind).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_link_to_the_data_file_is_the_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("backend.json");
+    let link = dir.path().join("link.json");
+    std::fs::write(&data, b"").unwrap();
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+
+    let first = BackendServer::start(config(&link)).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+        "the first snapshot (of an empty file) went through the link"
+    );
+    assert!(std::fs::metadata(&data).unwrap().len() > 0);
+    match BackendServer::start(config(&data)) {
+        Err(ServerError::Data(err)) => assert_eq!(err.code(), "data_locked", "{err}"),
+        Ok(_) => panic!("a second server started on the file its link is locked through"),
+        Err(other) => panic!("expected data_locked, got {other}"),
+    }
+    let backend = HttpBackend::new(HttpBackendConfig::new(first.url(), Secret::new(KEY))).unwrap();
+    let shop = backend
+        .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
+        .await
+        .unwrap();
+    first.stop().await;
+
+    let second = BackendServer::start(config(&data)).unwrap();
+    assert_eq!(second.core().lock().unwrap().list_locations(), vec![shop]);
+    second.stop().await;
+}
+
+/// A change made by hand to the data file's snapshot.
+type Edit = fn(&mut BackendData);
+
+/// Data edited by hand so that it would lose data later is refused at
+/// start: with a location numbered above the count of locations created,
+/// the next location created took its id and replaced it.
+#[tokio::test]
+async fn data_that_contradicts_itself_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("backend.json");
+    let shop = Location {
+        id: "tml_000001".into(),
+        display_name: "Shop".into(),
+        address: Address {
+            line1: "1 Main St".into(),
+            country: "US".into(),
+            ..Address::default()
+        },
+    };
+    let reader = RegisteredReader {
+        id: "tmr_000003".into(),
+        serial_number: SerialNumber::new("STRM2-0001"),
+        device_type: DeviceType::StripeM2,
+        location: shop.id.clone(),
+        label: "Till".into(),
+    };
+    let with = |edit: Edit| {
+        let mut snapshot = BackendData {
+            locations_created: 1,
+            readers_registered: 3,
+            ..BackendData::default()
+        };
+        snapshot.locations.insert(shop.id.clone(), shop.clone());
+        snapshot
+            .readers
+            .insert(reader.serial_number.clone(), reader.clone());
+        edit(&mut snapshot);
+        let mut line = serde_json::to_vec(&snapshot).unwrap();
+        line.push(b'\n');
+        std::fs::write(&data, line).unwrap();
+    };
+    let edits: [(&str, Edit); 3] = [
+        ("tml_000001", |d| d.locations_created = 0),
+        ("tmr_000003", |d| d.readers_registered = 2),
+        ("tokens_issued", |d| d.tokens_issued = u64::MAX),
+    ];
+    for (named, edit) in edits {
+        with(edit);
+        match BackendServer::start(config(&data)) {
+            Err(ServerError::Data(err)) => {
+                assert_eq!(err.code(), "data_inconsistent", "{named}: {err}");
+                assert!(err.to_string().contains(named), "{err}");
+            }
+            Ok(_) => panic!("{named}: the server started on data that contradicts itself"),
+            Err(other) => panic!("{named}: expected data_inconsistent, got {other}"),
+        }
+    }
+
+    // The same data, consistent: the next location gets a new id.
+    with(|_| {});
+    let server = BackendServer::start(config(&data)).unwrap();
+    let backend = HttpBackend::new(HttpBackendConfig::new(server.url(), Secret::new(KEY))).unwrap();
+    let cafe = backend
+        .create_location(CreateLocation::new("Cafe", "2 Main St", "US"))
+        .await
+        .unwrap();
+    assert_eq!(cafe.id, "tml_000002");
+    assert_eq!(server.core().lock().unwrap().list_locations(), vec![shop, cafe]);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `Authorization: bearer <key>` is as good as `Bearer` (the scheme is
 //! case-insensitive, RFC 9110 §11.1); a form field that is not UTF-8 is a
 //! 400 naming it (it was stored with replacement characters); fields have
-//! bounded lengths and no control characters. Real HTTP on real time,
+//! bounded lengths and no control or bidirectional-formatting characters. Real HTTP on real time,
 //! 127.0.0.1 only.
 
 mod common;
@@ -101,6 +101,17 @@ async fn fields_over_their_length_or_with_control_characters_are_refused_naming_
             "/v1/terminal/locations",
             "display_name=Shop%0AFAKE+LOG+LINE&address%5Bline1%5D=1&address%5Bcountry%5D=US".into(),
             "display_name",
+        ),
+        (
+            // U+202E RIGHT-TO-LEFT OVERRIDE: shown, it reverses what follows.
+            "/v1/terminal/locations",
+            "display_name=Shop%E2%80%AEtxt.exe&address%5Bline1%5D=1&address%5Bcountry%5D=US".into(),
+            "display_name",
+        ),
+        (
+            "/v1/terminal/readers",
+            format!("serial_number=S1%E2%81%A6&device_type=stripe_m2&location={location}&label=x"),
+            "serial_number",
         ),
         (
             "/v1/terminal/readers",

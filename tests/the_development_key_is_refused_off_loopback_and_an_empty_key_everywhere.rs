@@ -21,7 +21,7 @@ fn config(listen: &str, key: &str) -> ServerConfig {
 #[test]
 fn the_development_key_is_refused_on_any_address_but_loopback() {
     common::init_tracing();
-    for listen in ["192.0.2.1:4242", "0.0.0.0:0", "[::]:0"] {
+    for listen in ["192.0.2.1:4242", "0.0.0.0:0", "[::]:0", "[::ffff:192.0.2.1]:4242"] {
         match BackendServer::start(config(listen, DEFAULT_SECRET_KEY)) {
             Err(ServerError::DevelopmentKeyOffLoopback { addr }) => {
                 assert_eq!(addr, listen.parse().unwrap())
@@ -37,11 +37,16 @@ fn the_development_key_is_refused_on_any_address_but_loopback() {
     );
 }
 
+/// 127.0.0.1 spelled as an IPv4-mapped IPv6 address is loopback too (it
+/// was refused).
 #[tokio::test]
 async fn the_development_key_is_accepted_on_loopback() {
     common::init_tracing();
-    let server = BackendServer::start(config("127.0.0.1:0", DEFAULT_SECRET_KEY)).unwrap();
-    server.stop().await;
+    for listen in ["127.0.0.1:0", "[::ffff:127.0.0.1]:0"] {
+        let server = BackendServer::start(config(listen, DEFAULT_SECRET_KEY))
+            .unwrap_or_else(|e| panic!("{listen}: {e}"));
+        server.stop().await;
+    }
 }
 
 #[test]

@@ -16,8 +16,12 @@
 //! (a crash in the middle of an append, before its `fsync` returned, so
 //! never acknowledged): it is ignored and cut off. A bad line anywhere else
 //! is a [`DataError::Corrupt`] naming it: the backend does not start on
-//! data it could not read. A version 1 file (the whole data as one JSON
-//! document) is read and rewritten in this format.
+//! data it could not read. Nor does it start on data that reads but
+//! contradicts itself so that it would lose data later, as only an edit by
+//! hand makes ([`DataError::Inconsistent`]: a location numbered above the
+//! count of locations created would be replaced by the next one created).
+//! A version 1 file (the whole data as one JSON document) is read and
+//! rewritten in this format.
 //!
 //! # Compaction
 //!
@@ -40,9 +44,16 @@
 //! harmless: the OS releases the lock when the process ends, `kill -9`
 //! included.
 //!
+//! The data file is the file its path names through symbolic links: the
+//! lock sidecar is beside that file, and a snapshot replaces that file, so
+//! a second server given a link to it finds it locked, and the link stays
+//! a link. (A hard link is not found out: give each server its own file.)
+//!
 //! Opening also checks the file can be written (it is opened for
-//! appending, and a missing file is created), and removes temporary files a
-//! compaction cut off by a crash left behind.
+//! appending, and a missing file is created), refuses a path that is not a
+//! regular file ([`DataError::NotAFile`]: a FIFO would block the start
+//! forever, `/dev/zero` would be read until memory ran out), and removes
+//! temporary files a compaction cut off by a crash left behind.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -84,14 +95,16 @@ impl Change {
     /// Applies the change: the same code live and at replay.
     pub(crate) fn apply(self, data: &mut BackendData) {
         match self {
-            Change::TokenIssued => data.tokens_issued += 1,
+            // Saturating: a replayed file's counters are checked only once
+            // it is read (`check_consistent`); replay must not panic first.
+            Change::TokenIssued => data.tokens_issued = data.tokens_issued.saturating_add(1),
             Change::LocationCreated { location } => {
-                data.locations_created += 1;
+                data.locations_created = data.locations_created.saturating_add(1);
                 data.locations.insert(location.id.clone(), location);
             }
             Change::ReaderRegistered { reader, new } => {
                 if new {
-                    data.readers_registered += 1;
+                    data.readers_registered = data.readers_registered.saturating_add(1);
                 }
                 data.readers.insert(reader.serial_number.clone(), reader);
             }
@@ -126,6 +139,18 @@ pub enum DataError {
         /// What the OS said, and about which file.
         reason: String,
     },
+    /// The path, or its lock file's, is not a regular file: a directory, a
+    /// device such as `/dev/zero` (reading it would never end) or a pipe
+    /// (reading it would wait for a writer forever).
+    ///
+    /// Code: `data_not_a_file`.
+    #[error("backend data {path} cannot be used: {} is not a regular file", what)]
+    NotAFile {
+        /// The data file.
+        path: String,
+        /// The path that is not a regular file (the data file or its lock).
+        what: String,
+    },
     /// The file exists but could not be read.
     ///
     /// Code: `data_unreadable`.
@@ -148,6 +173,20 @@ pub enum DataError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The file reads, but its data contradicts itself in a way that would
+    /// lose data later: a location or reader id numbered above the count of
+    /// ids handed out (the next one made would take that id and replace the
+    /// location, or duplicate the reader's), or a count too large to go on
+    /// counting. Only an edit by hand makes one.
+    ///
+    /// Code: `data_inconsistent`.
+    #[error("backend data {path} is inconsistent: {reason}")]
+    Inconsistent {
+        /// The data file.
+        path: String,
+        /// What contradicts what.
+        reason: String,
+    },
     /// The file was written by another version of readerlink.
     ///
     /// Code: `data_unsupported_version`.
@@ -168,8 +207,10 @@ impl DataError {
         match self {
             Self::Locked { .. } => "data_locked",
             Self::Unwritable { .. } => "data_unwritable",
+            Self::NotAFile { .. } => "data_not_a_file",
             Self::Unreadable { .. } => "data_unreadable",
             Self::Corrupt { .. } => "data_corrupt",
+            Self::Inconsistent { .. } => "data_inconsistent",
             Self::UnsupportedVersion { .. } => "data_unsupported_version",
         }
     }
@@ -208,7 +249,21 @@ impl Journal {
             path: shown.clone(),
             reason: format!("{}: {e}", what.display()),
         };
+        let path = &resolve_links(path);
         let lock_path = lock_path(path);
+        // Before anything is opened: opening a pipe waits for its other
+        // end, and reading a device may never end.
+        for file in [path, lock_path.as_path()] {
+            match std::fs::metadata(file) {
+                Ok(meta) if !meta.is_file() => {
+                    return Err(DataError::NotAFile {
+                        path: shown,
+                        what: file.display().to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -368,6 +423,29 @@ impl Journal {
     }
 }
 
+/// The file `path` names, through any symbolic links: the lock is taken
+/// beside it, and a snapshot replaces it, not a link to it. A path that
+/// does not exist yet is resolved through its directory; one that cannot
+/// be resolved is kept as given (opening it then says what is wrong).
+fn resolve_links(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (
+        std::fs::symlink_metadata(path),
+        path.file_name(),
+        std::fs::canonicalize(dir),
+    ) {
+        // Missing (not a dangling link): the file is made in the real directory.
+        (Err(e), Some(name), Ok(dir)) if e.kind() == io::ErrorKind::NotFound => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// `<data file>.lock`, beside it.
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -435,6 +513,7 @@ fn replay(bytes: &[u8], shown: &str) -> Result<Replayed, DataError> {
             let mut data: BackendData =
                 serde_json::from_slice(bytes).map_err(|e| corrupt(e.line(), e.to_string()))?;
             data.version = BACKEND_DATA_VERSION;
+            check_consistent(&data, shown)?;
             return Ok(Replayed {
                 data,
                 valid_len: bytes.len() as u64,
@@ -462,12 +541,61 @@ fn replay(bytes: &[u8], shown: &str) -> Result<Replayed, DataError> {
         }
         at += end + 1;
     }
+    check_consistent(&data, shown)?;
     Ok(Replayed {
         data,
         valid_len: at as u64,
         snapshot_len: first_end.map_or(bytes.len(), |i| i + 1) as u64,
         rewrite: false,
     })
+}
+
+/// The largest count a data file may hold: far beyond any real use, and
+/// far enough below `u64::MAX` that counting on never overflows.
+const MAX_COUNT: u64 = i64::MAX as u64;
+
+/// Refuses data that would lose data later (see [`DataError::Inconsistent`]).
+fn check_consistent(data: &BackendData, shown: &str) -> Result<(), DataError> {
+    let inconsistent = |reason: String| DataError::Inconsistent {
+        path: shown.to_owned(),
+        reason,
+    };
+    for (name, count) in [
+        ("locations_created", data.locations_created),
+        ("readers_registered", data.readers_registered),
+        ("tokens_issued", data.tokens_issued),
+    ] {
+        if count > MAX_COUNT {
+            return Err(inconsistent(format!("{name} is {count}, over {MAX_COUNT}")));
+        }
+    }
+    // The number of an id the core would make (`tml_000042`: 42), if it is one.
+    let number = |id: &str, prefix: &str| {
+        let digits = id.strip_prefix(prefix)?;
+        let n = digits.parse::<u64>().ok()?;
+        (format!("{prefix}{n:06}") == id).then_some(n)
+    };
+    let (created, registered) = (data.locations_created, data.readers_registered);
+    if let Some(id) = data
+        .locations
+        .keys()
+        .find(|id| number(id, "tml_").is_some_and(|n| n > created))
+    {
+        return Err(inconsistent(format!(
+            "location {id} is numbered above the {created} locations created: the next one created would replace it"
+        )));
+    }
+    if let Some(reader) = data
+        .readers
+        .values()
+        .find(|r| number(&r.id, "tmr_").is_some_and(|n| n > registered))
+    {
+        return Err(inconsistent(format!(
+            "reader {} is numbered above the {registered} readers registered: a reader registered next would get its id too",
+            reader.id
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //!
 //! | status | `code` | when |
 //! |---|---|---|
-//! | 400 | `invalid_request` | a missing, empty, unknown, duplicate or too long field, a field that is not UTF-8 or holds a control character, a `Range` other than `bytes=N-` |
+//! | 400 | `invalid_request` | a missing, empty, unknown, duplicate or too long field, a field that is not UTF-8 or holds a control or bidirectional-formatting character, a `Range` other than `bytes=N-` |
 //! | 401 | `unauthorized` | no `Authorization: Bearer <key>` (the scheme in any case) or a wrong key |
 //! | 404 | `resource_missing` / `unknown_route` | an unknown id / path |
 //! | 405 | `method_not_allowed` | a known path with another method (the `Allow` header lists the right ones) |
@@ -29,6 +29,11 @@
 //! | 416 | `range_not_satisfiable` | an image asked for from past its end (`Content-Range: bytes */<size>`) |
 //! | 500 | `storage_failed`, `injected_failure`, ... | the data could not be saved (the message never names the file), an injected failure |
 //! | 503 | `backend_down` | the backend is switched down ([`FaultInjector::take_down`]) |
+//!
+//! The one exception is what actix-web's HTTP parser answers before there
+//! is a request to route, with no body, closing the connection: 400 for a
+//! head that does not parse, 431 for a head over its size limit, 408 for a
+//! head that does not arrive within [`ServerConfig::request_timeout`].
 //!
 //! Field lengths are bounded: [`super::MAX_TEXT_CHARS`] characters for
 //! names, address lines and labels, [`super::MAX_ID_CHARS`] for serial
@@ -143,7 +148,9 @@ impl ServerConfig {
         if self.secret_key.expose().trim().is_empty() {
             return Err(ServerError::EmptySecretKey);
         }
-        if self.secret_key.expose() == DEFAULT_SECRET_KEY && !self.listen.ip().is_loopback() {
+        // Canonical first: 127.0.0.1 as an IPv4-mapped IPv6 address
+        // (`::ffff:127.0.0.1`) is loopback too.
+        if self.secret_key.expose() == DEFAULT_SECRET_KEY && !self.listen.ip().to_canonical().is_loopback() {
             return Err(ServerError::DevelopmentKeyOffLoopback { addr: self.listen });
         }
         Ok(())

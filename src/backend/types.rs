@@ -156,7 +156,10 @@ pub const MAX_ID_CHARS: usize = 64;
 
 /// Refuses a field longer than `max` characters or holding a control
 /// character (a newline would forge lines in logs and human output, an ESC
-/// would reach a terminal raw).
+/// would reach a terminal raw) or a bidirectional-formatting one (U+202A to
+/// U+202E, U+2066 to U+2069: they reorder what a terminal shows), the same
+/// characters [`crate::reader::check_text`] refuses in text from files and
+/// readers.
 pub(crate) fn check_text(param: &str, value: &str, max: usize) -> Result<(), BackendError> {
     if value.chars().count() > max {
         return Err(BackendError::invalid(
@@ -164,10 +167,16 @@ pub(crate) fn check_text(param: &str, value: &str, max: usize) -> Result<(), Bac
             format!("Invalid {param}: longer than {max} characters"),
         ));
     }
-    if value.chars().any(char::is_control) {
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
         return Err(BackendError::invalid(
             param,
-            format!("Invalid {param}: contains a control character"),
+            format!(
+                "Invalid {param}: contains the control character U+{:04X}",
+                u32::from(c)
+            ),
         ));
     }
     Ok(())
