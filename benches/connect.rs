@@ -117,6 +117,10 @@ fn run(n: usize) -> Run {
             results.iter().find(|r| r.is_err())
         );
         assert_eq!(terminal.connected_readers().len(), n);
+        // Let what the connects set going settle (the reports that follow
+        // each answer, on their way between actors) before counting what
+        // stays.
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
         let retained = LIVE.load(Ordering::Relaxed).saturating_sub(before);
         Run {

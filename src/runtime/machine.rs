@@ -136,4 +136,9 @@ impl<O, T> Outbox<O, T> {
     pub fn steps(&self) -> &[Step<O, T>] {
         &self.steps
     }
+
+    /// How many steps it holds room for without allocating.
+    pub fn capacity(&self) -> usize {
+        self.steps.capacity()
+    }
 }

@@ -30,7 +30,7 @@ pub use machine::{EventName, Machine, Millis, Outbox, Step};
 pub use replay::{Divergence, ReplayError, ReplayOutcome, replay_machine};
 pub use shell::{
     Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, RestartIntensity, RestartPolicy,
-    virtual_time_system,
+    Stop, live_machine_actors, virtual_time_system,
 };
 pub use table::{MachineSpec, On, StateSpec, UndeclaredTransition};
 pub use trace::{

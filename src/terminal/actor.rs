@@ -4,7 +4,7 @@
 //! to the stream, the delegate and the view the synchronous queries read.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +45,23 @@ pub(crate) struct ReaderView {
 pub(crate) struct TerminalView {
     pub(crate) status: ConnectionStatus,
     pub(crate) readers: BTreeMap<SerialNumber, ReaderView>,
+    /// The last list a discovery reported…
     pub(crate) discovered: Vec<Reader>,
+    /// …less the readers connected since (taken out when read: removing
+    /// each from the list as it connects cost O(N) per connect, O(N²) for
+    /// N readers connected at once).
+    pub(crate) connected_since_listed: HashSet<SerialNumber>,
+}
+
+impl TerminalView {
+    /// The readers the last discovery listed that are not connected since.
+    pub(crate) fn discovered_readers(&self) -> Vec<Reader> {
+        self.discovered
+            .iter()
+            .filter(|r| !self.connected_since_listed.contains(&r.serial_number))
+            .cloned()
+            .collect()
+    }
 }
 
 /// What the hub's effects need: the boundaries, and where answers and
@@ -109,8 +125,7 @@ impl HubEffects {
                     }
                 }
                 TerminalEvent::Connected { reader, location } => {
-                    view.discovered
-                        .retain(|r| r.serial_number != reader.serial_number);
+                    view.connected_since_listed.insert(reader.serial_number.clone());
                     view.readers.insert(
                         reader.serial_number.clone(),
                         ReaderView {
@@ -120,7 +135,10 @@ impl HubEffects {
                         },
                     );
                 }
-                TerminalEvent::DiscoveredReadersUpdated { readers } => view.discovered = readers.clone(),
+                TerminalEvent::DiscoveredReadersUpdated { readers } => {
+                    view.discovered = readers.clone();
+                    view.connected_since_listed.clear();
+                }
                 TerminalEvent::BatteryLevelReported {
                     serial_number,
                     battery,

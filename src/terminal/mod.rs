@@ -760,7 +760,7 @@ impl Terminal {
 
     /// The readers the running (or last) discovery lists.
     pub fn discovered_readers(&self) -> Vec<Reader> {
-        lock(&self.view).discovered.clone()
+        lock(&self.view).discovered_readers()
     }
 
     async fn call(&self, input: impl FnOnce(CallId) -> TerminalInput) -> Result<CallOutcome, TerminalError> {
