@@ -25,6 +25,7 @@ fn turnstile_trace(inputs: usize) -> String {
         RecordBody::Started {
             machine: "turnstile".into(),
             state: machine.state().into(),
+            seed: None,
         },
     );
     let mut outbox = Outbox::default();

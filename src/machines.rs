@@ -70,6 +70,7 @@ pub fn replay_parameters(
     let reboot_timer = serde_json::json!({ "policy": reboot });
     let updater = serde_json::json!({ "policy": updates });
     ReplayParameters {
+        link_model: None,
         restart_intensity: restarts,
         machines: [
             ("reconnect".to_owned(), reconnect),
@@ -92,6 +93,14 @@ pub fn default_replay_parameters() -> ReplayParameters {
         &UpdaterPolicy::default(),
         RestartLimits::default(),
     )
+}
+
+/// [`default_replay_parameters`] of a run over simulated readers: the
+/// header records the link model they were reached through as well.
+pub fn simulated_replay_parameters(link: &crate::transport::sim::LinkModel) -> ReplayParameters {
+    // A LinkModel is numbers and options: it always serializes.
+    let link = serde_json::to_value(link).unwrap_or(Value::Null);
+    default_replay_parameters().with_link_model(link)
 }
 
 /// Replays one actor of `trace` with the machine its `started` record
@@ -178,7 +187,9 @@ fn session_reader(trace: &Trace, actor: &str) -> Result<Reader, ReplayError> {
     })
 }
 
-/// A reconnect supervisor's seed and policy, from the header.
+/// A reconnect supervisor's seed and policy: the seed from its `started`
+/// record (version 3 on) or, in an older trace, derived from the run's
+/// seed by the header's seed rule; the policy from the header.
 fn reconnect_parameters(trace: &Trace, actor: &str) -> Result<(u64, ReconnectPolicy), ReplayError> {
     let missing = |what: String| ReplayError::MissingParameters {
         actor: actor.to_owned(),
@@ -194,6 +205,26 @@ fn reconnect_parameters(trace: &Trace, actor: &str) -> Result<(u64, ReconnectPol
     let Some(params) = replay.machines.get("reconnect") else {
         return Err(missing("`replay.machines.reconnect`".into()));
     };
+    let policy = params
+        .get("policy")
+        .ok_or_else(|| missing("`replay.machines.reconnect.policy`".into()))
+        .and_then(|p| {
+            serde_json::from_value::<ReconnectPolicy>(p.clone())
+                .map_err(|e| missing(format!("a valid `replay.machines.reconnect.policy` ({e})")))
+        })?;
+    if trace.header.version >= 3 {
+        let recorded = trace.actor(actor).find_map(|r| match &r.body {
+            crate::runtime::RecordBody::Started { seed, .. } => Some(*seed),
+            _ => None,
+        });
+        return match recorded.flatten() {
+            Some(seed) => Ok((seed, policy)),
+            None => Err(missing(
+                "the supervisor's seed (the `seed` of its `started` record, which version 3 traces carry)"
+                    .into(),
+            )),
+        };
+    }
     match params.get("seed_rule").and_then(Value::as_str) {
         Some(RECONNECT_SEED_RULE) => {}
         Some(other) => {
@@ -203,13 +234,6 @@ fn reconnect_parameters(trace: &Trace, actor: &str) -> Result<(u64, ReconnectPol
         }
         None => return Err(missing("`replay.machines.reconnect.seed_rule`".into())),
     }
-    let policy = params
-        .get("policy")
-        .ok_or_else(|| missing("`replay.machines.reconnect.policy`".into()))
-        .and_then(|p| {
-            serde_json::from_value::<ReconnectPolicy>(p.clone())
-                .map_err(|e| missing(format!("a valid `replay.machines.reconnect.policy` ({e})")))
-        })?;
     let serial = actor.strip_prefix("reconnect:").ok_or_else(|| {
         missing(format!(
             "a serial number: actor `{actor}` is not named `reconnect:<serial>`"

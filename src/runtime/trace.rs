@@ -25,7 +25,7 @@ use super::machine::Millis;
 pub const TRACE_FORMAT: &str = "readerlink-trace";
 /// The trace format version this code writes. It reads every version from
 /// [`OLDEST_TRACE_VERSION`] to this one (`docs/traces.md` has the rules).
-pub const TRACE_VERSION: u32 = 2;
+pub const TRACE_VERSION: u32 = 3;
 /// The oldest trace format version this code still reads.
 pub const OLDEST_TRACE_VERSION: u32 = 1;
 /// The longest line a trace may hold, newline excluded: 1 MiB. Readers stop
@@ -90,6 +90,22 @@ pub struct ReplayParameters {
     /// replay reads (`docs/traces.md` lists them). Machines built from
     /// nothing (`Connection::new()`) have no entry.
     pub machines: std::collections::BTreeMap<String, Value>,
+    /// The simulated link the run's transport modelled (MTU, connection
+    /// interval, loss), in the transport's own form; version 3 on. Absent
+    /// for a run over a real link, or one whose writer did not say.
+    /// Per-actor replay does not need it (machines see only what the link
+    /// delivered, which the trace holds); it says what the timings in the
+    /// trace were measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_model: Option<Value>,
+}
+
+impl ReplayParameters {
+    /// The same parameters, recording the simulated link the run used.
+    pub fn with_link_model(mut self, link_model: Value) -> Self {
+        self.link_model = Some(link_model);
+        self
+    }
 }
 
 /// A restart intensity as a trace records it: at most `max_restarts`
@@ -138,6 +154,12 @@ pub enum RecordBody {
         machine: String,
         /// Its initial state.
         state: String,
+        /// The seed the machine's random choices come from, for a machine
+        /// that makes any (a reconnect supervisor's jitter); version 3 on.
+        /// Recorded here, not in the header, because such a machine is
+        /// built when its actor starts, after the header was written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
     },
     /// A machine input was delivered.
     Input {
@@ -198,7 +220,7 @@ pub enum RecordBody {
 /// `actor` and `kind`: what the strict reader names an unknown kind or
 /// field against (and what `docs/trace.schema.json` declares).
 pub const RECORD_KINDS: &[(&str, &[&str])] = &[
-    ("started", &["machine", "state"]),
+    ("started", &["machine", "state", "seed"]),
     ("input", &["source", "event", "input"]),
     ("transition", &["event", "from", "to"]),
     ("output", &["output"]),
@@ -219,6 +241,8 @@ enum WireRecord {
         actor: String,
         machine: String,
         state: String,
+        #[serde(default)]
+        seed: Option<u64>,
     },
     Input {
         seq: u64,
@@ -282,7 +306,8 @@ impl From<WireRecord> for Record {
                 actor,
                 machine,
                 state,
-            } => (seq, t_ms, actor, B::Started { machine, state }),
+                seed,
+            } => (seq, t_ms, actor, B::Started { machine, state, seed }),
             WireRecord::Input {
                 seq,
                 t_ms,
@@ -1028,6 +1053,16 @@ impl<R: BufRead> TraceReader<R> {
                 found: record.t_ms,
             });
         }
+        if let RecordBody::Started { seed: Some(_), .. } = record.body
+            && self.header.version < 3
+        {
+            // A field is valid only from the version that introduced it.
+            return Err(TraceError::UnknownField {
+                line,
+                kind: "started".into(),
+                field: "seed".into(),
+            });
+        }
         if let RecordBody::Started { .. } = record.body {
             if !self.started.contains(&record.actor) {
                 if self.started.len() >= MAX_ACTORS {
@@ -1157,6 +1192,11 @@ fn parse_header(line: &str, maybe_cut: bool) -> Result<TraceHeader, TraceError> 
     if version < 2 && value.get("replay").is_some() {
         return Err(bad("`replay` is a version 2 field, in a version 1 header".into()));
     }
+    if version < 3 && value.get("replay").and_then(|r| r.get("link_model")).is_some() {
+        return Err(bad(format!(
+            "`replay.link_model` is a version 3 field, in a version {version} header"
+        )));
+    }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
@@ -1174,6 +1214,7 @@ mod tests {
         let started = |machine: &str| RecordBody::Started {
             machine: machine.into(),
             state: "idle".into(),
+            seed: None,
         };
         tracer.record(0, "scanner", started("scanner"));
         tracer.record(0, "terminal", started("terminal"));
