@@ -2,15 +2,50 @@
 //! record with a virtual timestamp, under a versioned header.
 //!
 //! ```text
-//! {"format":"readerlink-trace","version":1,"seed":7,"config":{..},"created_by":"readerlink 0.1.0"}
+//! {"format":"readerlink-trace","version":3,"seed":7,"config":{..},"created_by":"readerlink 0.1.0","replay":{..}}
 //! {"seq":1,"t_ms":0,"actor":"turnstile","kind":"started","machine":"turnstile","state":"locked"}
 //! {"seq":2,"t_ms":0,"actor":"turnstile","kind":"input","source":"app","event":"CoinInserted","input":"CoinInserted"}
 //! {"seq":3,"t_ms":0,"actor":"turnstile","kind":"transition","event":"CoinInserted","from":"locked","to":"waiting_for_push"}
 //! ```
 //!
+//! # What a trace holds
+//!
+//! The header ([`TraceHeader`]) names the format and its version, the
+//! run's seed, and in `replay` ([`ReplayParameters`]) whatever else a
+//! replay needs to build each machine as the run did: the restart
+//! intensity, each machine's policy by machine name, and the simulated
+//! link model when there was one. A machine that makes random choices is
+//! built after the header is written (a reader's reconnect supervisor, when
+//! the reader first connects), so its seed goes in its own `started`
+//! record ([`RecordBody::Started`]`::seed`, from version 3), which is
+//! where replay takes it from.
+//!
 //! Messages between actors are recorded where they are delivered: an
 //! `input` record whose `source` is `actor:<id>`. Secrets never reach a
 //! trace: they are typed [`crate::secret::Secret`], which serializes redacted.
+//!
+//! # Reading
+//!
+//! [`TraceReader`] reads a trace one line at a time and validates as it
+//! goes: a line is at most [`MAX_LINE_BYTES`] (1 MiB), and a longer one
+//! stops the reader with [`TraceError::LineTooLong`] before it is buffered,
+//! so a file of any size, or an endless one, is read in bounded memory.
+//! Records are strict: an unknown `kind`, an unknown field (or a field the
+//! trace's version does not have), an actor referenced before its
+//! `started` record, a gap in `seq` or a clock going backwards is a
+//! [`TraceError`] with a stable code naming the line. [`Trace`] keeps a
+//! whole trace in memory for replay and the tools that need it.
+//!
+//! # Versions
+//!
+//! This code writes [`TRACE_VERSION`] and reads every version from
+//! [`OLDEST_TRACE_VERSION`]. Because reading is strict, any addition to the
+//! format is a new version; a field is accepted only from the version that
+//! introduced it; and what an older trace lacks is not guessed: whoever
+//! needs it (replay) refuses with a typed error saying what is missing.
+//! Payloads (`input`, `output`, `timer`) are the machines' own serde types
+//! and follow the machines, not the format version. `docs/traces.md` is the
+//! full reference and `docs/trace.schema.json` its JSON Schema.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
