@@ -468,9 +468,9 @@ impl<B: Serialize + Send> DeferredBody for B {
     }
 }
 
-/// Appends one record line to `out`: `{"seq":..,"t_ms":..,"actor":..,` then
+/// Appends one record line to `out`: `{"seq":..,"t_ms":..,"actor":..` then
 /// the body's own fields (the body serializes as an object whose opening
-/// brace is dropped), then a newline.
+/// brace is turned into a comma), then a newline.
 fn write_record(
     out: &mut Vec<u8>,
     seq: u64,
@@ -485,11 +485,12 @@ fn write_record(
     out.extend_from_slice(number.format(t_ms).as_bytes());
     out.extend_from_slice(b",\"actor\":");
     serde_json::to_writer(&mut *out, actor)?;
-    out.push(b',');
     let body_start = out.len();
     body.write_json(out)?;
-    if out.get(body_start) == Some(&b'{') {
-        out.remove(body_start);
+    // The body's opening brace becomes the comma after `actor`: one byte
+    // written in place rather than the whole body moved back by one.
+    if let Some(brace @ b'{') = out.get_mut(body_start) {
+        *brace = b',';
     }
     out.push(b'\n');
     Ok(())
