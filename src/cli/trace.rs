@@ -13,19 +13,24 @@ use crate::runtime::{Millis, ReplayOutcome, Trace, TraceReader, fmt_ms};
 /// The `readerlink trace` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
-    /// Validate a trace file strictly: header and format version, each
-    /// line at most 1 MiB, every record (no unknown kind or field), the
+    /// Validate a trace file strictly, naming the first bad line.
+    ///
+    /// Checks the header and format version, each line at most 1 MiB, every record (no unknown kind or field), the
     /// sequence numbers, the clock, and no actor referenced before its
     /// `started` record. Streams the file. Exits 1 naming the first bad line.
     Check {
         /// The trace (JSON Lines).
         file: PathBuf,
     },
-    /// Print the timeline (virtual time, seq, actor, what happened), or
-    /// with --mermaid a Mermaid sequenceDiagram of the messages between
-    /// actors and the outside.
+    /// Print the timeline, or a Mermaid sequence diagram (--mermaid).
+    ///
+    /// The timeline has one line per record: virtual time, seq, actor,
+    /// what happened. With --mermaid: a Mermaid sequenceDiagram of the
+    /// messages between actors and the outside.
     Show(ShowArgs),
-    /// Compare two traces of the same run record by record: exit 0 when
+    /// Name the first record where two traces differ.
+    ///
+    /// Compares two traces of the same run record by record: exit 0 when
     /// identical, 1 naming the first divergence (seq, actor, virtual time,
     /// A's record vs B's).
     Diff {
@@ -37,8 +42,10 @@ pub enum TraceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Count: records per kind and per actor, transitions per machine, the
-    /// time span, bytes per record.
+    /// Count records per kind and actor, transitions per machine, time, bytes.
+    ///
+    /// Records per kind and per actor, transitions per machine, the time
+    /// span, bytes per record.
     Stats {
         /// The trace.
         file: PathBuf,
@@ -46,7 +53,9 @@ pub enum TraceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replay actors from the trace: each actor's machine, named by its
+    /// Replay each actor's machine from the trace and compare every step.
+    ///
+    /// Each actor's machine, named by its
     /// `started` record and built as the header (and, for a seeded machine,
     /// its `started` record) says, is fed the recorded inputs and its every
     /// step compared. Exits 0 with a one-line summary when every step is
