@@ -37,6 +37,29 @@ fn every_actor_of_every_example_scenario_and_of_a_demo_like_run_replays() {
 }
 
 #[test]
+fn replaying_many_actors_at_once_gives_each_its_own_outcome() {
+    let text = scenario_trace("link_lost_and_reconnection");
+    let trace = Trace::parse(&text).unwrap();
+    let mut actors = trace.started_actors();
+    actors.push("nobody");
+    let outcomes = trace.replay_actors(actors.iter().copied());
+    assert_eq!(outcomes.len(), actors.len());
+    for (actor, outcome) in outcomes {
+        match (actor, outcome) {
+            ("nobody", Err(e)) => assert_eq!(e.code(), "replay_unknown_actor"),
+            (actor, Ok(ReplayOutcome::Reproduced { inputs, steps })) => {
+                assert_eq!(
+                    trace.replay_actor(actor).unwrap(),
+                    ReplayOutcome::Reproduced { inputs, steps },
+                    "{actor}"
+                );
+            }
+            (actor, other) => panic!("{actor}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn the_supervisor_replays_with_its_derived_seed_and_not_with_the_run_seed() {
     let trace = Trace::parse(&scenario_trace("powered_off_during_reconnection")).unwrap();
     let actor = "reconnect:STRM2-0001";

@@ -243,10 +243,9 @@ fn replay(file: &Path, actors: Vec<String>, json: bool, verbose: bool) -> Result
     };
     let (mut inputs, mut steps) = (0, 0);
     let mut divergences = Vec::new();
-    for actor in &actors {
-        let outcome = trace
-            .replay_actor(actor)
-            .map_err(|e| CliError::Other(format!("{}: {e} [{}]", file.display(), e.code())))?;
+    for (actor, outcome) in trace.replay_actors(actors.iter().map(String::as_str)) {
+        let outcome =
+            outcome.map_err(|e| CliError::Other(format!("{}: {e} [{}]", file.display(), e.code())))?;
         match outcome {
             ReplayOutcome::Reproduced { inputs: i, steps: s } => {
                 inputs += i;

@@ -214,6 +214,17 @@ pub fn replay_machine<M: Machine>(
     fresh: impl Fn() -> M,
 ) -> Result<ReplayOutcome, ReplayError> {
     let records: Vec<&Record> = trace.actor(actor).collect();
+    replay_records(actor, &records, fresh)
+}
+
+/// [`replay_machine`] on `actor`'s records, already picked out of the
+/// trace in order (see [`Trace::records_by_actor`]): replaying every
+/// actor of a large trace then reads it once, not once per actor.
+pub fn replay_records<M: Machine>(
+    actor: &str,
+    records: &[&Record],
+    fresh: impl Fn() -> M,
+) -> Result<ReplayOutcome, ReplayError> {
     let Some(first) = records.first() else {
         return Err(ReplayError::UnknownActor(actor.to_owned()));
     };

@@ -1197,6 +1197,15 @@ impl Trace {
         self.records.iter().filter(move |r| r.actor == actor)
     }
 
+    /// Every actor's records, in trace order, picked out in one pass.
+    pub fn records_by_actor(&self) -> std::collections::HashMap<&str, Vec<&Record>> {
+        let mut by_actor: std::collections::HashMap<&str, Vec<&Record>> = std::collections::HashMap::new();
+        for record in &self.records {
+            by_actor.entry(record.actor.as_str()).or_default().push(record);
+        }
+        by_actor
+    }
+
     /// The actors the trace speaks of, in order of first appearance.
     pub fn actors(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
