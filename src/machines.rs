@@ -9,7 +9,7 @@ use crate::reader::Reader;
 use crate::reboot::RebootPolicy;
 use crate::reconnect::{ReconnectPolicy, supervisor_seed};
 use crate::runtime::trace::{ReplayParameters, RestartLimits};
-use crate::runtime::{MachineSpec, ReplayError, ReplayOutcome, Trace, Vocabulary, replay_machine};
+use crate::runtime::{MachineSpec, Record, ReplayError, ReplayOutcome, Trace, Vocabulary, replay_records};
 use crate::updater::UpdaterPolicy;
 
 /// One machine as the registry knows it.
@@ -70,6 +70,7 @@ pub fn replay_parameters(
     let reboot_timer = serde_json::json!({ "policy": reboot });
     let updater = serde_json::json!({ "policy": updates });
     ReplayParameters {
+        link_model: None,
         restart_intensity: restarts,
         machines: [
             ("reconnect".to_owned(), reconnect),
@@ -94,35 +95,54 @@ pub fn default_replay_parameters() -> ReplayParameters {
     )
 }
 
+/// [`default_replay_parameters`] of a run over simulated readers: the
+/// header records the link model they were reached through as well.
+pub fn simulated_replay_parameters(link: &crate::transport::sim::LinkModel) -> ReplayParameters {
+    // A LinkModel is numbers and options: it always serializes.
+    let link = serde_json::to_value(link).unwrap_or(Value::Null);
+    default_replay_parameters().with_link_model(link)
+}
+
 /// Replays one actor of `trace` with the machine its `started` record
 /// names, built as the header says the run built it. No Rust to write:
 /// this is what [`Trace::replay_actor`] and `readerlink trace replay` run.
 pub fn replay_actor(trace: &Trace, actor: &str) -> Result<ReplayOutcome, ReplayError> {
-    let machine = match trace.actor(actor).next().map(|r| &r.body) {
+    let records: Vec<&Record> = trace.actor(actor).collect();
+    replay_actor_records(trace, actor, &records)
+}
+
+/// [`replay_actor`] on the actor's records, already picked out of `trace`
+/// in order.
+fn replay_actor_records(
+    trace: &Trace,
+    actor: &str,
+    records: &[&Record],
+) -> Result<ReplayOutcome, ReplayError> {
+    let machine = match records.first().map(|r| &r.body) {
         None => return Err(ReplayError::UnknownActor(actor.to_owned())),
         Some(crate::runtime::RecordBody::Started { machine, .. }) => machine.as_str(),
         Some(_) => return Err(ReplayError::NotStarted(actor.to_owned())),
     };
     match machine {
-        "turnstile" => replay_machine(trace, actor, crate::runtime::example::Turnstile::new),
-        "scanner" => replay_machine(trace, actor, crate::scanner::Scanner::new),
-        "connection" => replay_machine(trace, actor, crate::connection::Connection::new),
-        "terminal" => replay_machine(trace, actor, crate::terminal::Hub::new),
+        "turnstile" => replay_records(actor, records, crate::runtime::example::Turnstile::new),
+        "scanner" => replay_records(actor, records, crate::scanner::Scanner::new),
+        "connection" => replay_records(actor, records, crate::connection::Connection::new),
+        "terminal" => replay_records(actor, records, crate::terminal::Hub::new),
         "reconnect" => {
-            let (seed, policy) = reconnect_parameters(trace, actor)?;
-            replay_machine(trace, actor, || crate::reconnect::Reconnect::new(seed, policy))
+            let (seed, policy) = reconnect_parameters(trace, actor, records)?;
+            replay_records(actor, records, || crate::reconnect::Reconnect::new(seed, policy))
         }
         "reboot_timer" => {
             let policy: RebootPolicy = header_parameter(trace, actor, "reboot_timer", "policy")?;
-            replay_machine(trace, actor, || crate::reboot::RebootTimer::new(policy))
+            replay_records(actor, records, || crate::reboot::RebootTimer::new(policy))
         }
         "updater" => {
             let policy: UpdaterPolicy = header_parameter(trace, actor, "updater", "policy")?;
-            replay_machine(trace, actor, || crate::updater::Updater::new(policy))
+            replay_records(actor, records, || crate::updater::Updater::new(policy))
         }
         "session" => {
-            let reader = session_reader(trace, actor)?;
-            replay_machine(trace, actor, || crate::session::Session::new(reader.clone()))
+            let reader = session_reader(actor, records)?;
+            replay_records(actor, records, || crate::session::Session::new(reader.clone()))
         }
         other => Err(ReplayError::UnknownMachine {
             actor: actor.to_owned(),
@@ -162,8 +182,8 @@ fn header_parameter<T: serde::de::DeserializeOwned>(
 /// reader of the request that needs it, and the session's own first
 /// input that names a reader (its `ConnectRequested`) carries that same
 /// reader, which the session takes as its own on arrival.
-fn session_reader(trace: &Trace, actor: &str) -> Result<Reader, ReplayError> {
-    let named = trace.actor(actor).find_map(|r| match &r.body {
+fn session_reader(actor: &str, records: &[&Record]) -> Result<Reader, ReplayError> {
+    let named = records.iter().find_map(|r| match &r.body {
         crate::runtime::RecordBody::Input { input, .. } => input
             .as_object()
             .and_then(|variant| variant.values().next())
@@ -178,8 +198,14 @@ fn session_reader(trace: &Trace, actor: &str) -> Result<Reader, ReplayError> {
     })
 }
 
-/// A reconnect supervisor's seed and policy, from the header.
-fn reconnect_parameters(trace: &Trace, actor: &str) -> Result<(u64, ReconnectPolicy), ReplayError> {
+/// A reconnect supervisor's seed and policy: the seed from its `started`
+/// record (version 3 on) or, in an older trace, derived from the run's
+/// seed by the header's seed rule; the policy from the header.
+fn reconnect_parameters(
+    trace: &Trace,
+    actor: &str,
+    records: &[&Record],
+) -> Result<(u64, ReconnectPolicy), ReplayError> {
     let missing = |what: String| ReplayError::MissingParameters {
         actor: actor.to_owned(),
         machine: "reconnect".to_owned(),
@@ -194,6 +220,26 @@ fn reconnect_parameters(trace: &Trace, actor: &str) -> Result<(u64, ReconnectPol
     let Some(params) = replay.machines.get("reconnect") else {
         return Err(missing("`replay.machines.reconnect`".into()));
     };
+    let policy = params
+        .get("policy")
+        .ok_or_else(|| missing("`replay.machines.reconnect.policy`".into()))
+        .and_then(|p| {
+            serde_json::from_value::<ReconnectPolicy>(p.clone())
+                .map_err(|e| missing(format!("a valid `replay.machines.reconnect.policy` ({e})")))
+        })?;
+    if trace.header.version >= 3 {
+        let recorded = records.iter().find_map(|r| match &r.body {
+            crate::runtime::RecordBody::Started { seed, .. } => Some(*seed),
+            _ => None,
+        });
+        return match recorded.flatten() {
+            Some(seed) => Ok((seed, policy)),
+            None => Err(missing(
+                "the supervisor's seed (the `seed` of its `started` record, which version 3 traces carry)"
+                    .into(),
+            )),
+        };
+    }
     match params.get("seed_rule").and_then(Value::as_str) {
         Some(RECONNECT_SEED_RULE) => {}
         Some(other) => {
@@ -203,13 +249,6 @@ fn reconnect_parameters(trace: &Trace, actor: &str) -> Result<(u64, ReconnectPol
         }
         None => return Err(missing("`replay.machines.reconnect.seed_rule`".into())),
     }
-    let policy = params
-        .get("policy")
-        .ok_or_else(|| missing("`replay.machines.reconnect.policy`".into()))
-        .and_then(|p| {
-            serde_json::from_value::<ReconnectPolicy>(p.clone())
-                .map_err(|e| missing(format!("a valid `replay.machines.reconnect.policy` ({e})")))
-        })?;
     let serial = actor.strip_prefix("reconnect:").ok_or_else(|| {
         missing(format!(
             "a serial number: actor `{actor}` is not named `reconnect:<serial>`"
@@ -246,6 +285,25 @@ impl Trace {
     /// ```
     pub fn replay_actor(&self, actor: &str) -> Result<ReplayOutcome, ReplayError> {
         replay_actor(self, actor)
+    }
+
+    /// Replays each of `actors` as [`Trace::replay_actor`] does, reading
+    /// the trace once for all of them: the outcomes, in the order given.
+    pub fn replay_actors<'a>(
+        &self,
+        actors: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&'a str, Result<ReplayOutcome, ReplayError>)> {
+        let by_actor = self.records_by_actor();
+        actors
+            .into_iter()
+            .map(|actor| {
+                let outcome = match by_actor.get(actor) {
+                    Some(records) => replay_actor_records(self, actor, records),
+                    None => Err(ReplayError::UnknownActor(actor.to_owned())),
+                };
+                (actor, outcome)
+            })
+            .collect()
     }
 
     /// The actors with a `started` record, in the order they started: the

@@ -210,6 +210,54 @@ fn an_endless_line_is_refused_at_the_bound_without_reading_on() {
 }
 
 #[test]
+fn a_reader_of_zeros_or_a_valid_start_then_10_gib_of_zeros_stops_at_the_bound() {
+    use std::io::Read as _;
+    // Zeros as the header: refused within the first MiB.
+    let zeros = std::io::repeat(0).take(10 << 30);
+    let error = readerlink::runtime::TraceReader::new(std::io::BufReader::new(zeros), "zeros")
+        .err()
+        .expect("zeros are no header");
+    assert_eq!((error.code(), error.line()), ("trace_line_too_long", Some(1)));
+
+    // A valid header and record, then 10 GiB without a newline: the reader
+    // stops at line 3 having read about a MiB of it, not 10 GiB.
+    let start = lines(&[HEADER, R1]);
+    let mut consumed = 0u64;
+    let tail = std::io::repeat(0).take(10 << 30);
+    let input = std::io::BufReader::new(std::io::Read::chain(start.as_bytes(), tail));
+    let counted = Counting(input, &mut consumed);
+    let mut reader = readerlink::runtime::TraceReader::new(counted, "zeros").unwrap();
+    assert!(reader.next_record().unwrap().is_some());
+    let error = reader.next_record().unwrap_err();
+    assert_eq!((error.code(), error.line()), ("trace_line_too_long", Some(3)));
+    assert_eq!(reader.next_record().unwrap(), None, "the reader stops there");
+    drop(reader);
+    assert!(
+        consumed < 2 * MAX_LINE_BYTES as u64 + start.len() as u64,
+        "read {consumed} bytes"
+    );
+}
+
+/// A `BufRead` that counts the bytes its reader took.
+struct Counting<'a, R>(R, &'a mut u64);
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for Counting<'_, R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.0.fill_buf()
+    }
+    fn consume(&mut self, amount: usize) {
+        *self.1 += amount as u64;
+        self.0.consume(amount);
+    }
+}
+
+#[test]
 fn trace_check_of_dev_zero_exits_1_naming_the_line_too_long() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_readerlink"))
         .args(["trace", "check", "/dev/zero"])

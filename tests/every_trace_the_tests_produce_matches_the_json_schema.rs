@@ -171,6 +171,7 @@ fn every_line_of_every_trace_produced_here_matches_the_schema() {
         RecordBody::Started {
             machine: "fragile".into(),
             state: "running".into(),
+            seed: Some(9),
         },
     );
     tracer.record(

@@ -85,7 +85,7 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
         serde_json::json!({ "command": "demo", "backend": url, "fleet": fleet.readers.iter().map(|r| r.serial.as_str()).collect::<Vec<_>>() }),
     )
     // The demo's terminal runs with the default policies: say so, for replay.
-    .with_replay(crate::machines::default_replay_parameters());
+    .with_replay(crate::machines::simulated_replay_parameters(&fleet.link));
     let tracer = Tracer::file(header, &trace_path).map_err(|source| CliError::Io {
         path: trace_path.display().to_string(),
         source,

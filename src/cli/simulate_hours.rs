@@ -42,7 +42,7 @@ pub fn run(
         Some(path) => {
             // The world runs a terminal with the default policies: say so, for replay.
             let header = TraceHeader::new(seed, serde_json::json!({ "command": "simulate", "hours": hours }))
-                .with_replay(crate::machines::default_replay_parameters());
+                .with_replay(crate::machines::simulated_replay_parameters(&fleet.link));
             Tracer::file(header, path).map_err(|source| CliError::Io {
                 path: path.display().to_string(),
                 source,

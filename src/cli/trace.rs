@@ -13,19 +13,24 @@ use crate::runtime::{Millis, ReplayOutcome, Trace, TraceReader, fmt_ms};
 /// The `readerlink trace` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
-    /// Validate a trace file strictly: header and format version, each
-    /// line at most 1 MiB, every record (no unknown kind or field), the
+    /// Validate a trace file strictly, naming the first bad line.
+    ///
+    /// Checks the header and format version, each line at most 1 MiB, every record (no unknown kind or field), the
     /// sequence numbers, the clock, and no actor referenced before its
     /// `started` record. Streams the file. Exits 1 naming the first bad line.
     Check {
         /// The trace (JSON Lines).
         file: PathBuf,
     },
-    /// Print the timeline (virtual time, seq, actor, what happened), or
-    /// with --mermaid a Mermaid sequenceDiagram of the messages between
-    /// actors and the outside.
+    /// Print the timeline, or a Mermaid sequence diagram (--mermaid).
+    ///
+    /// The timeline has one line per record: virtual time, seq, actor,
+    /// what happened. With --mermaid: a Mermaid sequenceDiagram of the
+    /// messages between actors and the outside.
     Show(ShowArgs),
-    /// Compare two traces of the same run record by record: exit 0 when
+    /// Name the first record where two traces differ.
+    ///
+    /// Compares two traces of the same run record by record: exit 0 when
     /// identical, 1 naming the first divergence (seq, actor, virtual time,
     /// A's record vs B's).
     Diff {
@@ -37,8 +42,10 @@ pub enum TraceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Count: records per kind and per actor, transitions per machine, the
-    /// time span, bytes per record.
+    /// Count records per kind and actor, transitions per machine, time, bytes.
+    ///
+    /// Records per kind and per actor, transitions per machine, the time
+    /// span, bytes per record.
     Stats {
         /// The trace.
         file: PathBuf,
@@ -46,19 +53,28 @@ pub enum TraceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replay actors from the trace: each actor's machine, named by its
-    /// `started` record and built as the header says, is fed the recorded
-    /// inputs and its every step compared. Exits 1 at a divergence, naming
-    /// the first differing record and the input that caused it.
+    /// Replay each actor's machine from the trace and compare every step.
+    ///
+    /// Each actor's machine, named by its
+    /// `started` record and built as the header (and, for a seeded machine,
+    /// its `started` record) says, is fed the recorded inputs and its every
+    /// step compared. Exits 0 with a one-line summary when every step is
+    /// identical; exits 1 at a divergence, naming the first differing
+    /// record (actor, seq, virtual time, recorded vs replayed), the input
+    /// that caused it, and the actor's records around it.
     Replay {
         /// The trace.
         file: PathBuf,
         /// Only this actor (repeatable). Default: every started actor.
         #[arg(long = "actor", value_name = "ID")]
         actors: Vec<String>,
-        /// Print one JSON object per actor.
+        /// Print one JSON object per actor (a divergence with its records
+        /// around it) and no summary.
         #[arg(long)]
         json: bool,
+        /// Also print one line per actor reproduced.
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -121,7 +137,12 @@ pub fn run(command: TraceCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        TraceCommand::Replay { file, actors, json } => replay(&file, actors, json),
+        TraceCommand::Replay {
+            file,
+            actors,
+            json,
+            verbose,
+        } => replay(&file, actors, json, verbose),
     }
 }
 
@@ -208,52 +229,90 @@ fn diff(a: &Path, b: &Path, json: bool) -> Result<(), CliError> {
     }
 }
 
-fn replay(file: &Path, actors: Vec<String>, json: bool) -> Result<(), CliError> {
+/// How many of the diverging actor's records `trace replay` prints before
+/// the divergence's cause and after the differing record.
+const CONTEXT_BEFORE: usize = 3;
+const CONTEXT_AFTER: usize = 2;
+
+fn replay(file: &Path, actors: Vec<String>, json: bool, verbose: bool) -> Result<(), CliError> {
     let trace = Trace::read_file(file).map_err(bad_trace(file))?;
     let actors: Vec<String> = if actors.is_empty() {
         trace.started_actors().into_iter().map(str::to_owned).collect()
     } else {
         actors
     };
-    let mut diverged = 0;
-    for actor in &actors {
-        let outcome = trace
-            .replay_actor(actor)
-            .map_err(|e| CliError::Other(format!("{}: {e} [{}]", file.display(), e.code())))?;
-        match (&outcome, json) {
-            (ReplayOutcome::Reproduced { inputs, steps }, false) => {
-                println!("{actor}: reproduced ({inputs} inputs, {steps} steps)");
+    let (mut inputs, mut steps) = (0, 0);
+    let mut divergences = Vec::new();
+    for (actor, outcome) in trace.replay_actors(actors.iter().map(String::as_str)) {
+        let outcome =
+            outcome.map_err(|e| CliError::Other(format!("{}: {e} [{}]", file.display(), e.code())))?;
+        match outcome {
+            ReplayOutcome::Reproduced { inputs: i, steps: s } => {
+                inputs += i;
+                steps += s;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"actor": actor, "outcome": "reproduced", "inputs": i, "steps": s})
+                    );
+                } else if verbose {
+                    println!("{actor}: reproduced ({i} inputs, {s} steps)");
+                }
             }
-            (ReplayOutcome::Diverged(d), false) => {
-                diverged += 1;
-                println!("{d}");
-            }
-            (ReplayOutcome::Reproduced { inputs, steps }, true) => println!(
+            ReplayOutcome::Diverged(d) => divergences.push(d),
+        }
+    }
+    // The first divergence in the trace's own order comes first.
+    divergences.sort_by_key(|d| d.seq);
+    for (i, d) in divergences.iter().enumerate() {
+        let context = d.context(&trace, CONTEXT_BEFORE, CONTEXT_AFTER);
+        if json {
+            println!(
                 "{}",
-                serde_json::json!({"actor": actor, "outcome": "reproduced", "inputs": inputs, "steps": steps})
-            ),
-            (ReplayOutcome::Diverged(d), true) => {
-                diverged += 1;
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "actor": actor,
-                        "outcome": "diverged",
-                        "seq": d.seq,
-                        "t_ms": d.t_ms,
-                        "recorded": d.recorded,
-                        "replayed": d.replayed,
-                        "cause": d.cause,
-                    })
-                );
+                serde_json::json!({
+                    "actor": d.actor,
+                    "outcome": "diverged",
+                    "seq": d.seq,
+                    "t_ms": d.t_ms,
+                    "recorded": d.recorded,
+                    "replayed": d.replayed,
+                    "cause": d.cause,
+                    "context": context,
+                })
+            );
+            continue;
+        }
+        println!("{d}");
+        if i == 0 {
+            println!(
+                "records of `{}` around it (> the cause, ! the first difference):",
+                d.actor
+            );
+            for record in context {
+                let mark = if record.seq == d.seq {
+                    '!'
+                } else if d.cause.as_ref().is_some_and(|c| c.seq == record.seq) {
+                    '>'
+                } else {
+                    ' '
+                };
+                println!("{mark} {}", timeline_line(record));
             }
         }
     }
-    if diverged == 0 {
+    if divergences.is_empty() {
+        if !json {
+            println!(
+                "{}: reproduced: {} actors, {inputs} inputs, {steps} steps, every step identical",
+                file.display(),
+                actors.len()
+            );
+        }
         Ok(())
     } else {
         Err(CliError::Differs(format!(
-            "{diverged} of {} actors diverged from {}",
+            "{} of {} actors diverged from {}",
+            divergences.len(),
             actors.len(),
             file.display()
         )))

@@ -322,6 +322,10 @@ impl StatigCore for ReconnectCore {
         &SPEC
     }
 
+    fn seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+
     fn timer_elapsed(timer: ReconnectTimer) -> ReconnectInput {
         match timer {
             ReconnectTimer::Backoff => ReconnectInput::BackoffElapsed,

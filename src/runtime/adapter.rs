@@ -73,6 +73,12 @@ pub trait StatigCore: IntoStateMachine + Unpin + Sized + 'static {
     /// handlers took (a session's one report to the hub), goes out here.
     fn input_handled(&self, _out: &mut Outbox<Self::Output, Self::Timer>) {}
 
+    /// The seed the core's random choices come from, if it makes any
+    /// ([`Machine::seed`]).
+    fn seed(&self) -> Option<u64> {
+        None
+    }
+
     /// statig's `after_transition` hook: records the transition, with
     /// both states named as the table names them. Name it in the
     /// `#[state_machine]` attribute: `after_transition =
@@ -165,6 +171,10 @@ where
 
     fn timer_elapsed(timer: C::Timer) -> Self::Input {
         C::timer_elapsed(timer)
+    }
+
+    fn seed(&self) -> Option<u64> {
+        self.inner.inner().seed()
     }
 }
 

@@ -166,7 +166,16 @@ fn scalar(value: &Value) -> Option<String> {
 /// One line of the human timeline: virtual time, actor, what happened.
 pub fn timeline_line(record: &Record) -> String {
     let what = match &record.body {
-        RecordBody::Started { machine, state } => format!("started: machine `{machine}` in `{state}`"),
+        RecordBody::Started {
+            machine,
+            state,
+            seed: None,
+        } => format!("started: machine `{machine}` in `{state}`"),
+        RecordBody::Started {
+            machine,
+            state,
+            seed: Some(seed),
+        } => format!("started: machine `{machine}` in `{state}`, seed {seed}"),
         RecordBody::Input { source, input, .. } => format!("<- {source}: {}", label(input)),
         RecordBody::Transition { event, from, to } => format!("{from} -> {to}  (on {event})"),
         RecordBody::Output { output } => format!("=> {}", label(output)),
@@ -302,7 +311,7 @@ impl SequenceDiagram {
                 over: self.party(actor),
                 text: format!("{from} → {to}"),
             },
-            RecordBody::Started { machine, state } => Line::Note {
+            RecordBody::Started { machine, state, .. } => Line::Note {
                 over: self.party(actor),
                 text: format!("started {machine} in {state}"),
             },

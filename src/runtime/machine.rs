@@ -53,6 +53,13 @@ pub trait Machine: Unpin + 'static {
 
     /// The input a timer becomes when it elapses.
     fn timer_elapsed(timer: Self::Timer) -> Self::Input;
+
+    /// The seed the machine's random choices come from, if it makes any:
+    /// the shell records it in the actor's `started` record, and replay
+    /// builds the machine from it.
+    fn seed(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One thing a machine did while handling an input, in the order it did it.

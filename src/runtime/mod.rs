@@ -27,7 +27,7 @@ pub mod trace;
 pub use adapter::{StatigCore, StatigMachine, Vocabulary};
 pub use harness::{Harness, fmt_ms};
 pub use machine::{EventName, Machine, Millis, Outbox, Step};
-pub use replay::{Divergence, ReplayError, ReplayOutcome, replay_machine};
+pub use replay::{Divergence, ReplayError, ReplayOutcome, replay_machine, replay_records};
 pub use shell::{
     Clock, CurrentState, Deliver, EffectContext, Effects, MachineActor, RestartIntensity, RestartPolicy,
     Stop, live_machine_actors, virtual_time_system,

@@ -42,6 +42,29 @@ pub struct Divergence {
     pub cause: Option<Record>,
 }
 
+impl Divergence {
+    /// The actor's records around the divergence, as the trace holds them:
+    /// from `before` records ahead of its cause (or of the differing
+    /// record, when there is no cause) to `after` records past the
+    /// differing record. What `readerlink trace replay` prints under a
+    /// divergence.
+    pub fn context<'a>(&self, trace: &'a Trace, before: usize, after: usize) -> Vec<&'a Record> {
+        let records: Vec<&Record> = trace.records.iter().filter(|r| r.actor == self.actor).collect();
+        let from_seq = self.cause.as_ref().map_or(self.seq, |c| c.seq.min(self.seq));
+        let first = records
+            .iter()
+            .position(|r| r.seq >= from_seq)
+            .unwrap_or(records.len());
+        let last = records
+            .iter()
+            .position(|r| r.seq > self.seq)
+            .unwrap_or(records.len());
+        let start = first.saturating_sub(before);
+        let end = (last + after).min(records.len());
+        records[start..end].to_vec()
+    }
+}
+
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let show = |body: &Option<RecordBody>| match body {
@@ -191,6 +214,17 @@ pub fn replay_machine<M: Machine>(
     fresh: impl Fn() -> M,
 ) -> Result<ReplayOutcome, ReplayError> {
     let records: Vec<&Record> = trace.actor(actor).collect();
+    replay_records(actor, &records, fresh)
+}
+
+/// [`replay_machine`] on `actor`'s records, already picked out of the
+/// trace in order (see [`Trace::records_by_actor`]): replaying every
+/// actor of a large trace then reads it once, not once per actor.
+pub fn replay_records<M: Machine>(
+    actor: &str,
+    records: &[&Record],
+    fresh: impl Fn() -> M,
+) -> Result<ReplayOutcome, ReplayError> {
     let Some(first) = records.first() else {
         return Err(ReplayError::UnknownActor(actor.to_owned()));
     };
@@ -224,14 +258,17 @@ pub fn replay_machine<M: Machine>(
         let record = records[i];
         i += 1;
         let RecordBody::Input { event, input, .. } = &record.body else {
-            if let RecordBody::Started { state, .. } = &record.body {
+            if let RecordBody::Started { state, seed, .. } = &record.body {
                 if i > 1 {
                     machine = fresh();
                 }
-                if machine.state() != state {
+                // A trace older than version 3 records no seed: nothing to compare.
+                let seed_differs = seed.is_some() && *seed != machine.seed();
+                if machine.state() != state || seed_differs {
                     let replayed = RecordBody::Started {
                         machine: M::spec().name.to_owned(),
                         state: machine.state().to_owned(),
+                        seed: machine.seed(),
                     };
                     return diverged(Some(record), record, Some(replayed), None);
                 }

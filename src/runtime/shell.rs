@@ -379,6 +379,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
                 let body = RecordBody::Started {
                     machine: M::spec().name.to_owned(),
                     state: self.machine.state().to_owned(),
+                    seed: self.machine.seed(),
                 };
                 self.tracer.record(now, &self.id, body);
                 self.effects.machine_restarted(&message, &mut effect_ctx);
@@ -419,6 +420,7 @@ impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {
             let body = RecordBody::Started {
                 machine: M::spec().name.to_owned(),
                 state: self.machine.state().to_owned(),
+                seed: self.machine.seed(),
             };
             self.tracer.record(self.clock.now_ms(), &self.id, body);
         }

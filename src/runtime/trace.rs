@@ -2,15 +2,50 @@
 //! record with a virtual timestamp, under a versioned header.
 //!
 //! ```text
-//! {"format":"readerlink-trace","version":1,"seed":7,"config":{..},"created_by":"readerlink 0.1.0"}
+//! {"format":"readerlink-trace","version":3,"seed":7,"config":{..},"created_by":"readerlink 0.1.0","replay":{..}}
 //! {"seq":1,"t_ms":0,"actor":"turnstile","kind":"started","machine":"turnstile","state":"locked"}
 //! {"seq":2,"t_ms":0,"actor":"turnstile","kind":"input","source":"app","event":"CoinInserted","input":"CoinInserted"}
 //! {"seq":3,"t_ms":0,"actor":"turnstile","kind":"transition","event":"CoinInserted","from":"locked","to":"waiting_for_push"}
 //! ```
 //!
+//! # What a trace holds
+//!
+//! The header ([`TraceHeader`]) names the format and its version, the
+//! run's seed, and in `replay` ([`ReplayParameters`]) whatever else a
+//! replay needs to build each machine as the run did: the restart
+//! intensity, each machine's policy by machine name, and the simulated
+//! link model when there was one. A machine that makes random choices is
+//! built after the header is written (a reader's reconnect supervisor, when
+//! the reader first connects), so its seed goes in its own `started`
+//! record ([`RecordBody::Started`]`::seed`, from version 3), which is
+//! where replay takes it from.
+//!
 //! Messages between actors are recorded where they are delivered: an
 //! `input` record whose `source` is `actor:<id>`. Secrets never reach a
 //! trace: they are typed [`crate::secret::Secret`], which serializes redacted.
+//!
+//! # Reading
+//!
+//! [`TraceReader`] reads a trace one line at a time and validates as it
+//! goes: a line is at most [`MAX_LINE_BYTES`] (1 MiB), and a longer one
+//! stops the reader with [`TraceError::LineTooLong`] before it is buffered,
+//! so a file of any size, or an endless one, is read in bounded memory.
+//! Records are strict: an unknown `kind`, an unknown field (or a field the
+//! trace's version does not have), an actor referenced before its
+//! `started` record, a gap in `seq` or a clock going backwards is a
+//! [`TraceError`] with a stable code naming the line. [`Trace`] keeps a
+//! whole trace in memory for replay and the tools that need it.
+//!
+//! # Versions
+//!
+//! This code writes [`TRACE_VERSION`] and reads every version from
+//! [`OLDEST_TRACE_VERSION`]. Because reading is strict, any addition to the
+//! format is a new version; a field is accepted only from the version that
+//! introduced it; and what an older trace lacks is not guessed: whoever
+//! needs it (replay) refuses with a typed error saying what is missing.
+//! Payloads (`input`, `output`, `timer`) are the machines' own serde types
+//! and follow the machines, not the format version. `docs/traces.md` is the
+//! full reference and `docs/trace.schema.json` its JSON Schema.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -25,7 +60,7 @@ use super::machine::Millis;
 pub const TRACE_FORMAT: &str = "readerlink-trace";
 /// The trace format version this code writes. It reads every version from
 /// [`OLDEST_TRACE_VERSION`] to this one (`docs/traces.md` has the rules).
-pub const TRACE_VERSION: u32 = 2;
+pub const TRACE_VERSION: u32 = 3;
 /// The oldest trace format version this code still reads.
 pub const OLDEST_TRACE_VERSION: u32 = 1;
 /// The longest line a trace may hold, newline excluded: 1 MiB. Readers stop
@@ -90,6 +125,22 @@ pub struct ReplayParameters {
     /// replay reads (`docs/traces.md` lists them). Machines built from
     /// nothing (`Connection::new()`) have no entry.
     pub machines: std::collections::BTreeMap<String, Value>,
+    /// The simulated link the run's transport modelled (MTU, connection
+    /// interval, loss), in the transport's own form; version 3 on. Absent
+    /// for a run over a real link, or one whose writer did not say.
+    /// Per-actor replay does not need it (machines see only what the link
+    /// delivered, which the trace holds); it says what the timings in the
+    /// trace were measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_model: Option<Value>,
+}
+
+impl ReplayParameters {
+    /// The same parameters, recording the simulated link the run used.
+    pub fn with_link_model(mut self, link_model: Value) -> Self {
+        self.link_model = Some(link_model);
+        self
+    }
 }
 
 /// A restart intensity as a trace records it: at most `max_restarts`
@@ -138,6 +189,12 @@ pub enum RecordBody {
         machine: String,
         /// Its initial state.
         state: String,
+        /// The seed the machine's random choices come from, for a machine
+        /// that makes any (a reconnect supervisor's jitter); version 3 on.
+        /// Recorded here, not in the header, because such a machine is
+        /// built when its actor starts, after the header was written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
     },
     /// A machine input was delivered.
     Input {
@@ -198,7 +255,7 @@ pub enum RecordBody {
 /// `actor` and `kind`: what the strict reader names an unknown kind or
 /// field against (and what `docs/trace.schema.json` declares).
 pub const RECORD_KINDS: &[(&str, &[&str])] = &[
-    ("started", &["machine", "state"]),
+    ("started", &["machine", "state", "seed"]),
     ("input", &["source", "event", "input"]),
     ("transition", &["event", "from", "to"]),
     ("output", &["output"]),
@@ -219,6 +276,8 @@ enum WireRecord {
         actor: String,
         machine: String,
         state: String,
+        #[serde(default)]
+        seed: Option<u64>,
     },
     Input {
         seq: u64,
@@ -282,7 +341,8 @@ impl From<WireRecord> for Record {
                 actor,
                 machine,
                 state,
-            } => (seq, t_ms, actor, B::Started { machine, state }),
+                seed,
+            } => (seq, t_ms, actor, B::Started { machine, state, seed }),
             WireRecord::Input {
                 seq,
                 t_ms,
@@ -408,9 +468,9 @@ impl<B: Serialize + Send> DeferredBody for B {
     }
 }
 
-/// Appends one record line to `out`: `{"seq":..,"t_ms":..,"actor":..,` then
+/// Appends one record line to `out`: `{"seq":..,"t_ms":..,"actor":..` then
 /// the body's own fields (the body serializes as an object whose opening
-/// brace is dropped), then a newline.
+/// brace is turned into a comma), then a newline.
 fn write_record(
     out: &mut Vec<u8>,
     seq: u64,
@@ -425,11 +485,12 @@ fn write_record(
     out.extend_from_slice(number.format(t_ms).as_bytes());
     out.extend_from_slice(b",\"actor\":");
     serde_json::to_writer(&mut *out, actor)?;
-    out.push(b',');
     let body_start = out.len();
     body.write_json(out)?;
-    if out.get(body_start) == Some(&b'{') {
-        out.remove(body_start);
+    // The body's opening brace becomes the comma after `actor`: one byte
+    // written in place rather than the whole body moved back by one.
+    if let Some(brace @ b'{') = out.get_mut(body_start) {
+        *brace = b',';
     }
     out.push(b'\n');
     Ok(())
@@ -1028,6 +1089,16 @@ impl<R: BufRead> TraceReader<R> {
                 found: record.t_ms,
             });
         }
+        if let RecordBody::Started { seed: Some(_), .. } = record.body
+            && self.header.version < 3
+        {
+            // A field is valid only from the version that introduced it.
+            return Err(TraceError::UnknownField {
+                line,
+                kind: "started".into(),
+                field: "seed".into(),
+            });
+        }
         if let RecordBody::Started { .. } = record.body {
             if !self.started.contains(&record.actor) {
                 if self.started.len() >= MAX_ACTORS {
@@ -1126,6 +1197,15 @@ impl Trace {
         self.records.iter().filter(move |r| r.actor == actor)
     }
 
+    /// Every actor's records, in trace order, picked out in one pass.
+    pub fn records_by_actor(&self) -> std::collections::HashMap<&str, Vec<&Record>> {
+        let mut by_actor: std::collections::HashMap<&str, Vec<&Record>> = std::collections::HashMap::new();
+        for record in &self.records {
+            by_actor.entry(record.actor.as_str()).or_default().push(record);
+        }
+        by_actor
+    }
+
     /// The actors the trace speaks of, in order of first appearance.
     pub fn actors(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
@@ -1157,6 +1237,11 @@ fn parse_header(line: &str, maybe_cut: bool) -> Result<TraceHeader, TraceError> 
     if version < 2 && value.get("replay").is_some() {
         return Err(bad("`replay` is a version 2 field, in a version 1 header".into()));
     }
+    if version < 3 && value.get("replay").and_then(|r| r.get("link_model")).is_some() {
+        return Err(bad(format!(
+            "`replay.link_model` is a version 3 field, in a version {version} header"
+        )));
+    }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
@@ -1174,6 +1259,7 @@ mod tests {
         let started = |machine: &str| RecordBody::Started {
             machine: machine.into(),
             state: "idle".into(),
+            seed: None,
         };
         tracer.record(0, "scanner", started("scanner"));
         tracer.record(0, "terminal", started("terminal"));

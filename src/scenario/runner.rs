@@ -500,7 +500,7 @@ pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, Sce
             let file = TraceFile(Arc::new(Mutex::new(Some(BufWriter::new(created)))));
             // Scenarios run the terminal with the default policies: say so, for replay.
             let header = TraceHeader::new(scenario.seed, serde_json::json!({ "scenario": scenario.name }))
-                .with_replay(crate::machines::default_replay_parameters());
+                .with_replay(crate::machines::simulated_replay_parameters(&scenario.fleet.link));
             let tracer = Tracer::writer(header, Box::new(file.clone())).map_err(|e| io_error(path, e))?;
             (tracer, Some((path, file)))
         }
