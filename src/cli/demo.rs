@@ -5,6 +5,13 @@
 //! shows status changes and reader reports as they come, loses one link
 //! unexpectedly, disconnects a reader, prints a summary and the path of the
 //! run's trace.
+//!
+//! On any fleet (`--fleet`) it adapts or stops with a message naming what
+//! is missing, never reporting success for what did not happen: fewer
+//! than two readers heard within 3 s stops it; the required update goes to
+//! the reader that can take it (battery above 50 %, the image within
+//! [`UPDATE_BUDGET`] over its link), or to none, saying why; a reader's
+//! report gets [`REPORT_LIMIT`], a connect or reconnection [`STEP_LIMIT`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
