@@ -67,6 +67,11 @@ fn parse(c: &mut Criterion) {
             &text,
             |b, text| b.iter(|| toml::from_str::<toml::Table>(black_box(text))),
         );
+        group.bench_with_input(
+            BenchmarkId::new("toml_borrowed_spans", steps),
+            &text,
+            |b, text| b.iter(|| toml::de::DeTable::parse(black_box(text)).map(|t| t.into_inner().len())),
+        );
     }
     group.finish();
 }

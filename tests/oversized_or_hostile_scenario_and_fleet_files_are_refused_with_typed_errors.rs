@@ -140,3 +140,21 @@ fn an_advertised_serial_with_a_control_character_is_refused() {
         );
     }
 }
+
+/// A pattern's value is only compared, so any text may stand in it; when
+/// its expectation fails, the report prints it with its C1 controls (U+009B
+/// is a CSI to some terminals) and bidirectional overrides escaped.
+#[test]
+fn a_failed_expectation_prints_its_patterns_text_escaped() {
+    let text = "run_for = \"1s\"\n[[steps]]\nat = \"0s\"\naction = \"set_adapter\"\npowered = true\n\n\
+                [expect]\nsequence = [ { event = \"CardInserted\", serial_number = \"X\\u009b2J\\u202eY\" } ]\n";
+    let parsed = scenario::parse(text, None, None).expect("a valid scenario");
+    let outcome = scenario::run_blocking(&parsed, &scenario::TraceTo::Off).expect("it runs");
+    assert!(!outcome.passed());
+    let report = outcome.report();
+    assert!(
+        !report.contains('\u{9b}') && !report.contains('\u{202e}'),
+        "{report:?}"
+    );
+    assert!(report.contains("\\u{9b}2J\\u{202e}Y"), "{report}");
+}

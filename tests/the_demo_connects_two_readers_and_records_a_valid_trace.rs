@@ -148,3 +148,109 @@ fn a_day_of_virtual_time_shows_the_idle_power_down_and_the_security_reboot() {
     );
     assert_eq!(first, run(), "the same seed gives the same day");
 }
+
+/// Runs the demo on a fleet of `(serial, device type, distance m, battery)`
+/// readers; returns its exit code, what it printed and how long it took.
+fn demo_on(
+    dir: &std::path::Path,
+    name: &str,
+    readers: &[(&str, &str, f32, f32)],
+) -> (Option<i32>, String, std::time::Duration) {
+    let fleet: String = readers
+        .iter()
+        .map(|(serial, device, distance, battery)| {
+            format!(
+                "[[readers]]\nserial = \"{serial}\"\ndevice_type = \"{device}\"\ndistance_m = {distance}\nbattery = {battery}\nsoftware_version = \"3.1.0\"\n\n"
+            )
+        })
+        .collect();
+    let fleet_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&fleet_path, fleet).unwrap();
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_readerlink"))
+        .args(["demo", "--fleet"])
+        .arg(&fleet_path)
+        .arg("--trace")
+        .arg(dir.join(format!("{name}.trace.jsonl")))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text, started.elapsed())
+}
+
+/// The demo installs its required update only where it is quick and can
+/// succeed: two Chipper 2X readers (20-byte ATT payloads) once kept it
+/// installing for 90 s, and two readers at 30 % battery made it fail at
+/// the connect. It now says why it installs no update and goes on; the
+/// run takes seconds (it is timed on real time: the demo's clock).
+#[test]
+fn the_demo_skips_an_update_no_reader_could_take_quickly_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, readers, why) in [
+        (
+            "chippers",
+            [
+                ("CHB20-0001", "bbpos_chipper2x", 1.0, 0.9),
+                ("CHB20-0002", "bbpos_chipper2x", 2.0, 0.9),
+            ],
+            "CHB20-0001's link (20-byte ATT payloads) would take about 52 s",
+        ),
+        (
+            "low_battery",
+            [
+                ("STRM2-0001", "stripe_m2", 1.0, 0.3),
+                ("WPC32-0001", "bbpos_wisepad3", 2.0, 0.3),
+            ],
+            "STRM2-0001's battery is at 30 %, an install needs more than 50 %",
+        ),
+    ] {
+        let (code, text, took) = demo_on(dir.path(), name, &readers);
+        assert_eq!(code, Some(0), "{name}: {text}");
+        assert!(text.contains("no required update this run"), "{name}: {text}");
+        assert!(text.contains(why), "{name}: `{why}` in:\n{text}");
+        assert!(!text.contains("installing"), "{name}: {text}");
+        assert!(text.contains("Summary"), "{name}: {text}");
+        assert!(took.as_secs() < 40, "{name}: took {took:?}:\n{text}");
+    }
+    // With a Chipper and a WisePad 3 the update goes to the WisePad 3's
+    // faster link, though the Chipper is nearer.
+    let (code, text, _) = demo_on(
+        dir.path(),
+        "mixed",
+        &[
+            ("CHB20-0001", "bbpos_chipper2x", 1.0, 0.9),
+            ("WPC32-0001", "bbpos_wisepad3", 3.0, 0.9),
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("WPC32-0001 has a required update to install first"),
+        "{text}"
+    );
+    assert!(text.contains("WPC32-0001 installed 9.0.0-sim"), "{text}");
+}
+
+/// A fleet with one reader in range fails at once, saying what it lacks,
+/// instead of waiting for a reader it cannot hear.
+#[test]
+fn the_demo_fails_fast_when_only_one_reader_is_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text, took) = demo_on(
+        dir.path(),
+        "one_far",
+        &[
+            ("STRM2-0001", "stripe_m2", 1.0, 0.9),
+            ("WPC32-0001", "bbpos_wisepad3", 200.0, 0.9),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("discovery found 1 readers; two are needed"),
+        "{text}"
+    );
+    assert!(took.as_secs() < 20, "took {took:?}:\n{text}");
+}

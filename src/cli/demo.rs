@@ -5,6 +5,13 @@
 //! shows status changes and reader reports as they come, loses one link
 //! unexpectedly, disconnects a reader, prints a summary and the path of the
 //! run's trace.
+//!
+//! On any fleet (`--fleet`) it adapts or stops with a message naming what
+//! is missing, never reporting success for what did not happen: fewer
+//! than two readers heard within 3 s stops it; the required update goes to
+//! the reader that can take it (battery above 50 %, the image within
+//! [`UPDATE_BUDGET`] over its link), or to none, saying why; a reader's
+//! report gets [`REPORT_LIMIT`], a connect or reconnection [`STEP_LIMIT`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,15 +29,15 @@ use crate::backend::{
     Backend, BackendServer, CreateLocation, HttpBackend, HttpBackendConfig, RunningServer, ServerConfig,
 };
 use crate::firmware::TrustedKeys;
-use crate::reader::{ConnectionStatus, DeviceType, DisconnectReason, Reader, SerialNumber};
+use crate::reader::{ConnectionStatus, DisconnectReason, Reader, SerialNumber};
 use crate::runtime::fmt_ms;
 use crate::runtime::{Trace, TraceHeader, Tracer};
 use crate::scanner::{DiscoveryConfig, DiscoveryUpdate};
 use crate::secret::Secret;
 use crate::store::MemoryStore;
 use crate::terminal::{ConnectionConfig, Terminal, TerminalEvent};
-use crate::transport::sim::{Fleet, SimWorld};
-use crate::updater::SimulatedUpdatePreset;
+use crate::transport::sim::{Fleet, LinkModel, SimWorld};
+use crate::updater::{SIMULATED_REQUIRED_SIZE, SimulatedUpdatePreset};
 
 /// Arguments of `readerlink demo`.
 #[derive(Debug, Args)]
@@ -55,6 +62,11 @@ const STEP_LIMIT: Duration = Duration::from_secs(75);
 /// simulated readers report at once, so a missing one is a fault to name,
 /// not a reason to wait.
 const REPORT_LIMIT: Duration = Duration::from_secs(5);
+/// The longest the demo's required update may take over its reader's
+/// link, by [`transfer_estimate`]: an M2 or a WisePad 3 takes 4–6 s on the
+/// default link, a Chipper 2X (20-byte ATT payloads) about 52 s — then the
+/// demo installs no update rather than keep the person watching waiting.
+const UPDATE_BUDGET: Duration = Duration::from_secs(20);
 /// An install's progress bar counts to this.
 const PROGRESS_STEPS: u64 = 1000;
 /// How long the unexpected link loss lasts.
@@ -229,6 +241,11 @@ async fn demo(
         "update manifests are signed by key {}; the terminal trusts it",
         update_key.key_id()
     ));
+    let att_payloads: BTreeMap<SerialNumber, usize> = fleet
+        .readers
+        .iter()
+        .map(|r| (r.serial.clone(), r.att_payload))
+        .collect();
     let world = SimWorld::new(fleet);
     let terminal = Terminal::builder(
         Arc::new(world.transport()),
@@ -255,20 +272,31 @@ async fn demo(
     .await?;
     let (first, second) = (found[0].clone(), found[1].clone());
     // One reader's software is out of date: the catalog owes it a required
-    // update, installed inside its connect (R13). An M2 when there is one:
-    // its link takes an image fastest.
-    let updated = [&first, &second]
-        .into_iter()
-        .find(|r| r.device_type == DeviceType::StripeM2)
-        .unwrap_or(&first)
-        .serial_number
-        .clone();
-    lock_core(server).set_update_preset(updated.clone(), SimulatedUpdatePreset::Required);
-
-    screen.step(format!(
-        "connecting {} and {} to {} ({updated} has a required update to install first)",
-        first.serial_number, second.serial_number, location.id
-    ));
+    // update, installed inside its connect (R13) — on the reader that can
+    // take it soonest, and on none when neither can within the budget (a
+    // Chipper's 20-byte link would keep the demo installing for a minute
+    // and a half; a battery at or below 50 % cannot install at all, R14).
+    let updated = match update_reader(&world, &att_payloads, [&first, &second]) {
+        Ok((serial, estimate)) => {
+            lock_core(server).set_update_preset(serial.clone(), SimulatedUpdatePreset::Required);
+            screen.step(format!(
+                "connecting {} and {} to {} ({serial} has a required update to install first, about {:.0} s over its link)",
+                first.serial_number,
+                second.serial_number,
+                location.id,
+                estimate.as_secs_f64().ceil()
+            ));
+            Some(serial)
+        }
+        Err(why) => {
+            screen.line(format!("no required update this run: {why}"));
+            screen.step(format!(
+                "connecting {} and {} to {}",
+                first.serial_number, second.serial_number, location.id
+            ));
+            None
+        }
+    };
     let config = ConnectionConfig::new(&location.id);
     let mut pending = vec![first.serial_number.clone(), second.serial_number.clone()];
     let connects = futures::future::join(
@@ -383,7 +411,7 @@ async fn demo(
     let software = terminal
         .connected_readers()
         .into_iter()
-        .find(|r| r.serial_number == updated)
+        .find(|r| Some(&r.serial_number) == updated.as_ref())
         .and_then(|r| r.software_version)
         .unwrap_or_else(|| "?".to_owned());
 
@@ -433,13 +461,60 @@ async fn demo(
             "reported a card, disconnected on request".to_owned(),
         ),
     );
-    if let Some((_, line)) = readers.get_mut(&updated) {
+    if let Some((_, line)) = updated.as_ref().and_then(|u| readers.get_mut(u)) {
         *line = format!("installed its required update ({software}) inside the connect, {line}");
     }
     Ok(Summary {
         readers,
         counts: events.counts,
     })
+}
+
+/// Which of `pair` installs the demo's required update, and about how
+/// long its image takes over that reader's link: one whose battery is
+/// above 50 % (R14) and whose link carries the image within
+/// [`UPDATE_BUDGET`], the quickest (an M2 on the default link). When
+/// neither can, says why for each.
+fn update_reader(
+    world: &SimWorld,
+    att_payloads: &BTreeMap<SerialNumber, usize>,
+    pair: [&Reader; 2],
+) -> Result<(SerialNumber, Duration), String> {
+    let mut best: Option<(SerialNumber, Duration)> = None;
+    let mut why = Vec::new();
+    for reader in pair {
+        let serial = &reader.serial_number;
+        let battery = world.reader_state(serial).map(|s| s.battery.level).unwrap_or(0.0);
+        let att_payload = att_payloads.get(serial).copied().unwrap_or(0);
+        let estimate = transfer_estimate(world.link_model(), att_payload);
+        if battery <= 0.5 {
+            why.push(format!(
+                "{serial}'s battery is at {:.0} %, an install needs more than 50 %",
+                battery * 100.0
+            ));
+        } else if estimate > UPDATE_BUDGET {
+            why.push(format!(
+                "{serial}'s link ({att_payload}-byte ATT payloads) would take about {:.0} s for the {} KiB image, more than the demo's {} s",
+                estimate.as_secs_f64().ceil(),
+                SIMULATED_REQUIRED_SIZE / 1024,
+                UPDATE_BUDGET.as_secs()
+            ));
+        } else if best.as_ref().is_none_or(|(_, b)| estimate < *b) {
+            best = Some((serial.clone(), estimate));
+        }
+    }
+    best.ok_or_else(|| why.join("; "))
+}
+
+/// The least time the required preset's image takes over a link of this
+/// model at `att_payload`: its size at the link's ceiling (a transfer
+/// reaches about nine tenths of it at full payloads, less at small ones).
+fn transfer_estimate(link: &LinkModel, att_payload: usize) -> Duration {
+    let ceiling = link.ceiling_bytes_per_second(att_payload);
+    if ceiling <= 0.0 {
+        return Duration::MAX;
+    }
+    Duration::try_from_secs_f64(f64::from(SIMULATED_REQUIRED_SIZE) / ceiling).unwrap_or(Duration::MAX)
 }
 
 /// Discovers until all `expected` readers are listed (or 3 s pass) and

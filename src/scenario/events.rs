@@ -229,7 +229,7 @@ impl RecordedEvent {
 /// (`\u{1b}`): texts from files and readers are checked where they come
 /// in, but an error's message or a panic's may hold anything, and a line
 /// for people must stay one line and never drive the terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     if text
         .chars()
         .all(|c| crate::reader::check_text(c.encode_utf8(&mut [0; 4]), 4).is_ok())

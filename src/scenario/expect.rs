@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::events::{RecordedEvent, event_shapes};
+use super::events::{RecordedEvent, event_shapes, printable};
 use super::format::{EventPattern, Expectations};
 use super::shape::Shape;
 use crate::reader::{ConnectionStatus, SerialNumber};
@@ -32,14 +32,20 @@ pub struct Failure {
     pub around: Vec<RecordedEvent>,
 }
 
+/// Each part is printed with control characters escaped: a pattern's
+/// value is the file's own text (JSON-quoted, but a C1 control such as
+/// U+009B, a CSI to some terminals, or a bidirectional override would pass
+/// through), and a report must stay one line per part.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "FAILED line {} `{}`: {}",
-            self.line, self.field, self.expectation
+            self.line,
+            printable(&self.field),
+            printable(&self.expectation)
         )?;
-        writeln!(f, "  why: {}", self.why)?;
+        writeln!(f, "  why: {}", printable(&self.why))?;
         if self.around.is_empty() {
             writeln!(f, "  (no events there)")?;
         } else {

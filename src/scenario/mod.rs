@@ -154,6 +154,14 @@
 //! time going backwards, a malformed duration, a bad fleet. A file with no
 //! steps and no expectations is an error too (`empty_scenario`): it could
 //! only pass vacuously. Parsing never panics.
+//!
+//! Text a scenario keeps or prints — its name, locations, serial numbers,
+//! the fleet's versions — is at most 256 bytes (a serial 32) with no control
+//! or bidirectional-formatting characters, or the file is refused naming
+//! the field; a file over [`MAX_SCENARIO_BYTES`] is refused unread
+//! ([`ScenarioError::TooLarge`]). An event pattern's values are only
+//! compared, so they may hold anything; reports and event lines print such
+//! text with those characters escaped (`\u{1b}`), one line per part.
 
 mod error;
 pub mod events;

@@ -9,6 +9,11 @@
 //! [`StoreError`] *beside* a usable empty store, so the terminal starts
 //! anyway and tells the user what was lost.
 //!
+//! The file is read as text from outside: at most [`MAX_STORE_BYTES`]
+//! ([`StoreError::TooLarge`] past it), and its serial numbers, labels and
+//! locations must be printable ([`crate::reader::check_text`]; a newline or
+//! ESC in one makes the file [`StoreError::Corrupt`], naming the field).
+//!
 //! ```
 //! use readerlink::reader::{DeviceType, SerialNumber};
 //! use readerlink::store::{FileStore, KnownReader, Store};
@@ -120,6 +125,18 @@ pub enum StoreError {
         /// What is wrong with it, with line and column for JSON errors.
         reason: String,
     },
+    /// The file is larger than [`MAX_STORE_BYTES`]: no store this code
+    /// writes grows so large, and reading it whole (`/dev/zero`) would
+    /// fill memory.
+    ///
+    /// Code: `store_too_large`.
+    #[error("store file {path} is larger than {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit, [`MAX_STORE_BYTES`].
+        limit: u64,
+    },
     /// The file was written by a newer readerlink.
     ///
     /// Code: `store_unsupported_version`.
@@ -150,6 +167,7 @@ impl StoreError {
         match self {
             Self::Unreadable { .. } => "store_unreadable",
             Self::Corrupt { .. } => "store_corrupt",
+            Self::TooLarge { .. } => "store_too_large",
             Self::UnsupportedVersion { .. } => "store_unsupported_version",
             Self::WriteFailed { .. } => "store_write_failed",
         }
@@ -297,13 +315,37 @@ impl Store for FileStore {
     }
 }
 
-/// Reads a store file; a missing file is an empty store.
+/// The largest store file [`read_store_file`] reads: 4 MiB, some 30,000
+/// known readers.
+pub const MAX_STORE_BYTES: u64 = 4 << 20;
+
+/// The longest label or location id the store keeps.
+pub const MAX_STORE_TEXT_BYTES: usize = 256;
+
+/// Reads a store file; a missing file is an empty store. A file over
+/// [`MAX_STORE_BYTES`] is [`StoreError::TooLarge`] (after reading one byte
+/// past the limit); serial numbers, labels and locations in it are checked
+/// as any text from outside ([`crate::reader::check_text`]: length, no
+/// control characters), and one that fails makes the file
+/// [`StoreError::Corrupt`], naming the field.
 pub fn read_store_file(path: &Path) -> Result<StoreData, StoreError> {
+    use crate::transport::sim::fleet::{BoundedReadError, read_bounded};
     let shown = || path.display().to_string();
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoreData::default()),
-        Err(e) => {
+    let bytes = match read_bounded(path, MAX_STORE_BYTES) {
+        Ok(text) => text.into_bytes(),
+        Err(BoundedReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(StoreData::default());
+        }
+        Err(BoundedReadError::TooLarge { limit }) => {
+            return Err(StoreError::TooLarge { path: shown(), limit });
+        }
+        Err(BoundedReadError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(StoreError::Corrupt {
+                path: shown(),
+                reason: e.to_string(),
+            });
+        }
+        Err(BoundedReadError::Io(e)) => {
             return Err(StoreError::Unreadable {
                 path: shown(),
                 reason: e.to_string(),
@@ -324,10 +366,43 @@ pub fn read_store_file(path: &Path) -> Result<StoreData, StoreError> {
             found: versioned.version,
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+    let data: StoreData = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: shown(),
         reason: e.to_string(),
-    })
+    })?;
+    check_store_texts(&data).map_err(|reason| StoreError::Corrupt {
+        path: shown(),
+        reason,
+    })?;
+    Ok(data)
+}
+
+/// Checks every text of a store read from a file, naming the first that
+/// fails: a serial with a newline would forge lines wherever it is shown.
+fn check_store_texts(data: &StoreData) -> Result<(), String> {
+    use crate::reader::check_text;
+    let check =
+        |field: &str, text: &str, max: usize| check_text(text, max).map_err(|e| format!("`{field}` {e}"));
+    if let Some(last) = &data.last_connected {
+        check(
+            "last_connected.serial_number",
+            last.serial_number.as_str(),
+            SerialNumber::MAX_LEN,
+        )?;
+        check("last_connected.location", &last.location, MAX_STORE_TEXT_BYTES)?;
+    }
+    for (serial, known) in &data.known_readers {
+        // The message never repeats a text that failed: it may not be printable.
+        check("known_readers key", serial.as_str(), SerialNumber::MAX_LEN)?;
+        let field = |name: &str| format!("known_readers.{serial}.{name}");
+        if let Some(label) = &known.label {
+            check(&field("label"), label, MAX_STORE_TEXT_BYTES)?;
+        }
+        if let Some(location) = &known.last_seen_location {
+            check(&field("last_seen_location"), location, MAX_STORE_TEXT_BYTES)?;
+        }
+    }
+    Ok(())
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it:

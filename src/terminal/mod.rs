@@ -504,6 +504,71 @@ impl Terminal {
     /// a `DiscoveredReadersUpdated` holds the whole list). Read it steadily,
     /// and drop it when done. [`Terminal::events`] bounds the memory and
     /// reports what a slow reader missed instead.
+    ///
+    /// Which to take: a screen that shows the latest status can take the
+    /// bounded stream and, on `EventsMissed`, ask the terminal for the
+    /// current state ([`Terminal::connection_status`],
+    /// [`Terminal::connected_readers`]). A log, an audit, or code that
+    /// waits for one particular event takes this one. An app that would
+    /// rather be called than poll can use a [`TerminalDelegate`]
+    /// ([`TerminalBuilder::delegate`]), which is lossless too.
+    ///
+    /// Here a subscriber reads nothing while ten card events come, then
+    /// finds them all (a bounded stream of capacity 4 would have kept the
+    /// last four and reported the rest as missed):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use futures::{FutureExt, StreamExt};
+    /// use readerlink::backend::{BackendCore, CreateLocation, LocalBackend};
+    /// use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
+    /// use readerlink::store::MemoryStore;
+    /// use readerlink::terminal::{ConnectionConfig, Terminal, TerminalEvent};
+    /// use readerlink::transport::sim::SimWorld;
+    ///
+    /// readerlink::runtime::virtual_time_system().block_on(async {
+    ///     let world = SimWorld::example();
+    ///     let backend = LocalBackend::new(BackendCore::in_memory(1));
+    ///     let shop = backend.core().lock().unwrap()
+    ///         .create_location(CreateLocation::new("Shop", "1 Main St", "US")).unwrap();
+    ///     let terminal = Terminal::builder(
+    ///         Arc::new(world.transport()),
+    ///         Arc::new(backend),
+    ///         Arc::new(MemoryStore::new()),
+    ///     )
+    ///     .event_capacity(4)
+    ///     .start();
+    ///     let mut bounded = terminal.events();
+    ///     let mut lossless = terminal.events_lossless();
+    ///
+    ///     let mut discovery = terminal.discover_readers(DiscoveryConfig::scan()).await;
+    ///     let m2 = loop {
+    ///         if let Some(DiscoveryUpdate::ReadersUpdated(readers)) = discovery.updates.next().await {
+    ///             if let Some(m2) = readers.into_iter().find(|r| r.serial_number == "STRM2-0001") {
+    ///                 break m2;
+    ///             }
+    ///         }
+    ///     };
+    ///     terminal.connect_reader(&m2, ConnectionConfig::new(&shop.id)).await.unwrap();
+    ///     for _ in 0..5 {
+    ///         world.insert_card(&m2.serial_number).unwrap();
+    ///         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    ///         world.remove_card(&m2.serial_number).unwrap();
+    ///         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    ///     }
+    ///
+    ///     let mut cards = 0;
+    ///     while let Some(Some(event)) = lossless.next().now_or_never() {
+    ///         assert!(!matches!(event, TerminalEvent::EventsMissed { .. }));
+    ///         if matches!(event, TerminalEvent::CardInserted { .. } | TerminalEvent::CardRemoved { .. }) {
+    ///             cards += 1;
+    ///         }
+    ///     }
+    ///     assert_eq!(cards, 10);
+    ///     // The bounded stream fell behind: it says how much it lost.
+    ///     assert!(matches!(bounded.next().await, Some(TerminalEvent::EventsMissed { .. })));
+    /// });
+    /// ```
     pub fn events_lossless(&self) -> BoxStream<'static, TerminalEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lossless
