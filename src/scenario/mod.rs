@@ -13,6 +13,8 @@
 //! | `events.rs` | [`RecordedEvent`]: an event as kind + JSON fields + virtual time; which kinds exist |
 //! | `expect.rs` | the expectation checker: [`check`], [`Failure`]; [`check_field`]: could a pattern's field ever match |
 //! | `shape.rs` | [`Shape::of`]: a type's fields and enum values, read from its derived `Deserialize` |
+//! | `invariants.rs` | the invariants every run keeps (R9's order, one end per connect, ...): [`invariants::check`], [`Violation`] |
+//! | `write.rs` | [`Scenario`] → TOML: [`to_toml`], which [`parse`] reads back as the same scenario |
 //! | `runner.rs` | [`run_blocking`] / [`run`]: world, backend, store and the [`App`] adapter ([`TerminalApp`]) on the scenario's clock |
 //!
 //! # Format
@@ -159,19 +161,23 @@ mod error;
 pub mod events;
 mod expect;
 mod format;
+pub mod invariants;
 mod parse;
 mod runner;
 mod shape;
+mod write;
 
 pub use error::ScenarioError;
 pub use events::{EventKind, RecordedEvent, event_kind};
+pub use invariants::{Invariant, Violation};
 pub use expect::{CONTEXT_EVENTS, Failure, FieldProblem, check, check_field, describe, matches};
 pub use format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
-    LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
+    InvariantSpec, LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
 pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
     App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
 };
 pub use shape::{Shape, ShapeError};
+pub use write::to_toml;

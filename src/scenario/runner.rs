@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use super::error::ScenarioError;
 use super::events::RecordedEvent;
 use super::expect::{self, Failure, describe, matches};
+use super::invariants::{self, Violation};
 use super::format::{
     Action, AppAction, BackendAction, ClockMode, EventPattern, Scenario, Trigger, WorldAction,
 };
@@ -48,6 +49,9 @@ pub struct Outcome {
     pub final_status: BTreeMap<SerialNumber, ConnectionStatus>,
     /// The terminal's overall status at the end.
     pub final_connection_status: ConnectionStatus,
+    /// The invariants the run broke, when the scenario has `[invariants]`
+    /// (each is also among `failures`).
+    pub violations: Vec<Violation>,
 }
 
 impl Outcome {
@@ -700,6 +704,30 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         &final_status,
         final_connection_status,
     ));
+    let violations = match &scenario.invariants {
+        None => Vec::new(),
+        Some(spec) => invariants::check(
+            &events,
+            spec,
+            &final_status,
+            final_connection_status,
+            ms(scenario.run_for),
+        ),
+    };
+    for v in &violations {
+        failures.push(Failure {
+            line: 0,
+            field: format!("invariants.{}", v.invariant.name()),
+            expectation: format!("the invariant {} holds", v.invariant.name()),
+            why: v.to_string(),
+            around: events
+                .iter()
+                .filter(|e| e.t_ms.abs_diff(v.t_ms) <= 1000)
+                .take(2 * expect::CONTEXT_EVENTS)
+                .cloned()
+                .collect(),
+        });
+    }
     Ok(Outcome {
         scenario: scenario.name.clone(),
         events,
@@ -707,6 +735,7 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         expectations: scenario.expect.len(),
         final_status,
         final_connection_status,
+        violations,
     })
 }
 
