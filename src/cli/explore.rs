@@ -43,6 +43,10 @@ pub struct ExploreArgs {
     /// Print the summary as one JSON object instead of lines for people.
     #[arg(long)]
     pub json: bool,
+    /// Run nothing: print each seed's scenario as a file `readerlink
+    /// simulate --scenario` runs.
+    #[arg(long)]
+    pub print: bool,
 }
 
 /// Runs `readerlink explore`.
@@ -68,6 +72,13 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
         jobs,
         ..ExploreConfig::default()
     };
+    if args.print {
+        for i in 0..args.seeds {
+            let plan = explore::generate(args.from.wrapping_add(i), &config.world);
+            print!("{}", crate::scenario::to_toml(&plan.scenario()));
+        }
+        return Ok(());
+    }
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let bar = ProgressBar::new(args.seeds);
         bar.set_style(

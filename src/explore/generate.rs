@@ -80,7 +80,7 @@ impl Default for GenConfig {
         Self {
             readers: 3,
             safety: Duration::from_secs(3600),
-            actions_per_reader_hour: 12.0,
+            actions_per_reader_hour: 20.0,
         }
     }
 }
@@ -168,7 +168,7 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
     let count = ((config.readers as f64 * hours * config.actions_per_reader_hour).round() as usize)
         .max(4 * config.readers.max(1));
     let safety_ms = u64::try_from(config.safety.as_millis()).unwrap_or(u64::MAX).max(1000);
-    let mut times: Vec<u64> = (0..count).map(|_| rng.random_range(1000..safety_ms.max(1001))).collect();
+    let mut times: Vec<u64> = (0..count).map(|_| rng.random_range(10_000..safety_ms.max(10_001))).collect();
     times.sort_unstable();
     let mut actions = vec![Timed {
         at: Duration::ZERO,
@@ -177,6 +177,19 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
             timeout: Some(Duration::from_secs(20)),
         }),
     }];
+    // Most readers are connected early, so the faults find something to break.
+    for reader in &readers {
+        if rng.random_bool(0.8) {
+            actions.push(Timed {
+                at: ms(&mut rng, 3000, 12_000),
+                action: Action::App(AppAction::Connect {
+                    serial: reader.serial.clone(),
+                    location: LOCATION.into(),
+                    auto_reconnect: rng.random_bool(0.9),
+                }),
+            });
+        }
+    }
     for t in times {
         if readers.is_empty() {
             break;
@@ -289,6 +302,14 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
     }
 }
 
+/// The reader an action is about, `set_update`'s too.
+pub fn subject(action: &Action) -> Option<&SerialNumber> {
+    match action {
+        Action::Backend(BackendAction::SetUpdate { serial, .. }) => Some(serial),
+        other => other.serial(),
+    }
+}
+
 impl Plan {
     /// The readers the app asked to connect: the ones liveness is about.
     pub fn live(&self) -> Vec<SerialNumber> {
@@ -310,7 +331,7 @@ impl Plan {
     fn any_for(&self, serial: &SerialNumber, f: impl Fn(&Action) -> bool) -> bool {
         self.actions
             .iter()
-            .any(|a| a.action.serial() == Some(serial) && f(&a.action))
+            .any(|a| subject(&a.action) == Some(serial) && f(&a.action))
     }
 
     /// The heal steps at the end of the safety phase: undo every kind of

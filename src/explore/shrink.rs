@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::generate::subject;
 use super::{Plan, Timed, run_plan};
 use crate::scenario::{Action, BackendAction, Invariant, Violation, WorldAction};
 
@@ -77,7 +78,7 @@ fn candidates(plan: &Plan) -> Vec<Plan> {
     for reader in &plan.readers {
         let mut smaller = plan.clone();
         smaller.readers.retain(|r| r.serial != reader.serial);
-        smaller.actions.retain(|a| a.action.serial() != Some(&reader.serial));
+        smaller.actions.retain(|a| subject(&a.action) != Some(&reader.serial));
         out.push(smaller);
     }
     // Fewer actions: chunks, halves first, down to single actions.

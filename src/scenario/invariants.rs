@@ -75,6 +75,18 @@ pub enum Invariant {
     Nondeterministic,
 }
 
+/// The invariants a scenario run with `[invariants]` checks (all but
+/// [`Invariant::Nondeterministic`], which takes two runs).
+pub const CHECKED_BY_A_RUN: [Invariant; 7] = [
+    Invariant::ReconnectOrder,
+    Invariant::ConnectEnds,
+    Invariant::OverallStatus,
+    Invariant::EventsMissed,
+    Invariant::RebootInTransaction,
+    Invariant::NotLive,
+    Invariant::LeftOver,
+];
+
 impl Invariant {
     /// Its name, as in reports and JSON.
     pub fn name(self) -> &'static str {

@@ -714,12 +714,22 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
             ms(scenario.run_for),
         ),
     };
+    // One failure per broken invariant: its first violation.
+    let mut reported = std::collections::BTreeSet::new();
     for v in &violations {
+        if !reported.insert(v.invariant) {
+            continue;
+        }
+        let more = violations.iter().filter(|w| w.invariant == v.invariant).count() - 1;
         failures.push(Failure {
             line: 0,
             field: format!("invariants.{}", v.invariant.name()),
             expectation: format!("the invariant {} holds", v.invariant.name()),
-            why: v.to_string(),
+            why: if more == 0 {
+                v.to_string()
+            } else {
+                format!("{v} (and {more} more)")
+            },
             around: events
                 .iter()
                 .filter(|e| e.t_ms.abs_diff(v.t_ms) <= 1000)
@@ -732,7 +742,11 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         scenario: scenario.name.clone(),
         events,
         failures,
-        expectations: scenario.expect.len(),
+        expectations: scenario.expect.len()
+            + scenario
+                .invariants
+                .as_ref()
+                .map_or(0, |_| invariants::CHECKED_BY_A_RUN.len()),
         final_status,
         final_connection_status,
         violations,

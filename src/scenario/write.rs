@@ -232,7 +232,9 @@ fn action_keys(action: &Action) -> Vec<(&'static str, String)> {
             BackendAction::Fail { route, count } => {
                 vec![("route", quoted(route.name())), ("count", count.to_string())]
             }
-            BackendAction::SetUpdate { preset, .. } => vec![("preset", quoted(preset.name()))],
+            BackendAction::SetUpdate { serial, preset } => {
+                vec![("serial", quoted(serial.as_str())), ("preset", quoted(preset.name()))]
+            }
         },
     }
 }
