@@ -8,7 +8,7 @@
 //! | `connect_ends` | every `connect` step ends exactly once: a `Connected` of its reader (not one that follows `ReconnectSucceeded`) or its `ActionFailed` |
 //! | `overall_status` | once the events of a virtual millisecond are out, the overall status is the function of the readers' statuses R2 names; at the end the terminal's answers agree with the stream |
 //! | `events_missed` | no `EventsMissed`: the runner saw every event |
-//! | `reboot_in_transaction` | no reader disconnects for a reboot while a transaction started on it runs (R20) |
+//! | `reboot_in_transaction` | no reader's connection ends for a reboot (`Disconnected` or `ReconnectStarted` with reason `reboot_requested` or `security_reboot`) while a transaction started on that connection runs (R20; a transaction ends with its connection) |
 //! | `not_live` | every reader of `live` is connected at `live_at` |
 //! | `left_over` | from `quiet_from`, every reader is not connected, the overall status is `not_connected`, and no terminal event comes |
 //!
@@ -274,6 +274,8 @@ pub fn check(
                     }
                     state.reconnecting = Some(t);
                     state.succeeded = false;
+                    // The connection ended: so did its transaction.
+                    check_reboot(state, event, t, &mut violation);
                 }
                 "ReconnectSucceeded" | "ReconnectFailed" => {
                     if state.reconnecting.take().is_none() {
@@ -320,18 +322,7 @@ pub fn check(
                 "Disconnected" => {
                     state.failed_at = None;
                     state.succeeded = false;
-                    let reason = str_field(event, "reason").unwrap_or_default();
-                    if let Some(step) = state.transaction.take()
-                        && matches!(reason, "reboot_requested" | "security_reboot")
-                    {
-                        violation(
-                            Invariant::RebootInTransaction,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!("disconnected for a reboot ({reason}) while the transaction of step {step} ran"),
-                        );
-                    }
+                    check_reboot(state, event, t, &mut violation);
                 }
                 _ => {}
             }
@@ -452,6 +443,28 @@ pub fn check(
         }
     }
     out
+}
+
+/// The connection ended (`Disconnected`, or `ReconnectStarted`): so did
+/// the transaction on it; a reboot must not have been why.
+fn check_reboot(
+    state: &mut ReaderState,
+    event: &RecordedEvent,
+    t: u64,
+    violation: &mut impl FnMut(Invariant, Option<&str>, &str, u64, String),
+) {
+    let reason = str_field(event, "reason").unwrap_or_default();
+    if let Some(step) = state.transaction.take()
+        && matches!(reason, "reboot_requested" | "security_reboot")
+    {
+        violation(
+            Invariant::RebootInTransaction,
+            serial_of(event),
+            &event.kind,
+            t,
+            format!("the connection ended for a reboot ({reason}) while the transaction of step {step} ran"),
+        );
+    }
 }
 
 fn check_live(
