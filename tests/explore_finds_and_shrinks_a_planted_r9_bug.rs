@@ -42,7 +42,10 @@ fn explore_finds_the_planted_r9_bug_within_200_seeds_and_shrinks_it_to_a_small_s
     // The case file is a scenario `readerlink simulate --scenario` runs, and
     // it fails the same way.
     let text = case_file(&done, &config);
-    assert!(text.contains(&format!("readerlink explore --seeds 1 --from {seed} ")), "{text}");
+    assert!(
+        text.contains(&format!("readerlink explore --seeds 1 --from {seed} ")),
+        "{text}"
+    );
     let case = scenario::parse(&text, None, None).expect("the case file parses");
     let outcome = scenario::run_blocking(&case, &TraceTo::Off).expect("the case runs");
     assert!(!outcome.passed());
@@ -54,7 +57,11 @@ fn explore_finds_the_planted_r9_bug_within_200_seeds_and_shrinks_it_to_a_small_s
         "{}",
         outcome.report()
     );
-    assert!(outcome.report().contains("invariants.reconnect_order"), "{}", outcome.report());
+    assert!(
+        outcome.report().contains("invariants.reconnect_order"),
+        "{}",
+        outcome.report()
+    );
 
     // The command the explorer prints reproduces the seed.
     assert_eq!(

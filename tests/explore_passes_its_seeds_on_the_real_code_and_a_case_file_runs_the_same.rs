@@ -41,7 +41,11 @@ fn a_seed_written_as_a_scenario_file_runs_event_for_event_as_the_seed() {
         assert_eq!(parsed.fleet, generated.fleet);
         let a = scenario::run_blocking(&generated, &TraceTo::Off).expect("runs");
         let b = scenario::run_blocking(&parsed, &TraceTo::Off).expect("runs");
-        assert!(a.events.len() > 20, "seed {seed} does something: {}", a.human_lines());
+        assert!(
+            a.events.len() > 20,
+            "seed {seed} does something: {}",
+            a.human_lines()
+        );
         assert_eq!(a.json_lines(), b.json_lines(), "seed {seed}");
     }
 }
@@ -50,7 +54,20 @@ fn a_seed_written_as_a_scenario_file_runs_event_for_event_as_the_seed() {
 fn readerlink_explore_prints_a_json_summary_with_coverage_and_exits_0() {
     let dir = std::env::temp_dir().join(format!("readerlink-explore-cli-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_readerlink"))
-        .args(["explore", "--seeds", "3", "--from", "100", "--readers", "2", "--hours", "0.5", "--jobs", "1", "--json"])
+        .args([
+            "explore",
+            "--seeds",
+            "3",
+            "--from",
+            "100",
+            "--readers",
+            "2",
+            "--hours",
+            "0.5",
+            "--jobs",
+            "1",
+            "--json",
+        ])
         .arg("--coverage")
         .arg(&dir)
         .output()
@@ -73,6 +90,9 @@ fn readerlink_explore_prints_a_json_summary_with_coverage_and_exits_0() {
         .expect("readerlink runs");
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(report.status.success(), "{text}");
-    assert!(text.contains("session: ") && !text.contains("session: 0/"), "{text}");
+    assert!(
+        text.contains("session: ") && !text.contains("session: 0/"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,19 +27,51 @@ const S: &str = "STRM2-0001";
 /// A connect, a lost link and a reconnection that succeeds: every rule kept.
 fn healthy() -> Vec<RecordedEvent> {
     vec![
-        event(0, "StepRan", json!({"step": 0, "action": "connect", "serial_number": S})),
-        event(0, "ReaderStatusChanged", json!({"serial_number": S, "status": "connecting"})),
+        event(
+            0,
+            "StepRan",
+            json!({"step": 0, "action": "connect", "serial_number": S}),
+        ),
+        event(
+            0,
+            "ReaderStatusChanged",
+            json!({"serial_number": S, "status": "connecting"}),
+        ),
         event(0, "ConnectionStatusChanged", json!({"status": "connecting"})),
-        event(75, "ReaderStatusChanged", json!({"serial_number": S, "status": "connected"})),
+        event(
+            75,
+            "ReaderStatusChanged",
+            json!({"serial_number": S, "status": "connected"}),
+        ),
         event(75, "ConnectionStatusChanged", json!({"status": "connected"})),
-        event(75, "Connected", json!({"reader": {"serial_number": S}, "location": "tml_1"})),
-        event(5000, "ReconnectStarted", json!({"serial_number": S, "reason": "bluetooth_signal_lost"})),
-        event(5000, "ReaderStatusChanged", json!({"serial_number": S, "status": "reconnecting"})),
+        event(
+            75,
+            "Connected",
+            json!({"reader": {"serial_number": S}, "location": "tml_1"}),
+        ),
+        event(
+            5000,
+            "ReconnectStarted",
+            json!({"serial_number": S, "reason": "bluetooth_signal_lost"}),
+        ),
+        event(
+            5000,
+            "ReaderStatusChanged",
+            json!({"serial_number": S, "status": "reconnecting"}),
+        ),
         event(5000, "ConnectionStatusChanged", json!({"status": "reconnecting"})),
         event(6000, "ReconnectSucceeded", json!({"serial_number": S})),
-        event(6000, "ReaderStatusChanged", json!({"serial_number": S, "status": "connected"})),
+        event(
+            6000,
+            "ReaderStatusChanged",
+            json!({"serial_number": S, "status": "connected"}),
+        ),
         event(6000, "ConnectionStatusChanged", json!({"status": "connected"})),
-        event(6000, "Connected", json!({"reader": {"serial_number": S}, "location": "tml_1"})),
+        event(
+            6000,
+            "Connected",
+            json!({"reader": {"serial_number": S}, "location": "tml_1"}),
+        ),
     ]
 }
 
@@ -49,7 +81,13 @@ fn connected_at_end() -> BTreeMap<SerialNumber, ConnectionStatus> {
 
 #[test]
 fn a_run_that_keeps_every_rule_has_no_violation() {
-    let found = check(&healthy(), &InvariantSpec::default(), &connected_at_end(), ConnectionStatus::Connected, 10_000);
+    let found = check(
+        &healthy(),
+        &InvariantSpec::default(),
+        &connected_at_end(),
+        ConnectionStatus::Connected,
+        10_000,
+    );
     assert_eq!(found, vec![]);
 }
 
@@ -57,13 +95,35 @@ fn a_run_that_keeps_every_rule_has_no_violation() {
 fn reconnect_succeeded_after_reconnect_failed_breaks_r9_naming_reader_event_and_time() {
     let mut events = healthy();
     events.truncate(9);
-    events.push(event(65_000, "ReconnectFailed", json!({"serial_number": S, "error": {"code": "reconnect_timed_out"}})));
+    events.push(event(
+        65_000,
+        "ReconnectFailed",
+        json!({"serial_number": S, "error": {"code": "reconnect_timed_out"}}),
+    ));
     events.push(event(65_000, "ReconnectSucceeded", json!({"serial_number": S})));
-    events.push(event(65_000, "ReaderStatusChanged", json!({"serial_number": S, "status": "not_connected"})));
-    events.push(event(65_000, "ConnectionStatusChanged", json!({"status": "not_connected"})));
-    events.push(event(65_000, "Disconnected", json!({"serial_number": S, "reason": "bluetooth_signal_lost"})));
+    events.push(event(
+        65_000,
+        "ReaderStatusChanged",
+        json!({"serial_number": S, "status": "not_connected"}),
+    ));
+    events.push(event(
+        65_000,
+        "ConnectionStatusChanged",
+        json!({"status": "not_connected"}),
+    ));
+    events.push(event(
+        65_000,
+        "Disconnected",
+        json!({"serial_number": S, "reason": "bluetooth_signal_lost"}),
+    ));
     let status = BTreeMap::from([(SerialNumber::new(S), ConnectionStatus::NotConnected)]);
-    let found = check(&events, &InvariantSpec::default(), &status, ConnectionStatus::NotConnected, 70_000);
+    let found = check(
+        &events,
+        &InvariantSpec::default(),
+        &status,
+        ConnectionStatus::NotConnected,
+        70_000,
+    );
     assert_eq!(found.len(), 1, "{found:#?}");
     let v = &found[0];
     assert_eq!(v.invariant, Invariant::ReconnectOrder);
@@ -81,9 +141,23 @@ fn a_connected_with_no_connect_and_a_wrong_overall_status_are_each_caught() {
     let mut events = healthy();
     // A second Connected nobody asked for, and an overall status that
     // does not follow the reader's.
-    events.push(event(7000, "Connected", json!({"reader": {"serial_number": S}, "location": "tml_1"})));
-    events.push(event(8000, "ConnectionStatusChanged", json!({"status": "not_connected"})));
-    let found = check(&events, &InvariantSpec::default(), &connected_at_end(), ConnectionStatus::Connected, 10_000);
+    events.push(event(
+        7000,
+        "Connected",
+        json!({"reader": {"serial_number": S}, "location": "tml_1"}),
+    ));
+    events.push(event(
+        8000,
+        "ConnectionStatusChanged",
+        json!({"status": "not_connected"}),
+    ));
+    let found = check(
+        &events,
+        &InvariantSpec::default(),
+        &connected_at_end(),
+        ConnectionStatus::Connected,
+        10_000,
+    );
     let kinds: Vec<Invariant> = found.iter().map(|v| v.invariant).collect();
     assert!(kinds.contains(&Invariant::ConnectEnds), "{found:#?}");
     assert!(
@@ -106,14 +180,23 @@ fn liveness_and_left_over_are_checked_at_their_times() {
     let mut events = healthy();
     events.truncate(3);
     events.push(event(9000, "BatteryLevelReported", json!({"serial_number": S})));
-    let found = check(&events, &spec, &connected_at_end(), ConnectionStatus::Connecting, 10_000);
-    let live = found.iter().find(|v| v.invariant == Invariant::NotLive).expect("not live");
+    let found = check(
+        &events,
+        &spec,
+        &connected_at_end(),
+        ConnectionStatus::Connecting,
+        10_000,
+    );
+    let live = found
+        .iter()
+        .find(|v| v.invariant == Invariant::NotLive)
+        .expect("not live");
     assert_eq!((live.serial.as_deref(), live.t_ms), (Some(S), 3000));
     assert!(live.why.starts_with("connecting "), "{live}");
     assert!(
-        found
-            .iter()
-            .any(|v| v.invariant == Invariant::LeftOver && v.event == "BatteryLevelReported" && v.t_ms == 9000),
+        found.iter().any(|v| v.invariant == Invariant::LeftOver
+            && v.event == "BatteryLevelReported"
+            && v.t_ms == 9000),
         "{found:#?}"
     );
 }

@@ -120,7 +120,10 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
             }
         }
         if let Some(bar) = &bar {
-            bar.set_message(format!("{} failed", failed.load(std::sync::atomic::Ordering::Relaxed)));
+            bar.set_message(format!(
+                "{} failed",
+                failed.load(std::sync::atomic::Ordering::Relaxed)
+            ));
             bar.inc(1);
         }
     };
@@ -138,7 +141,10 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
     if args.json {
         let mut value = serde_json::to_value(&summary).unwrap_or_default();
         if let Some(object) = value.as_object_mut() {
-            object.insert("coverage".into(), serde_json::to_value(&coverage).unwrap_or_default());
+            object.insert(
+                "coverage".into(),
+                serde_json::to_value(&coverage).unwrap_or_default(),
+            );
         }
         println!("{value}");
     } else {
@@ -148,11 +154,7 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
             if let Some(shrunk) = &failure.shrunk {
                 println!(
                     "  shrunk to {} readers, {} actions ({} steps in all, {} runs): {}",
-                    shrunk.readers,
-                    shrunk.actions,
-                    shrunk.steps,
-                    shrunk.runs,
-                    shrunk.violation
+                    shrunk.readers, shrunk.actions, shrunk.steps, shrunk.runs, shrunk.violation
                 );
                 if let Some(file) = &shrunk.file {
                     println!("  case: readerlink simulate --scenario {}", file.display());
@@ -184,7 +186,11 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
     let failing = summary
         .failures
         .iter()
-        .filter(|f| f.violations.iter().any(|v| !args.allow.iter().any(|a| a == v.invariant.name())))
+        .filter(|f| {
+            f.violations
+                .iter()
+                .any(|v| !args.allow.iter().any(|a| a == v.invariant.name()))
+        })
         .count();
     if failing == 0 && summary.errors.is_empty() {
         if !summary.failures.is_empty() && !args.json {

@@ -32,7 +32,9 @@ pub fn coverage() -> Vec<MachineCoverage> {
             let declared = spec.transitions();
             let never_taken: Vec<String> = declared
                 .iter()
-                .filter(|(on, event, to)| !taken.contains(&(on.to_string(), event.to_string(), to.to_string())))
+                .filter(|(on, event, to)| {
+                    !taken.contains(&(on.to_string(), event.to_string(), to.to_string()))
+                })
                 .map(|(on, event, to)| format!("{on} --{event}--> {to}"))
                 .collect();
             MachineCoverage {

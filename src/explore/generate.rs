@@ -11,8 +11,8 @@ use crate::backend::Route;
 use crate::reader::{DeviceType, SerialNumber};
 use crate::scanner::DiscoveryMethod;
 use crate::scenario::{
-    Action, AppAction, BackendAction, ClockMode, Expectations, InvariantSpec, LocationSpec, Scenario,
-    Step, Trigger, WorldAction,
+    Action, AppAction, BackendAction, ClockMode, Expectations, InvariantSpec, LocationSpec, Scenario, Step,
+    Trigger, WorldAction,
 };
 use crate::transport::sim::{Fleet, LinkModel, ReaderSpec};
 use crate::updater::SimulatedUpdatePreset;
@@ -167,8 +167,12 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
     let hours = config.safety.as_secs_f64() / 3600.0;
     let count = ((config.readers as f64 * hours * config.actions_per_reader_hour).round() as usize)
         .max(4 * config.readers.max(1));
-    let safety_ms = u64::try_from(config.safety.as_millis()).unwrap_or(u64::MAX).max(1000);
-    let mut times: Vec<u64> = (0..count).map(|_| rng.random_range(10_000..safety_ms.max(10_001))).collect();
+    let safety_ms = u64::try_from(config.safety.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1000);
+    let mut times: Vec<u64> = (0..count)
+        .map(|_| rng.random_range(10_000..safety_ms.max(10_001)))
+        .collect();
     times.sort_unstable();
     let mut actions = vec![Timed {
         at: Duration::ZERO,
@@ -354,7 +358,9 @@ impl Plan {
             let serial = reader.serial.clone();
             let w = |a: &Action, f: fn(&WorldAction) -> bool| matches!(a, Action::World(w) if f(w));
             if self.any_for(&serial, |a| w(a, |w| matches!(w, WorldAction::LoseLink { .. }))) {
-                heal.push(Action::World(WorldAction::RestoreLink { serial: serial.clone() }));
+                heal.push(Action::World(WorldAction::RestoreLink {
+                    serial: serial.clone(),
+                }));
             }
             if self.any_for(&serial, |a| w(a, |w| matches!(w, WorldAction::MoveReader { .. }))) {
                 heal.push(Action::World(WorldAction::MoveReader {
@@ -371,10 +377,14 @@ impl Plan {
             }
             if battery
                 || self.any_for(&serial, |a| {
-                    w(a, |w| matches!(w, WorldAction::CutPower { .. } | WorldAction::PowerOff { .. }))
+                    w(a, |w| {
+                        matches!(w, WorldAction::CutPower { .. } | WorldAction::PowerOff { .. })
+                    })
                 })
             {
-                heal.push(Action::World(WorldAction::PowerOn { serial: serial.clone() }));
+                heal.push(Action::World(WorldAction::PowerOn {
+                    serial: serial.clone(),
+                }));
             }
             if !reader.update.is_none()
                 || self.any_for(&serial, |a| {
@@ -387,8 +397,12 @@ impl Plan {
                     preset: SimulatedUpdatePreset::None,
                 }));
             }
-            if self.any_for(&serial, |a| matches!(a, Action::App(AppAction::StartTransaction { .. }))) {
-                heal.push(Action::App(AppAction::EndTransaction { serial: serial.clone() }));
+            if self.any_for(&serial, |a| {
+                matches!(a, Action::App(AppAction::StartTransaction { .. }))
+            }) {
+                heal.push(Action::App(AppAction::EndTransaction {
+                    serial: serial.clone(),
+                }));
             }
         }
         heal
@@ -400,7 +414,8 @@ impl Plan {
     /// last, the liveness check and a disconnect of each; [`QUIET_AFTER`]
     /// later, the run must be quiet.
     pub fn scenario(&self) -> Scenario {
-        let mut timed: Vec<(Duration, Action)> = self.actions.iter().map(|a| (a.at, a.action.clone())).collect();
+        let mut timed: Vec<(Duration, Action)> =
+            self.actions.iter().map(|a| (a.at, a.action.clone())).collect();
         let heal_at = self.safety;
         timed.extend(self.heal().into_iter().map(|a| (heal_at, a)));
         let live = self.live();
@@ -437,7 +452,9 @@ impl Plan {
             for serial in &live {
                 timed.push((
                     disconnect_at,
-                    Action::App(AppAction::Disconnect { serial: serial.clone() }),
+                    Action::App(AppAction::Disconnect {
+                        serial: serial.clone(),
+                    }),
                 ));
             }
             quiet_from = disconnect_at + QUIET_AFTER;

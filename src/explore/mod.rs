@@ -136,11 +136,19 @@ fn first_difference(a: &Outcome, b: &Outcome) -> Option<Violation> {
         .zip(&b.events)
         .position(|(x, y)| x.json_line() != y.json_line())
         .or_else(|| (a.events.len() != b.events.len()).then(|| a.events.len().min(b.events.len())))?;
-    let line = |o: &Outcome| o.events.get(at).map_or_else(|| "(no event)".into(), |e| e.json_line());
+    let line = |o: &Outcome| {
+        o.events
+            .get(at)
+            .map_or_else(|| "(no event)".into(), |e| e.json_line())
+    };
     Some(Violation {
         invariant: Invariant::Nondeterministic,
         serial: None,
-        event: a.events.get(at).or(b.events.get(at)).map_or_else(String::new, |e| e.kind.clone()),
+        event: a
+            .events
+            .get(at)
+            .or(b.events.get(at))
+            .map_or_else(String::new, |e| e.kind.clone()),
         t_ms: a.events.get(at).or(b.events.get(at)).map_or(0, |e| e.t_ms),
         why: format!("event {at} differs between two runs: {} vs {}", line(a), line(b)),
     })

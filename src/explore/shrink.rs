@@ -33,7 +33,10 @@ impl Shrinker {
         }
         self.runs += 1;
         let outcome = run_plan(plan).ok()?;
-        outcome.violations.into_iter().find(|v| v.invariant == self.invariant)
+        outcome
+            .violations
+            .into_iter()
+            .find(|v| v.invariant == self.invariant)
     }
 }
 
@@ -78,7 +81,9 @@ fn candidates(plan: &Plan) -> Vec<Plan> {
     for reader in &plan.readers {
         let mut smaller = plan.clone();
         smaller.readers.retain(|r| r.serial != reader.serial);
-        smaller.actions.retain(|a| subject(&a.action) != Some(&reader.serial));
+        smaller
+            .actions
+            .retain(|a| subject(&a.action) != Some(&reader.serial));
         out.push(smaller);
     }
     // Fewer actions: chunks, halves first, down to single actions.
@@ -137,12 +142,16 @@ fn halved(timed: &Timed) -> Option<Action> {
             duration: Some(half(*d)?),
         })),
         Action::Backend(BackendAction::Down { duration: Some(d) }) => {
-            Some(Action::Backend(BackendAction::Down { duration: Some(half(*d)?) }))
+            Some(Action::Backend(BackendAction::Down {
+                duration: Some(half(*d)?),
+            }))
         }
-        Action::Backend(BackendAction::Latency { route, latency }) => Some(Action::Backend(BackendAction::Latency {
-            route: *route,
-            latency: half(*latency)?,
-        })),
+        Action::Backend(BackendAction::Latency { route, latency }) => {
+            Some(Action::Backend(BackendAction::Latency {
+                route: *route,
+                latency: half(*latency)?,
+            }))
+        }
         _ => None,
     }
 }

@@ -269,7 +269,10 @@ pub fn check(
                             Some(serial),
                             kind,
                             t,
-                            format!("the ReconnectFailed of {} was not followed by Disconnected", fmt_ms(at)),
+                            format!(
+                                "the ReconnectFailed of {} was not followed by Disconnected",
+                                fmt_ms(at)
+                            ),
                         );
                     }
                     state.reconnecting = Some(t);
@@ -301,7 +304,10 @@ pub fn check(
                             Some(serial),
                             kind,
                             t,
-                            format!("the ReconnectFailed of {} was not followed by Disconnected", fmt_ms(at)),
+                            format!(
+                                "the ReconnectFailed of {} was not followed by Disconnected",
+                                fmt_ms(at)
+                            ),
                         );
                     }
                     if std::mem::take(&mut state.succeeded) {
@@ -438,7 +444,10 @@ pub fn check(
                 Some(&serial),
                 end,
                 run_ms,
-                format!("the ReconnectFailed of {} was not followed by Disconnected", fmt_ms(at)),
+                format!(
+                    "the ReconnectFailed of {} was not followed by Disconnected",
+                    fmt_ms(at)
+                ),
             );
         }
     }

@@ -169,12 +169,12 @@ mod write;
 
 pub use error::ScenarioError;
 pub use events::{EventKind, RecordedEvent, event_kind};
-pub use invariants::{Invariant, Violation};
 pub use expect::{CONTEXT_EVENTS, Failure, FieldProblem, check, check_field, describe, matches};
 pub use format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
     InvariantSpec, LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
+pub use invariants::{Invariant, Violation};
 pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
     App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,

@@ -20,10 +20,10 @@ use tokio::time::Instant;
 use super::error::ScenarioError;
 use super::events::RecordedEvent;
 use super::expect::{self, Failure, describe, matches};
-use super::invariants::{self, Violation};
 use super::format::{
     Action, AppAction, BackendAction, ClockMode, EventPattern, Scenario, Trigger, WorldAction,
 };
+use super::invariants::{self, Violation};
 use crate::backend::{Address, BackendCore, CreateLocation, FaultInjector, LocalBackend, Route};
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};

@@ -35,7 +35,10 @@ fn json_to_toml(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Null => quoted(""),
-        Value::Array(items) => format!("[{}]", items.iter().map(json_to_toml).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(json_to_toml).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => format!(
             "{{ {} }}",
             map.iter()
@@ -233,7 +236,10 @@ fn action_keys(action: &Action) -> Vec<(&'static str, String)> {
                 vec![("route", quoted(route.name())), ("count", count.to_string())]
             }
             BackendAction::SetUpdate { serial, preset } => {
-                vec![("serial", quoted(serial.as_str())), ("preset", quoted(preset.name()))]
+                vec![
+                    ("serial", quoted(serial.as_str())),
+                    ("preset", quoted(preset.name())),
+                ]
             }
         },
     }
