@@ -294,7 +294,6 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
         actions.push(Timed { at, action });
     }
     // `adapter_off` put its `set_adapter` back on later than its draw.
-    let mut actions = actions;
     actions.sort_by_key(|a| a.at);
     actions.retain(|a| a.at < config.safety.max(Duration::from_secs(1)));
     Plan {
