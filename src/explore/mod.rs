@@ -7,7 +7,7 @@
 //! (lost links, power cuts and button presses, moves out of range, battery
 //! levels, the adapter off, the backend down, slow or failing, installs
 //! that fail part way). That is a [`Plan`]; [`Plan::scenario`] turns it into
-//! an ordinary [`Scenario`], so a case is a file `readerlink simulate
+//! an ordinary [`Scenario`](crate::scenario::Scenario), so a case is a file `readerlink simulate
 //! --scenario` runs. A run has four phases:
 //!
 //! 1. **safety**: the plan's actions and faults, for `--hours`;
@@ -37,7 +37,7 @@
 //! |---|---|
 //! | `generate.rs` | seed → [`Plan`] ([`generate()`]), [`Plan::scenario`] |
 //! | `shrink.rs` | [`shrink`]: a failing plan → a minimal one failing the same way |
-//! | `coverage.rs` | [`coverage`]: declared transitions each machine took in this process; [`write_coverage`] |
+//! | `coverage.rs` | [`coverage()`]: declared transitions each machine took in this process; [`write_coverage`] |
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
