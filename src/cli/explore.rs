@@ -182,6 +182,12 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
         for machine in &coverage {
             println!("  {}: {}/{}", machine.machine, machine.taken, machine.declared);
         }
+        let pairs = summary.fault_pairs_reached.len();
+        let never = &summary.fault_pairs_never_reached;
+        println!("(status, fault) pairs: {pairs}/{} reached", pairs + never.len());
+        for pair in never {
+            println!("  never reached: {pair}");
+        }
     }
     let failing = summary
         .failures

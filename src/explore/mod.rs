@@ -102,6 +102,80 @@ pub struct SeedResult {
     pub steps: usize,
     /// How many events its run recorded.
     pub events: usize,
+    /// The (status, fault) pairs its run reached: see [`fault_pairs`].
+    pub pairs: BTreeSet<(String, String)>,
+}
+
+/// The faults [`fault_pairs`] counts that are about one reader.
+pub const READER_FAULTS: &[&str] = &[
+    "lose_link",
+    "cut_power",
+    "power_off",
+    "move_reader",
+    "set_battery",
+    "fail_next_install",
+];
+/// The faults [`fault_pairs`] counts that are about the whole host.
+pub const HOST_FAULTS: &[&str] = &["set_adapter", "backend_down", "backend_latency", "backend_fail"];
+
+/// The (status, fault) pairs a run reached: for a fault about one reader,
+/// that reader's status when it struck; for one about the host (adapter,
+/// backend), the overall status. Statuses are the public connection
+/// statuses, not the machines' inner states.
+pub fn fault_pairs(events: &[crate::scenario::RecordedEvent]) -> BTreeSet<(String, String)> {
+    let mut reader: std::collections::HashMap<String, String> = Default::default();
+    let mut overall = "not_connected".to_owned();
+    let mut pairs = BTreeSet::new();
+    let text = |e: &crate::scenario::RecordedEvent, k: &str| {
+        e.fields.get(k).and_then(serde_json::Value::as_str).map(str::to_owned)
+    };
+    for e in events {
+        match e.kind.as_str() {
+            "ReaderStatusChanged" => {
+                if let (Some(serial), Some(status)) = (text(e, "serial_number"), text(e, "status")) {
+                    reader.insert(serial, status);
+                }
+            }
+            "ConnectionStatusChanged" => {
+                if let Some(status) = text(e, "status") {
+                    overall = status;
+                }
+            }
+            "StepRan" => {
+                let Some(action) = text(e, "action") else { continue };
+                if READER_FAULTS.contains(&action.as_str()) {
+                    let status = text(e, "serial_number")
+                        .and_then(|s| reader.get(&s).cloned())
+                        .unwrap_or_else(|| "not_connected".into());
+                    pairs.insert((status, action));
+                } else if HOST_FAULTS.contains(&action.as_str()) {
+                    pairs.insert((overall.clone(), action));
+                }
+            }
+            _ => {}
+        }
+    }
+    pairs
+}
+
+/// Every (status, fault) pair that could be reached: the four statuses a
+/// reader has with each reader fault, the five overall ones with each host
+/// fault.
+pub fn all_fault_pairs() -> BTreeSet<(String, String)> {
+    let reader = ["not_connected", "connecting", "connected", "reconnecting"];
+    let overall = ["not_connected", "discovering", "connecting", "connected", "reconnecting"];
+    let mut all = BTreeSet::new();
+    for fault in READER_FAULTS {
+        for status in reader {
+            all.insert((status.to_owned(), (*fault).to_owned()));
+        }
+    }
+    for fault in HOST_FAULTS {
+        for status in overall {
+            all.insert((status.to_owned(), (*fault).to_owned()));
+        }
+    }
+    all
 }
 
 /// Runs a plan's scenario once, with no trace.
@@ -126,6 +200,7 @@ pub fn run_seed(seed: u64, world: &GenConfig, twice: bool) -> Result<SeedResult,
         violations,
         steps: scenario.steps.len(),
         events: outcome.events.len(),
+        pairs: fault_pairs(&outcome.events),
     })
 }
 
@@ -208,6 +283,10 @@ pub struct Summary {
     pub jobs: usize,
     /// Runs that could not start (a generated scenario the runner refused).
     pub errors: Vec<String>,
+    /// The (status, fault) pairs the seeds reached, as `status + fault`.
+    pub fault_pairs_reached: Vec<String>,
+    /// The pairs of [`all_fault_pairs`] no seed reached.
+    pub fault_pairs_never_reached: Vec<String>,
 }
 
 impl Summary {
@@ -301,7 +380,12 @@ pub fn explore(
         failures.push(failure);
     }
     let seconds = elapsed.as_secs_f64().max(1e-9);
+    let reached: BTreeSet<(String, String)> = results.iter().flat_map(|r| r.pairs.iter().cloned()).collect();
+    let name = |(status, fault): &(String, String)| format!("{status} + {fault}");
+    let fault_pairs_never_reached = all_fault_pairs().difference(&reached).map(name).collect();
     Summary {
+        fault_pairs_reached: reached.iter().map(name).collect(),
+        fault_pairs_never_reached,
         from: config.from,
         seeds: results.len() as u64,
         readers: config.world.readers,
