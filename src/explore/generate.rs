@@ -148,7 +148,13 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
             spec.distance_m = f32::from(rng.random_range(5u8..=80)) / 10.0;
             spec.battery = f32::from(rng.random_range(30u8..=100)) / 100.0;
             spec.charging = rng.random_bool(0.3);
-            spec.uptime_ms = 0;
+            // Some readers are near their 24-hour reboot (R12), so it falls
+            // due in the run, among the faults and transactions.
+            spec.uptime_ms = if rng.random_bool(0.25) {
+                23 * 3_600_000 + rng.random_range(0..3_600_000)
+            } else {
+                0
+            };
             spec.update = match rng.random_range(0..10) {
                 0 => SimulatedUpdatePreset::Required,
                 1 | 2 => SimulatedUpdatePreset::Available,
