@@ -29,7 +29,11 @@ fn twenty_seeds_of_three_readers_for_an_hour_keep_every_invariant_but_the_known_
     let failing: Vec<_> = summary
         .failures
         .iter()
-        .filter(|f| f.violations.iter().any(|v| v.invariant != Invariant::RebootInTransaction))
+        .filter(|f| {
+            f.violations
+                .iter()
+                .any(|v| v.invariant != Invariant::RebootInTransaction)
+        })
         .collect();
     assert!(failing.is_empty(), "failures: {failing:#?}");
 }

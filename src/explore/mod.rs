@@ -127,7 +127,10 @@ pub fn fault_pairs(events: &[crate::scenario::RecordedEvent]) -> BTreeSet<(Strin
     let mut overall = "not_connected".to_owned();
     let mut pairs = BTreeSet::new();
     let text = |e: &crate::scenario::RecordedEvent, k: &str| {
-        e.fields.get(k).and_then(serde_json::Value::as_str).map(str::to_owned)
+        e.fields
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
     };
     for e in events {
         match e.kind.as_str() {
@@ -163,7 +166,13 @@ pub fn fault_pairs(events: &[crate::scenario::RecordedEvent]) -> BTreeSet<(Strin
 /// fault.
 pub fn all_fault_pairs() -> BTreeSet<(String, String)> {
     let reader = ["not_connected", "connecting", "connected", "reconnecting"];
-    let overall = ["not_connected", "discovering", "connecting", "connected", "reconnecting"];
+    let overall = [
+        "not_connected",
+        "discovering",
+        "connecting",
+        "connected",
+        "reconnecting",
+    ];
     let mut all = BTreeSet::new();
     for fault in READER_FAULTS {
         for status in reader {
