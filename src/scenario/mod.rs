@@ -76,6 +76,21 @@
 //! STRM2-0001 = "not_connected"
 //! ```
 //!
+//! An optional `[invariants]` table has the run checked against the
+//! runtime's invariants too ([`invariants`]: R9's order, one end per
+//! connect, the overall status, no lost event, no reboot in a transaction),
+//! each broken one failing the run like an expectation; its keys add the
+//! time-bound ones:
+//!
+//! ```toml
+//! [invariants]
+//! live_at = "6m"                   # liveness: these readers are connected then
+//! live = ["STRM2-0001"]
+//! quiet_from = "7m"                # from then: all not connected, no terminal event
+//! ```
+//!
+//! `readerlink explore` writes its shrunk cases with this table.
+//!
 //! Steps run in file order: each waits for the one before it, then for its
 //! trigger — `at` (an absolute virtual time; it may not go backwards) or
 //! `after` (an event after the previous step ran, then `delay`). A step
