@@ -39,6 +39,7 @@
 //! | [`updater`] | the updater, one per reader session: asks the update catalog at each connect, installs a required update inside the connect and decides whether the connect proceeds, reports and installs optional ones (R13–R18); the simulated update presets |
 //! | [`terminal`] | the public API: [`terminal::Terminal`], its hub actor, [`terminal::TerminalEvent`]s, the delegate trait |
 //! | [`scenario`] | scenario scripts: a fleet, timed actions and expected events in a TOML file, run on virtual time and checked (`readerlink simulate`) |
+//! | [`explore`] | seeded swarm testing (`readerlink explore`): each seed a fleet and a timeline of actions and faults as a scenario, checked against the invariants, failures shrunk to a scenario file; transition coverage |
 //! | [`store`] | what survives a restart (last connected reader, known readers): the [`store::Store`] trait, atomic file writes |
 //! | [`prelude`] | what a basic app imports: `use readerlink::prelude::*;` |
 //! | [`error_data`] | how every public error is written as JSON: `{"code", "message", ...fields}` |
@@ -61,6 +62,7 @@ pub mod cancelable;
 pub mod cli;
 pub mod connection;
 pub mod error_data;
+pub mod explore;
 pub mod firmware;
 pub mod machines;
 pub mod prelude;

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod demo;
 pub mod diagrams;
 pub mod discover;
+pub mod explore;
 pub mod simulate;
 pub mod simulate_hours;
 pub mod trace;
@@ -36,6 +37,10 @@ pub enum Command {
     Diagrams(diagrams::DiagramsArgs),
     /// Discover readers (simulated by default) and print the live list.
     Discover(discover::DiscoverArgs),
+    /// Seeded swarm testing: each seed a fleet and a timeline of actions and
+    /// faults on virtual time, checked against the runtime's invariants;
+    /// failing seeds shrunk to a scenario file.
+    Explore(explore::ExploreArgs),
     /// Run a scenario script on virtual time and check its expectations, or
     /// the demo's world for N virtual hours (--hours).
     Simulate(simulate::SimulateArgs),
@@ -55,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Diagrams(args) => diagrams::run(args),
         Command::Discover(args) => discover::run(args),
+        Command::Explore(args) => explore::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Trace(command) => trace::run(command),
     };

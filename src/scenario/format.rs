@@ -45,6 +45,24 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// What must hold when the run is over.
     pub expect: Expectations,
+    /// `[invariants]`: check the run's events against the runtime's
+    /// invariants ([`super::invariants`]) too; absent, they are not checked.
+    pub invariants: Option<InvariantSpec>,
+}
+
+/// The `[invariants]` table: the invariants every run must keep are
+/// checked when it is present; its keys add the time-bound ones.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InvariantSpec {
+    /// `live_at`: from this virtual time, every reader of `live` must be
+    /// connected (liveness: the faults stopped long enough before).
+    pub live_at: Option<Duration>,
+    /// `live`: the readers that must be connected at `live_at`.
+    pub live: Vec<SerialNumber>,
+    /// `quiet_from`: from this virtual time every reader must be not
+    /// connected, the overall status `not_connected`, and no terminal event
+    /// may come (nothing left running after the app disconnected them all).
+    pub quiet_from: Option<Duration>,
 }
 
 /// A location the backend holds before the run.

@@ -13,6 +13,8 @@
 //! | `events.rs` | [`RecordedEvent`]: an event as kind + JSON fields + virtual time; which kinds exist |
 //! | `expect.rs` | the expectation checker: [`check`], [`Failure`]; [`check_field`]: could a pattern's field ever match |
 //! | `shape.rs` | [`Shape::of`]: a type's fields and enum values, read from its derived `Deserialize` |
+//! | `invariants.rs` | the invariants every run keeps (R9's order, one end per connect, ...): [`invariants::check`], [`Violation`] |
+//! | `write.rs` | [`Scenario`] → TOML: [`to_toml`], which [`parse`] reads back as the same scenario |
 //! | `runner.rs` | [`run_blocking`] / [`run`]: world, backend, store and the [`App`] adapter ([`TerminalApp`]) on the scenario's clock |
 //!
 //! # Format
@@ -73,6 +75,21 @@
 //! [expect.final_status]
 //! STRM2-0001 = "not_connected"
 //! ```
+//!
+//! An optional `[invariants]` table has the run checked against the
+//! runtime's invariants too ([`invariants`]: R9's order, one end per
+//! connect, the overall status, no lost event, no reboot in a transaction),
+//! each broken one failing the run like an expectation; its keys add the
+//! time-bound ones:
+//!
+//! ```toml
+//! [invariants]
+//! live_at = "6m"                   # liveness: these readers are connected then
+//! live = ["STRM2-0001"]
+//! quiet_from = "7m"                # from then: all not connected, no terminal event
+//! ```
+//!
+//! `readerlink explore` writes its shrunk cases with this table.
 //!
 //! Steps run in file order: each waits for the one before it, then for its
 //! trigger — `at` (an absolute virtual time; it may not go backwards) or
@@ -167,19 +184,23 @@ mod error;
 pub mod events;
 mod expect;
 mod format;
+pub mod invariants;
 mod parse;
 mod runner;
 mod shape;
+mod write;
 
 pub use error::ScenarioError;
 pub use events::{EventKind, RecordedEvent, event_kind};
 pub use expect::{CONTEXT_EVENTS, Failure, FieldProblem, check, check_field, describe, matches};
 pub use format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
-    LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
+    InvariantSpec, LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
+pub use invariants::{Invariant, Violation};
 pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
     App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
 };
 pub use shape::{Shape, ShapeError};
+pub use write::to_toml;

@@ -14,7 +14,7 @@ use super::events::{EventKind, event_kind};
 use super::expect::{FieldProblem, check_field};
 use super::format::{
     Absent, Action, AppAction, BackendAction, ClockMode, EventPattern, Expectations, Expected, FinalStatus,
-    LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
+    InvariantSpec, LocationSpec, SavedReader, Scenario, Step, Trigger, WorldAction,
 };
 use crate::backend::Route;
 use crate::reader::{ConnectionStatus, SerialNumber, check_text};
@@ -82,6 +82,7 @@ struct RawScenario {
     steps: Vec<Spanned<Entries>>,
     #[serde(default)]
     expect: RawExpect,
+    invariants: Option<Spanned<Entries>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -245,6 +246,47 @@ pub fn parse(text: &str, dir: Option<&Path>, default_name: Option<&str>) -> Resu
     }
 
     let expect = ctx.expectations(raw.expect, &mut latest_named)?;
+    let invariants = match raw.invariants {
+        None => None,
+        Some(table) => {
+            let mut keys = Keys::new(lines, "invariants".into(), table);
+            let live_at = keys.duration("live_at")?;
+            let quiet_from = keys.duration("quiet_from")?;
+            let mut live = Vec::new();
+            if let Some((value, line)) = keys.take("live") {
+                let field = keys.field("live");
+                let Some(items) = value.as_array() else {
+                    return Err(ScenarioError::InvalidValue {
+                        line,
+                        field,
+                        message: "`live` is a list of serial numbers".into(),
+                    });
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let serial = item.as_str().map(SerialNumber::new);
+                    match serial {
+                        Some(serial) if fleet.readers.iter().any(|r| r.serial == serial) => live.push(serial),
+                        _ => {
+                            return Err(ScenarioError::InvalidValue {
+                                line,
+                                field: format!("{field}[{i}]"),
+                                message: format!("{item} is not the serial number of a reader of the fleet"),
+                            });
+                        }
+                    }
+                }
+            }
+            keys.finish()?;
+            for at in [live_at, quiet_from].into_iter().flatten() {
+                latest_named = latest_named.max(at);
+            }
+            Some(InvariantSpec {
+                live_at,
+                live,
+                quiet_from,
+            })
+        }
+    };
     let run_for = match &raw.run_for {
         Some(value) => {
             let line = lines.at(value.span());
@@ -287,6 +329,7 @@ pub fn parse(text: &str, dir: Option<&Path>, default_name: Option<&str>) -> Resu
         run_for,
         steps,
         expect,
+        invariants,
     })
 }
 

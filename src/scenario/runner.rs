@@ -23,6 +23,7 @@ use super::expect::{self, Failure, describe, matches};
 use super::format::{
     Action, AppAction, BackendAction, ClockMode, EventPattern, Scenario, Trigger, WorldAction,
 };
+use super::invariants::{self, Violation};
 use crate::backend::{Address, BackendCore, CreateLocation, FaultInjector, LocalBackend, Route};
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
@@ -48,6 +49,9 @@ pub struct Outcome {
     pub final_status: BTreeMap<SerialNumber, ConnectionStatus>,
     /// The terminal's overall status at the end.
     pub final_connection_status: ConnectionStatus,
+    /// The invariants the run broke, when the scenario has `[invariants]`
+    /// (each is also among `failures`).
+    pub violations: Vec<Violation>,
 }
 
 impl Outcome {
@@ -700,13 +704,52 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         &final_status,
         final_connection_status,
     ));
+    let violations = match &scenario.invariants {
+        None => Vec::new(),
+        Some(spec) => invariants::check(
+            &events,
+            spec,
+            &final_status,
+            final_connection_status,
+            ms(scenario.run_for),
+        ),
+    };
+    // One failure per broken invariant: its first violation.
+    let mut reported = std::collections::BTreeSet::new();
+    for v in &violations {
+        if !reported.insert(v.invariant) {
+            continue;
+        }
+        let more = violations.iter().filter(|w| w.invariant == v.invariant).count() - 1;
+        failures.push(Failure {
+            line: 0,
+            field: format!("invariants.{}", v.invariant.name()),
+            expectation: format!("the invariant {} holds", v.invariant.name()),
+            why: if more == 0 {
+                v.to_string()
+            } else {
+                format!("{v} (and {more} more)")
+            },
+            around: events
+                .iter()
+                .filter(|e| e.t_ms.abs_diff(v.t_ms) <= 1000)
+                .take(2 * expect::CONTEXT_EVENTS)
+                .cloned()
+                .collect(),
+        });
+    }
     Ok(Outcome {
         scenario: scenario.name.clone(),
         events,
         failures,
-        expectations: scenario.expect.len(),
+        expectations: scenario.expect.len()
+            + scenario
+                .invariants
+                .as_ref()
+                .map_or(0, |_| invariants::CHECKED_BY_A_RUN.len()),
         final_status,
         final_connection_status,
+        violations,
     })
 }
 

@@ -1252,6 +1252,12 @@ impl SessionCore {
             serial_number: self.serial(),
             error: error.clone(),
         });
+        // Test-only (cargo feature `planted-bug`): a deliberate break of
+        // R9's order, for the explorer's own test to find and shrink.
+        #[cfg(feature = "planted-bug")]
+        self.publish(TerminalEvent::ReconnectSucceeded {
+            serial_number: self.serial(),
+        });
         self.set_status(ConnectionStatus::NotConnected);
         self.after_status(HubItem::Publish(TerminalEvent::Disconnected {
             serial_number: self.serial(),
