@@ -10,8 +10,8 @@
 //! is missing, never reporting success for what did not happen: fewer
 //! than two readers heard within 3 s stops it; the required update goes to
 //! the reader that can take it (battery above 50 %, the image within
-//! [`UPDATE_BUDGET`] over its link), or to none, saying why; a reader's
-//! report gets [`REPORT_LIMIT`], a connect or reconnection [`STEP_LIMIT`].
+//! 20 s over its link), or to none, saying why; a reader's report gets
+//! 5 s, a connect or reconnection 75 s.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
