@@ -73,6 +73,7 @@ fn a_transaction_end_the_reader_refused_still_ends_it_for_the_reboot_timer() {
     h.input(TerminalInput::TransactionEndRequested {
         call: 7,
         serial_number: A.into(),
+        transaction: 5,
     });
     h.reported(
         A,
@@ -278,4 +279,35 @@ fn an_abandoned_attempt_lost_with_its_machine_ends_the_wait_for_it() {
     );
     assert_eq!(h.session(A).state(), "not_connected");
     assert_eq!(answer(&h, 9).as_deref(), Some("ok"));
+}
+
+#[test]
+fn the_end_of_an_earlier_transaction_leaves_the_running_one_alone() {
+    let mut h = connected(A);
+    h.input(TerminalInput::TransactionStartRequested {
+        call: 5,
+        serial_number: A.into(),
+    });
+    h.reported(A, ConnectionEvent::TransactionStarted);
+    assert_eq!(answer(&h, 5).as_deref(), Some("ok"));
+    let from = h.session(A).outputs().len();
+    h.note("a handle of transaction 3 (ended with an earlier connection) is dropped");
+    h.input(TerminalInput::TransactionEndRequested {
+        call: 6,
+        serial_number: A.into(),
+        transaction: 3,
+    });
+    assert_eq!(answer(&h, 6).as_deref(), Some("ok"), "that one ended already");
+    assert_eq!(h.session(A).state(), "in_transaction");
+    assert!(
+        !sent(&h, from).contains(&SessionOutput::ToConnection(
+            ConnectionInput::TransactionEndRequested
+        )),
+        "the reader is not told to end the running transaction"
+    );
+    h.input(TerminalInput::RebootReaderRequested {
+        call: 7,
+        serial_number: A.into(),
+    });
+    assert_eq!(answer(&h, 7).as_deref(), Some("transaction_in_progress"));
 }

@@ -2,7 +2,8 @@
 //! refuses a reboot (the app's or the security one) and an install with
 //! `TransactionInProgress`; the transaction ends with `TransactionEnd` or
 //! with the link. The reader reports its uptime in hello, and its own
-//! 24-hour reboot follows that uptime — transaction or not.
+//! 24-hour reboot follows that uptime; one falling due in a transaction
+//! waits for its end.
 
 mod sim_support;
 
@@ -149,20 +150,34 @@ async fn hello_reports_the_uptime_and_a_reader_at_23_hours_reboots_itself_within
         info.uptime_ms
     );
 
-    // Its own deadline is the uptime's 24 h, transaction or not: the host
-    // must reboot it earlier (R12, R20).
+    // Its own deadline is the uptime's 24 h; falling due in a transaction
+    // it waits for the transaction's end (R20), then comes at once.
     acked(central.request(Command::TransactionBegin).await);
-    let (said, _) = central.until_lost().await;
-    assert_eq!(
-        said.last(),
-        Some(&ReaderMessage::Disconnecting {
-            reason: DisconnectReason::SecurityReboot
-        })
+    tokio::time::sleep_until(set_at + HOUR + Duration::from_secs(60)).await;
+    let state = world.reader_state(&wp).unwrap();
+    assert!(
+        state.connected && state.in_transaction && !state.booting,
+        "no reboot in a transaction: {state:?}"
     );
+    let id = central.send(Command::TransactionEnd).await;
+    let (said, _) = central.until_lost().await;
+    let said: Vec<_> = said
+        .into_iter()
+        .filter(|m| !matches!(m, ReaderMessage::BatteryReport { .. }))
+        .collect();
     assert_eq!(
-        set_at.elapsed(),
-        HOUR,
-        "it reboots when its uptime reaches {DAILY_REBOOT_MS} ms"
+        said,
+        [
+            ReaderMessage::Ack { request_id: id },
+            ReaderMessage::Disconnecting {
+                reason: DisconnectReason::SecurityReboot
+            }
+        ],
+        "the transaction's end is acknowledged, then the reader reboots"
+    );
+    assert!(
+        set_at.elapsed() < HOUR + Duration::from_secs(61),
+        "it rebooted right after the transaction ended"
     );
     assert_eq!(world.reader_state(&wp).unwrap().uptime_ms, 0, "booting");
 }

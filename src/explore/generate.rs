@@ -14,6 +14,7 @@ use crate::scenario::{
     Action, AppAction, BackendAction, ClockMode, Expectations, InvariantSpec, LocationSpec, Scenario, Step,
     Trigger, WorldAction,
 };
+use crate::transport::sim::reader::{IDLE_POWER_DOWN_MS, MAX_DRAIN_PER_H};
 use crate::transport::sim::{Fleet, LinkModel, ReaderSpec};
 use crate::updater::SimulatedUpdatePreset;
 
@@ -373,7 +374,15 @@ impl Plan {
                     distance_m: reader.distance_m,
                 }));
             }
-            let battery = self.any_for(&serial, |a| w(a, |w| matches!(w, WorldAction::SetBattery { .. })));
+            // Left alone long enough, a reader not charging powers itself
+            // down (10 idle hours) or runs its battery flat: not a fault of
+            // the runtime, so the heal charges it and powers it on.
+            let hours = self.safety.as_secs_f32() / 3600.0;
+            let ran_down = !reader.charging
+                && (self.safety >= Duration::from_millis(IDLE_POWER_DOWN_MS)
+                    || reader.battery <= hours * MAX_DRAIN_PER_H);
+            let battery =
+                ran_down || self.any_for(&serial, |a| w(a, |w| matches!(w, WorldAction::SetBattery { .. })));
             if battery {
                 heal.push(Action::World(WorldAction::SetBattery {
                     serial: serial.clone(),

@@ -229,6 +229,8 @@ pub struct SessionCore {
     reconnect_reason: DisconnectReason,
     /// The `start_transaction` / `end` call waiting for the reader's answer.
     transaction_call: Option<CallId>,
+    /// The transaction running, or the last one: the call that started it.
+    transaction: CallId,
     /// The uptime an attempt's connect reported, for the reboot timer once
     /// the supervisor confirms the reconnection.
     attempt_uptime_ms: Option<u64>,
@@ -287,7 +289,7 @@ impl SessionCore {
                 self.reply(*call, Err(TerminalError::NotConnected { serial_number }));
             }
             // No transaction runs: ending one is done already.
-            SessionInput::TransactionEndRequested { call } => self.reply(*call, Ok(CallOutcome::Done)),
+            SessionInput::TransactionEndRequested { call, .. } => self.reply(*call, Ok(CallOutcome::Done)),
             SessionInput::RebootScheduled { at } => self.publish(TerminalEvent::RebootScheduled {
                 serial_number,
                 at: *at,
@@ -553,6 +555,7 @@ impl SessionCore {
             }
             SessionInput::TransactionStartRequested { call } => {
                 self.transaction_call = Some(*call);
+                self.transaction = *call;
                 // The timer and the updater hear first, so no reboot or
                 // install is asked while the reader is being told.
                 context.emit(SessionOutput::ToRebootTimer(RebootInput::TransactionStarted));
@@ -585,7 +588,15 @@ impl SessionCore {
                 self.transaction_over(context);
                 Transition(State::ready())
             }
-            SessionInput::TransactionEndRequested { call } => {
+            // The end of an earlier transaction (its handle outlived it):
+            // ended already, and this one goes on (R20).
+            SessionInput::TransactionEndRequested { call, transaction }
+                if *transaction != self.transaction =>
+            {
+                self.reply(*call, Ok(CallOutcome::Done));
+                Handled
+            }
+            SessionInput::TransactionEndRequested { call, .. } => {
                 if let Some(earlier) = self.transaction_call.replace(*call) {
                     self.reply(earlier, Ok(CallOutcome::Done));
                 }
@@ -855,6 +866,7 @@ impl SessionCore {
             reboot_call: None,
             reconnect_reason: DisconnectReason::Unknown,
             transaction_call: None,
+            transaction: 0,
             attempt_uptime_ms: None,
             lost_after_connect: None,
             pending: None,

@@ -45,6 +45,8 @@ pub enum SessionInput {
     TransactionEndRequested {
         /// The call to answer.
         call: CallId,
+        /// Which transaction: the call that started it.
+        transaction: CallId,
     },
     /// The connection's status changed (R6).
     StatusReported {

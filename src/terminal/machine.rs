@@ -173,8 +173,15 @@ impl TerminalCore {
                 let input = SessionInput::TransactionStartRequested { call: *call };
                 self.route(context, *call, serial_number, input)
             }
-            TerminalInput::TransactionEndRequested { call, serial_number } => {
-                let input = SessionInput::TransactionEndRequested { call: *call };
+            TerminalInput::TransactionEndRequested {
+                call,
+                serial_number,
+                transaction,
+            } => {
+                let input = SessionInput::TransactionEndRequested {
+                    call: *call,
+                    transaction: *transaction,
+                };
                 self.route(context, *call, serial_number, input)
             }
             TerminalInput::SessionReported {

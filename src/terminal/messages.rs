@@ -259,6 +259,10 @@ pub enum TerminalInput {
         call: CallId,
         /// Which reader.
         serial_number: SerialNumber,
+        /// Which transaction: the call that started it. A handle kept past
+        /// its transaction's end (the link dropped under it) never ends the
+        /// reader's next one.
+        transaction: CallId,
     },
     /// A reader's session reported what an input changed.
     SessionReported {

@@ -723,9 +723,13 @@ impl Terminal {
         serial_number: &SerialNumber,
     ) -> Result<Transaction, TerminalError> {
         let serial = serial_number.clone();
-        self.call(|call| TerminalInput::TransactionStartRequested {
-            call,
-            serial_number: serial,
+        let mut id = 0;
+        self.call(|call| {
+            id = call;
+            TerminalInput::TransactionStartRequested {
+                call,
+                serial_number: serial,
+            }
         })
         .await?;
         Ok(Transaction::new(
@@ -733,6 +737,7 @@ impl Terminal {
             self.hub.clone(),
             self.calls.clone(),
             self.next_call.clone(),
+            id,
         ))
     }
 

@@ -14,13 +14,17 @@ use crate::runtime::shell::Deliver;
 /// [`super::Terminal::start_transaction`]. While it runs the reader is
 /// never rebooted (R20): `reboot_reader` answers `transaction_in_progress`
 /// and the 24-hour reboot waits for its end. It ends with [`Self::end`],
-/// or when it is dropped, or with the reader's connection.
+/// or when it is dropped, or with the reader's connection; a handle kept
+/// past its connection's end ends nothing: not the transaction the reader
+/// runs after a reconnection.
 #[derive(Debug)]
 pub struct Transaction {
     serial_number: SerialNumber,
     hub: Addr<HubActor>,
     calls: Calls,
     next_call: Arc<AtomicU64>,
+    /// The call that started it: its id at the reader's session.
+    id: u64,
     ended: bool,
 }
 
@@ -30,12 +34,14 @@ impl Transaction {
         hub: Addr<HubActor>,
         calls: Calls,
         next_call: Arc<AtomicU64>,
+        id: u64,
     ) -> Self {
         Self {
             serial_number,
             hub,
             calls,
             next_call,
+            id,
             ended: false,
         }
     }
@@ -59,6 +65,7 @@ impl Transaction {
             .do_send(Deliver::app(TerminalInput::TransactionEndRequested {
                 call,
                 serial_number: self.serial_number.clone(),
+                transaction: self.id,
             }));
         match rx.await.unwrap_or(Err(TerminalError::Stopped)) {
             Ok(_) | Err(TerminalError::NotConnected { .. }) => Ok(()),
@@ -76,6 +83,7 @@ impl Drop for Transaction {
                 .do_send(Deliver::app(TerminalInput::TransactionEndRequested {
                     call,
                     serial_number: self.serial_number.clone(),
+                    transaction: self.id,
                 }));
         }
     }

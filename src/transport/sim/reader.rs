@@ -13,7 +13,7 @@
 //! | answers a command | [`RESPONSE_DELAY_MS`] after it arrives; [`WAKE_DELAY_MS`] more when it was asleep |
 //! | falls asleep (stays connected, R7) | [`SLEEP_AFTER_MS`] after the last command while connected, or on `Sleep` |
 //! | powers down, `Disconnecting { IdlePowerDown }` | [`IDLE_POWER_DOWN_MS`] (10 h) after the last activity (command, card, connection, boot) when not charging |
-//! | self-reboot, `Disconnecting { SecurityReboot }` | M2 and WisePad 3: [`DAILY_REBOOT_MS`] (24 h) after boot (its uptime reaches 24 h; a fleet's `uptime_ms` or [`SimReader::set_uptime`] starts it part-way), transaction or not; the Chipper 2X never |
+//! | self-reboot, `Disconnecting { SecurityReboot }` | M2 and WisePad 3: [`DAILY_REBOOT_MS`] (24 h) after boot (its uptime reaches 24 h; a fleet's `uptime_ms` or [`SimReader::set_uptime`] starts it part-way); one falling due in a transaction waits for its end (R20); the Chipper 2X never |
 //! | reboots when the host asks, `Disconnecting { RebootRequested }` or `{ SecurityReboot }` | on `Reboot { kind }`, unless a transaction runs (`Error { TransactionInProgress }`, R20) |
 //! | a transaction runs | from `TransactionBegin` to `TransactionEnd`, or until the link goes; meanwhile `Reboot` and `UpdateBegin` are refused (R20) |
 //! | boots (no advertising, no connection) | for [`BOOT_MS`] after a reboot or power-on |
@@ -101,6 +101,9 @@ pub const CRITICAL_POWER_DOWN_LEVEL: f32 = 0.01;
 const LOW_WARNING_BELOW: f32 = 0.20;
 const LOW_WARNING_REARM_ABOVE: f32 = 0.25;
 const HOUR_MS: f32 = 3_600_000.0;
+/// The most a reader's battery drains in an hour (awake, on a link, not
+/// charging): a fraction of a full battery.
+pub const MAX_DRAIN_PER_H: f32 = DRAIN_AWAKE_PER_H;
 const DRAIN_AWAKE_PER_H: f32 = 0.05;
 const DRAIN_ASLEEP_PER_H: f32 = 0.01;
 const DRAIN_IDLE_PER_H: f32 = 0.02;
@@ -295,6 +298,9 @@ pub struct SimReader {
     advertisements: u64,
     /// A transaction runs: reboots and installs are refused (R20).
     transaction: bool,
+    /// Its own 24-hour reboot, deferred by a transaction, comes no earlier
+    /// than this: after the transaction's end was acknowledged.
+    reboot_not_before: Millis,
     scheduled: Vec<(Millis, Scheduled)>,
     outputs: Vec<ReaderOutput>,
 }
@@ -346,6 +352,7 @@ impl SimReader {
             card_inserted: false,
             advertisements: 0,
             transaction: false,
+            reboot_not_before: 0,
             scheduled: Vec::new(),
             outputs: Vec::new(),
         }
@@ -415,10 +422,21 @@ impl SimReader {
         }
     }
 
+    /// Whether its own 24-hour reboot can fall due: an M2 or a WisePad 3
+    /// not in a transaction (one falling due in a transaction waits for the
+    /// transaction's end, R20).
+    fn daily_reboot_armed(&self) -> bool {
+        self.device_type.reboots_daily() && !self.transaction
+    }
+
     /// When an M2 or a WisePad 3 reboots itself: its uptime reaches
     /// [`DAILY_REBOOT_MS`].
+    /// A reboot deferred by a transaction happens once it ended (after
+    /// the acknowledgement of its end; at once when the link took it).
     fn daily_reboot_at(&self) -> Millis {
-        self.booted_at + DAILY_REBOOT_MS.saturating_sub(self.uptime_at_booted_at)
+        let due = self.booted_at + DAILY_REBOOT_MS.saturating_sub(self.uptime_at_booted_at);
+        // `battery_at` is how far time has been integrated: never reboot in the past.
+        due.max(self.reboot_not_before).max(self.battery_at)
     }
 
     /// Makes it as if it had booted `uptime` ago (a reader that is up; off
@@ -515,7 +533,7 @@ impl SimReader {
                 if !self.charging {
                     consider(self.last_activity + IDLE_POWER_DOWN_MS);
                 }
-                if self.device_type.reboots_daily() {
+                if self.daily_reboot_armed() {
                     consider(self.daily_reboot_at());
                 }
                 if let Some(link) = &self.link {
@@ -625,7 +643,7 @@ impl SimReader {
                     self.power_down(t, Some(DisconnectReason::IdlePowerDown));
                     return;
                 }
-                if self.device_type.reboots_daily() && self.daily_reboot_at() <= t {
+                if self.daily_reboot_armed() && self.daily_reboot_at() <= t {
                     self.reboot(t, DisconnectReason::SecurityReboot);
                     return;
                 }
@@ -774,6 +792,7 @@ impl SimReader {
             }
             Command::TransactionEnd => {
                 let reply = if std::mem::take(&mut self.transaction) {
+                    self.reboot_not_before = at + 1;
                     ack
                 } else {
                     error(ErrorCode::NoTransactionInProgress)
