@@ -12,7 +12,7 @@ use std::time::Duration;
 use readerlink::protocol::{Command, ErrorCode, ReaderMessage, RebootKind};
 use readerlink::reader::{DeviceType, DisconnectReason};
 use readerlink::transport::LinkLossCause;
-use readerlink::transport::sim::reader::{DAILY_REBOOT_MS, RESPONSE_DELAY_MS};
+use readerlink::transport::sim::reader::RESPONSE_DELAY_MS;
 use readerlink::transport::sim::{Fleet, ReaderSpec, SimWorld};
 use sim_support::{Central, serial};
 use tokio::time::Instant;

@@ -18,7 +18,7 @@ use crate::firmware::TrustedKeys;
 use crate::reader::{Reader, SerialNumber};
 use crate::reboot::{RebootPolicy, RebootTimerActor, start_reboot_timer};
 use crate::reconnect::{ReconnectPolicy, SupervisorHandle, SupervisorParts, start_supervisor};
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, RestartIntensity, Stop};
 use crate::runtime::trace::Tracer;
 use crate::terminal::TerminalEvent;
 use crate::transport::Transport;
@@ -172,6 +172,25 @@ impl SessionEffects {
     }
 }
 
+impl SessionEffects {
+    /// Stops the reader's children after what was sent to them (a
+    /// mailbox is first in, first out); the next use starts them again.
+    fn release_children(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            connection.do_send(Stop);
+        }
+        if let Some(timer) = self.reboot_timer.take() {
+            timer.do_send(Stop);
+        }
+        if let Some(updater) = self.updater.take() {
+            updater.do_send(Stop);
+        }
+        if let Some(supervisor) = lock(&self.parts.supervisors).remove(&self.serial) {
+            supervisor.addr().do_send(Stop);
+        }
+    }
+}
+
 impl Effects<Session> for SessionEffects {
     fn perform(&mut self, output: SessionOutput, ctx: &mut EffectContext<'_, Session, Self>) {
         match output {
@@ -217,6 +236,7 @@ impl Effects<Session> for SessionEffects {
                 }
                 (self.report)(report);
             }
+            SessionOutput::ReleaseChildren => self.release_children(),
         }
     }
 }

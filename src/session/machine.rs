@@ -231,6 +231,9 @@ pub struct SessionCore {
     transaction_call: Option<CallId>,
     /// The transaction running, or the last one: the call that started it.
     transaction: CallId,
+    /// Whether the reader's children may run: from a connect until the
+    /// session is back in `not_connected`.
+    children_started: bool,
     /// The uptime an attempt's connect reported, for the reboot timer once
     /// the supervisor confirms the reconnection.
     attempt_uptime_ms: Option<u64>,
@@ -329,8 +332,8 @@ impl SessionCore {
     }
 
     /// Nothing runs. `ConnectRequested` → `linking`: the connection is
-    /// asked to connect.
-    #[state(superstate = "session")]
+    /// asked to connect. On entry the reader's other actors are released.
+    #[state(superstate = "session", entry_action = "release_children")]
     fn not_connected(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
             SessionInput::ConnectRequested { call, reader, config } => {
@@ -341,6 +344,13 @@ impl SessionCore {
                 Transition(State::linking())
             }
             _ => Super,
+        }
+    }
+
+    #[action]
+    fn release_children(&mut self, context: &mut Out) {
+        if std::mem::take(&mut self.children_started) {
+            context.emit(SessionOutput::ReleaseChildren);
         }
     }
 
@@ -867,6 +877,7 @@ impl SessionCore {
             reconnect_reason: DisconnectReason::Unknown,
             transaction_call: None,
             transaction: 0,
+            children_started: false,
             attempt_uptime_ms: None,
             lost_after_connect: None,
             pending: None,
@@ -961,7 +972,8 @@ impl SessionCore {
 
     /// Asks the connection to connect the reader to its location: the
     /// app's connect, or a reconnect attempt (the whole connect again).
-    fn ask_to_connect(&self, context: &mut Out) {
+    fn ask_to_connect(&mut self, context: &mut Out) {
+        self.children_started = true;
         context.emit(SessionOutput::ToConnection(ConnectionInput::ConnectRequested {
             reader: self.reader.clone(),
             location: self.config.location_id.clone(),

@@ -318,6 +318,10 @@ pub enum SessionOutput {
     ToUpdater(UpdaterInput),
     /// Tell the hub what the input changed.
     ToHub(SessionReport),
+    /// The reader is not connected and nothing runs for it: stop its
+    /// connection, supervisor, reboot timer and updater (each starts again
+    /// with the next use), so a disconnected reader keeps only its session.
+    ReleaseChildren,
 }
 
 /// What one input to a session changed, for the hub: the reader's status,
