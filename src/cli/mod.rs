@@ -10,6 +10,7 @@ pub mod demo;
 pub mod diagrams;
 pub mod discover;
 pub mod explore;
+pub mod replay;
 pub mod simulate;
 pub mod simulate_hours;
 pub mod trace;
@@ -41,6 +42,9 @@ pub enum Command {
     /// faults on virtual time, checked against the runtime's invariants;
     /// failing seeds shrunk to a scenario file.
     Explore(explore::ExploreArgs),
+    /// Replay a whole recorded run on a paused clock and compare every
+    /// record; exit 1 naming the first divergence and its cause.
+    Replay(replay::ReplayArgs),
     /// Run a scenario script on virtual time and check its expectations, or
     /// the demo's world for N virtual hours (--hours).
     Simulate(simulate::SimulateArgs),
@@ -61,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Diagrams(args) => diagrams::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Trace(command) => trace::run(command),
     };
