@@ -31,7 +31,7 @@
 //!
 //! | source of a recorded input | in replay |
 //! |---|---|
-//! | `app`, `transport`, `backend`, `store`, `world`, `effect` (a scanner's identify over the transport), `verify` (the check of an update image, whose bytes the trace does not hold), `test` | injected from the trace |
+//! | `app` (and `app:<what>`), `transport`, `backend`, `store`, `world`, `effect` (a scanner's identify over the transport), `verify` (the check of an update image, whose bytes the trace does not hold), `test` | injected from the trace |
 //! | `actor:<id>`, `timer`, `terminal` (the hub's shell telling the scanner) | produced by the replayed system, compared |
 
 use std::sync::Arc;
@@ -82,9 +82,13 @@ const IDLE_TURNS: usize = 64;
 
 /// Whether a recorded input came from outside the machines, and so is
 /// injected from the trace rather than produced by the replayed system.
+/// What counts is the part before the first `:`, so that
+/// `app:cancel_update:<serial>` (an app's cancel of an install) is the
+/// app's.
 pub fn is_external_source(source: &str) -> bool {
+    let origin = source.split(':').next().unwrap_or(source);
     matches!(
-        source,
+        origin,
         "app" | "transport" | "backend" | "store" | "world" | "effect" | "verify" | "test"
     )
 }
