@@ -174,15 +174,25 @@ impl std::fmt::Display for RunSummary {
 /// policy, a format version before [`OLDEST_REPLAYABLE_VERSION`], a
 /// machine the terminal does not run.
 ///
-/// ```no_run
-/// use readerlink::replay::replay_run;
+/// A run recorded (here an example scenario, on virtual time) and
+/// replayed whole:
+///
+/// ```
 /// use readerlink::runtime::Trace;
-/// let trace = Trace::read_file("target/demo.trace.jsonl".as_ref()).unwrap();
-/// let replay = replay_run(&trace).unwrap();
+/// use readerlink::scenario::{self, TraceTo};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("run.trace.jsonl");
+/// let scenario = scenario::load("examples/scenarios/connect_and_disconnect.toml")?;
+/// scenario::run_blocking(&scenario, &TraceTo::File(path.clone()))?;
+///
+/// let trace = Trace::read_file(&path)?;
+/// let replay = readerlink::replay::replay_run(&trace)?;
 /// match &replay.divergence {
 ///     None => println!("{}", replay.summary),
-///     Some(d) => panic!("{d}"),
+///     Some(divergence) => panic!("{divergence}"),
 /// }
+/// # Ok(()) }
 /// ```
 pub fn replay_run(trace: &Trace) -> Result<RunReplay, ReplayError> {
     let setup = Setup::from_trace(trace)?;
@@ -275,8 +285,12 @@ impl Setup {
                 .get(machine)
                 .and_then(|m| m.get("policy"))
                 .ok_or_else(|| missing(machine, format!("`replay.machines.{machine}.policy`")))?;
-            serde_json::from_value(value.clone())
-                .map_err(|e| missing(machine, format!("a valid `replay.machines.{machine}.policy` ({e})")))
+            serde_json::from_value(value.clone()).map_err(|e| {
+                missing(
+                    machine,
+                    format!("a valid `replay.machines.{machine}.policy` ({e})"),
+                )
+            })
         }
         let limits = replay.restart_intensity;
         Ok(Self {
@@ -344,9 +358,14 @@ async fn run(trace: &Trace, setup: Setup) -> (String, Option<String>, usize, usi
             ));
             break;
         }
+        // The app's calls to the scanner go through the terminal's API
+        // again (see `reissue_scanner_call`); a discovery the hub started
+        // itself (reconnect at start) reached the scanner as an `app` input
+        // already, and that one is released instead.
         let reissued = record.actor == "scanner"
             && source == "app"
-            && reissue_scanner_call(&terminal, &mut discoveries, input).await;
+            && (waiter.until(|| gate.holds("scanner", "app")).await
+                || reissue_scanner_call(&terminal, &mut discoveries, input).await);
         let command = if is_external_source(source) && !reissued {
             injected += 1;
             GateCommand::Inject {
@@ -363,7 +382,7 @@ async fn run(trace: &Trace, setup: Setup) -> (String, Option<String>, usize, usi
                 ));
                 break;
             }
-            if reissued {
+            if is_external_source(source) {
                 injected += 1;
             } else {
                 released += 1;
@@ -373,7 +392,10 @@ async fn run(trace: &Trace, setup: Setup) -> (String, Option<String>, usize, usi
             }
         };
         if !gate.command(&record.actor, command) {
-            stalled = Some(format!("actor `{}` stopped before seq {}", record.actor, record.seq));
+            stalled = Some(format!(
+                "actor `{}` stopped before seq {}",
+                record.actor, record.seq
+            ));
             break;
         }
         if !waiter.until(|| tracer.records_recorded() >= record.seq).await {
@@ -497,7 +519,10 @@ fn compare(recorded: &Trace, replayed: &Trace, compared: usize) -> Option<Diverg
     let mut last_input: std::collections::HashMap<&str, &Record> = std::collections::HashMap::new();
     for record in &recorded.records[..compared] {
         let k = position.entry(record.actor.as_str()).or_insert(0);
-        let replayed = theirs.get(record.actor.as_str()).and_then(|rs| rs.get(*k)).copied();
+        let replayed = theirs
+            .get(record.actor.as_str())
+            .and_then(|rs| rs.get(*k))
+            .copied();
         *k += 1;
         let is_input = matches!(record.body, RecordBody::Input { .. });
         if replayed.is_some_and(|r| same(record, r)) {

@@ -56,7 +56,11 @@ fn readerlink_replay_reproduces_the_demos_trace_and_says_so_in_one_line() {
     let replay = replay_run(&recorded).unwrap();
     // All but the `stopped` records of the demo's shutdown, which the
     // replay does not stop the same way.
-    assert!(replay.summary.compared + 12 >= recorded.records.len(), "{:?}", replay.summary);
+    assert!(
+        replay.summary.compared + 12 >= recorded.records.len(),
+        "{:?}",
+        replay.summary
+    );
     for expected in [
         format!("{} records", replay.summary.compared),
         format!("of {} actors", recorded.started_actors().len()),
@@ -165,15 +169,24 @@ fn an_edit_of_any_one_input_of_the_demos_trace_is_found_at_that_input() {
                     if cause == Some(seq) {
                         external_found += 1;
                     } else {
-                        assert!(cause > Some(seq) && d.seq > seq, "{what} was found before it: {d}");
-                        assert_eq!(d.actor, edited.records[i].actor, "{what} was found in another actor: {d}");
+                        assert!(
+                            cause > Some(seq) && d.seq > seq,
+                            "{what} was found before it: {d}"
+                        );
+                        assert_eq!(
+                            d.actor, edited.records[i].actor,
+                            "{what} was found in another actor: {d}"
+                        );
                         latent.push(format!("{what}: {d}"));
                     }
                 }
             }
         } else {
             let d = found.unwrap_or_else(|| panic!("the edit of seq {seq} (from {source}) was not found"));
-            assert_eq!(d.seq, seq, "the edit of seq {seq} (from {source}) was found elsewhere: {d}");
+            assert_eq!(
+                d.seq, seq,
+                "the edit of seq {seq} (from {source}) was found elsewhere: {d}"
+            );
             assert_eq!(d.recorded.as_ref(), Some(&edited.records[i].body), "{d}");
             assert_eq!(
                 d.replayed.as_ref(),
@@ -196,7 +209,10 @@ fn an_edit_of_any_one_input_of_the_demos_trace_is_found_at_that_input() {
     // payload size), 108 changed nothing (an advertised local name, a
     // progress byte count the session reports rounded, an ack's request
     // id the machine does not check).
-    assert!(internal > 300 && external_found >= 20, "{internal} {external_found}");
+    assert!(
+        internal > 300 && external_found >= 20,
+        "{internal} {external_found}"
+    );
 }
 
 #[test]
@@ -223,8 +239,14 @@ fn readerlink_replay_names_the_first_divergence_its_cause_and_the_records_around
     let output = readerlink(&["replay"], &path);
     let said = text(&output);
     assert_eq!(output.status.code(), Some(1), "{said}");
-    assert!(said.contains(&format!("`terminal` diverged at seq {seq}")), "{said}");
-    assert!(said.contains("recorded {") && said.contains("replayed {"), "{said}");
+    assert!(
+        said.contains(&format!("`terminal` diverged at seq {seq}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("recorded {") && said.contains("replayed {"),
+        "{said}"
+    );
     assert!(said.contains("! ") && said.contains(&format!("#{seq}")), "{said}");
 
     let json = readerlink(&["replay", "--json"], &path);
@@ -257,7 +279,13 @@ fn a_trace_that_lacks_what_whole_run_replay_needs_is_refused_naming_it() {
     assert!(e.to_string().contains("`replay` section"), "{e}");
 
     let mut no_policy = recorded.clone();
-    no_policy.header.replay.as_mut().unwrap().machines.remove("updater");
+    no_policy
+        .header
+        .replay
+        .as_mut()
+        .unwrap()
+        .machines
+        .remove("updater");
     let e = replay_run(&no_policy).unwrap_err();
     assert!(e.to_string().contains("replay.machines.updater.policy"), "{e}");
 
@@ -283,5 +311,9 @@ fn a_trace_that_lacks_what_whole_run_replay_needs_is_refused_naming_it() {
     std::fs::write(&path, write_trace(&no_replay)).unwrap();
     let output = readerlink(&["replay"], &path);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("replay_missing_parameters"), "{}", text(&output));
+    assert!(
+        text(&output).contains("replay_missing_parameters"),
+        "{}",
+        text(&output)
+    );
 }

@@ -14,7 +14,8 @@ const AROUND: u64 = 4;
 
 /// Arguments of `readerlink replay`.
 #[derive(Debug, Args)]
-#[command(long_about = "Replay a whole recorded run on a paused clock and compare every record.
+#[command(
+    long_about = "Replay a whole recorded run on a paused clock and compare every record.
 
 Starts the same actors as the recorded run (hub, scanner, and per reader its session, \
 connection, reconnect supervisor, reboot timer and updater), built from the trace \
@@ -28,7 +29,8 @@ Exit 0 with a one-line summary when every record is reproduced; exit 1 naming th
 divergence (actor, seq, virtual time, recorded vs replayed), the records around it and \
 its cause (the first input whose recorded effects differ). A trace that lacks what \
 replay needs (its header's `replay` section, a machine's policy, format version 3) is \
-refused with an error naming what is missing. Per-actor replay: `readerlink trace replay`.")]
+refused with an error naming what is missing. Per-actor replay: `readerlink trace replay`."
+)]
 pub struct ReplayArgs {
     /// The trace (JSON Lines), e.g. target/demo.trace.jsonl.
     pub file: PathBuf,

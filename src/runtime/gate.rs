@@ -127,7 +127,10 @@ impl Gate {
 
     /// Whether actor `id` holds an input from `source`.
     pub fn holds(&self, id: &str, source: &str) -> bool {
-        self.state().held.get(id).is_some_and(|held| held.iter().any(|s| s == source))
+        self.state()
+            .held
+            .get(id)
+            .is_some_and(|held| held.iter().any(|s| s == source))
     }
 
     /// The sources of every input held now, by actor, sorted.
