@@ -126,7 +126,8 @@ pub struct RunSummary {
     pub released: usize,
     /// The trace's virtual time span, in milliseconds.
     pub virtual_span_ms: Millis,
-    /// How long the replay took on the wall clock.
+    /// How long the replay took on the wall clock: the run, reading the
+    /// replayed trace back and comparing it.
     pub wall: Duration,
 }
 
@@ -199,13 +200,14 @@ pub fn replay_run(trace: &Trace) -> Result<RunReplay, ReplayError> {
     let started = Instant::now();
     let system = crate::runtime::virtual_time_system();
     let (replayed, stalled, injected, released) = system.block_on(run(trace, setup));
-    let wall = started.elapsed();
     let replayed = Trace::parse(&replayed).map_err(|e| ReplayError::BadInput {
         seq: e.line().unwrap_or(0) as u64,
         reason: format!("the replayed run wrote a trace that does not validate: {e}"),
     })?;
     let shutdown = shutdown_records(trace);
     let compared = trace.records.len() - shutdown;
+    let divergence = compare(trace, &replayed, compared);
+    let wall = started.elapsed();
     let summary = RunSummary {
         records: trace.records.len(),
         compared,
@@ -215,7 +217,7 @@ pub fn replay_run(trace: &Trace) -> Result<RunReplay, ReplayError> {
         virtual_span_ms: trace.records.last().map_or(0, |r| r.t_ms),
         wall,
     };
-    let divergence = compare(trace, &replayed, compared).map(|divergence| RunDivergence {
+    let divergence = divergence.map(|divergence| RunDivergence {
         divergence,
         stalled: stalled.clone(),
     });
