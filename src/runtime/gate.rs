@@ -161,3 +161,72 @@ impl Gate {
         self.state().changes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix::Actor;
+
+    use super::*;
+    use crate::runtime::example::{Turnstile, TurnstileEffects, TurnstileInput};
+    use crate::runtime::{Clock, Deliver, MachineActor, RecordBody, Trace, TraceHeader, Tracer};
+
+    #[test]
+    fn a_gated_actor_holds_its_inputs_until_released_and_takes_injected_ones_decoded() {
+        let gate = Gate::new();
+        let tracer = Tracer::memory(TraceHeader::new(1, Value::Null)).with_gate(gate.clone());
+        let recorded = tracer.clone();
+        let watched = tracer.clone();
+        crate::runtime::virtual_time_system().block_on(async move {
+            let actor = MachineActor::new(
+                "gate",
+                Turnstile::new(),
+                TurnstileEffects::new(Duration::from_millis(800)),
+                tracer,
+                Clock::start(),
+            )
+            .start();
+            actor
+                .send(Deliver::app(TurnstileInput::CoinInserted))
+                .await
+                .unwrap();
+            assert!(gate.is_registered("gate"));
+            assert!(gate.holds("gate", "app"), "held, not handled");
+            assert_eq!(watched.records_recorded(), 1, "only `started`");
+
+            assert!(gate.command("gate", GateCommand::Release { source: "app".into() }));
+            let injected = serde_json::to_value(TurnstileInput::Pushed).unwrap();
+            let bad = Value::from("NoSuchInput");
+            assert!(gate.command(
+                "gate",
+                GateCommand::Inject {
+                    source: "app".into(),
+                    input: injected
+                }
+            ));
+            assert!(gate.command(
+                "gate",
+                GateCommand::Inject {
+                    source: "app".into(),
+                    input: bad
+                }
+            ));
+            actor.send(crate::runtime::CurrentState).await.unwrap();
+            assert!(!gate.holds("gate", "app"));
+            let failures = gate.take_failures();
+            assert_eq!(failures.len(), 1, "{failures:?}");
+            assert!(failures[0].contains("does not decode"), "{failures:?}");
+        });
+        let trace = Trace::parse(&recorded.contents()).unwrap();
+        let inputs: Vec<&str> = trace
+            .records
+            .iter()
+            .filter_map(|r| match &r.body {
+                RecordBody::Input { event, .. } => Some(event.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(inputs, ["CoinInserted", "Pushed"]);
+    }
+}
