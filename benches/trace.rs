@@ -4,7 +4,8 @@
 //! a turnstile's, recorded as the shell records (input, then each step).
 //! And what recording costs a whole run: an example scenario run with its
 //! trace off and with its trace written to a file, with their ratio
-//! measured in the same run. See benches/README.md.
+//! measured in the same run. And whole-run replay (`readerlink replay`) of
+//! that scenario's trace, as a ratio of recording it. See benches/README.md.
 
 use std::sync::Arc;
 
@@ -195,5 +196,46 @@ fn recording(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, trace, recording);
+/// Whole-run replay (`readerlink replay`) of the scenario's trace against
+/// recording it: criterion's time for the replay alone, then the ratio
+/// replay / recording (the scenario run with its trace to a file), each
+/// pair measured back to back: the median of 31 pairs.
+fn whole_run(c: &mut Criterion) {
+    use readerlink::scenario::TraceTo;
+    let scenario = readerlink::scenario::load(std::path::Path::new(SCENARIO)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recorded.jsonl");
+    run_scenario(&scenario, &TraceTo::File(path.clone()));
+    let trace = Trace::read_file(&path).unwrap();
+    assert!(trace.replay_run().unwrap().reproduced());
+    let mut group = c.benchmark_group("whole_run_replay");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(trace.records.len() as u64));
+    group.bench_function("h_replay_run", |b| {
+        b.iter(|| assert!(trace.replay_run().unwrap().reproduced()))
+    });
+    group.finish();
+    let mut ratios: Vec<f64> = (0..31)
+        .map(|i| {
+            let file = dir.path().join(format!("pair{i}.jsonl"));
+            let start = std::time::Instant::now();
+            run_scenario(&scenario, &TraceTo::File(file));
+            let recording = start.elapsed().as_secs_f64();
+            let start = std::time::Instant::now();
+            assert!(trace.replay_run().unwrap().reproduced());
+            start.elapsed().as_secs_f64() / recording
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "whole-run replay / recording (trace to file, {} records a run): median {:.2}, range {:.2}..{:.2} over {} pairs",
+        trace.records.len(),
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1],
+        ratios.len()
+    );
+}
+
+criterion_group!(benches, trace, recording, whole_run);
 criterion_main!(benches);

@@ -46,6 +46,7 @@
 //! | [`rules`] | the behaviour rules R1–R21, for integrators (`docs/rules.md`) |
 //! | [`secret`] | [`secret::Secret`], which never reaches a log or a trace |
 //! | [`machines`] | the registry of every machine, for diagrams and for replay from a trace ([`runtime::Trace::replay_actor`]) |
+//! | [`replay`] | whole-run replay from a trace (`readerlink replay`): every actor run again on a paused clock, every external input re-injected, every record compared |
 //! | `cli` (feature `cli`, on by default) | the `readerlink` command line (`src/main.rs` is a thin wrapper); an app that embeds the library alone turns default features off |
 //!
 //! Outside `src/`: `state-diagrams/` holds the generated diagram of every
@@ -70,6 +71,7 @@ pub mod protocol;
 pub mod reader;
 pub mod reboot;
 pub mod reconnect;
+pub mod replay;
 pub mod rules;
 pub mod runtime;
 pub mod scanner;

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod diagrams;
 pub mod discover;
 pub mod explore;
+pub mod replay;
 pub mod simulate;
 pub mod simulate_hours;
 pub mod trace;
@@ -41,6 +42,28 @@ pub enum Command {
     /// faults on virtual time, checked against the runtime's invariants;
     /// failing seeds shrunk to a scenario file.
     Explore(explore::ExploreArgs),
+    /// Replay a whole recorded run on a paused clock and compare every
+    /// record; exit 1 naming the first divergence and its cause.
+    ///
+    /// Starts the same actors as the recorded run (hub, scanner, and per
+    /// reader its session, connection, reconnect supervisor, reboot timer
+    /// and updater), built from the trace header, with inert boundaries: no
+    /// simulated readers, no backend. Every input that came from outside
+    /// the machines (sources app, transport, backend, store, world, effect,
+    /// verify) is re-injected from the trace at its recorded virtual time;
+    /// every input the machines caused (actor:<id>, timer) must be produced
+    /// by the replayed run itself. So a trace recorded over real BLE or
+    /// against a real backend replays without either.
+    ///
+    /// Exit 0 with a one-line summary when every record is reproduced;
+    /// exit 1 naming the first divergence (actor, seq, virtual time,
+    /// recorded vs replayed), the records around it and its cause (the
+    /// first input whose recorded effects differ). A trace that lacks what
+    /// replay needs (its header's `replay` section, a machine's policy,
+    /// format version 3) is refused with an error naming what is missing.
+    /// Per-actor replay: `readerlink trace replay`; docs/traces.md has the
+    /// details.
+    Replay(replay::ReplayArgs),
     /// Run a scenario script on virtual time and check its expectations, or
     /// the demo's world for N virtual hours (--hours).
     Simulate(simulate::SimulateArgs),
@@ -61,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Diagrams(args) => diagrams::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Trace(command) => trace::run(command),
     };

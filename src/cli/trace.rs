@@ -114,7 +114,7 @@ fn parse_time(text: &str) -> Result<Millis, String> {
         .map_err(|e| format!("`{text}` is not a time such as `12s`, `1m30s` or `250` (ms): {e}"))
 }
 
-fn bad_trace(path: &Path) -> impl Fn(crate::runtime::TraceError) -> CliError + '_ {
+pub(crate) fn bad_trace(path: &Path) -> impl Fn(crate::runtime::TraceError) -> CliError + '_ {
     move |source| CliError::BadTrace {
         path: path.display().to_string(),
         source,

@@ -11,11 +11,13 @@
 //! | traces: header, records, [`Tracer`], strict streaming validation ([`TraceReader`]) | `trace.rs` |
 //! | traces for people: timeline, Mermaid sequence diagram, stats, diff | `inspect.rs` |
 //! | machine-level replay, divergence at its cause | `replay.rs` |
+//! | the gate that holds actors' inputs for whole-run replay ([`gate::Gate`]) | `gate.rs` |
 //! | [`Harness`]: a machine on virtual time without actors | `harness.rs` |
 //! | an example machine | `example/` |
 
 pub mod adapter;
 pub mod example;
+pub mod gate;
 pub mod harness;
 pub mod inspect;
 pub mod machine;

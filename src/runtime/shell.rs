@@ -219,6 +219,9 @@ pub struct MachineActor<M: Machine, E: Effects<M>> {
     /// with when the actor stops after its runtime (and so its clock,
     /// paused or not) is gone, as at system shutdown.
     last_now: Millis,
+    /// Inputs held for the replay gate (whole-run replay only, see
+    /// [`super::gate`]), in arrival order.
+    held: VecDeque<(Cow<'static, str>, M::Input)>,
 }
 
 impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
@@ -237,6 +240,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
             restart: None,
             restarts: VecDeque::new(),
             last_now: 0,
+            held: VecDeque::new(),
         }
     }
 
@@ -271,7 +275,43 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
     }
 
     /// Feeds one input to the machine and carries out every step it takes.
+    /// Under a replay gate the input is held until the gate releases it.
     pub fn deliver(&mut self, source: Cow<'static, str>, input: M::Input, ctx: &mut Context<Self>) {
+        if let Some(gate) = self.tracer.gate() {
+            gate.held(&self.id, source.clone());
+            self.held.push_back((source, input));
+            return;
+        }
+        self.handle_input(source, input, ctx);
+    }
+
+    /// Carries out what the replay gate says.
+    fn gate_command(&mut self, command: super::gate::GateCommand, ctx: &mut Context<Self>) {
+        use super::gate::GateCommand;
+        let Some(gate) = self.tracer.gate().cloned() else {
+            return;
+        };
+        match command {
+            GateCommand::Release { source } => match self.held.iter().position(|(s, _)| *s == source) {
+                Some(at) => {
+                    let (source, input) = self.held.remove(at).expect("the position was just found");
+                    gate.taken(&self.id, &source);
+                    self.handle_input(source, input, ctx);
+                }
+                None => gate.fail(format!("actor `{}` holds no input from `{source}`", self.id)),
+            },
+            GateCommand::Inject { source, input } => match serde_json::from_value::<M::Input>(input) {
+                Ok(input) => self.handle_input(source.into(), input, ctx),
+                Err(e) => gate.fail(format!(
+                    "actor `{}` (machine `{}`): the recorded input does not decode: {e}",
+                    self.id,
+                    M::spec().name
+                )),
+            },
+        }
+    }
+
+    fn handle_input(&mut self, source: Cow<'static, str>, input: M::Input, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
         self.last_now = now;
         let event = input.event_name();
@@ -414,8 +454,21 @@ pub fn live_machine_actors() -> usize {
 impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         LIVE_MACHINE_ACTORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(gate) = self.tracer.gate() {
+            let addr = ctx.address();
+            gate.register(
+                &self.id,
+                Arc::new(move |command| {
+                    let running = addr.connected();
+                    if running {
+                        addr.do_send(command);
+                    }
+                    running
+                }),
+            );
+        }
         if self.tracer.enabled() {
             let body = RecordBody::Started {
                 machine: M::spec().name.to_owned(),
@@ -447,6 +500,14 @@ impl<M: Machine, E: Effects<M>> Handler<Deliver<M::Input>> for MachineActor<M, E
 
     fn handle(&mut self, msg: Deliver<M::Input>, ctx: &mut Self::Context) {
         self.deliver(msg.source, msg.input, ctx);
+    }
+}
+
+impl<M: Machine, E: Effects<M>> Handler<super::gate::GateCommand> for MachineActor<M, E> {
+    type Result = ();
+
+    fn handle(&mut self, command: super::gate::GateCommand, ctx: &mut Self::Context) {
+        self.gate_command(command, ctx);
     }
 }
 

@@ -510,7 +510,7 @@ struct Inner {
 /// Where the actors of one run write their records. Cloning shares it;
 /// [`Tracer::off`] costs one branch per record.
 #[derive(Clone, Default)]
-pub struct Tracer(Option<Arc<Mutex<Inner>>>);
+pub struct Tracer(Option<Arc<Mutex<Inner>>>, Option<super::gate::Gate>);
 
 impl std::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -586,7 +586,28 @@ impl<O: Clone, T: Clone> Body<(), O, T> {
 impl Tracer {
     /// Records nothing.
     pub fn off() -> Self {
-        Self(None)
+        Self(None, None)
+    }
+
+    /// The same tracer, carrying `gate` to every actor that records into
+    /// it: each actor then holds its inputs until the gate releases them,
+    /// which is how a whole run is replayed in its recorded order (see
+    /// [`super::gate`]). Only the whole-run replay sets one.
+    pub fn with_gate(mut self, gate: super::gate::Gate) -> Self {
+        self.1 = Some(gate);
+        self
+    }
+
+    /// The replay gate this tracer carries, if any.
+    pub fn gate(&self) -> Option<&super::gate::Gate> {
+        self.1.as_ref()
+    }
+
+    /// How many records were recorded so far.
+    pub fn records_recorded(&self) -> u64 {
+        self.0.as_ref().map_or(0, |inner| {
+            inner.lock().unwrap_or_else(|p| p.into_inner()).next_seq - 1
+        })
     }
 
     /// Keeps the trace in memory; read it with [`Tracer::contents`].
@@ -613,13 +634,16 @@ impl Tracer {
     }
 
     fn with_sink(sink: Sink) -> Self {
-        Self(Some(Arc::new(Mutex::new(Inner {
-            next_seq: 1,
-            last_t_ms: 0,
-            sink,
-            line: Vec::with_capacity(256),
-            error: None,
-        }))))
+        Self(
+            Some(Arc::new(Mutex::new(Inner {
+                next_seq: 1,
+                last_t_ms: 0,
+                sink,
+                line: Vec::with_capacity(256),
+                error: None,
+            }))),
+            None,
+        )
     }
 
     /// Whether records are kept; callers skip building records when not.
