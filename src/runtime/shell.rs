@@ -222,6 +222,10 @@ pub struct MachineActor<M: Machine, E: Effects<M>> {
     /// Inputs held for the replay gate (whole-run replay only, see
     /// [`super::gate`]), in arrival order.
     held: VecDeque<(Cow<'static, str>, M::Input)>,
+    /// Under a replay gate, a `Stop` waits for the inputs held before it
+    /// (they were ahead of it in the mailbox of the recorded run): how
+    /// many of them are still held.
+    stop_after_held: Option<usize>,
 }
 
 impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
@@ -241,6 +245,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
             restarts: VecDeque::new(),
             last_now: 0,
             held: VecDeque::new(),
+            stop_after_held: None,
         }
     }
 
@@ -297,6 +302,14 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
                     let (source, input) = self.held.remove(at).expect("the position was just found");
                     gate.taken(&self.id, &source);
                     self.handle_input(source, input, ctx);
+                    if let Some(before) = &mut self.stop_after_held {
+                        if at < *before {
+                            *before -= 1;
+                        }
+                        if *before == 0 {
+                            ctx.stop();
+                        }
+                    }
                 }
                 None => gate.fail(format!("actor `{}` holds no input from `{source}`", self.id)),
             },
@@ -515,7 +528,15 @@ impl<M: Machine, E: Effects<M>> Handler<Stop> for MachineActor<M, E> {
     type Result = ();
 
     fn handle(&mut self, _msg: Stop, ctx: &mut Self::Context) {
-        ctx.stop();
+        // Inputs from outside (a shell's own backend or verify result)
+        // are never released: the gate injects the recorded ones.
+        self.held
+            .retain(|(source, _)| !crate::replay::is_external_source(source));
+        if self.tracer.gate().is_some() && !self.held.is_empty() {
+            self.stop_after_held = Some(self.held.len());
+        } else {
+            ctx.stop();
+        }
     }
 }
 
