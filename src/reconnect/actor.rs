@@ -32,6 +32,14 @@ pub struct ReconnectEffects {
     pending: Pending,
 }
 
+impl Drop for ReconnectEffects {
+    /// A stopped supervisor answers the cancels still waiting: nothing
+    /// runs any more.
+    fn drop(&mut self) {
+        lock(&self.pending).clear();
+    }
+}
+
 impl ReconnectEffects {
     /// Effects for the reader `serial`, reporting through `report`.
     pub fn new(serial: SerialNumber, report: ReconnectReportFn) -> Self {
@@ -108,6 +116,11 @@ impl SupervisorHandle {
     pub fn cancelable(&self) -> Cancelable {
         let handle = self.clone();
         Cancelable::new(move || {
+            // A supervisor released with its reader's disconnection has
+            // nothing to cancel.
+            if !handle.alive() {
+                return Box::pin(async { CancelOutcome::AlreadyEnded });
+            }
             let (tx, rx) = oneshot::channel();
             let call = handle.next_call.fetch_add(1, Ordering::Relaxed);
             lock(&handle.pending).insert(call, tx);
