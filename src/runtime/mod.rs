@@ -12,6 +12,7 @@
 //! | traces for people: timeline, Mermaid sequence diagram, stats, diff | `inspect.rs` |
 //! | machine-level replay, divergence at its cause | `replay.rs` |
 //! | [`Harness`]: a machine on virtual time without actors | `harness.rs` |
+//! | which state each machine actor is in when a fault strikes ([`probe::StateProbe`]) | `probe.rs` |
 //! | an example machine | `example/` |
 
 pub mod adapter;
@@ -19,6 +20,7 @@ pub mod example;
 pub mod harness;
 pub mod inspect;
 pub mod machine;
+pub mod probe;
 pub mod replay;
 pub mod shell;
 pub mod table;
