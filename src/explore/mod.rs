@@ -8,8 +8,9 @@
 //! levels, the adapter off, the backend down, slow or failing, installs
 //! that fail part way, corrupt frames on a reader's link); a quarter of the
 //! seeds start by reconnecting a reader saved in the store (R11). That is
-//! a [`Plan`]; [`Plan::scenario`] turns it into an ordinary [`Scenario`](crate::scenario::Scenario), so a case is a file `readerlink simulate
-//! --scenario` runs. A run has four phases:
+//! a [`Plan`]; [`Plan::scenario`] turns it into an ordinary
+//! [`Scenario`](crate::scenario::Scenario), so a case is a file
+//! `readerlink simulate --scenario` runs. A run has four phases:
 //!
 //! 1. **safety**: the plan's actions and faults, for `--hours`;
 //! 2. **heal**: every kind of fault the plan used is undone (link restored,
