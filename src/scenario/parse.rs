@@ -1240,6 +1240,21 @@ fn json(value: &toml::Value, line: usize, field: &str) -> Result<serde_json::Val
     })
 }
 
+/// Bytes written as hex digit pairs, spaces between pairs allowed.
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| *b != b' ').collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let hex = |b: u8| (b as char).to_digit(16);
+            Some((hex(pair[0])? * 16 + hex(pair[1])?) as u8)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1308,19 +1323,4 @@ STRM2-0001 = "connected"
             Trigger::After { event, .. } if event.event == "DiscoveredReadersUpdated"
         ));
     }
-}
-
-/// Bytes written as hex digit pairs, spaces between pairs allowed.
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.bytes().filter(|b| *b != b' ').collect();
-    if digits.len() % 2 != 0 {
-        return None;
-    }
-    digits
-        .chunks(2)
-        .map(|pair| {
-            let hex = |b: u8| (b as char).to_digit(16);
-            Some((hex(pair[0])? * 16 + hex(pair[1])?) as u8)
-        })
-        .collect()
 }
