@@ -434,3 +434,24 @@ proptest! {
         prop_assert!(ran == steps.len() + 2 || waited, "every step ran, or one waited in vain");
     }
 }
+
+#[test]
+fn a_corrupt_frame_payload_that_is_not_one_att_payload_of_hex_is_named() {
+    let step = |payload: &str| {
+        format!(
+            "[[steps]]\nat = \"1s\"\naction = \"corrupt_frame\"\nserial = \"STRM2-0001\"\npayload = \"{payload}\"\n"
+        )
+    };
+    for bad in ["80 0", "zz", "", &"00".repeat(245)] {
+        assert_rejected(&step(bad), "invalid_value", FIRST + 4, "steps[0].payload");
+    }
+    let text = format!("{HEAD}{}", step("80 01 82"));
+    let scenario = scenario::parse(&text, None, None).expect("hex bytes with spaces are one payload");
+    let written = scenario::to_toml(&scenario);
+    assert!(written.contains("payload = \"80 01 82\""), "{written}");
+    let actions = |s: &scenario::Scenario| s.steps.iter().map(|step| step.action.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        actions(&scenario::parse(&written, None, None).unwrap()),
+        actions(&scenario)
+    );
+}

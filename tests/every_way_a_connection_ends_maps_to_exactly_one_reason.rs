@@ -1,7 +1,8 @@
 //! R8: every way a connection ends is reported with exactly one
-//! `DisconnectReason` — the reader's own announcement when it sends one,
-//! else what the app (or the 24-hour rule, R12) asked for, else the link's
-//! loss cause. Machine level.
+//! `DisconnectReason` — the reader's own announcement when it sends one
+//! (and says nothing after it), else what the app (or the 24-hour rule,
+//! R12) asked for, else the link's loss cause; the app's own disconnect is
+//! always reported as requested. Machine level.
 
 mod common;
 mod connection_support;
@@ -195,4 +196,54 @@ fn a_reboot_refused_by_the_reader_keeps_the_connection() {
         cause: LinkLossCause::SignalLost,
     });
     assert_eq!(disconnects(&h), [DisconnectReason::BluetoothSignalLost]);
+}
+
+#[test]
+fn an_announcement_the_reader_talked_past_names_no_later_end_and_an_app_disconnect_is_always_requested() {
+    // The reader announced it was going, then went on talking: when the
+    // signal is lost later, the reason is the loss, not the stale
+    // announcement (which, for a low battery, would stop reconnection).
+    let mut h = connected();
+    let session = h.machine().session();
+    for message in [
+        ReaderMessage::Disconnecting {
+            reason: DisconnectReason::CriticallyLowBattery,
+        },
+        ReaderMessage::CardInserted,
+    ] {
+        h.input(ConnectionInput::FrameReceived { session, message });
+    }
+    h.input(ConnectionInput::LinkLost {
+        session,
+        cause: LinkLossCause::SignalLost,
+    });
+    assert_eq!(disconnects(&h), [DisconnectReason::BluetoothSignalLost]);
+
+    // An announcement still standing when the app disconnects: the end is
+    // the app's (R8: only it ends a connection for good), not an unexpected
+    // one that would be reconnected.
+    for link_goes_down in [true, false] {
+        let mut h = connected();
+        let session = h.machine().session();
+        h.input(ConnectionInput::FrameReceived {
+            session,
+            message: ReaderMessage::Disconnecting {
+                reason: DisconnectReason::Unknown,
+            },
+        });
+        h.input(ConnectionInput::DisconnectRequested);
+        if link_goes_down {
+            h.input(ConnectionInput::LinkLost {
+                session,
+                cause: LinkLossCause::LocalClosed,
+            });
+        } else {
+            h.advance(Duration::from_secs(3));
+        }
+        assert_eq!(
+            disconnects(&h),
+            [DisconnectReason::DisconnectRequested],
+            "link goes down: {link_goes_down}"
+        );
+    }
 }

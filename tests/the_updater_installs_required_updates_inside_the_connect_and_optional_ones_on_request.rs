@@ -1328,3 +1328,56 @@ fn a_catalog_that_cannot_be_asked_lets_the_connect_proceed_as_up_to_date() {
     assert_eq!(h.state(), "up_to_date");
     assert_eq!(connect_word(&h), [UpdaterOutput::ConnectMayProceed]);
 }
+
+#[test]
+fn an_install_requested_while_connected_that_is_not_seen_running_goes_back_to_what_was_on_offer() {
+    // R19 on request: the new image never confirms itself (the reader
+    // still runs the old version), or the question which software it runs
+    // fails. The install fails, and the update stays on offer as it was:
+    // optional, or required when it had come due.
+    for (due, never_activates) in [(false, true), (false, false), (true, false)] {
+        let case = format!("due: {due}, never activates: {never_activates}");
+        let mut h = Harness::new(Updater::default());
+        let mut peer = ModelReader::new();
+        peer.never_activates = never_activates;
+        connect(
+            &mut h,
+            reader(0.8, None),
+            Some(optional(if due { MINUTE } else { 7 * DAY })),
+        );
+        if due {
+            h.advance(Duration::from_millis(MINUTE));
+            assert_eq!(h.state(), "required", "{case}");
+        }
+        let out = h.input(UpdaterInput::InstallRequested);
+        run_transfer(&mut h, &mut peer, out, |h, peer| {
+            h.state() != "confirming"
+                || (never_activates
+                    && matches!(
+                        peer.answers.front(),
+                        Some(UpdaterInput::RunningVersionReported { .. })
+                    ))
+        });
+        assert_eq!(
+            h.state(),
+            if never_activates { "optional" } else { "confirming" },
+            "{case}"
+        );
+        if !never_activates {
+            h.input(UpdaterInput::TransferFailed {
+                error: UpdateError::ReaderRefused,
+            });
+        }
+        assert_eq!(h.state(), if due { "required" } else { "optional" }, "{case}");
+        let expected = if never_activates {
+            UpdateError::NotActivated
+        } else {
+            UpdateError::ReaderRefused
+        };
+        assert_eq!(finished(&h), [Some(expected)], "{case}");
+        assert!(
+            progress(&h).iter().all(|p| *p < 1.0),
+            "{case}: never reported done"
+        );
+    }
+}

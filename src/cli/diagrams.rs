@@ -1,6 +1,7 @@
 //! `readerlink diagrams`: writes `state-diagrams/<machine>.mmd` from each
 //! machine's declared table, checks them (`--check`), or reports transition
-//! coverage (`--coverage DIR`).
+//! coverage (`--coverage DIR`), with the (state, fault) pairs an explore
+//! run left there.
 
 use std::path::{Path, PathBuf};
 
@@ -125,5 +126,14 @@ fn report_coverage(machines: &[&MachineSpec], dir: &Path) -> Result<(), CliError
         }
     }
     println!("total: {taken_total}/{declared_total} declared transitions taken");
+    // An explore run with `--coverage DIR` also left the (state, fault)
+    // pairs its seeds reached.
+    let pairs = crate::explore::read_state_fault_pairs(dir).map_err(|source| CliError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    if let Some(reached) = pairs {
+        super::explore::print_state_fault_pairs(&crate::explore::state_fault_coverage(&reached));
+    }
     Ok(())
 }

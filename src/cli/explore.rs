@@ -132,10 +132,12 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
         bar.finish_and_clear();
     }
     if let Some(dir) = &args.coverage {
-        explore::write_coverage(dir).map_err(|source| CliError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        explore::write_coverage(dir)
+            .and_then(|()| explore::write_state_fault_pairs(dir, &summary.reached_pairs))
+            .map_err(|source| CliError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
     }
     let coverage = explore::coverage();
     if args.json {
@@ -182,12 +184,7 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
         for machine in &coverage {
             println!("  {}: {}/{}", machine.machine, machine.taken, machine.declared);
         }
-        let pairs = summary.fault_pairs_reached.len();
-        let never = &summary.fault_pairs_never_reached;
-        println!("(status, fault) pairs: {pairs}/{} reached", pairs + never.len());
-        for pair in never {
-            println!("  never reached: {pair}");
-        }
+        print_state_fault_pairs(&summary.state_fault_pairs);
     }
     let failing = summary
         .failures
@@ -213,5 +210,29 @@ pub fn run(args: ExploreArgs) -> Result<(), CliError> {
             failing + summary.errors.len(),
             summary.seeds
         )))
+    }
+}
+
+/// The (state, fault) coverage: per machine, how many pairs were reached,
+/// and the ones never reached.
+pub(crate) fn print_state_fault_pairs(pairs: &[explore::MachinePairs]) {
+    let (possible, reached) = pairs
+        .iter()
+        .fold((0, 0), |(p, r), m| (p + m.possible, r + m.reached));
+    println!("(state, fault) pairs: {reached}/{possible} reached");
+    for machine in pairs {
+        println!("  {}: {}/{}", machine.machine, machine.reached, machine.possible);
+        // One line per state: `state: fault, fault`.
+        let mut by_state: Vec<(&str, Vec<&str>)> = Vec::new();
+        for pair in &machine.never_reached {
+            let (state, fault) = pair.split_once(" + ").unwrap_or((pair, ""));
+            match by_state.last_mut() {
+                Some((s, faults)) if *s == state => faults.push(fault),
+                _ => by_state.push((state, vec![fault])),
+            }
+        }
+        for (state, faults) in by_state {
+            println!("    never reached in {state}: {}", faults.join(", "));
+        }
     }
 }

@@ -58,8 +58,10 @@ pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The reason a connection ended (R8), from what is known when the link
 /// goes down, most specific first: the reader's own `Disconnecting`
-/// notification; else what the app asked for (disconnect, reboot); else
-/// the link's loss cause.
+/// notification (when it was the last thing the reader said); else what
+/// the app asked for (disconnect, reboot); else the link's loss cause. An
+/// app's own disconnect is always reported as requested (see the
+/// `disconnecting` state).
 pub fn disconnect_reason(
     announced: Option<DisconnectReason>,
     requested: Option<DisconnectReason>,
@@ -615,7 +617,7 @@ impl ConnectionCore {
     /// `LinkLost` → `disconnected`, reporting exactly one reason (R8).
     /// Reader reports (battery, low battery, cards) are handled in place
     /// and reported (R18a); a `Disconnecting` notification is remembered
-    /// for the reason. There is no idle timer: a sleeping reader stays
+    /// for the reason until the reader says anything else. There is no idle timer: a sleeping reader stays
     /// connected and wakes on the next command (R7).
     #[superstate]
     fn connected(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
@@ -634,6 +636,12 @@ impl ConnectionCore {
                 self.disconnected_for(context, reason)
             }
             ConnectionInput::FrameReceived { message, .. } => {
+                // An announcement counts only while it is the last thing
+                // the reader said: a reader that goes on talking did not
+                // go, and a stale reason must not name a later end.
+                if !matches!(message, ReaderMessage::Disconnecting { .. }) {
+                    self.announced = None;
+                }
                 let report = match message {
                     ReaderMessage::BatteryReport { battery } => {
                         self.set_battery(*battery);
@@ -805,23 +813,23 @@ impl ConnectionCore {
 
     /// Waits for the link to go down after the app's disconnect. `LinkLost`
     /// or `DisconnectTimedOut` → `disconnected` (reason: disconnect
-    /// requested, or what the reader announced). Requests are handled in
+    /// requested, whatever the reader announced). Requests are handled in
     /// place (ignored: the connection is ending).
     #[state]
     fn disconnecting(&mut self, context: &mut Out, event: &ConnectionInput) -> Outcome<State> {
         match event {
-            ConnectionInput::LinkLost { cause, .. } => {
+            // The app asked for this end: it is reported as asked, never as
+            // what the reader announced, or an app's disconnect would turn
+            // into an unexpected one and be reconnected (R8).
+            ConnectionInput::LinkLost { .. } => {
                 self.link_open = false;
                 context.cancel_timer(ConnectionTimer::DisconnectTimeout);
-                let reason = disconnect_reason(self.announced, self.requested, *cause);
+                let reason = self.requested.unwrap_or(DisconnectReason::DisconnectRequested);
                 self.disconnected_for(context, reason)
             }
             ConnectionInput::DisconnectTimedOut => {
                 self.link_open = false;
-                let reason = self
-                    .announced
-                    .or(self.requested)
-                    .unwrap_or(DisconnectReason::DisconnectRequested);
+                let reason = self.requested.unwrap_or(DisconnectReason::DisconnectRequested);
                 self.disconnected_for(context, reason)
             }
             // The connection is ending: frames and requests change nothing.

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::runtime::probe::StatePair;
 use crate::runtime::table::coverage::taken_in_process;
 
 /// One machine's coverage.
@@ -62,4 +63,41 @@ pub fn write_coverage(dir: &Path) -> std::io::Result<()> {
         file.flush()?;
     }
     Ok(())
+}
+
+/// Writes the (machine, state, fault) triples of `reached` into `dir` as
+/// `explore-<pid>.pairs`, one `machine<TAB>state<TAB>fault` a line, for
+/// `readerlink diagrams --coverage DIR`.
+pub fn write_state_fault_pairs(
+    dir: &Path,
+    reached: &std::collections::BTreeSet<StatePair>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("explore-{}.pairs", std::process::id()));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (machine, state, fault) in reached {
+        writeln!(file, "{machine}\t{state}\t{fault}")?;
+    }
+    file.flush()
+}
+
+/// The (machine, state, fault) triples every `*.pairs` file of `dir`
+/// holds; `None` when there is none (no explore run wrote there).
+pub fn read_state_fault_pairs(dir: &Path) -> std::io::Result<Option<std::collections::BTreeSet<StatePair>>> {
+    let mut found = false;
+    let mut reached = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("pairs") {
+            continue;
+        }
+        found = true;
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let mut parts = line.split('\t');
+            if let (Some(machine), Some(state), Some(fault)) = (parts.next(), parts.next(), parts.next()) {
+                reached.insert((machine.to_owned(), state.to_owned(), fault.to_owned()));
+            }
+        }
+    }
+    Ok(found.then_some(reached))
 }

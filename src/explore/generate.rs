@@ -8,11 +8,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::Route;
-use crate::reader::{DeviceType, SerialNumber};
+use crate::protocol::ReaderMessage;
+use crate::reader::{Battery, BatteryStatus, DeviceType, DisconnectReason, SerialNumber};
 use crate::scanner::DiscoveryMethod;
 use crate::scenario::{
-    Action, AppAction, BackendAction, ClockMode, Expectations, InvariantSpec, LocationSpec, Scenario, Step,
-    Trigger, WorldAction,
+    Action, AppAction, BackendAction, ClockMode, Expectations, InvariantSpec, LocationSpec, SavedReader,
+    Scenario, Step, Trigger, WorldAction,
 };
 use crate::transport::sim::reader::{IDLE_POWER_DOWN_MS, MAX_DRAIN_PER_H};
 use crate::transport::sim::{Fleet, LinkModel, ReaderSpec};
@@ -53,6 +54,9 @@ pub struct Plan {
     pub safety: Duration,
     /// Its actions, in time order.
     pub actions: Vec<Timed>,
+    /// The reader an earlier run saved in the store (R11), for a plan
+    /// that starts with `reconnect_at_start`.
+    pub saved: Option<SerialNumber>,
 }
 
 /// An action of the safety phase and when it runs.
@@ -300,6 +304,11 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
         };
         actions.push(Timed { at, action });
     }
+    // Drawn from a stream of their own, so that adding them left every
+    // seed's other draws as they were.
+    let mut side = ChaCha8Rng::seed_from_u64(seed ^ SIDE_STREAM);
+    let saved = reconnect_at_start(&mut side, &readers, &mut actions);
+    corrupt_frames(&mut side, &readers, config, safety_ms, &mut actions);
     // `adapter_off` put its `set_adapter` back on later than its draw.
     actions.sort_by_key(|a| a.at);
     actions.retain(|a| a.at < config.safety.max(Duration::from_secs(1)));
@@ -309,7 +318,96 @@ pub fn generate(seed: u64, config: &GenConfig) -> Plan {
         link: Fleet::example().link,
         safety: config.safety.max(Duration::from_secs(1)),
         actions,
+        saved,
     }
+}
+
+/// Seeds the draws of reconnect-at-start and corrupt frames (`"sidestream"`).
+const SIDE_STREAM: u64 = 0x7369_6465_7374_7265;
+
+/// A quarter of the seeds start as an app that saved a reader: the store
+/// holds one of the readers, and the app reconnects it at start (R11)
+/// instead of discovering.
+fn reconnect_at_start(
+    rng: &mut ChaCha8Rng,
+    readers: &[ReaderSpec],
+    actions: &mut [Timed],
+) -> Option<SerialNumber> {
+    if readers.is_empty() || !rng.random_bool(0.25) {
+        return None;
+    }
+    let saved = readers[rng.random_range(0..readers.len())].serial.clone();
+    let timeout = ms(rng, 5000, 30_000);
+    // The first action is the app's discovery at start.
+    if let Some(first) = actions.first_mut() {
+        *first = Timed {
+            at: Duration::ZERO,
+            action: Action::App(AppAction::ReconnectAtStart { timeout }),
+        };
+    }
+    Some(saved)
+}
+
+/// In three seeds of five, readers' links carry corrupt frames now and
+/// then (two an hour per reader on average): garbage, or a real frame
+/// with one bit flipped in the air.
+fn corrupt_frames(
+    rng: &mut ChaCha8Rng,
+    readers: &[ReaderSpec],
+    config: &GenConfig,
+    safety_ms: u64,
+    actions: &mut Vec<Timed>,
+) {
+    if readers.is_empty() || !rng.random_bool(0.6) {
+        return;
+    }
+    let hours = config.safety.as_secs_f64() / 3600.0;
+    let count = ((readers.len() as f64 * hours * 2.0).round() as usize).max(1);
+    for _ in 0..count {
+        let at = Duration::from_millis(rng.random_range(10_000..safety_ms.max(10_001)));
+        let serial = readers[rng.random_range(0..readers.len())].serial.clone();
+        actions.push(Timed {
+            at,
+            action: Action::World(WorldAction::CorruptFrame {
+                serial,
+                payload: corrupt_payload(rng),
+            }),
+        });
+    }
+}
+
+/// One ATT payload of garbage, or of a reader's frame (one that fits a
+/// 20-byte payload) with one bit flipped.
+pub fn corrupt_payload(rng: &mut ChaCha8Rng) -> Vec<u8> {
+    if rng.random_bool(0.5) {
+        let len = rng.random_range(1..=20);
+        return (0..len).map(|_| rng.random()).collect();
+    }
+    let battery = Battery {
+        level: f32::from(rng.random_range(0u8..=100)) / 100.0,
+        status: BatteryStatus::Nominal,
+        charging: false,
+    };
+    let message = match rng.random_range(0..5) {
+        0 => ReaderMessage::Ack {
+            request_id: rng.random(),
+        },
+        1 => ReaderMessage::BatteryReport { battery },
+        2 => ReaderMessage::CardInserted,
+        3 => ReaderMessage::Disconnecting {
+            reason: DisconnectReason::PoweredOff,
+        },
+        _ => ReaderMessage::UpdateChunkAck {
+            request_id: rng.random(),
+            up_to_offset: rng.random(),
+        },
+    };
+    // A first fragment: its header, then the whole frame.
+    let mut payload = vec![0x80];
+    payload.extend(message.encode());
+    let at = rng.random_range(1..payload.len());
+    payload[at] ^= 1 << rng.random_range(0..8);
+    payload
 }
 
 /// The reader an action is about, `set_update`'s too.
@@ -323,12 +421,14 @@ pub fn subject(action: &Action) -> Option<&SerialNumber> {
 impl Plan {
     /// The readers the app asked to connect: the ones liveness is about.
     pub fn live(&self) -> Vec<SerialNumber> {
+        let reconnects_at_start = self.any(|a| matches!(a, Action::App(AppAction::ReconnectAtStart { .. })));
         self.readers
             .iter()
             .filter(|r| {
-                self.actions
-                    .iter()
-                    .any(|a| matches!(&a.action, Action::App(AppAction::Connect { serial, .. }) if *serial == r.serial))
+                (reconnects_at_start && self.saved.as_ref() == Some(&r.serial))
+                    || self.actions.iter().any(
+                        |a| matches!(&a.action, Action::App(AppAction::Connect { serial, .. }) if *serial == r.serial),
+                    )
             })
             .map(|r| r.serial.clone())
             .collect()
@@ -496,7 +596,14 @@ impl Plan {
                 name: LOCATION.into(),
                 display_name: "The shop".into(),
             }],
-            saved_reader: None,
+            saved_reader: self
+                .saved
+                .as_ref()
+                .filter(|saved| self.readers.iter().any(|r| r.serial == **saved))
+                .map(|serial| SavedReader {
+                    serial: serial.clone(),
+                    location: LOCATION.into(),
+                }),
             run_for: quiet_from + QUIET_AFTER,
             steps,
             expect: Expectations::default(),

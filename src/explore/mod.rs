@@ -6,9 +6,11 @@
 //! reconnection, transactions, installs and their cancels) and faults
 //! (lost links, power cuts and button presses, moves out of range, battery
 //! levels, the adapter off, the backend down, slow or failing, installs
-//! that fail part way). That is a [`Plan`]; [`Plan::scenario`] turns it into
-//! an ordinary [`Scenario`](crate::scenario::Scenario), so a case is a file `readerlink simulate
-//! --scenario` runs. A run has four phases:
+//! that fail part way, corrupt frames on a reader's link); a quarter of the
+//! seeds start by reconnecting a reader saved in the store (R11). That is
+//! a [`Plan`]; [`Plan::scenario`] turns it into an ordinary
+//! [`Scenario`](crate::scenario::Scenario), so a case is a file
+//! `readerlink simulate --scenario` runs. A run has four phases:
 //!
 //! 1. **safety**: the plan's actions and faults, for `--hours`;
 //! 2. **heal**: every kind of fault the plan used is undone (link restored,
@@ -37,7 +39,15 @@
 //! |---|---|
 //! | `generate.rs` | seed → [`Plan`] ([`generate()`]), [`Plan::scenario`] |
 //! | `shrink.rs` | [`shrink`]: a failing plan → a minimal one failing the same way |
-//! | `coverage.rs` | [`coverage()`]: declared transitions each machine took in this process; [`write_coverage`] |
+//! | `coverage.rs` | [`coverage()`]: declared transitions each machine took in this process; [`write_coverage`]; the (state, fault) pairs' file ([`write_state_fault_pairs`]) |
+//!
+//! Coverage is measured twice: the declared transitions each machine took,
+//! and the (state, fault) pairs: for each machine, which of its leaf states
+//! it was in when each kind of fault struck ([`READER_FAULTS`] for that
+//! reader's machines and the global ones, [`HOST_FAULTS`] for all). The
+//! pairs never reached are listed at the end of `readerlink explore`, in
+//! its `--json` summary and, through `--coverage DIR`, by `readerlink
+//! diagrams --coverage DIR`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -51,10 +61,13 @@ pub mod coverage;
 pub mod generate;
 mod shrink;
 
-pub use coverage::{MachineCoverage, coverage, write_coverage};
+pub use coverage::{
+    MachineCoverage, coverage, read_state_fault_pairs, write_coverage, write_state_fault_pairs,
+};
 pub use generate::{GenConfig, Plan, Timed, generate};
 pub use shrink::{ShrinkResult, shrink};
 
+use crate::runtime::probe::{StatePair, StateProbe};
 use crate::scenario::{self, Invariant, Outcome, ScenarioError, TraceTo, Violation};
 
 /// What to explore.
@@ -102,11 +115,14 @@ pub struct SeedResult {
     pub steps: usize,
     /// How many events its run recorded.
     pub events: usize,
-    /// The (status, fault) pairs its run reached: see [`fault_pairs`].
-    pub pairs: BTreeSet<(String, String)>,
+    /// The (machine, state, fault) triples its run reached: see
+    /// [`StatePair`] and [`crate::runtime::probe`].
+    pub pairs: BTreeSet<StatePair>,
 }
 
-/// The faults [`fault_pairs`] counts that are about one reader.
+/// The faults (state, fault) coverage counts that are about one reader:
+/// paired with the states of that reader's machines and of the global
+/// ones (hub, scanner) when they strike.
 pub const READER_FAULTS: &[&str] = &[
     "lose_link",
     "cut_power",
@@ -114,77 +130,57 @@ pub const READER_FAULTS: &[&str] = &[
     "move_reader",
     "set_battery",
     "fail_next_install",
+    "corrupt_frame",
 ];
-/// The faults [`fault_pairs`] counts that are about the whole host.
+/// The faults (state, fault) coverage counts that are about the whole
+/// host: paired with the states of every machine actor when they strike.
 pub const HOST_FAULTS: &[&str] = &["set_adapter", "backend_down", "backend_latency", "backend_fail"];
 
-/// The (status, fault) pairs a run reached: for a fault about one reader,
-/// that reader's status when it struck; for one about the host (adapter,
-/// backend), the overall status. Statuses are the public connection
-/// statuses, not the machines' inner states.
-pub fn fault_pairs(events: &[crate::scenario::RecordedEvent]) -> BTreeSet<(String, String)> {
-    let mut reader: std::collections::HashMap<String, String> = Default::default();
-    let mut overall = "not_connected".to_owned();
-    let mut pairs = BTreeSet::new();
-    let text = |e: &crate::scenario::RecordedEvent, k: &str| {
-        e.fields
-            .get(k)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    for e in events {
-        match e.kind.as_str() {
-            "ReaderStatusChanged" => {
-                if let (Some(serial), Some(status)) = (text(e, "serial_number"), text(e, "status")) {
-                    reader.insert(serial, status);
-                }
-            }
-            "ConnectionStatusChanged" => {
-                if let Some(status) = text(e, "status") {
-                    overall = status;
-                }
-            }
-            "StepRan" => {
-                let Some(action) = text(e, "action") else { continue };
-                if READER_FAULTS.contains(&action.as_str()) {
-                    let status = text(e, "serial_number")
-                        .and_then(|s| reader.get(&s).cloned())
-                        .unwrap_or_else(|| "not_connected".into());
-                    pairs.insert((status, action));
-                } else if HOST_FAULTS.contains(&action.as_str()) {
-                    pairs.insert((overall.clone(), action));
-                }
-            }
-            _ => {}
-        }
-    }
-    pairs
+/// Whether an action name is a fault (state, fault) coverage counts.
+pub fn is_fault(action: &str) -> bool {
+    READER_FAULTS.contains(&action) || HOST_FAULTS.contains(&action)
 }
 
-/// Every (status, fault) pair that could be reached: the four statuses a
-/// reader has with each reader fault, the five overall ones with each host
-/// fault.
-pub fn all_fault_pairs() -> BTreeSet<(String, String)> {
-    let reader = ["not_connected", "connecting", "connected", "reconnecting"];
-    let overall = [
-        "not_connected",
-        "discovering",
-        "connecting",
-        "connected",
-        "reconnecting",
-    ];
-    let mut all = BTreeSet::new();
-    for fault in READER_FAULTS {
-        for status in reader {
-            all.insert((status.to_owned(), (*fault).to_owned()));
-        }
-    }
-    for fault in HOST_FAULTS {
-        for status in overall {
-            all.insert((status.to_owned(), (*fault).to_owned()));
-        }
-    }
-    all
+/// One machine's (state, fault) coverage: which of its leaf states were
+/// struck by which fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MachinePairs {
+    /// The machine's name.
+    pub machine: String,
+    /// How many pairs there are: its leaf states times the faults.
+    pub possible: usize,
+    /// How many of them the seeds reached.
+    pub reached: usize,
+    /// The pairs never reached, as `state + fault`.
+    pub never_reached: Vec<String>,
+}
+
+/// For every machine a run starts (all but the runtime's example
+/// machine), which of its (leaf state, fault) pairs are in `reached`.
+pub fn state_fault_coverage(reached: &BTreeSet<StatePair>) -> Vec<MachinePairs> {
+    crate::machines::all()
+        .into_iter()
+        .filter(|spec| !std::ptr::eq(*spec, &crate::runtime::example::SPEC))
+        .map(|spec| {
+            let mut possible = 0;
+            let mut never_reached = Vec::new();
+            for state in spec.states.iter().filter(|s| !s.is_superstate) {
+                for fault in READER_FAULTS.iter().chain(HOST_FAULTS) {
+                    possible += 1;
+                    let pair = (spec.name.to_owned(), state.name.to_owned(), (*fault).to_owned());
+                    if !reached.contains(&pair) {
+                        never_reached.push(format!("{} + {fault}", state.name));
+                    }
+                }
+            }
+            MachinePairs {
+                machine: spec.name.to_owned(),
+                possible,
+                reached: possible - never_reached.len(),
+                never_reached,
+            }
+        })
+        .collect()
 }
 
 /// Runs a plan's scenario once, with no trace.
@@ -196,7 +192,14 @@ pub fn run_plan(plan: &Plan) -> Result<Outcome, ScenarioError> {
 pub fn run_seed(seed: u64, world: &GenConfig, twice: bool) -> Result<SeedResult, ScenarioError> {
     let plan = generate(seed, world);
     let scenario = plan.scenario();
+    let probe = StateProbe::install();
     let outcome = scenario::run_blocking(&scenario, &TraceTo::Off)?;
+    let pairs = probe
+        .pairs()
+        .into_iter()
+        .filter(|(_, _, fault)| is_fault(fault))
+        .collect();
+    drop(probe);
     let mut violations = outcome.violations.clone();
     if twice {
         let again = scenario::run_blocking(&scenario, &TraceTo::Off)?;
@@ -209,7 +212,7 @@ pub fn run_seed(seed: u64, world: &GenConfig, twice: bool) -> Result<SeedResult,
         violations,
         steps: scenario.steps.len(),
         events: outcome.events.len(),
-        pairs: fault_pairs(&outcome.events),
+        pairs,
     })
 }
 
@@ -292,10 +295,14 @@ pub struct Summary {
     pub jobs: usize,
     /// Runs that could not start (a generated scenario the runner refused).
     pub errors: Vec<String>,
-    /// The (status, fault) pairs the seeds reached, as `status + fault`.
-    pub fault_pairs_reached: Vec<String>,
-    /// The pairs of [`all_fault_pairs`] no seed reached.
-    pub fault_pairs_never_reached: Vec<String>,
+    /// For each machine, the (state, fault) pairs the seeds reached and
+    /// the ones they never reached.
+    pub state_fault_pairs: Vec<MachinePairs>,
+    /// Every (machine, state, fault) triple the seeds reached (for
+    /// [`write_state_fault_pairs`]; not in the JSON summary, whose
+    /// `state_fault_pairs` says what was not reached).
+    #[serde(skip)]
+    pub reached_pairs: BTreeSet<StatePair>,
 }
 
 impl Summary {
@@ -389,12 +396,10 @@ pub fn explore(
         failures.push(failure);
     }
     let seconds = elapsed.as_secs_f64().max(1e-9);
-    let reached: BTreeSet<(String, String)> = results.iter().flat_map(|r| r.pairs.iter().cloned()).collect();
-    let name = |(status, fault): &(String, String)| format!("{status} + {fault}");
-    let fault_pairs_never_reached = all_fault_pairs().difference(&reached).map(name).collect();
+    let reached: BTreeSet<StatePair> = results.iter().flat_map(|r| r.pairs.iter().cloned()).collect();
     Summary {
-        fault_pairs_reached: reached.iter().map(name).collect(),
-        fault_pairs_never_reached,
+        state_fault_pairs: state_fault_coverage(&reached),
+        reached_pairs: reached,
         from: config.from,
         seeds: results.len() as u64,
         readers: config.world.readers,

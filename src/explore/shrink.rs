@@ -81,9 +81,18 @@ fn candidates(plan: &Plan) -> Vec<Plan> {
     for reader in &plan.readers {
         let mut smaller = plan.clone();
         smaller.readers.retain(|r| r.serial != reader.serial);
+        if smaller.saved.as_ref() == Some(&reader.serial) {
+            smaller.saved = None;
+        }
         smaller
             .actions
             .retain(|a| subject(&a.action) != Some(&reader.serial));
+        out.push(smaller);
+    }
+    // No reader saved by an earlier run.
+    if plan.saved.is_some() {
+        let mut smaller = plan.clone();
+        smaller.saved = None;
         out.push(smaller);
     }
     // Fewer actions: chunks, halves first, down to single actions.

@@ -13,6 +13,7 @@
 //! | machine-level replay, divergence at its cause | `replay.rs` |
 //! | the gate that holds actors' inputs for whole-run replay ([`gate::Gate`]) | `gate.rs` |
 //! | [`Harness`]: a machine on virtual time without actors | `harness.rs` |
+//! | which state each machine actor is in when a fault strikes ([`probe::StateProbe`]) | `probe.rs` |
 //! | an example machine | `example/` |
 
 pub mod adapter;
@@ -21,6 +22,7 @@ pub mod gate;
 pub mod harness;
 pub mod inspect;
 pub mod machine;
+pub mod probe;
 pub mod replay;
 pub mod shell;
 pub mod table;

@@ -384,6 +384,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
         // past what most inputs need: an actor lives as long as its reader,
         // and a buffer kept at its high-water mark is memory per reader for
         // good (1.7 KiB per connection after a connect).
+        super::probe::note_state(&self.id, M::spec().name, self.machine.state());
         let bytes = steps.capacity() * std::mem::size_of::<Step<M::Output, M::Timer>>();
         if self.outbox.steps().is_empty() && bytes <= RETAINED_OUTBOX_BYTES {
             self.outbox = steps;
@@ -429,6 +430,7 @@ impl<M: Machine, E: Effects<M>> MachineActor<M, E> {
             Some(policy) => {
                 self.restarts.push_back(now);
                 self.machine = (policy.fresh)();
+                super::probe::note_state(&self.id, M::spec().name, self.machine.state());
                 let body = RecordBody::Started {
                     machine: M::spec().name.to_owned(),
                     state: self.machine.state().to_owned(),
@@ -469,6 +471,7 @@ impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         LIVE_MACHINE_ACTORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        super::probe::note_state(&self.id, M::spec().name, self.machine.state());
         if let Some(gate) = self.tracer.gate() {
             let addr = ctx.address();
             gate.register(
@@ -494,6 +497,7 @@ impl<M: Machine, E: Effects<M>> Actor for MachineActor<M, E> {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         LIVE_MACHINE_ACTORS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        super::probe::forget(&self.id);
         if self.tracer.enabled() {
             let body = RecordBody::Stopped {
                 state: self.machine.state().to_owned(),

@@ -314,6 +314,16 @@ pub enum WorldAction {
         /// `percent`, 0..=100.
         percent: u8,
     },
+    /// `corrupt_frame`: the reader's link carries one ATT payload it did
+    /// not mean to send — garbage, or a frame with a byte mangled in the
+    /// air (`payload`, hex) — into whatever frame the connection was
+    /// reassembling. Nothing happens when the reader has no link.
+    CorruptFrame {
+        /// `serial`.
+        serial: SerialNumber,
+        /// `payload`: the ATT payload's bytes, fragment header first.
+        payload: Vec<u8>,
+    },
     /// `set_adapter`: the host's Bluetooth adapter off or on (`powered`).
     SetAdapter {
         /// `powered`.
@@ -336,6 +346,7 @@ impl WorldAction {
             Self::InsertCard { .. } => "insert_card",
             Self::RemoveCard { .. } => "remove_card",
             Self::FailNextInstall { .. } => "fail_next_install",
+            Self::CorruptFrame { .. } => "corrupt_frame",
             Self::SetAdapter { .. } => "set_adapter",
         }
     }
@@ -353,7 +364,8 @@ impl WorldAction {
             | Self::SetCharging { serial, .. }
             | Self::InsertCard { serial }
             | Self::RemoveCard { serial }
-            | Self::FailNextInstall { serial, .. } => Some(serial),
+            | Self::FailNextInstall { serial, .. }
+            | Self::CorruptFrame { serial, .. } => Some(serial),
             Self::SetAdapter { .. } => None,
         }
     }

@@ -5,7 +5,7 @@
 //! | invariant | holds when |
 //! |---|---|
 //! | `reconnect_order` | per reader, R9's order: `ReconnectStarted`, then exactly one of `ReconnectSucceeded` / `ReconnectFailed`, and a `ReconnectFailed` is followed by that reader's `Disconnected` before it connects or reconnects again |
-//! | `connect_ends` | every `connect` step ends exactly once: a `Connected` of its reader (not one that follows `ReconnectSucceeded`) or its `ActionFailed` |
+//! | `connect_ends` | every `connect` step ends exactly once: a `Connected` of its reader (not one that follows `ReconnectSucceeded`) or its `ActionFailed`; a `reconnect_at_start` step, with a `Connected` of any reader or its `ActionFailed` |
 //! | `overall_status` | once the events of a virtual millisecond are out, the overall status is the function of the readers' statuses R2 names; at the end the terminal's answers agree with the stream |
 //! | `events_missed` | no `EventsMissed`: the runner saw every event |
 //! | `reboot_in_transaction` | no reader's connection ends for a reboot (`Disconnected` or `ReconnectStarted` with reason `reboot_requested` or `security_reboot`) while a transaction started on that connection runs (R20; a transaction ends with its connection) |
@@ -181,6 +181,8 @@ pub fn check(
     let mut live_checked = spec.live_at.is_none();
     let live_at = spec.live_at.map(ms);
     let quiet_from = spec.quiet_from.map(ms);
+    // The running `reconnect_at_start` step and when it ran.
+    let mut start_reconnect: Option<(u64, u64)> = None;
     let mut i = 0;
     while i < events.len() {
         let t = events[i].t_ms;
@@ -219,10 +221,20 @@ pub fn check(
                 }
                 continue;
             }
-            let Some(serial) = serial_of(event) else { continue };
-            let state = readers.entry(serial.to_owned()).or_default();
             let step = event.fields.get("step").and_then(Value::as_u64);
             let action = str_field(event, "action");
+            // A reconnect at start names no reader: it connects the saved
+            // one, whichever that is, or fails.
+            if action == Some("reconnect_at_start") {
+                match kind {
+                    "StepRan" => start_reconnect = Some((step.unwrap_or(0), t)),
+                    "ActionFailed" => start_reconnect = None,
+                    _ => {}
+                }
+                continue;
+            }
+            let Some(serial) = serial_of(event) else { continue };
+            let state = readers.entry(serial.to_owned()).or_default();
             match kind {
                 "StepRan" => match action {
                     Some("connect") => state.connects.push((step.unwrap_or(0), t)),
@@ -313,7 +325,7 @@ pub fn check(
                     if std::mem::take(&mut state.succeeded) {
                         continue;
                     }
-                    if state.connects.is_empty() {
+                    if state.connects.is_empty() && start_reconnect.take().is_none() {
                         violation(
                             Invariant::ConnectEnds,
                             Some(serial),
@@ -321,7 +333,7 @@ pub fn check(
                             t,
                             "Connected with no connect running and no ReconnectSucceeded before it".into(),
                         );
-                    } else {
+                    } else if !state.connects.is_empty() {
                         state.connects.remove(0);
                     }
                 }
@@ -407,6 +419,20 @@ pub fn check(
             format!(
                 "the overall status is {} after every reader was disconnected",
                 status_name(final_connection_status)
+            ),
+        );
+    }
+    if let Some((step, at)) = start_reconnect
+        && at + OPEN_AT_END_GRACE_MS <= run_ms
+    {
+        violation(
+            Invariant::ConnectEnds,
+            None,
+            end,
+            run_ms,
+            format!(
+                "reconnect_at_start step {step} (run at {}) never ended",
+                fmt_ms(at)
             ),
         );
     }

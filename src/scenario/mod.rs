@@ -121,6 +121,7 @@
 //! | `set_charging` | `serial`, `charging` | charger on or off |
 //! | `insert_card`, `remove_card` | `serial` | a card |
 //! | `fail_next_install` | `serial`, `percent` | the next install fails there |
+//! | `corrupt_frame` | `serial`, `payload` (hex, one ATT payload) | the reader's link carries garbage or a mangled frame (a fault; dropped by the connection as undecodable) |
 //! | `set_adapter` | `powered` | the host's Bluetooth adapter |
 //! | `backend_down` | `for` | every backend call fails (503), for `for` or until `backend_restore` |
 //! | `backend_restore` | | the backend answers again |

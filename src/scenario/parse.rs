@@ -54,6 +54,7 @@ pub const ACTIONS: &[&str] = &[
     "insert_card",
     "remove_card",
     "fail_next_install",
+    "corrupt_frame",
     "set_adapter",
     "backend_down",
     "backend_restore",
@@ -881,6 +882,29 @@ impl Context<'_> {
                     percent: percent as u8,
                 })
             }
+            "corrupt_frame" => {
+                let serial = serial(keys)?;
+                let (hex, l) = keys.req_string("payload")?;
+                let payload = from_hex(&hex).ok_or_else(|| {
+                    keys.invalid(
+                        "payload",
+                        l,
+                        "payload must be hex bytes (two digits each, spaces allowed)".into(),
+                    )
+                })?;
+                if payload.is_empty() || payload.len() > crate::protocol::MAX_ATT_PAYLOAD {
+                    return Err(keys.invalid(
+                        "payload",
+                        l,
+                        format!(
+                            "payload of {} bytes must be 1..={} bytes (one ATT payload)",
+                            payload.len(),
+                            crate::protocol::MAX_ATT_PAYLOAD
+                        ),
+                    ));
+                }
+                Action::World(WorldAction::CorruptFrame { serial, payload })
+            }
             "set_adapter" => Action::World(WorldAction::SetAdapter {
                 powered: keys.req_bool("powered")?,
             }),
@@ -1214,6 +1238,21 @@ fn json(value: &toml::Value, line: usize, field: &str) -> Result<serde_json::Val
         field: field.to_owned(),
         message: format!("cannot be matched against an event: {e}"),
     })
+}
+
+/// Bytes written as hex digit pairs, spaces between pairs allowed.
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| *b != b' ').collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let hex = |b: u8| (b as char).to_digit(16);
+            Some((hex(pair[0])? * 16 + hex(pair[1])?) as u8)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -662,11 +662,15 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
                 });
             }
             Action::World(action) => {
+                crate::runtime::probe::fault_struck(action.serial().map(SerialNumber::as_str), action.name());
                 if let Err(e) = world_action(&world, action) {
                     sink.emit("ActionFailed", failed("unknown_reader".into(), e.to_string()));
                 }
             }
-            Action::Backend(action) => backend_action(&backend, action),
+            Action::Backend(action) => {
+                crate::runtime::probe::fault_struck(None, action.name());
+                backend_action(&backend, action)
+            }
         }
     }
     tokio::time::sleep_until(end).await;
@@ -770,6 +774,7 @@ fn world_action(world: &SimWorld, action: &WorldAction) -> Result<(), crate::tra
         WorldAction::InsertCard { serial } => world.insert_card(serial),
         WorldAction::RemoveCard { serial } => world.remove_card(serial),
         WorldAction::FailNextInstall { serial, percent } => world.fail_next_install_at(serial, *percent),
+        WorldAction::CorruptFrame { serial, payload } => world.inject_notification(serial, payload.clone()),
         WorldAction::SetAdapter { powered } => {
             world.set_adapter_powered(*powered);
             Ok(())

@@ -217,6 +217,10 @@ fn action_keys(action: &Action) -> Vec<(&'static str, String)> {
             WorldAction::SetCharging { charging, .. } => vec![("charging", charging.to_string())],
             WorldAction::FailNextInstall { percent, .. } => vec![("percent", percent.to_string())],
             WorldAction::SetAdapter { powered } => vec![("powered", powered.to_string())],
+            WorldAction::CorruptFrame { payload, .. } => {
+                let hex: Vec<String> = payload.iter().map(|b| format!("{b:02x}")).collect();
+                vec![("payload", quoted(&hex.join(" ")))]
+            }
             WorldAction::PowerOff { .. }
             | WorldAction::CutPower { .. }
             | WorldAction::PowerOn { .. }

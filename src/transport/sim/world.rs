@@ -324,6 +324,20 @@ impl SimWorld {
         self.with_reader(serial, |r, now| r.fail_next_confirm(now))
     }
 
+    /// The reader's link carries `payload` as one notification the reader
+    /// did not send: garbage, or a frame mangled in the air (interference,
+    /// a faulty reader). It takes its turn on the link after what the
+    /// reader already queued, and lands in whatever frame the central was
+    /// reassembling. Nothing happens when the reader has no link.
+    pub fn inject_notification(&self, serial: &SerialNumber, payload: Vec<u8>) -> Result<(), SimError> {
+        let cell = self.inner.cell(serial)?;
+        let state = cell.state.lock().expect("reader lock");
+        if let Some(link) = &state.link {
+            let _ = link.to_central.send(Downlink::Payload(payload));
+        }
+        Ok(())
+    }
+
     /// Powers the host's Bluetooth adapter off or on. Off: every link drops
     /// ([`LinkLossCause::AdapterPoweredOff`]), the running scan reports
     /// [`ScanEvent::AdapterPowerChanged`] and hears nothing, and connects
