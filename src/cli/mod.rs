@@ -51,9 +51,9 @@ pub enum Command {
     /// simulated readers, no backend. Every input that came from outside
     /// the machines (sources app, transport, backend, store, world, effect,
     /// verify) is re-injected from the trace at its recorded virtual time;
-    /// every input the machines caused (actor:<id>, timer) must be produced
-    /// by the replayed run itself. So a trace recorded over real BLE or
-    /// against a real backend replays without either.
+    /// every input the machines caused (`actor:ID`, timer) must be produced
+    /// by the replayed run itself. So a trace recorded against a real
+    /// backend replays without it.
     ///
     /// Exit 0 with a one-line summary when every record is reproduced;
     /// exit 1 naming the first divergence (actor, seq, virtual time,
