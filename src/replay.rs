@@ -80,18 +80,7 @@ pub const RUN_MACHINES: &[&str] = &[
 /// anything is ready to run, so this is not a time.
 const IDLE_TURNS: usize = 64;
 
-/// Whether a recorded input came from outside the machines, and so is
-/// injected from the trace rather than produced by the replayed system.
-/// What counts is the part before the first `:`, so that
-/// `app:cancel_update:<serial>` (an app's cancel of an install) is the
-/// app's.
-pub fn is_external_source(source: &str) -> bool {
-    let origin = source.split(':').next().unwrap_or(source);
-    matches!(
-        origin,
-        "app" | "transport" | "backend" | "store" | "world" | "effect" | "verify" | "test"
-    )
-}
+pub use crate::runtime::gate::is_external_source;
 
 /// How a whole-run replay ended.
 #[derive(Debug, Clone)]

@@ -23,6 +23,16 @@ fn sent(h: &HubRig, from: usize) -> Vec<SessionOutput> {
         .collect()
 }
 
+/// Starts a transaction as call `call`; the reader starts it.
+fn start_transaction(h: &mut HubRig, call: u64) {
+    h.input(TerminalInput::TransactionStartRequested {
+        call,
+        serial_number: A.into(),
+    });
+    h.reported(A, ConnectionEvent::TransactionStarted);
+    assert_eq!(answer(h, call).as_deref(), Some("ok"));
+}
+
 #[test]
 fn a_transaction_the_reader_would_not_start_is_refused_and_the_reader_is_ready_again() {
     let mut h = connected(A);
@@ -57,12 +67,7 @@ fn a_transaction_the_reader_would_not_start_is_refused_and_the_reader_is_ready_a
 #[test]
 fn a_transaction_end_the_reader_refused_still_ends_it_for_the_reboot_timer() {
     let mut h = connected(A);
-    h.input(TerminalInput::TransactionStartRequested {
-        call: 5,
-        serial_number: A.into(),
-    });
-    h.reported(A, ConnectionEvent::TransactionStarted);
-    assert_eq!(answer(&h, 5).as_deref(), Some("ok"));
+    start_transaction(&mut h, 5);
     h.note("the app's reboot is refused during the transaction (R20)");
     h.input(TerminalInput::RebootReaderRequested {
         call: 6,
@@ -284,12 +289,7 @@ fn an_abandoned_attempt_lost_with_its_machine_ends_the_wait_for_it() {
 #[test]
 fn the_end_of_an_earlier_transaction_leaves_the_running_one_alone() {
     let mut h = connected(A);
-    h.input(TerminalInput::TransactionStartRequested {
-        call: 5,
-        serial_number: A.into(),
-    });
-    h.reported(A, ConnectionEvent::TransactionStarted);
-    assert_eq!(answer(&h, 5).as_deref(), Some("ok"));
+    start_transaction(&mut h, 5);
     let from = h.session(A).outputs().len();
     h.note("a handle of transaction 3 (ended with an earlier connection) is dropped");
     h.input(TerminalInput::TransactionEndRequested {

@@ -51,7 +51,12 @@ fn lost(cause: LinkLossCause) -> Harness<Connection> {
 }
 
 fn app_disconnect(link_goes_down: bool) -> Harness<Connection> {
-    let mut h = connected();
+    app_disconnects(connected(), link_goes_down)
+}
+
+/// The app disconnects `h`; the link goes down at once, or the reader is
+/// given time to close it.
+fn app_disconnects(mut h: Harness<Connection>, link_goes_down: bool) -> Harness<Connection> {
     let session = h.machine().session();
     h.input(ConnectionInput::DisconnectRequested);
     if link_goes_down {
@@ -231,15 +236,7 @@ fn an_announcement_the_reader_talked_past_names_no_later_end_and_an_app_disconne
                 reason: DisconnectReason::Unknown,
             },
         });
-        h.input(ConnectionInput::DisconnectRequested);
-        if link_goes_down {
-            h.input(ConnectionInput::LinkLost {
-                session,
-                cause: LinkLossCause::LocalClosed,
-            });
-        } else {
-            h.advance(Duration::from_secs(3));
-        }
+        let h = app_disconnects(h, link_goes_down);
         assert_eq!(
             disconnects(&h),
             [DisconnectReason::DisconnectRequested],

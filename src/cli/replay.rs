@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::CliError;
-use super::trace::bad_trace;
-use crate::runtime::inspect::timeline_line;
+use super::trace::{bad_trace, print_marked};
 use crate::runtime::{Record, Trace};
 
 /// Records of the trace shown before and after a divergence.
@@ -72,16 +71,7 @@ fn replay(file: &Path, json: bool) -> Result<(), CliError> {
     } else {
         println!("{}: {d}", file.display());
         println!("recorded records around it (> the cause, ! the first difference):");
-        for record in around {
-            let mark = if record.seq == div.seq {
-                '!'
-            } else if div.cause.as_ref().is_some_and(|c| c.seq == record.seq) {
-                '>'
-            } else {
-                ' '
-            };
-            println!("{mark} {}", timeline_line(record));
-        }
+        print_marked(&around, div);
     }
     Err(CliError::Differs(format!(
         "the replayed run diverged from {} at seq {}",

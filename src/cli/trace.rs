@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::runtime::inspect::{Diff, Filter, SequenceDiagram, Side, Stats, timeline_line};
-use crate::runtime::{Millis, ReplayOutcome, Trace, TraceReader, fmt_ms};
+use crate::runtime::{Divergence, Millis, Record, ReplayOutcome, Trace, TraceReader, fmt_ms};
 
 /// The `readerlink trace` subcommands.
 #[derive(Debug, Subcommand)]
@@ -288,16 +288,7 @@ fn replay(file: &Path, actors: Vec<String>, json: bool, verbose: bool) -> Result
                 "records of `{}` around it (> the cause, ! the first difference):",
                 d.actor
             );
-            for record in context {
-                let mark = if record.seq == d.seq {
-                    '!'
-                } else if d.cause.as_ref().is_some_and(|c| c.seq == record.seq) {
-                    '>'
-                } else {
-                    ' '
-                };
-                println!("{mark} {}", timeline_line(record));
-            }
+            print_marked(&context, d);
         }
     }
     if divergences.is_empty() {
@@ -316,5 +307,20 @@ fn replay(file: &Path, actors: Vec<String>, json: bool, verbose: bool) -> Result
             actors.len(),
             file.display()
         )))
+    }
+}
+
+/// Prints records around a divergence as timeline lines, `!` marking the
+/// first difference and `>` its cause.
+pub(super) fn print_marked(records: &[&Record], divergence: &Divergence) {
+    for record in records {
+        let mark = if record.seq == divergence.seq {
+            '!'
+        } else if divergence.cause.as_ref().is_some_and(|c| c.seq == record.seq) {
+            '>'
+        } else {
+            ' '
+        };
+        println!("{mark} {}", timeline_line(record));
     }
 }

@@ -25,6 +25,19 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+/// Whether a recorded input came from outside the machines, and so is
+/// injected from the trace rather than produced by the replayed system.
+/// What counts is the part before the first `:`, so that
+/// `app:cancel_update:<serial>` (an app's cancel of an install) is the
+/// app's.
+pub fn is_external_source(source: &str) -> bool {
+    let origin = source.split(':').next().unwrap_or(source);
+    matches!(
+        origin,
+        "app" | "transport" | "backend" | "store" | "world" | "effect" | "verify" | "test"
+    )
+}
+
 /// What the replay driver tells one actor.
 #[derive(Debug, Clone)]
 pub enum GateCommand {

@@ -535,7 +535,7 @@ impl<M: Machine, E: Effects<M>> Handler<Stop> for MachineActor<M, E> {
         // Inputs from outside (a shell's own backend or verify result)
         // are never released: the gate injects the recorded ones.
         self.held
-            .retain(|(source, _)| !crate::replay::is_external_source(source));
+            .retain(|(source, _)| !super::gate::is_external_source(source));
         if self.tracer.gate().is_some() && !self.held.is_empty() {
             self.stop_after_held = Some(self.held.len());
         } else {
