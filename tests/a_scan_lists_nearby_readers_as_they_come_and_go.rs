@@ -262,7 +262,8 @@ fn a_second_discovery_supersedes_the_first_without_restarting_the_scan() {
 fn a_connect_ends_the_discovery_and_connected_readers_are_never_listed() {
     let mut scan = Harness::new(Scanner::new());
     scan.input(ScannerInput::ConnectedReadersChanged {
-        serials: vec![SerialNumber::new("STRM2-0001")],
+        serial: SerialNumber::new("STRM2-0001"),
+        connected: true,
     });
     scan.input(discover(1, DiscoveryConfig::scan()));
     scan.input(short("STRM2-0001", StripeM2, -40));
@@ -272,7 +273,8 @@ fn a_connect_ends_the_discovery_and_connected_readers_are_never_listed() {
     scan.advance(Duration::from_secs(1));
     scan.note("WPC32-0001 gets connected elsewhere: it leaves the list");
     scan.input(ScannerInput::ConnectedReadersChanged {
-        serials: vec![SerialNumber::new("STRM2-0001"), SerialNumber::new("WPC32-0001")],
+        serial: SerialNumber::new("WPC32-0001"),
+        connected: true,
     });
     scan.input(short("WPC32-0001", WisePad3, -60));
     scan.advance(Duration::from_secs(1));

@@ -184,7 +184,7 @@ fn a_new_discovery_supersedes_the_running_one_through_the_handle() {
         assert!(matches!(second.first(), Some(DiscoveryUpdate::ReadersUpdated(r)) if r.len() == 1));
         assert_eq!(second.last(), Some(&DiscoveryUpdate::Finished(Ok(()))));
 
-        scanner.set_connected(vec![SerialNumber::new("CHB20-0001")]).await;
+        scanner.set_connected(SerialNumber::new("CHB20-0001"), true);
         let third: Vec<_> = scanner
             .discover(DiscoveryConfig::scan().with_timeout(Duration::from_secs(2)))
             .await

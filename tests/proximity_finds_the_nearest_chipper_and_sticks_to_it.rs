@@ -212,7 +212,8 @@ fn proximity_superseding_a_scan_reports_details_as_they_arrive_and_drops_a_targe
     assert_eq!(near.state(), "identified", "the long form is reported at once");
     near.note("the app connects CHB20-0001 elsewhere: proximity looks again");
     near.input(ScannerInput::ConnectedReadersChanged {
-        serials: vec![SerialNumber::new("CHB20-0001")],
+        serial: SerialNumber::new("CHB20-0001"),
+        connected: true,
     });
     assert_eq!(near.state(), "locating");
     for _ in 0..5 {

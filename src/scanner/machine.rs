@@ -286,8 +286,8 @@ impl ScannerCore {
             ScannerInput::DiscoveryRequested { discovery, config } => {
                 Transition(self.begin(*discovery, config, context))
             }
-            ScannerInput::ConnectedReadersChanged { serials } => {
-                self.connected = serials.iter().cloned().collect();
+            ScannerInput::ConnectedReadersChanged { serial, connected } => {
+                self.note_connected(serial, *connected);
                 Handled
             }
             ScannerInput::CancelRequested { call, .. } => {
@@ -394,12 +394,9 @@ impl ScannerCore {
                 self.intake(adv, context);
                 Handled
             }
-            ScannerInput::ConnectedReadersChanged { serials } => {
-                self.connected = serials.iter().cloned().collect();
-                let before = self.readers.len();
-                let connected = &self.connected;
-                self.readers.retain(|serial, _| !connected.contains(serial));
-                if self.readers.len() != before {
+            ScannerInput::ConnectedReadersChanged { serial, connected } => {
+                self.note_connected(serial, *connected);
+                if *connected && self.readers.remove(serial).is_some() {
                     self.changed(context);
                 }
                 Handled
@@ -423,15 +420,13 @@ impl ScannerCore {
     #[superstate(superstate = "discovering")]
     fn proximity(&mut self, context: &mut Out, event: &ScannerInput) -> Outcome<State> {
         match event {
-            ScannerInput::ConnectedReadersChanged { serials } => {
-                self.connected = serials.iter().cloned().collect();
-                let connected = &self.connected;
-                self.candidates.retain(|serial, _| !connected.contains(serial));
-                if self
-                    .target
-                    .as_ref()
-                    .is_some_and(|t| connected.contains(&t.serial))
-                {
+            ScannerInput::ConnectedReadersChanged { serial, connected } => {
+                self.note_connected(serial, *connected);
+                if !*connected {
+                    return Handled;
+                }
+                self.candidates.remove(serial);
+                if self.target.as_ref().is_some_and(|t| &t.serial == serial) {
                     self.target = None;
                     self.changed(context);
                     return Transition(State::locating());
@@ -657,6 +652,15 @@ impl ScannerCore {
         }
         if removed {
             self.changed(context);
+        }
+    }
+
+    /// Keeps the set of connected readers, one change at a time.
+    fn note_connected(&mut self, serial: &SerialNumber, connected: bool) {
+        if connected {
+            self.connected.insert(serial.clone());
+        } else {
+            self.connected.remove(serial);
         }
     }
 

@@ -55,10 +55,14 @@ pub enum ScannerInput {
         /// The reader being connected.
         serial: SerialNumber,
     },
-    /// The set of connected readers changed; they are never listed (R2).
+    /// A reader became connected, or stopped being; connected readers are
+    /// never listed (R2). One reader at a time, so a change costs the same
+    /// with 10 readers connected as with 10,000 (R21).
     ConnectedReadersChanged {
-        /// Every reader connected now.
-        serials: Vec<SerialNumber>,
+        /// The reader.
+        serial: SerialNumber,
+        /// Whether it is connected now.
+        connected: bool,
     },
     /// The transport heard an advertisement (or scan response).
     AdvertisementSeen(Advertisement),
@@ -220,9 +224,9 @@ impl fmt::Debug for ScannerInput {
             }
             Self::UpdatesDropped { discovery } => write!(f, "UpdatesDropped({discovery})"),
             Self::ConnectStarted { serial } => write!(f, "ConnectStarted({serial})"),
-            Self::ConnectedReadersChanged { serials } => {
-                let serials: Vec<_> = serials.iter().map(SerialNumber::as_str).collect();
-                write!(f, "ConnectedReadersChanged([{}])", serials.join(", "))
+            Self::ConnectedReadersChanged { serial, connected } => {
+                let sign = if *connected { '+' } else { '-' };
+                write!(f, "ConnectedReadersChanged({sign}{serial})")
             }
             Self::AdvertisementSeen(adv) => {
                 let r = &adv.reader;

@@ -309,15 +309,14 @@ impl ScannerHandle {
             .await;
     }
 
-    /// The readers connected now; discoveries never list them (R2).
-    pub async fn set_connected(&self, serials: Vec<SerialNumber>) {
-        let _ = self
-            .addr
-            .send(Deliver::from(
-                "terminal",
-                ScannerInput::ConnectedReadersChanged { serials },
-            ))
-            .await;
+    /// `serial` became connected (or stopped being); discoveries never
+    /// list connected readers (R2). Sent at once, in order with the other
+    /// changes.
+    pub fn set_connected(&self, serial: SerialNumber, connected: bool) {
+        self.addr.do_send(Deliver::from(
+            "terminal",
+            ScannerInput::ConnectedReadersChanged { serial, connected },
+        ));
     }
 
     /// The reader with `serial` as last heard (by any discovery since the

@@ -4,12 +4,12 @@
 //! to the stream, the delegate and the view the synchronous queries read.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, oneshot};
 
 use super::events::{TerminalDelegate, TerminalEvent};
 use super::machine::Hub;
@@ -85,29 +85,15 @@ pub(crate) struct HubEffects {
     sessions: HashMap<SerialNumber, Addr<SessionActor>>,
     /// The discovery reconnect at start runs, to stop it.
     saved_discovery: Rc<RefCell<Option<Cancelable>>>,
-    /// The connected readers for the scanner. A watch, so that a burst of
-    /// connects (R21: hundreds at once) reaches the scanner as the latest
-    /// list, not as one list per connect.
-    connected: watch::Sender<BTreeSet<SerialNumber>>,
 }
 
 impl HubEffects {
-    /// Effects over `parts`; starts the task that keeps the scanner told
-    /// which readers are connected, so call it on the hub's arbiter.
+    /// Effects over `parts`.
     pub(crate) fn new(parts: HubParts) -> Self {
-        let (connected, mut latest) = watch::channel(BTreeSet::new());
-        let scanner = parts.scanner.clone();
-        actix::spawn(async move {
-            while latest.changed().await.is_ok() {
-                let serials = latest.borrow_and_update().iter().cloned().collect();
-                scanner.set_connected(serials).await;
-            }
-        });
         Self {
             parts,
             sessions: HashMap::new(),
             saved_discovery: Rc::default(),
-            connected,
         }
     }
 
@@ -276,16 +262,12 @@ impl Effects<Hub> for HubEffects {
                 let scanner = self.parts.scanner.clone();
                 actix::spawn(async move { scanner.connect_started(serial_number).await });
             }
+            // One reader's change, not the whole list: with 10,000 readers
+            // a list per change made each day's reboots and drops O(N²).
             TerminalOutput::ConnectedReadersChanged {
                 serial_number,
                 connected,
-            } => self.connected.send_modify(|set| {
-                if connected {
-                    set.insert(serial_number);
-                } else {
-                    set.remove(&serial_number);
-                }
-            }),
+            } => self.parts.scanner.set_connected(serial_number, connected),
             TerminalOutput::StartDiscovery(config) => self.start_discovery(config, ctx.address()),
             TerminalOutput::StopDiscovery => {
                 if let Some(cancelable) = self.saved_discovery.borrow_mut().take() {
