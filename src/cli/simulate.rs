@@ -70,7 +70,11 @@ pub fn run(args: SimulateArgs) -> Result<(), CliError> {
     // goes to its file as it is written).
     let json = args.json;
     let print = move |event: &scenario::RecordedEvent| {
-        let line = if json { event.json_line() } else { event.human_line() };
+        let line = if json {
+            event.json_line()
+        } else {
+            event.human_line()
+        };
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
     };

@@ -736,4 +736,109 @@ mod tests {
             "the events before the end"
         );
     }
+
+    /// What `check` did with `expect.sequence` when it read the whole
+    /// recorded run (before it checked the events as they came).
+    fn sequence_on_the_whole_run(sequence: &[Expected], events: &[RecordedEvent]) -> Vec<Failure> {
+        let around = |at: usize| {
+            let start = at.saturating_sub(CONTEXT_EVENTS);
+            let end = at.saturating_add(CONTEXT_EVENTS).min(events.len());
+            events.get(start..end).map(<[_]>::to_vec).unwrap_or_default()
+        };
+        let mut failures = Vec::new();
+        let mut next = 0usize;
+        let mut previous: Option<String> = None;
+        for expected in sequence {
+            let what = describe(&expected.pattern);
+            let expectation = match expected.by {
+                Some(by) => format!("sequence: {what} by {}", crate::runtime::fmt_ms(ms(by))),
+                None => format!("sequence: {what}"),
+            };
+            let found = events
+                .iter()
+                .enumerate()
+                .skip(next)
+                .find(|(_, e)| matches(&expected.pattern, e));
+            match found {
+                None => {
+                    let anywhere = events.iter().position(|e| matches(&expected.pattern, e));
+                    let after = previous
+                        .as_ref()
+                        .map_or_else(|| "the start".to_owned(), |p| format!("`{p}`"));
+                    let why = match anywhere {
+                        Some(i) => format!(
+                            "no `{what}` after {after}; one came earlier, at {}",
+                            crate::runtime::fmt_ms(events[i].t_ms)
+                        ),
+                        None => format!("no `{what}` after {after}: it never came"),
+                    };
+                    failures.push(Failure {
+                        line: expected.line,
+                        field: expected.field.clone(),
+                        expectation,
+                        why,
+                        around: around(next),
+                    });
+                    previous = Some(what);
+                }
+                Some((i, event)) => {
+                    if let Some(by) = expected.by
+                        && event.t_ms > ms(by)
+                    {
+                        failures.push(Failure {
+                            line: expected.line,
+                            field: expected.field.clone(),
+                            expectation,
+                            why: format!(
+                                "it came at {}, after its deadline {}",
+                                crate::runtime::fmt_ms(event.t_ms),
+                                crate::runtime::fmt_ms(ms(by))
+                            ),
+                            around: around(i),
+                        });
+                    }
+                    next = i + 1;
+                    previous = Some(what);
+                }
+            }
+        }
+        failures
+    }
+
+    proptest::proptest! {
+        /// Checked as the events come, a sequence fails exactly as it did
+        /// on the whole recorded run: the same items, reasons and events
+        /// around each, whichever items never match.
+        #[test]
+        fn a_sequence_checked_as_the_events_come_fails_as_on_the_whole_run(
+            kinds in proptest::collection::vec(0u8..4, 0..40),
+            steps in proptest::collection::vec(0u64..3, 40),
+            items in proptest::collection::vec((0u8..5, proptest::option::of(0u64..60)), 0..6),
+        ) {
+            let names = ["A", "B", "C", "D", "Never"];
+            let mut t = 0;
+            let events: Vec<RecordedEvent> = kinds
+                .iter()
+                .zip(&steps)
+                .enumerate()
+                .map(|(i, (k, dt))| {
+                    t += dt;
+                    RecordedEvent { t_ms: t, kind: names[usize::from(*k)].into(), fields: json!({ "n": i }).as_object().cloned().unwrap_or_default() }
+                })
+                .collect();
+            let sequence: Vec<Expected> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (k, by))| Expected {
+                    line: i + 1,
+                    field: format!("expect.sequence[{i}]"),
+                    pattern: pattern(names[usize::from(*k)], &[]),
+                    by: by.map(Duration::from_millis),
+                })
+                .collect();
+            let expect = Expectations { sequence: sequence.clone(), ..Expectations::default() };
+            let streamed = check(&expect, &events, &BTreeMap::new(), ConnectionStatus::NotConnected);
+            proptest::prop_assert_eq!(streamed, sequence_on_the_whole_run(&sequence, &events));
+        }
+    }
 }

@@ -255,7 +255,12 @@ impl InvariantChecker {
         self.now = Some(t);
         if !self.live_checked && self.live_at.is_some_and(|at| t >= at) {
             self.live_checked = true;
-            check_live(&self.spec.live, &self.readers, self.live_at.unwrap_or_default(), &mut found);
+            check_live(
+                &self.spec.live,
+                &self.readers,
+                self.live_at.unwrap_or_default(),
+                &mut found,
+            );
             context.set_window_floor(None);
         }
         if event.kind == "ActionFailed"
@@ -283,156 +288,156 @@ impl InvariantChecker {
             quiet_from,
             ..
         } = self;
-            let kind = event.kind.as_str();
-            if quiet_from.is_some_and(|q| t >= q) && !RUNNER_EVENTS.contains(&kind) {
-                found.add(
-                    Invariant::LeftOver,
-                    serial_of(event),
-                    kind,
-                    t,
-                    "a terminal event after every reader was disconnected and the run went quiet".into(),
-                );
+        let kind = event.kind.as_str();
+        if quiet_from.is_some_and(|q| t >= q) && !RUNNER_EVENTS.contains(&kind) {
+            found.add(
+                Invariant::LeftOver,
+                serial_of(event),
+                kind,
+                t,
+                "a terminal event after every reader was disconnected and the run went quiet".into(),
+            );
+        }
+        if kind == "EventsMissed" {
+            let count = event.fields.get("count").and_then(Value::as_u64).unwrap_or(0);
+            found.add(
+                Invariant::EventsMissed,
+                None,
+                kind,
+                t,
+                format!("{count} events were dropped before the runner saw them"),
+            );
+            return;
+        }
+        if kind == "ConnectionStatusChanged" {
+            if let Some(status) = status_of(event) {
+                *overall = status;
             }
-            if kind == "EventsMissed" {
-                let count = event.fields.get("count").and_then(Value::as_u64).unwrap_or(0);
-                found.add(
-                    Invariant::EventsMissed,
-                    None,
-                    kind,
-                    t,
-                    format!("{count} events were dropped before the runner saw them"),
-                );
-                return;
-            }
-            if kind == "ConnectionStatusChanged" {
-                if let Some(status) = status_of(event) {
-                    *overall = status;
-                }
-                return;
-            }
-            let step = event.fields.get("step").and_then(Value::as_u64);
-            let action = str_field(event, "action");
-            // A reconnect at start names no reader: it connects the saved
-            // one, whichever that is, or fails.
-            if action == Some("reconnect_at_start") {
-                match kind {
-                    "StepRan" => *start_reconnect = Some((step.unwrap_or(0), t)),
-                    "ActionFailed" => *start_reconnect = None,
-                    _ => {}
-                }
-                return;
-            }
-            let Some(serial) = serial_of(event) else { return };
-            let state = readers.entry(serial.to_owned()).or_default();
+            return;
+        }
+        let step = event.fields.get("step").and_then(Value::as_u64);
+        let action = str_field(event, "action");
+        // A reconnect at start names no reader: it connects the saved
+        // one, whichever that is, or fails.
+        if action == Some("reconnect_at_start") {
             match kind {
-                "StepRan" => match action {
-                    Some("connect") => state.connects.push((step.unwrap_or(0), t)),
-                    Some("start_transaction") => {
-                        if let Some(step) = step.filter(|s| !failed_steps.contains(s)) {
-                            state.starts.push(step);
-                        }
-                    }
-                    Some("end_transaction") => state.starts.clear(),
-                    _ => {}
-                },
-                "ActionFailed" if action == Some("connect") => {
-                    let step = step.unwrap_or(0);
-                    match state.connects.iter().position(|(s, _)| *s == step) {
-                        Some(at) => {
-                            state.connects.remove(at);
-                        }
-                        None => found.add(
-                            Invariant::ConnectEnds,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!("connect step {step} failed after it had already ended"),
-                        ),
-                    }
-                }
-                "ReaderStatusChanged" => state.status = status_of(event),
-                "ReconnectStarted" => {
-                    if let Some(since) = state.reconnecting {
-                        found.add(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!(
-                                "a second ReconnectStarted while the one of {} had not ended",
-                                fmt_ms(since)
-                            ),
-                        );
-                    }
-                    if let Some(at) = state.failed_at.take() {
-                        found.add(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!(
-                                "the ReconnectFailed of {} was not followed by Disconnected",
-                                fmt_ms(at)
-                            ),
-                        );
-                    }
-                    state.reconnecting = Some(t);
-                    state.succeeded = false;
-                    // The connection ended: so did its transaction.
-                    check_reboot(state, event, t, found);
-                }
-                "ReconnectSucceeded" | "ReconnectFailed" => {
-                    if state.reconnecting.take().is_none() {
-                        found.add(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            "no reconnection was running (no ReconnectStarted since the last end)".into(),
-                        );
-                    }
-                    if kind == "ReconnectSucceeded" {
-                        state.succeeded = true;
-                    } else {
-                        state.failed_at = Some(t);
-                        state.succeeded = false;
-                    }
-                }
-                "Connected" => {
-                    if let Some(at) = state.failed_at.take() {
-                        found.add(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!(
-                                "the ReconnectFailed of {} was not followed by Disconnected",
-                                fmt_ms(at)
-                            ),
-                        );
-                    }
-                    if std::mem::take(&mut state.succeeded) {
-                        return;
-                    }
-                    if state.connects.is_empty() && start_reconnect.take().is_none() {
-                        found.add(
-                            Invariant::ConnectEnds,
-                            Some(serial),
-                            kind,
-                            t,
-                            "Connected with no connect running and no ReconnectSucceeded before it".into(),
-                        );
-                    } else if !state.connects.is_empty() {
-                        state.connects.remove(0);
-                    }
-                }
-                "Disconnected" => {
-                    state.failed_at = None;
-                    state.succeeded = false;
-                    check_reboot(state, event, t, found);
-                }
+                "StepRan" => *start_reconnect = Some((step.unwrap_or(0), t)),
+                "ActionFailed" => *start_reconnect = None,
                 _ => {}
             }
+            return;
+        }
+        let Some(serial) = serial_of(event) else { return };
+        let state = readers.entry(serial.to_owned()).or_default();
+        match kind {
+            "StepRan" => match action {
+                Some("connect") => state.connects.push((step.unwrap_or(0), t)),
+                Some("start_transaction") => {
+                    if let Some(step) = step.filter(|s| !failed_steps.contains(s)) {
+                        state.starts.push(step);
+                    }
+                }
+                Some("end_transaction") => state.starts.clear(),
+                _ => {}
+            },
+            "ActionFailed" if action == Some("connect") => {
+                let step = step.unwrap_or(0);
+                match state.connects.iter().position(|(s, _)| *s == step) {
+                    Some(at) => {
+                        state.connects.remove(at);
+                    }
+                    None => found.add(
+                        Invariant::ConnectEnds,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!("connect step {step} failed after it had already ended"),
+                    ),
+                }
+            }
+            "ReaderStatusChanged" => state.status = status_of(event),
+            "ReconnectStarted" => {
+                if let Some(since) = state.reconnecting {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!(
+                            "a second ReconnectStarted while the one of {} had not ended",
+                            fmt_ms(since)
+                        ),
+                    );
+                }
+                if let Some(at) = state.failed_at.take() {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!(
+                            "the ReconnectFailed of {} was not followed by Disconnected",
+                            fmt_ms(at)
+                        ),
+                    );
+                }
+                state.reconnecting = Some(t);
+                state.succeeded = false;
+                // The connection ended: so did its transaction.
+                check_reboot(state, event, t, found);
+            }
+            "ReconnectSucceeded" | "ReconnectFailed" => {
+                if state.reconnecting.take().is_none() {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        "no reconnection was running (no ReconnectStarted since the last end)".into(),
+                    );
+                }
+                if kind == "ReconnectSucceeded" {
+                    state.succeeded = true;
+                } else {
+                    state.failed_at = Some(t);
+                    state.succeeded = false;
+                }
+            }
+            "Connected" => {
+                if let Some(at) = state.failed_at.take() {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!(
+                            "the ReconnectFailed of {} was not followed by Disconnected",
+                            fmt_ms(at)
+                        ),
+                    );
+                }
+                if std::mem::take(&mut state.succeeded) {
+                    return;
+                }
+                if state.connects.is_empty() && start_reconnect.take().is_none() {
+                    found.add(
+                        Invariant::ConnectEnds,
+                        Some(serial),
+                        kind,
+                        t,
+                        "Connected with no connect running and no ReconnectSucceeded before it".into(),
+                    );
+                } else if !state.connects.is_empty() {
+                    state.connects.remove(0);
+                }
+            }
+            "Disconnected" => {
+                state.failed_at = None;
+                state.succeeded = false;
+                check_reboot(state, event, t, found);
+            }
+            _ => {}
+        }
     }
 
     /// The events of a virtual millisecond are out: the overall status
@@ -440,7 +445,7 @@ impl InvariantChecker {
     fn millisecond_over(&mut self, found: &mut Findings) {
         let Some(t) = self.now else { return };
         let (readers, overall) = (&self.readers, self.overall);
-            let statuses: Vec<ConnectionStatus> = readers.values().filter_map(|r| r.status).collect();
+        let statuses: Vec<ConnectionStatus> = readers.values().filter_map(|r| r.status).collect();
         let with = overall_status(&statuses, true);
         let without = overall_status(&statuses, false);
         if overall != with && overall != without {
@@ -477,116 +482,116 @@ impl InvariantChecker {
         }
         let (readers, overall, quiet_from, start_reconnect) =
             (&self.readers, self.overall, self.quiet_from, self.start_reconnect);
-    // The end.
-    let end = "end of run";
-    for (serial, status) in final_status {
-        let streamed = readers
-            .get(serial.as_str())
-            .and_then(|r| r.status)
-            .unwrap_or(ConnectionStatus::NotConnected);
-        if streamed != *status {
-            found.add(
-                Invariant::OverallStatus,
-                Some(serial.as_str()),
-                end,
-                run_ms,
-                format!(
-                    "the terminal answers {} but the last ReaderStatusChanged said {}",
-                    status_name(*status),
-                    status_name(streamed)
-                ),
-            );
-        }
-        if quiet_from.is_some() && *status != ConnectionStatus::NotConnected {
-            found.add(
-                Invariant::LeftOver,
-                Some(serial.as_str()),
-                end,
-                run_ms,
-                format!("still {} after it was disconnected", status_name(*status)),
-            );
-        }
-    }
-    if final_connection_status != overall {
-        found.add(
-            Invariant::OverallStatus,
-            None,
-            end,
-            run_ms,
-            format!(
-                "the terminal answers {} but the last ConnectionStatusChanged said {}",
-                status_name(final_connection_status),
-                status_name(overall)
-            ),
-        );
-    }
-    if quiet_from.is_some() && final_connection_status != ConnectionStatus::NotConnected {
-        found.add(
-            Invariant::LeftOver,
-            None,
-            end,
-            run_ms,
-            format!(
-                "the overall status is {} after every reader was disconnected",
-                status_name(final_connection_status)
-            ),
-        );
-    }
-    if let Some((step, at)) = start_reconnect
-        && at + OPEN_AT_END_GRACE_MS <= run_ms
-    {
-        found.add(
-            Invariant::ConnectEnds,
-            None,
-            end,
-            run_ms,
-            format!(
-                "reconnect_at_start step {step} (run at {}) never ended",
-                fmt_ms(at)
-            ),
-        );
-    }
-    let mut serials: Vec<_> = readers.keys().cloned().collect();
-    serials.sort();
-    for serial in serials {
-        let state = &readers[&serial];
-        for (step, at) in &state.connects {
-            if at + OPEN_AT_END_GRACE_MS <= run_ms {
+        // The end.
+        let end = "end of run";
+        for (serial, status) in final_status {
+            let streamed = readers
+                .get(serial.as_str())
+                .and_then(|r| r.status)
+                .unwrap_or(ConnectionStatus::NotConnected);
+            if streamed != *status {
                 found.add(
-                    Invariant::ConnectEnds,
-                    Some(&serial),
+                    Invariant::OverallStatus,
+                    Some(serial.as_str()),
                     end,
                     run_ms,
-                    format!("connect step {step} (run at {}) never ended", fmt_ms(*at)),
+                    format!(
+                        "the terminal answers {} but the last ReaderStatusChanged said {}",
+                        status_name(*status),
+                        status_name(streamed)
+                    ),
+                );
+            }
+            if quiet_from.is_some() && *status != ConnectionStatus::NotConnected {
+                found.add(
+                    Invariant::LeftOver,
+                    Some(serial.as_str()),
+                    end,
+                    run_ms,
+                    format!("still {} after it was disconnected", status_name(*status)),
                 );
             }
         }
-        if let Some(since) = state.reconnecting
-            && since + OPEN_AT_END_GRACE_MS <= run_ms
-        {
+        if final_connection_status != overall {
             found.add(
-                Invariant::ReconnectOrder,
-                Some(&serial),
-                end,
-                run_ms,
-                format!("the reconnection started at {} never ended", fmt_ms(since)),
-            );
-        }
-        if let Some(at) = state.failed_at
-            && at + OPEN_AT_END_GRACE_MS <= run_ms
-        {
-            found.add(
-                Invariant::ReconnectOrder,
-                Some(&serial),
+                Invariant::OverallStatus,
+                None,
                 end,
                 run_ms,
                 format!(
-                    "the ReconnectFailed of {} was not followed by Disconnected",
+                    "the terminal answers {} but the last ConnectionStatusChanged said {}",
+                    status_name(final_connection_status),
+                    status_name(overall)
+                ),
+            );
+        }
+        if quiet_from.is_some() && final_connection_status != ConnectionStatus::NotConnected {
+            found.add(
+                Invariant::LeftOver,
+                None,
+                end,
+                run_ms,
+                format!(
+                    "the overall status is {} after every reader was disconnected",
+                    status_name(final_connection_status)
+                ),
+            );
+        }
+        if let Some((step, at)) = start_reconnect
+            && at + OPEN_AT_END_GRACE_MS <= run_ms
+        {
+            found.add(
+                Invariant::ConnectEnds,
+                None,
+                end,
+                run_ms,
+                format!(
+                    "reconnect_at_start step {step} (run at {}) never ended",
                     fmt_ms(at)
                 ),
             );
         }
-    }
+        let mut serials: Vec<_> = readers.keys().cloned().collect();
+        serials.sort();
+        for serial in serials {
+            let state = &readers[&serial];
+            for (step, at) in &state.connects {
+                if at + OPEN_AT_END_GRACE_MS <= run_ms {
+                    found.add(
+                        Invariant::ConnectEnds,
+                        Some(&serial),
+                        end,
+                        run_ms,
+                        format!("connect step {step} (run at {}) never ended", fmt_ms(*at)),
+                    );
+                }
+            }
+            if let Some(since) = state.reconnecting
+                && since + OPEN_AT_END_GRACE_MS <= run_ms
+            {
+                found.add(
+                    Invariant::ReconnectOrder,
+                    Some(&serial),
+                    end,
+                    run_ms,
+                    format!("the reconnection started at {} never ended", fmt_ms(since)),
+                );
+            }
+            if let Some(at) = state.failed_at
+                && at + OPEN_AT_END_GRACE_MS <= run_ms
+            {
+                found.add(
+                    Invariant::ReconnectOrder,
+                    Some(&serial),
+                    end,
+                    run_ms,
+                    format!(
+                        "the ReconnectFailed of {} was not followed by Disconnected",
+                        fmt_ms(at)
+                    ),
+                );
+            }
+        }
         self.keep(findings, context);
         let failed_steps = &self.failed_steps;
         let mut reported = BTreeSet::new();
@@ -652,12 +657,7 @@ fn check_reboot(state: &mut ReaderState, event: &RecordedEvent, t: u64, found: &
     }
 }
 
-fn check_live(
-    live: &[SerialNumber],
-    readers: &HashMap<String, ReaderState>,
-    at: u64,
-    found: &mut Findings,
-) {
+fn check_live(live: &[SerialNumber], readers: &HashMap<String, ReaderState>, at: u64, found: &mut Findings) {
     for serial in live {
         let status = readers
             .get(serial.as_str())
@@ -680,4 +680,68 @@ fn check_live(
 
 fn ms(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(t_ms: u64, kind: &str, fields: Value) -> RecordedEvent {
+        RecordedEvent {
+            t_ms,
+            kind: kind.into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn step(t_ms: u64, kind: &str, step: u64) -> RecordedEvent {
+        event(
+            t_ms,
+            kind,
+            json!({ "step": step, "action": "start_transaction", "serial_number": "STRM2-0001", "error": "x", "message": "x" }),
+        )
+    }
+
+    fn reboot_violations(events: &[RecordedEvent]) -> Vec<String> {
+        check(
+            events,
+            &InvariantSpec::default(),
+            &BTreeMap::new(),
+            ConnectionStatus::NotConnected,
+            10,
+        )
+        .into_iter()
+        .filter(|v| v.invariant == Invariant::RebootInTransaction)
+        .map(|v| v.why)
+        .collect()
+    }
+
+    /// A start whose `ActionFailed` comes after the reboot was no
+    /// transaction: the one started before it was running.
+    #[test]
+    fn a_reboot_before_a_starts_failure_names_the_transaction_that_ran_or_none() {
+        let reboot = event(
+            2,
+            "Disconnected",
+            json!({ "serial_number": "STRM2-0001", "reason": "reboot_requested" }),
+        );
+        let mut events = vec![
+            step(0, "StepRan", 1),
+            step(1, "StepRan", 2),
+            reboot,
+            step(3, "ActionFailed", 2),
+        ];
+        assert_eq!(
+            reboot_violations(&events),
+            vec!["the connection ended for a reboot (reboot_requested) while the transaction of step 1 ran"]
+        );
+        events.push(step(4, "ActionFailed", 1));
+        assert_eq!(
+            reboot_violations(&events),
+            Vec::<String>::new(),
+            "neither start ran"
+        );
+    }
 }

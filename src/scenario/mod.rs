@@ -225,8 +225,8 @@ pub use format::{
 pub use invariants::{Invariant, Violation};
 pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
-    App, AppError, AppParts, EventSink, EventsTo, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
-    run_blocking_with, run_with,
+    App, AppError, AppParts, EventSink, EventsTo, Outcome, TerminalApp, TraceTo, check_supported, run,
+    run_blocking, run_blocking_with, run_with,
 };
 pub use shape::{Shape, ShapeError};
 pub use write::to_toml;

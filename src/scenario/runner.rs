@@ -19,9 +19,9 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::context::{Around, Context, events_of};
 use super::error::ScenarioError;
 use super::events::RecordedEvent;
-use super::context::{Around, Context, events_of};
 use super::expect::{ExpectChecker, Failure, describe, matches};
 use super::format::{
     Action, AppAction, BackendAction, ClockMode, EventPattern, Scenario, Trigger, WorldAction,
@@ -320,7 +320,9 @@ impl EventSink {
             failures.extend(expect.finish(&state.context, final_status, final_connection_status));
         }
         let violations = match state.invariants.take() {
-            Some(checker) => checker.finish(&mut state.context, final_status, final_connection_status, run_ms),
+            Some(checker) => {
+                checker.finish(&mut state.context, final_status, final_connection_status, run_ms)
+            }
             None => Vec::new(),
         };
         Finished {
@@ -655,7 +657,11 @@ pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, Sce
 }
 
 /// [`run_blocking`], with the events kept or streamed as `events` says.
-pub fn run_blocking_with(scenario: &Scenario, trace: &TraceTo, events: EventsTo) -> Result<Outcome, ScenarioError> {
+pub fn run_blocking_with(
+    scenario: &Scenario,
+    trace: &TraceTo,
+    events: EventsTo,
+) -> Result<Outcome, ScenarioError> {
     check_supported::<TerminalApp>(scenario)?;
     let io_error = |path: &Path, e: std::io::Error| ScenarioError::Io {
         path: path.display().to_string(),
@@ -698,7 +704,11 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
 }
 
 /// [`run`], with the events kept or streamed as `events` says.
-pub async fn run_with<A: App>(scenario: &Scenario, tracer: Tracer, events: EventsTo) -> Result<Outcome, ScenarioError> {
+pub async fn run_with<A: App>(
+    scenario: &Scenario,
+    tracer: Tracer,
+    events: EventsTo,
+) -> Result<Outcome, ScenarioError> {
     check_supported::<A>(scenario)?;
     let world = SimWorld::new(scenario.fleet.clone());
     let mut core = BackendCore::in_memory(scenario.seed);
