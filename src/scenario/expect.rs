@@ -273,8 +273,8 @@ fn ms(duration: Duration) -> u64 {
 
 /// Checks a run against the expectations; returns every one that failed,
 /// in file order within each kind (sequence, events, absent, final
-/// statuses). The same as feeding each event to an [`ExpectChecker`] and
-/// finishing it.
+/// statuses). A scenario run feeds its events to the same checker one at
+/// a time, as they come, with the same result.
 pub fn check(
     expect: &Expectations,
     events: &[RecordedEvent],

@@ -120,7 +120,7 @@ pub struct AppError {
 /// ```no_run
 /// use readerlink::scenario::{self, EventsTo, TraceTo};
 ///
-/// let scenario = scenario::load("examples/scenarios/connect_and_disconnect.toml".as_ref())?;
+/// let scenario = scenario::load("examples/scenarios/connect_and_disconnect.toml")?;
 /// let print = EventsTo::Stream(Box::new(|event| println!("{}", event.human_line())));
 /// let outcome = scenario::run_blocking_with(&scenario, &TraceTo::Off, print)?;
 /// assert!(outcome.events.is_empty());
@@ -145,11 +145,14 @@ impl std::fmt::Debug for EventsTo {
     }
 }
 
+/// Where a streamed run's events go.
+type StreamTo = Box<dyn FnMut(&RecordedEvent)>;
+
 /// What the sink does with each event: the checkers, the step's trigger,
 /// and the list or the stream.
 struct SinkState {
     kept: Option<Vec<RecordedEvent>>,
-    stream: Option<Box<dyn FnMut(&RecordedEvent)>>,
+    stream: Option<StreamTo>,
     context: Context,
     expect: Option<ExpectChecker>,
     invariants: Option<InvariantChecker>,
