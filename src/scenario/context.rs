@@ -46,11 +46,12 @@ pub(crate) struct Context {
     count: usize,
     pending: Vec<Around>,
     /// When kept: the first `2 * CONTEXT_EVENTS` events of each virtual
-    /// millisecond of the last [`NEAR_MS`] (from `window_floor`, when it is
-    /// earlier).
+    /// millisecond from [`NEAR_MS`] before the event before the latest
+    /// (a violation is found at an event's time, at the end of the
+    /// millisecond before it, or at a time between the two).
     window: Option<VecDeque<RecordedEvent>>,
-    /// Keep the window's events from this time on, however late the run is.
-    window_floor: Option<u64>,
+    /// The time of the latest event.
+    latest_t: Option<u64>,
 }
 
 impl Context {
@@ -61,18 +62,13 @@ impl Context {
             count: 0,
             pending: Vec::new(),
             window: window.then(VecDeque::new),
-            window_floor: None,
+            latest_t: None,
         }
     }
 
     /// How many events came.
     pub(crate) fn count(&self) -> usize {
         self.count
-    }
-
-    /// Keeps the window's events from `t` on (or not, with `None`).
-    pub(crate) fn set_window_floor(&mut self, t: Option<u64>) {
-        self.window_floor = t;
     }
 
     /// The next event: it fills the captures asked for before it and
@@ -93,12 +89,10 @@ impl Context {
             self.ring.pop_front();
         }
         self.ring.push_back((self.count, event.clone()));
+        let previous_t = self.latest_t.replace(event.t_ms);
         self.count += 1;
         if let Some(window) = &mut self.window {
-            let from = event
-                .t_ms
-                .saturating_sub(NEAR_MS)
-                .min(self.window_floor.map_or(u64::MAX, |f| f.saturating_sub(NEAR_MS)));
+            let from = previous_t.unwrap_or(event.t_ms).saturating_sub(NEAR_MS);
             while window.front().is_some_and(|e| e.t_ms < from) {
                 window.pop_front();
             }
@@ -163,5 +157,58 @@ impl Context {
             self.pending.push(around.clone());
         }
         around
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize, t_ms: u64) -> RecordedEvent {
+        let mut fields = serde_json::Map::new();
+        fields.insert("n".into(), n.into());
+        RecordedEvent {
+            t_ms,
+            kind: "E".into(),
+            fields,
+        }
+    }
+
+    proptest::proptest! {
+        /// The events near a time, asked for at an event's time, at the
+        /// time of the event before it or between the two, are what the
+        /// whole run has within a second of it (the first six), and the
+        /// events around an index are its slice of the whole run.
+        #[test]
+        fn captures_hold_what_the_whole_run_has_there(
+            gaps in proptest::collection::vec(proptest::prop_oneof![proptest::strategy::Just(0u64), 1u64..5, 300u64..1500], 1..60),
+            asks in proptest::collection::vec(0u8..4, 60),
+        ) {
+            let mut t = 0;
+            let events: Vec<RecordedEvent> = gaps.iter().enumerate().map(|(n, gap)| { t += gap; event(n, t) }).collect();
+            let mut context = Context::new(true);
+            let mut near = Vec::new();
+            let mut around = Vec::new();
+            for (i, e) in events.iter().enumerate() {
+                context.feed(e);
+                let previous = if i == 0 { e.t_ms } else { events[i - 1].t_ms };
+                let at = match asks[i] {
+                    0 => e.t_ms,
+                    1 => previous,
+                    _ => previous + (e.t_ms - previous) / 2,
+                };
+                near.push((at, context.near(at)));
+                around.push((i + usize::from(asks[i] % 2), context.around(i + usize::from(asks[i] % 2))));
+            }
+            for (at, capture) in near {
+                let whole: Vec<RecordedEvent> = events.iter().filter(|e| e.t_ms.abs_diff(at) <= NEAR_MS).take(2 * CONTEXT_EVENTS).cloned().collect();
+                proptest::prop_assert_eq!(events_of(&capture), whole, "near {}", at);
+            }
+            for (at, capture) in around {
+                let start = at.saturating_sub(CONTEXT_EVENTS);
+                let end = (at + CONTEXT_EVENTS).min(events.len());
+                proptest::prop_assert_eq!(events_of(&capture), events[start..end].to_vec(), "around {}", at);
+            }
+        }
     }
 }

@@ -213,11 +213,11 @@ pub(crate) struct InvariantChecker {
 }
 
 impl InvariantChecker {
-    /// A checker for `spec`; `context` keeps the events near each
-    /// violation (it needs its window: [`Context::new`] with `true`).
-    pub(crate) fn new(spec: &InvariantSpec, context: &mut Context) -> Self {
+    /// A checker for `spec`. The context it is given with each event keeps
+    /// the events near each violation: it needs its window
+    /// ([`Context::new`] with `true`).
+    pub(crate) fn new(spec: &InvariantSpec) -> Self {
         let live_at = spec.live_at.map(ms);
-        context.set_window_floor(live_at);
         Self {
             spec: spec.clone(),
             found: Vec::new(),
@@ -261,7 +261,6 @@ impl InvariantChecker {
                 self.live_at.unwrap_or_default(),
                 &mut found,
             );
-            context.set_window_floor(None);
         }
         if event.kind == "ActionFailed"
             && let Some(step) = event.fields.get("step").and_then(Value::as_u64)
@@ -625,7 +624,7 @@ pub fn check(
     run_ms: u64,
 ) -> Vec<Violation> {
     let mut context = Context::new(true);
-    let mut checker = InvariantChecker::new(spec, &mut context);
+    let mut checker = InvariantChecker::new(spec);
     for event in events {
         context.feed(event);
         checker.observe(event, &mut context);

@@ -220,10 +220,7 @@ impl EventSink {
     fn new(scenario: &Scenario, events: EventsTo) -> Self {
         let mut context = Context::new(scenario.invariants.is_some());
         let expect = ExpectChecker::new(&scenario.expect, &mut context);
-        let invariants = scenario
-            .invariants
-            .as_ref()
-            .map(|spec| InvariantChecker::new(spec, &mut context));
+        let invariants = scenario.invariants.as_ref().map(InvariantChecker::new);
         let (kept, stream) = match events {
             EventsTo::Keep => (Some(Vec::new()), None),
             EventsTo::Stream(stream) => (None, Some(stream)),
