@@ -81,7 +81,13 @@ fn scenario_text(hours: u64) -> String {
         for k in 0..READERS {
             let s = at + 7 * k as u64;
             if s + 60 < run_s {
-                timed.push((s, format!("action = \"lose_link\"\nserial = \"{}\"\nfor = \"5s\"", serial((k + turn) % READERS))));
+                timed.push((
+                    s,
+                    format!(
+                        "action = \"lose_link\"\nserial = \"{}\"\nfor = \"5s\"",
+                        serial((k + turn) % READERS)
+                    ),
+                ));
             }
         }
         turn += 1;
@@ -135,7 +141,9 @@ fn a_streamed_days_run_peaks_at_about_the_heap_of_a_two_hour_run_and_a_kept_one_
         "the day brings many times the events: {day_events} against {short_events}"
     );
     let ratio = day_peak as f64 / short_peak as f64;
-    eprintln!("streamed: {short_peak} B at 2 h ({short_events} events), {day_peak} B at 24 h ({day_events} events)");
+    eprintln!(
+        "streamed: {short_peak} B at 2 h ({short_events} events), {day_peak} B at 24 h ({day_events} events)"
+    );
     assert!(
         ratio < 1.3,
         "streamed: 24 h peaked at {day_peak} B against {short_peak} B at 2 h ({ratio:.2}x, {day_events} and {short_events} events)"
@@ -145,7 +153,10 @@ fn a_streamed_days_run_peaks_at_about_the_heap_of_a_two_hour_run_and_a_kept_one_
     let (kept_short_peak, _, _) = measure(2, true);
     let (kept_day_peak, kept_day, kept_day_events) = measure(24, true);
     eprintln!("kept: {kept_short_peak} B at 2 h, {kept_day_peak} B at 24 h");
-    assert_eq!(kept_day_events, day_events, "keeping or streaming, the same events");
+    assert_eq!(
+        kept_day_events, day_events,
+        "keeping or streaming, the same events"
+    );
     assert_eq!(kept_day.failures, day.failures);
     assert!(
         kept_day_peak as f64 > 2.0 * kept_short_peak as f64,

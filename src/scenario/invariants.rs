@@ -1,6 +1,8 @@
-//! The invariants every run must keep, checked on its recorded events: a
-//! scenario with an `[invariants]` table has them checked after its
-//! expectations, and `readerlink explore` checks them on every seed.
+//! The invariants every run must keep, checked on its events as they come
+//! (state per reader and per step, not per event): a scenario with an
+//! `[invariants]` table has them checked with its expectations, and
+//! `readerlink explore` checks them on every seed. [`check`] does the same
+//! on a recorded list of events.
 //!
 //! | invariant | holds when |
 //! |---|---|

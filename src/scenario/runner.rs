@@ -65,12 +65,14 @@ impl Outcome {
         self.failures.is_empty()
     }
 
-    /// The event stream, one JSON object a line (`--json`).
+    /// The event stream, one JSON object a line (`--json`); empty when the
+    /// run streamed its events ([`EventsTo::Stream`]).
     pub fn json_lines(&self) -> String {
         self.events.iter().map(|e| e.json_line() + "\n").collect()
     }
 
-    /// The event stream, one line each, for people.
+    /// The event stream, one line each, for people; empty when the run
+    /// streamed its events ([`EventsTo::Stream`]).
     pub fn human_lines(&self) -> String {
         self.events.iter().map(|e| e.human_line() + "\n").collect()
     }
