@@ -65,16 +65,22 @@ pub fn run(args: SimulateArgs) -> Result<(), CliError> {
         .trace
         .clone()
         .map_or(scenario::TraceTo::Off, scenario::TraceTo::File);
-    let outcome = scenario::run_blocking(&scenario, &trace)
-        .map_err(|e| CliError::Other(format!("{}: {e} [{}]", path.display(), e.code())))?;
-    let stream = if args.json {
-        outcome.json_lines()
-    } else {
-        outcome.human_lines()
+    // The events are written as they come and none is kept: the run's
+    // memory does not grow with virtual time (the trace, when asked for,
+    // goes to its file as it is written).
+    let json = args.json;
+    let print = move |event: &scenario::RecordedEvent| {
+        let line = if json {
+            event.json_line()
+        } else {
+            event.human_line()
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
     };
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(stream.as_bytes());
-    let _ = stdout.flush();
+    let outcome = scenario::run_blocking_with(&scenario, &trace, scenario::EventsTo::Stream(Box::new(print)))
+        .map_err(|e| CliError::Other(format!("{}: {e} [{}]", path.display(), e.code())))?;
+    let _ = std::io::stdout().flush();
     eprint!("{}", outcome.report());
     if outcome.passed() {
         Ok(())

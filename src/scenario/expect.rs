@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::context::{Around, Context, events_of};
 use super::events::{RecordedEvent, event_shapes, printable};
 use super::format::{EventPattern, Expectations};
 use super::shape::Shape;
@@ -270,165 +271,284 @@ fn ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn around(events: &[RecordedEvent], at: usize) -> Vec<RecordedEvent> {
-    let start = at.saturating_sub(CONTEXT_EVENTS);
-    let end = at.saturating_add(CONTEXT_EVENTS).min(events.len());
-    events.get(start..end).map(<[_]>::to_vec).unwrap_or_default()
-}
-
 /// Checks a run against the expectations; returns every one that failed,
 /// in file order within each kind (sequence, events, absent, final
-/// statuses).
+/// statuses). A scenario run feeds its events to the same checker one at
+/// a time, as they come, with the same result.
 pub fn check(
     expect: &Expectations,
     events: &[RecordedEvent],
     final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
     final_connection_status: ConnectionStatus,
 ) -> Vec<Failure> {
-    let mut failures = Vec::new();
+    let mut context = Context::new(false);
+    let mut checker = ExpectChecker::new(expect, &mut context);
+    for event in events {
+        context.feed(event);
+        checker.observe(event, &mut context);
+    }
+    checker.finish(&context, final_status, final_connection_status)
+}
 
-    // Earliest matches, in order: if any in-order choice meets the
-    // deadlines, this one does.
-    let mut next = 0usize;
-    let mut previous: Option<String> = None;
-    for expected in &expect.sequence {
-        let what = describe(&expected.pattern);
-        let expectation = match expected.by {
-            Some(by) => format!("sequence: {what} by {}", crate::runtime::fmt_ms(ms(by))),
-            None => format!("sequence: {what}"),
+/// One reading of `expect.sequence`: `item` is the next item it looks
+/// for, from the event after its last match (`next`).
+#[derive(Debug)]
+struct Branch {
+    item: usize,
+    /// The events around where it looks from.
+    next: Around,
+    /// The items it matched (after its parent's): item, time, and the
+    /// events around it when it came after its deadline.
+    matched: Vec<(usize, u64, Option<Around>)>,
+}
+
+#[derive(Debug)]
+enum Seen {
+    /// Not yet; the events around the first one past the deadline.
+    Pending(Option<Around>),
+    /// The first came at this time; the events around it when late.
+    Found(u64, Option<Around>),
+}
+
+/// The expectations, checked as the events come: the state it keeps is
+/// bounded by the number of expectations, not by the run's length.
+///
+/// `expect.sequence` is matched greedily, each item from the event after
+/// the previous item's match; an item that never matches leaves the next
+/// one looking from the same place. As the stream goes on it cannot know
+/// which items will never match, so it follows every reading at once: the
+/// one where the item it waits for comes, and (a chain, at most one per
+/// item) the ones where it never does. A match in a reading discards the
+/// readings that assumed it would not come. The end picks the reading the
+/// run made true: the same result, and the same events around each
+/// failure, as checking the whole recorded run.
+#[derive(Debug)]
+pub(crate) struct ExpectChecker {
+    expect: Expectations,
+    /// `chain[0]` is the reading where every match so far counts;
+    /// `chain[d + 1]` assumes `chain[d].item` never comes.
+    chain: Vec<Branch>,
+    /// Each sequence item's first match anywhere: its time.
+    anywhere: Vec<Option<u64>>,
+    events: Vec<Seen>,
+    /// Each absent pattern's first hit: its time and the events around it.
+    absent: Vec<Option<(u64, Around)>>,
+}
+
+impl ExpectChecker {
+    pub(crate) fn new(expect: &Expectations, context: &mut Context) -> Self {
+        let mut checker = Self {
+            expect: expect.clone(),
+            chain: vec![Branch {
+                item: 0,
+                next: context.around(context.count()),
+                matched: Vec::new(),
+            }],
+            anywhere: vec![None; expect.sequence.len()],
+            events: expect.events.iter().map(|_| Seen::Pending(None)).collect(),
+            absent: vec![None; expect.absent.len()],
         };
-        let found = events
-            .iter()
-            .enumerate()
-            .skip(next)
-            .find(|(_, e)| matches(&expected.pattern, e));
-        match found {
-            None => {
-                let anywhere = events.iter().position(|e| matches(&expected.pattern, e));
-                let after = previous
-                    .as_ref()
-                    .map_or_else(|| "the start".to_owned(), |p| format!("`{p}`"));
-                let why = match anywhere {
-                    Some(i) => format!(
-                        "no `{what}` after {after}; one came earlier, at {}",
-                        crate::runtime::fmt_ms(events[i].t_ms)
-                    ),
-                    None => format!("no `{what}` after {after}: it never came"),
-                };
-                failures.push(super::expect::Failure {
-                    line: expected.line,
-                    field: expected.field.clone(),
-                    expectation,
-                    why,
-                    around: around(events, next),
-                });
-                // The rest of the sequence cannot be placed after a match
-                // that did not happen; each is still reported on its own.
-                previous = Some(what);
+        checker.grow_chain();
+        checker
+    }
+
+    /// Below the last reading, the one where its item never comes.
+    fn grow_chain(&mut self) {
+        while let Some(last) = self.chain.last()
+            && last.item < self.expect.sequence.len()
+        {
+            let child = Branch {
+                item: last.item + 1,
+                next: last.next.clone(),
+                matched: Vec::new(),
+            };
+            self.chain.push(child);
+        }
+    }
+
+    /// The next event (already fed to `context`).
+    pub(crate) fn observe(&mut self, event: &RecordedEvent, context: &mut Context) {
+        let at = context.count() - 1;
+        for (item, first) in self.anywhere.iter_mut().enumerate() {
+            if first.is_none() && matches(&self.expect.sequence[item].pattern, event) {
+                *first = Some(event.t_ms);
+            }
+        }
+        for depth in 0..self.chain.len() {
+            let branch = &mut self.chain[depth];
+            let Some(expected) = self.expect.sequence.get(branch.item) else {
+                break;
+            };
+            if !matches(&expected.pattern, event) {
                 continue;
             }
-            Some((i, event)) => {
-                if let Some(by) = expected.by
-                    && event.t_ms > ms(by)
-                {
-                    failures.push(Failure {
-                        line: expected.line,
-                        field: expected.field.clone(),
-                        expectation,
-                        why: format!(
-                            "it came at {}, after its deadline {}",
-                            crate::runtime::fmt_ms(event.t_ms),
-                            crate::runtime::fmt_ms(ms(by))
-                        ),
-                        around: around(events, i),
-                    });
-                }
-                next = i + 1;
-                previous = Some(what);
+            let late = expected
+                .by
+                .is_some_and(|by| event.t_ms > ms(by))
+                .then(|| context.around(at));
+            branch.matched.push((branch.item, event.t_ms, late));
+            branch.item += 1;
+            branch.next = context.around(at + 1);
+            self.chain.truncate(depth + 1);
+            self.grow_chain();
+            break;
+        }
+
+        for (expected, seen) in self.expect.events.iter().zip(&mut self.events) {
+            let Seen::Pending(past) = seen else { continue };
+            let by = expected.by.map(ms);
+            if matches(&expected.pattern, event) {
+                let late = by.is_some_and(|by| event.t_ms > by).then(|| context.around(at));
+                *seen = Seen::Found(event.t_ms, late);
+            } else if past.is_none() && by.is_some_and(|by| event.t_ms > by) {
+                *past = Some(context.around(at));
+            }
+        }
+
+        for (absent, hit) in self.expect.absent.iter().zip(&mut self.absent) {
+            if hit.is_none()
+                && event.t_ms >= ms(absent.from)
+                && absent.until.is_none_or(|u| event.t_ms <= ms(u))
+                && matches(&absent.pattern, event)
+            {
+                *hit = Some((event.t_ms, context.around(at)));
             }
         }
     }
 
-    for expected in &expect.events {
-        let what = describe(&expected.pattern);
-        let deadline = expected.by.map(ms);
-        let expectation = match deadline {
-            Some(by) => format!("event: {what} by {}", crate::runtime::fmt_ms(by)),
-            None => format!("event: {what}"),
+    /// The run is over: every expectation that failed, in file order
+    /// within each kind (sequence, events, absent, final statuses).
+    pub(crate) fn finish(
+        self,
+        context: &Context,
+        final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
+        final_connection_status: ConnectionStatus,
+    ) -> Vec<Failure> {
+        let expect = &self.expect;
+        let mut failures = Vec::new();
+        let describe_item = |item: usize| {
+            let expected = &expect.sequence[item];
+            let what = describe(&expected.pattern);
+            let expectation = match expected.by {
+                Some(by) => format!("sequence: {what} by {}", crate::runtime::fmt_ms(ms(by))),
+                None => format!("sequence: {what}"),
+            };
+            (what, expectation)
         };
-        let first = events.iter().position(|e| matches(&expected.pattern, e));
-        match (first, deadline) {
-            (Some(i), Some(by)) if events[i].t_ms > by => failures.push(Failure {
+        for branch in &self.chain {
+            for (item, t_ms, late) in &branch.matched {
+                let Some(late) = late else { continue };
+                let expected = &expect.sequence[*item];
+                failures.push(Failure {
+                    line: expected.line,
+                    field: expected.field.clone(),
+                    expectation: describe_item(*item).1,
+                    why: format!(
+                        "it came at {}, after its deadline {}",
+                        crate::runtime::fmt_ms(*t_ms),
+                        crate::runtime::fmt_ms(expected.by.map(ms).unwrap_or_default())
+                    ),
+                    around: events_of(late),
+                });
+            }
+            let Some(expected) = expect.sequence.get(branch.item) else {
+                break;
+            };
+            let (what, expectation) = describe_item(branch.item);
+            let after = match branch.item {
+                0 => "the start".to_owned(),
+                item => format!("`{}`", describe(&expect.sequence[item - 1].pattern)),
+            };
+            let why = match self.anywhere[branch.item] {
+                Some(t) => format!(
+                    "no `{what}` after {after}; one came earlier, at {}",
+                    crate::runtime::fmt_ms(t)
+                ),
+                None => format!("no `{what}` after {after}: it never came"),
+            };
+            // The rest of the sequence cannot be placed after a match
+            // that did not happen; each is still reported on its own.
+            failures.push(Failure {
                 line: expected.line,
                 field: expected.field.clone(),
                 expectation,
-                why: format!(
-                    "the first came at {}, after its deadline",
-                    crate::runtime::fmt_ms(events[i].t_ms)
-                ),
-                around: around(events, i),
-            }),
-            (Some(_), _) => {}
-            (None, _) => {
-                let at = deadline.map_or(events.len(), |by| events.partition_point(|e| e.t_ms <= by));
-                failures.push(Failure {
+                why,
+                around: events_of(&branch.next),
+            });
+        }
+
+        let tail = context.tail();
+        for (expected, seen) in expect.events.iter().zip(&self.events) {
+            let what = describe(&expected.pattern);
+            let deadline = expected.by.map(ms);
+            let expectation = match deadline {
+                Some(by) => format!("event: {what} by {}", crate::runtime::fmt_ms(by)),
+                None => format!("event: {what}"),
+            };
+            match seen {
+                Seen::Found(_, None) => {}
+                Seen::Found(t_ms, Some(late)) => failures.push(Failure {
+                    line: expected.line,
+                    field: expected.field.clone(),
+                    expectation,
+                    why: format!(
+                        "the first came at {}, after its deadline",
+                        crate::runtime::fmt_ms(*t_ms)
+                    ),
+                    around: events_of(late),
+                }),
+                Seen::Pending(past) => failures.push(Failure {
                     line: expected.line,
                     field: expected.field.clone(),
                     expectation,
                     why: format!("no `{what}` in the whole run"),
-                    around: around(events, at),
-                });
+                    around: past.as_ref().map_or_else(|| tail.clone(), events_of),
+                }),
             }
         }
-    }
 
-    for absent in &expect.absent {
-        let what = describe(&absent.pattern);
-        let (from, until) = (ms(absent.from), absent.until.map(ms));
-        let expectation = format!(
-            "absent: {what} from {} until {}",
-            crate::runtime::fmt_ms(from),
-            until.map_or_else(|| "the end".to_owned(), crate::runtime::fmt_ms)
-        );
-        let hit = events
-            .iter()
-            .position(|e| e.t_ms >= from && until.is_none_or(|u| e.t_ms <= u) && matches(&absent.pattern, e));
-        if let Some(i) = hit {
+        for (absent, hit) in expect.absent.iter().zip(&self.absent) {
+            let Some((t_ms, around)) = hit else { continue };
+            let what = describe(&absent.pattern);
+            let (from, until) = (ms(absent.from), absent.until.map(ms));
             failures.push(Failure {
                 line: absent.line,
                 field: absent.field.clone(),
-                expectation,
-                why: format!("one came at {}", crate::runtime::fmt_ms(events[i].t_ms)),
-                around: around(events, i),
+                expectation: format!(
+                    "absent: {what} from {} until {}",
+                    crate::runtime::fmt_ms(from),
+                    until.map_or_else(|| "the end".to_owned(), crate::runtime::fmt_ms)
+                ),
+                why: format!("one came at {}", crate::runtime::fmt_ms(*t_ms)),
+                around: events_of(around),
             });
         }
-    }
 
-    let tail = around(events, events.len());
-    for expected in &expect.final_status {
-        let actual = final_status.get(&expected.serial).copied().unwrap_or_default();
-        if actual != expected.status {
+        for expected in &expect.final_status {
+            let actual = final_status.get(&expected.serial).copied().unwrap_or_default();
+            if actual != expected.status {
+                failures.push(Failure {
+                    line: expected.line,
+                    field: format!("expect.final_status.{}", expected.serial),
+                    expectation: format!("final status of {}: {:?}", expected.serial, expected.status),
+                    why: format!("it ended {actual:?}"),
+                    around: tail.clone(),
+                });
+            }
+        }
+        if let Some((line, status)) = expect.final_connection_status
+            && status != final_connection_status
+        {
             failures.push(Failure {
-                line: expected.line,
-                field: format!("expect.final_status.{}", expected.serial),
-                expectation: format!("final status of {}: {:?}", expected.serial, expected.status),
-                why: format!("it ended {actual:?}"),
-                around: tail.clone(),
+                line,
+                field: "expect.final_connection_status".into(),
+                expectation: format!("final connection status: {status:?}"),
+                why: format!("it ended {final_connection_status:?}"),
+                around: tail,
             });
         }
+        failures
     }
-    if let Some((line, status)) = expect.final_connection_status
-        && status != final_connection_status
-    {
-        failures.push(Failure {
-            line,
-            field: "expect.final_connection_status".into(),
-            expectation: format!("final connection status: {status:?}"),
-            why: format!("it ended {final_connection_status:?}"),
-            around: tail,
-        });
-    }
-    failures
 }
 
 #[cfg(test)]
@@ -615,5 +735,110 @@ mod tests {
             CONTEXT_EVENTS.min(events.len()),
             "the events before the end"
         );
+    }
+
+    /// What `check` did with `expect.sequence` when it read the whole
+    /// recorded run (before it checked the events as they came).
+    fn sequence_on_the_whole_run(sequence: &[Expected], events: &[RecordedEvent]) -> Vec<Failure> {
+        let around = |at: usize| {
+            let start = at.saturating_sub(CONTEXT_EVENTS);
+            let end = at.saturating_add(CONTEXT_EVENTS).min(events.len());
+            events.get(start..end).map(<[_]>::to_vec).unwrap_or_default()
+        };
+        let mut failures = Vec::new();
+        let mut next = 0usize;
+        let mut previous: Option<String> = None;
+        for expected in sequence {
+            let what = describe(&expected.pattern);
+            let expectation = match expected.by {
+                Some(by) => format!("sequence: {what} by {}", crate::runtime::fmt_ms(ms(by))),
+                None => format!("sequence: {what}"),
+            };
+            let found = events
+                .iter()
+                .enumerate()
+                .skip(next)
+                .find(|(_, e)| matches(&expected.pattern, e));
+            match found {
+                None => {
+                    let anywhere = events.iter().position(|e| matches(&expected.pattern, e));
+                    let after = previous
+                        .as_ref()
+                        .map_or_else(|| "the start".to_owned(), |p| format!("`{p}`"));
+                    let why = match anywhere {
+                        Some(i) => format!(
+                            "no `{what}` after {after}; one came earlier, at {}",
+                            crate::runtime::fmt_ms(events[i].t_ms)
+                        ),
+                        None => format!("no `{what}` after {after}: it never came"),
+                    };
+                    failures.push(Failure {
+                        line: expected.line,
+                        field: expected.field.clone(),
+                        expectation,
+                        why,
+                        around: around(next),
+                    });
+                    previous = Some(what);
+                }
+                Some((i, event)) => {
+                    if let Some(by) = expected.by
+                        && event.t_ms > ms(by)
+                    {
+                        failures.push(Failure {
+                            line: expected.line,
+                            field: expected.field.clone(),
+                            expectation,
+                            why: format!(
+                                "it came at {}, after its deadline {}",
+                                crate::runtime::fmt_ms(event.t_ms),
+                                crate::runtime::fmt_ms(ms(by))
+                            ),
+                            around: around(i),
+                        });
+                    }
+                    next = i + 1;
+                    previous = Some(what);
+                }
+            }
+        }
+        failures
+    }
+
+    proptest::proptest! {
+        /// Checked as the events come, a sequence fails exactly as it did
+        /// on the whole recorded run: the same items, reasons and events
+        /// around each, whichever items never match.
+        #[test]
+        fn a_sequence_checked_as_the_events_come_fails_as_on_the_whole_run(
+            kinds in proptest::collection::vec(0u8..4, 0..40),
+            steps in proptest::collection::vec(0u64..3, 40),
+            items in proptest::collection::vec((0u8..5, proptest::option::of(0u64..60)), 0..6),
+        ) {
+            let names = ["A", "B", "C", "D", "Never"];
+            let mut t = 0;
+            let events: Vec<RecordedEvent> = kinds
+                .iter()
+                .zip(&steps)
+                .enumerate()
+                .map(|(i, (k, dt))| {
+                    t += dt;
+                    RecordedEvent { t_ms: t, kind: names[usize::from(*k)].into(), fields: json!({ "n": i }).as_object().cloned().unwrap_or_default() }
+                })
+                .collect();
+            let sequence: Vec<Expected> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (k, by))| Expected {
+                    line: i + 1,
+                    field: format!("expect.sequence[{i}]"),
+                    pattern: pattern(names[usize::from(*k)], &[]),
+                    by: by.map(Duration::from_millis),
+                })
+                .collect();
+            let expect = Expectations { sequence: sequence.clone(), ..Expectations::default() };
+            let streamed = check(&expect, &events, &BTreeMap::new(), ConnectionStatus::NotConnected);
+            proptest::prop_assert_eq!(streamed, sequence_on_the_whole_run(&sequence, &events));
+        }
     }
 }

@@ -1,6 +1,8 @@
-//! The invariants every run must keep, checked on its recorded events: a
-//! scenario with an `[invariants]` table has them checked after its
-//! expectations, and `readerlink explore` checks them on every seed.
+//! The invariants every run must keep, checked on its events as they come
+//! (state per reader and per step, not per event): a scenario with an
+//! `[invariants]` table has them checked with its expectations, and
+//! `readerlink explore` checks them on every seed. [`check`] does the same
+//! on a recorded list of events.
 //!
 //! | invariant | holds when |
 //! |---|---|
@@ -20,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::context::{Around, Context, events_of};
 use super::events::{RUNNER_EVENTS, RecordedEvent};
 use super::format::InvariantSpec;
 use crate::reader::{ConnectionStatus, SerialNumber};
@@ -143,214 +146,311 @@ struct ReaderState {
     succeeded: bool,
     /// Connect steps not ended yet: (step, time).
     connects: Vec<(u64, u64)>,
-    /// The transaction running: its start step.
-    transaction: Option<u64>,
+    /// The `start_transaction` steps run on this connection since the
+    /// last end, oldest first. The transaction running is the last of
+    /// them whose action did not fail; a failure (`ActionFailed`) may come
+    /// after a reboot, so which one ran is known only at the end.
+    starts: Vec<u64>,
     /// The status the stream last reported.
     status: Option<ConnectionStatus>,
 }
 
-/// Checks `events` against every invariant; `spec` adds the time-bound
-/// ones; `final_status` and `final_connection_status` are the terminal's
-/// answers at the end, `run_ms` how long the run lasted.
-pub fn check(
-    events: &[RecordedEvent],
-    spec: &InvariantSpec,
-    final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
-    final_connection_status: ConnectionStatus,
-    run_ms: u64,
-) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let mut violation = |invariant, serial: Option<&str>, event: &str, t_ms, why: String| {
-        out.push(Violation {
-            invariant,
-            serial: serial.map(str::to_owned),
-            event: event.to_owned(),
-            t_ms,
-            why,
+/// A violation found, kept until the end.
+struct Found {
+    violation: Violation,
+    /// A `reboot_in_transaction`: its reason and the `start_transaction`
+    /// steps that may have been the running one (its `why` is written at
+    /// the end, naming the last whose action did not fail; none: not a
+    /// violation).
+    reboot: Option<(String, Vec<u64>)>,
+    /// The events near it, when it may be the first of its invariant.
+    near: Option<Around>,
+}
+
+/// The violations found while handling one event.
+#[derive(Default)]
+struct Findings(Vec<Found>);
+
+impl Findings {
+    fn add(&mut self, invariant: Invariant, serial: Option<&str>, event: &str, t_ms: u64, why: String) {
+        self.0.push(Found {
+            violation: Violation {
+                invariant,
+                serial: serial.map(str::to_owned),
+                event: event.to_owned(),
+                t_ms,
+                why,
+            },
+            reboot: None,
+            near: None,
         });
-    };
-    // Steps whose app action failed: a transaction that failed to start
-    // never ran.
-    let failed_steps: BTreeSet<u64> = events
-        .iter()
-        .filter(|e| e.kind == "ActionFailed")
-        .filter_map(|e| e.fields.get("step").and_then(Value::as_u64))
-        .collect();
-    let mut readers: HashMap<String, ReaderState> = HashMap::new();
-    let mut overall = ConnectionStatus::NotConnected;
-    let mut live_checked = spec.live_at.is_none();
-    let live_at = spec.live_at.map(ms);
-    let quiet_from = spec.quiet_from.map(ms);
-    // The running `reconnect_at_start` step and when it ran.
-    let mut start_reconnect: Option<(u64, u64)> = None;
-    let mut i = 0;
-    while i < events.len() {
-        let t = events[i].t_ms;
-        if !live_checked && live_at.is_some_and(|at| t >= at) {
-            live_checked = true;
-            check_live(&spec.live, &readers, live_at.unwrap_or_default(), &mut violation);
+    }
+}
+
+/// A violation, with the events near it when it is the first of its
+/// invariant (what a report shows: the first
+/// `2 * CONTEXT_EVENTS` events within a second of it).
+pub(crate) type Reported = (Violation, Option<Vec<RecordedEvent>>);
+
+/// The invariants, checked as the events come. Its state is per reader
+/// and per step, not per event: the same result as [`check`] on the
+/// whole recorded run.
+pub(crate) struct InvariantChecker {
+    spec: InvariantSpec,
+    found: Vec<Found>,
+    /// The invariants whose first certain violation has its events near it.
+    near_taken: BTreeSet<Invariant>,
+    /// Steps whose app action failed: a transaction that failed to start
+    /// never ran.
+    failed_steps: BTreeSet<u64>,
+    readers: HashMap<String, ReaderState>,
+    overall: ConnectionStatus,
+    live_checked: bool,
+    live_at: Option<u64>,
+    quiet_from: Option<u64>,
+    /// The running `reconnect_at_start` step and when it ran.
+    start_reconnect: Option<(u64, u64)>,
+    /// The virtual millisecond of the last event.
+    now: Option<u64>,
+}
+
+impl InvariantChecker {
+    /// A checker for `spec`. The context it is given with each event keeps
+    /// the events near each violation: it needs its window
+    /// ([`Context::new`] with `true`).
+    pub(crate) fn new(spec: &InvariantSpec) -> Self {
+        let live_at = spec.live_at.map(ms);
+        Self {
+            spec: spec.clone(),
+            found: Vec::new(),
+            near_taken: BTreeSet::new(),
+            failed_steps: BTreeSet::new(),
+            readers: HashMap::new(),
+            overall: ConnectionStatus::NotConnected,
+            live_checked: spec.live_at.is_none(),
+            live_at,
+            quiet_from: spec.quiet_from.map(ms),
+            start_reconnect: None,
+            now: None,
         }
-        // One virtual millisecond's events.
-        while i < events.len() && events[i].t_ms == t {
-            let event = &events[i];
-            i += 1;
-            let kind = event.kind.as_str();
-            if quiet_from.is_some_and(|q| t >= q) && !RUNNER_EVENTS.contains(&kind) {
-                violation(
-                    Invariant::LeftOver,
-                    serial_of(event),
-                    kind,
-                    t,
-                    "a terminal event after every reader was disconnected and the run went quiet".into(),
-                );
+    }
+
+    fn keep(&mut self, findings: Findings, context: &mut Context) {
+        for mut found in findings.0 {
+            let invariant = found.violation.invariant;
+            // A reboot's violation may yet vanish (its transaction's start
+            // may still fail): each keeps its events until the end.
+            if found.reboot.is_some() || self.near_taken.insert(invariant) {
+                found.near = Some(context.near(found.violation.t_ms));
             }
-            if kind == "EventsMissed" {
-                let count = event.fields.get("count").and_then(Value::as_u64).unwrap_or(0);
-                violation(
-                    Invariant::EventsMissed,
-                    None,
-                    kind,
-                    t,
-                    format!("{count} events were dropped before the runner saw them"),
-                );
-                continue;
+            self.found.push(found);
+        }
+    }
+
+    /// The next event (already fed to `context`).
+    pub(crate) fn observe(&mut self, event: &RecordedEvent, context: &mut Context) {
+        let mut found = Findings::default();
+        let t = event.t_ms;
+        if self.now.is_some_and(|now| now != t) {
+            self.millisecond_over(&mut found);
+        }
+        self.now = Some(t);
+        if !self.live_checked && self.live_at.is_some_and(|at| t >= at) {
+            self.live_checked = true;
+            check_live(
+                &self.spec.live,
+                &self.readers,
+                self.live_at.unwrap_or_default(),
+                &mut found,
+            );
+        }
+        if event.kind == "ActionFailed"
+            && let Some(step) = event.fields.get("step").and_then(Value::as_u64)
+        {
+            self.failed_steps.insert(step);
+            // A start that failed is no transaction.
+            if str_field(event, "action") == Some("start_transaction")
+                && let Some(state) = serial_of(event).and_then(|s| self.readers.get_mut(s))
+            {
+                state.starts.retain(|s| *s != step);
             }
-            if kind == "ConnectionStatusChanged" {
-                if let Some(status) = status_of(event) {
-                    overall = status;
-                }
-                continue;
+        }
+        self.event(event, &mut found);
+        self.keep(found, context);
+    }
+
+    fn event(&mut self, event: &RecordedEvent, found: &mut Findings) {
+        let t = event.t_ms;
+        let Self {
+            readers,
+            overall,
+            start_reconnect,
+            failed_steps,
+            quiet_from,
+            ..
+        } = self;
+        let kind = event.kind.as_str();
+        if quiet_from.is_some_and(|q| t >= q) && !RUNNER_EVENTS.contains(&kind) {
+            found.add(
+                Invariant::LeftOver,
+                serial_of(event),
+                kind,
+                t,
+                "a terminal event after every reader was disconnected and the run went quiet".into(),
+            );
+        }
+        if kind == "EventsMissed" {
+            let count = event.fields.get("count").and_then(Value::as_u64).unwrap_or(0);
+            found.add(
+                Invariant::EventsMissed,
+                None,
+                kind,
+                t,
+                format!("{count} events were dropped before the runner saw them"),
+            );
+            return;
+        }
+        if kind == "ConnectionStatusChanged" {
+            if let Some(status) = status_of(event) {
+                *overall = status;
             }
-            let step = event.fields.get("step").and_then(Value::as_u64);
-            let action = str_field(event, "action");
-            // A reconnect at start names no reader: it connects the saved
-            // one, whichever that is, or fails.
-            if action == Some("reconnect_at_start") {
-                match kind {
-                    "StepRan" => start_reconnect = Some((step.unwrap_or(0), t)),
-                    "ActionFailed" => start_reconnect = None,
-                    _ => {}
-                }
-                continue;
-            }
-            let Some(serial) = serial_of(event) else { continue };
-            let state = readers.entry(serial.to_owned()).or_default();
+            return;
+        }
+        let step = event.fields.get("step").and_then(Value::as_u64);
+        let action = str_field(event, "action");
+        // A reconnect at start names no reader: it connects the saved
+        // one, whichever that is, or fails.
+        if action == Some("reconnect_at_start") {
             match kind {
-                "StepRan" => match action {
-                    Some("connect") => state.connects.push((step.unwrap_or(0), t)),
-                    Some("start_transaction") => {
-                        if let Some(step) = step.filter(|s| !failed_steps.contains(s)) {
-                            state.transaction = Some(step);
-                        }
-                    }
-                    Some("end_transaction") => state.transaction = None,
-                    _ => {}
-                },
-                "ActionFailed" if action == Some("connect") => {
-                    let step = step.unwrap_or(0);
-                    match state.connects.iter().position(|(s, _)| *s == step) {
-                        Some(at) => {
-                            state.connects.remove(at);
-                        }
-                        None => violation(
-                            Invariant::ConnectEnds,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!("connect step {step} failed after it had already ended"),
-                        ),
-                    }
-                }
-                "ReaderStatusChanged" => state.status = status_of(event),
-                "ReconnectStarted" => {
-                    if let Some(since) = state.reconnecting {
-                        violation(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!(
-                                "a second ReconnectStarted while the one of {} had not ended",
-                                fmt_ms(since)
-                            ),
-                        );
-                    }
-                    if let Some(at) = state.failed_at.take() {
-                        violation(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!(
-                                "the ReconnectFailed of {} was not followed by Disconnected",
-                                fmt_ms(at)
-                            ),
-                        );
-                    }
-                    state.reconnecting = Some(t);
-                    state.succeeded = false;
-                    // The connection ended: so did its transaction.
-                    check_reboot(state, event, t, &mut violation);
-                }
-                "ReconnectSucceeded" | "ReconnectFailed" => {
-                    if state.reconnecting.take().is_none() {
-                        violation(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            "no reconnection was running (no ReconnectStarted since the last end)".into(),
-                        );
-                    }
-                    if kind == "ReconnectSucceeded" {
-                        state.succeeded = true;
-                    } else {
-                        state.failed_at = Some(t);
-                        state.succeeded = false;
-                    }
-                }
-                "Connected" => {
-                    if let Some(at) = state.failed_at.take() {
-                        violation(
-                            Invariant::ReconnectOrder,
-                            Some(serial),
-                            kind,
-                            t,
-                            format!(
-                                "the ReconnectFailed of {} was not followed by Disconnected",
-                                fmt_ms(at)
-                            ),
-                        );
-                    }
-                    if std::mem::take(&mut state.succeeded) {
-                        continue;
-                    }
-                    if state.connects.is_empty() && start_reconnect.take().is_none() {
-                        violation(
-                            Invariant::ConnectEnds,
-                            Some(serial),
-                            kind,
-                            t,
-                            "Connected with no connect running and no ReconnectSucceeded before it".into(),
-                        );
-                    } else if !state.connects.is_empty() {
-                        state.connects.remove(0);
-                    }
-                }
-                "Disconnected" => {
-                    state.failed_at = None;
-                    state.succeeded = false;
-                    check_reboot(state, event, t, &mut violation);
-                }
+                "StepRan" => *start_reconnect = Some((step.unwrap_or(0), t)),
+                "ActionFailed" => *start_reconnect = None,
                 _ => {}
             }
+            return;
         }
-        // The millisecond is over: the overall status follows the readers'.
+        let Some(serial) = serial_of(event) else { return };
+        let state = readers.entry(serial.to_owned()).or_default();
+        match kind {
+            "StepRan" => match action {
+                Some("connect") => state.connects.push((step.unwrap_or(0), t)),
+                Some("start_transaction") => {
+                    if let Some(step) = step.filter(|s| !failed_steps.contains(s)) {
+                        state.starts.push(step);
+                    }
+                }
+                Some("end_transaction") => state.starts.clear(),
+                _ => {}
+            },
+            "ActionFailed" if action == Some("connect") => {
+                let step = step.unwrap_or(0);
+                match state.connects.iter().position(|(s, _)| *s == step) {
+                    Some(at) => {
+                        state.connects.remove(at);
+                    }
+                    None => found.add(
+                        Invariant::ConnectEnds,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!("connect step {step} failed after it had already ended"),
+                    ),
+                }
+            }
+            "ReaderStatusChanged" => state.status = status_of(event),
+            "ReconnectStarted" => {
+                if let Some(since) = state.reconnecting {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!(
+                            "a second ReconnectStarted while the one of {} had not ended",
+                            fmt_ms(since)
+                        ),
+                    );
+                }
+                if let Some(at) = state.failed_at.take() {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!(
+                            "the ReconnectFailed of {} was not followed by Disconnected",
+                            fmt_ms(at)
+                        ),
+                    );
+                }
+                state.reconnecting = Some(t);
+                state.succeeded = false;
+                // The connection ended: so did its transaction.
+                check_reboot(state, event, t, found);
+            }
+            "ReconnectSucceeded" | "ReconnectFailed" => {
+                if state.reconnecting.take().is_none() {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        "no reconnection was running (no ReconnectStarted since the last end)".into(),
+                    );
+                }
+                if kind == "ReconnectSucceeded" {
+                    state.succeeded = true;
+                } else {
+                    state.failed_at = Some(t);
+                    state.succeeded = false;
+                }
+            }
+            "Connected" => {
+                if let Some(at) = state.failed_at.take() {
+                    found.add(
+                        Invariant::ReconnectOrder,
+                        Some(serial),
+                        kind,
+                        t,
+                        format!(
+                            "the ReconnectFailed of {} was not followed by Disconnected",
+                            fmt_ms(at)
+                        ),
+                    );
+                }
+                if std::mem::take(&mut state.succeeded) {
+                    return;
+                }
+                if state.connects.is_empty() && start_reconnect.take().is_none() {
+                    found.add(
+                        Invariant::ConnectEnds,
+                        Some(serial),
+                        kind,
+                        t,
+                        "Connected with no connect running and no ReconnectSucceeded before it".into(),
+                    );
+                } else if !state.connects.is_empty() {
+                    state.connects.remove(0);
+                }
+            }
+            "Disconnected" => {
+                state.failed_at = None;
+                state.succeeded = false;
+                check_reboot(state, event, t, found);
+            }
+            _ => {}
+        }
+    }
+
+    /// The events of a virtual millisecond are out: the overall status
+    /// follows the readers'.
+    fn millisecond_over(&mut self, found: &mut Findings) {
+        let Some(t) = self.now else { return };
+        let (readers, overall) = (&self.readers, self.overall);
         let statuses: Vec<ConnectionStatus> = readers.values().filter_map(|r| r.status).collect();
         let with = overall_status(&statuses, true);
         let without = overall_status(&statuses, false);
         if overall != with && overall != without {
-            violation(
+            found.add(
                 Invariant::OverallStatus,
                 None,
                 "ConnectionStatusChanged",
@@ -363,158 +463,209 @@ pub fn check(
             );
         }
     }
-    if !live_checked && let Some(at) = live_at {
-        check_live(&spec.live, &readers, at, &mut violation);
-    }
 
-    // The end.
-    let end = "end of run";
-    for (serial, status) in final_status {
-        let streamed = readers
-            .get(serial.as_str())
-            .and_then(|r| r.status)
-            .unwrap_or(ConnectionStatus::NotConnected);
-        if streamed != *status {
-            violation(
-                Invariant::OverallStatus,
-                Some(serial.as_str()),
-                end,
-                run_ms,
-                format!(
-                    "the terminal answers {} but the last ReaderStatusChanged said {}",
-                    status_name(*status),
-                    status_name(streamed)
-                ),
-            );
+    /// The run is over: every violation, in order, the first of each
+    /// invariant with the events near it.
+    pub(crate) fn finish(
+        mut self,
+        context: &mut Context,
+        final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
+        final_connection_status: ConnectionStatus,
+        run_ms: u64,
+    ) -> Vec<Reported> {
+        let mut findings = Findings::default();
+        let found = &mut findings;
+        self.millisecond_over(found);
+        if !self.live_checked
+            && let Some(at) = self.live_at
+        {
+            check_live(&self.spec.live, &self.readers, at, found);
         }
-        if quiet_from.is_some() && *status != ConnectionStatus::NotConnected {
-            violation(
-                Invariant::LeftOver,
-                Some(serial.as_str()),
-                end,
-                run_ms,
-                format!("still {} after it was disconnected", status_name(*status)),
-            );
-        }
-    }
-    if final_connection_status != overall {
-        violation(
-            Invariant::OverallStatus,
-            None,
-            end,
-            run_ms,
-            format!(
-                "the terminal answers {} but the last ConnectionStatusChanged said {}",
-                status_name(final_connection_status),
-                status_name(overall)
-            ),
-        );
-    }
-    if quiet_from.is_some() && final_connection_status != ConnectionStatus::NotConnected {
-        violation(
-            Invariant::LeftOver,
-            None,
-            end,
-            run_ms,
-            format!(
-                "the overall status is {} after every reader was disconnected",
-                status_name(final_connection_status)
-            ),
-        );
-    }
-    if let Some((step, at)) = start_reconnect
-        && at + OPEN_AT_END_GRACE_MS <= run_ms
-    {
-        violation(
-            Invariant::ConnectEnds,
-            None,
-            end,
-            run_ms,
-            format!(
-                "reconnect_at_start step {step} (run at {}) never ended",
-                fmt_ms(at)
-            ),
-        );
-    }
-    let mut serials: Vec<_> = readers.keys().cloned().collect();
-    serials.sort();
-    for serial in serials {
-        let state = &readers[&serial];
-        for (step, at) in &state.connects {
-            if at + OPEN_AT_END_GRACE_MS <= run_ms {
-                violation(
-                    Invariant::ConnectEnds,
-                    Some(&serial),
+        let (readers, overall, quiet_from, start_reconnect) =
+            (&self.readers, self.overall, self.quiet_from, self.start_reconnect);
+        // The end.
+        let end = "end of run";
+        for (serial, status) in final_status {
+            let streamed = readers
+                .get(serial.as_str())
+                .and_then(|r| r.status)
+                .unwrap_or(ConnectionStatus::NotConnected);
+            if streamed != *status {
+                found.add(
+                    Invariant::OverallStatus,
+                    Some(serial.as_str()),
                     end,
                     run_ms,
-                    format!("connect step {step} (run at {}) never ended", fmt_ms(*at)),
+                    format!(
+                        "the terminal answers {} but the last ReaderStatusChanged said {}",
+                        status_name(*status),
+                        status_name(streamed)
+                    ),
+                );
+            }
+            if quiet_from.is_some() && *status != ConnectionStatus::NotConnected {
+                found.add(
+                    Invariant::LeftOver,
+                    Some(serial.as_str()),
+                    end,
+                    run_ms,
+                    format!("still {} after it was disconnected", status_name(*status)),
                 );
             }
         }
-        if let Some(since) = state.reconnecting
-            && since + OPEN_AT_END_GRACE_MS <= run_ms
-        {
-            violation(
-                Invariant::ReconnectOrder,
-                Some(&serial),
-                end,
-                run_ms,
-                format!("the reconnection started at {} never ended", fmt_ms(since)),
-            );
-        }
-        if let Some(at) = state.failed_at
-            && at + OPEN_AT_END_GRACE_MS <= run_ms
-        {
-            violation(
-                Invariant::ReconnectOrder,
-                Some(&serial),
+        if final_connection_status != overall {
+            found.add(
+                Invariant::OverallStatus,
+                None,
                 end,
                 run_ms,
                 format!(
-                    "the ReconnectFailed of {} was not followed by Disconnected",
+                    "the terminal answers {} but the last ConnectionStatusChanged said {}",
+                    status_name(final_connection_status),
+                    status_name(overall)
+                ),
+            );
+        }
+        if quiet_from.is_some() && final_connection_status != ConnectionStatus::NotConnected {
+            found.add(
+                Invariant::LeftOver,
+                None,
+                end,
+                run_ms,
+                format!(
+                    "the overall status is {} after every reader was disconnected",
+                    status_name(final_connection_status)
+                ),
+            );
+        }
+        if let Some((step, at)) = start_reconnect
+            && at + OPEN_AT_END_GRACE_MS <= run_ms
+        {
+            found.add(
+                Invariant::ConnectEnds,
+                None,
+                end,
+                run_ms,
+                format!(
+                    "reconnect_at_start step {step} (run at {}) never ended",
                     fmt_ms(at)
                 ),
             );
         }
+        let mut serials: Vec<_> = readers.keys().cloned().collect();
+        serials.sort();
+        for serial in serials {
+            let state = &readers[&serial];
+            for (step, at) in &state.connects {
+                if at + OPEN_AT_END_GRACE_MS <= run_ms {
+                    found.add(
+                        Invariant::ConnectEnds,
+                        Some(&serial),
+                        end,
+                        run_ms,
+                        format!("connect step {step} (run at {}) never ended", fmt_ms(*at)),
+                    );
+                }
+            }
+            if let Some(since) = state.reconnecting
+                && since + OPEN_AT_END_GRACE_MS <= run_ms
+            {
+                found.add(
+                    Invariant::ReconnectOrder,
+                    Some(&serial),
+                    end,
+                    run_ms,
+                    format!("the reconnection started at {} never ended", fmt_ms(since)),
+                );
+            }
+            if let Some(at) = state.failed_at
+                && at + OPEN_AT_END_GRACE_MS <= run_ms
+            {
+                found.add(
+                    Invariant::ReconnectOrder,
+                    Some(&serial),
+                    end,
+                    run_ms,
+                    format!(
+                        "the ReconnectFailed of {} was not followed by Disconnected",
+                        fmt_ms(at)
+                    ),
+                );
+            }
+        }
+        self.keep(findings, context);
+        let failed_steps = &self.failed_steps;
+        let mut reported = BTreeSet::new();
+        self.found
+            .into_iter()
+            .filter_map(|found| {
+                let mut violation = found.violation;
+                if let Some((reason, starts)) = found.reboot {
+                    let step = starts.iter().rev().find(|s| !failed_steps.contains(s))?;
+                    violation.why = format!(
+                        "the connection ended for a reboot ({reason}) while the transaction of step {step} ran"
+                    );
+                }
+                let first = reported.insert(violation.invariant);
+                let near = first.then(|| found.near.as_ref().map(events_of).unwrap_or_default());
+                Some((violation, near))
+            })
+            .collect()
     }
-    out
+}
+
+/// Checks `events` against every invariant; `spec` adds the time-bound
+/// ones; `final_status` and `final_connection_status` are the terminal's
+/// answers at the end, `run_ms` how long the run lasted. The same as
+/// feeding each event to the checker a scenario run uses.
+pub fn check(
+    events: &[RecordedEvent],
+    spec: &InvariantSpec,
+    final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
+    final_connection_status: ConnectionStatus,
+    run_ms: u64,
+) -> Vec<Violation> {
+    let mut context = Context::new(true);
+    let mut checker = InvariantChecker::new(spec);
+    for event in events {
+        context.feed(event);
+        checker.observe(event, &mut context);
+    }
+    checker
+        .finish(&mut context, final_status, final_connection_status, run_ms)
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect()
 }
 
 /// The connection ended (`Disconnected`, or `ReconnectStarted`): so did
 /// the transaction on it; a reboot must not have been why.
-fn check_reboot(
-    state: &mut ReaderState,
-    event: &RecordedEvent,
-    t: u64,
-    violation: &mut impl FnMut(Invariant, Option<&str>, &str, u64, String),
-) {
+fn check_reboot(state: &mut ReaderState, event: &RecordedEvent, t: u64, found: &mut Findings) {
     let reason = str_field(event, "reason").unwrap_or_default();
-    if let Some(step) = state.transaction.take()
-        && matches!(reason, "reboot_requested" | "security_reboot")
-    {
-        violation(
-            Invariant::RebootInTransaction,
-            serial_of(event),
-            &event.kind,
-            t,
-            format!("the connection ended for a reboot ({reason}) while the transaction of step {step} ran"),
-        );
+    let starts = std::mem::take(&mut state.starts);
+    if !starts.is_empty() && matches!(reason, "reboot_requested" | "security_reboot") {
+        found.0.push(Found {
+            violation: Violation {
+                invariant: Invariant::RebootInTransaction,
+                serial: serial_of(event).map(str::to_owned),
+                event: event.kind.clone(),
+                t_ms: t,
+                why: String::new(),
+            },
+            reboot: Some((reason.to_owned(), starts)),
+            near: None,
+        });
     }
 }
 
-fn check_live(
-    live: &[SerialNumber],
-    readers: &HashMap<String, ReaderState>,
-    at: u64,
-    violation: &mut impl FnMut(Invariant, Option<&str>, &str, u64, String),
-) {
+fn check_live(live: &[SerialNumber], readers: &HashMap<String, ReaderState>, at: u64, found: &mut Findings) {
     for serial in live {
         let status = readers
             .get(serial.as_str())
             .and_then(|r| r.status)
             .unwrap_or(ConnectionStatus::NotConnected);
         if status != ConnectionStatus::Connected {
-            violation(
+            found.add(
                 Invariant::NotLive,
                 Some(serial.as_str()),
                 "liveness check",
@@ -530,4 +681,68 @@ fn check_live(
 
 fn ms(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(t_ms: u64, kind: &str, fields: Value) -> RecordedEvent {
+        RecordedEvent {
+            t_ms,
+            kind: kind.into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn step(t_ms: u64, kind: &str, step: u64) -> RecordedEvent {
+        event(
+            t_ms,
+            kind,
+            json!({ "step": step, "action": "start_transaction", "serial_number": "STRM2-0001", "error": "x", "message": "x" }),
+        )
+    }
+
+    fn reboot_violations(events: &[RecordedEvent]) -> Vec<String> {
+        check(
+            events,
+            &InvariantSpec::default(),
+            &BTreeMap::new(),
+            ConnectionStatus::NotConnected,
+            10,
+        )
+        .into_iter()
+        .filter(|v| v.invariant == Invariant::RebootInTransaction)
+        .map(|v| v.why)
+        .collect()
+    }
+
+    /// A start whose `ActionFailed` comes after the reboot was no
+    /// transaction: the one started before it was running.
+    #[test]
+    fn a_reboot_before_a_starts_failure_names_the_transaction_that_ran_or_none() {
+        let reboot = event(
+            2,
+            "Disconnected",
+            json!({ "serial_number": "STRM2-0001", "reason": "reboot_requested" }),
+        );
+        let mut events = vec![
+            step(0, "StepRan", 1),
+            step(1, "StepRan", 2),
+            reboot,
+            step(3, "ActionFailed", 2),
+        ];
+        assert_eq!(
+            reboot_violations(&events),
+            vec!["the connection ended for a reboot (reboot_requested) while the transaction of step 1 ran"]
+        );
+        events.push(step(4, "ActionFailed", 1));
+        assert_eq!(
+            reboot_violations(&events),
+            Vec::<String>::new(),
+            "neither start ran"
+        );
+    }
 }

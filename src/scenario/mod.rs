@@ -11,11 +11,12 @@
 //! | `parse.rs` | TOML → [`Scenario`]: [`load`], [`parse`]; every error a [`ScenarioError`] naming line and field |
 //! | `error.rs` | [`ScenarioError`] |
 //! | `events.rs` | [`RecordedEvent`]: an event as kind + JSON fields + virtual time; which kinds exist |
-//! | `expect.rs` | the expectation checker: [`check`], [`Failure`]; [`check_field`]: could a pattern's field ever match |
+//! | `expect.rs` | the expectation checker, fed each event as it comes: [`check`], [`Failure`]; [`check_field`]: could a pattern's field ever match |
+//! | `context.rs` | the events a failure shows, without keeping the run: a ring of the last few, captures filling with the ones after |
 //! | `shape.rs` | [`Shape::of`]: a type's fields and enum values, read from its derived `Deserialize` |
-//! | `invariants.rs` | the invariants every run keeps (R9's order, one end per connect, ...): [`invariants::check`], [`Violation`] |
+//! | `invariants.rs` | the invariants every run keeps (R9's order, one end per connect, ...), checked as the events come: [`invariants::check`], [`Violation`] |
 //! | `write.rs` | [`Scenario`] → TOML: [`to_toml`], which [`parse`] reads back as the same scenario |
-//! | `runner.rs` | [`run_blocking`] / [`run`]: world, backend, store and the [`App`] adapter ([`TerminalApp`]) on the scenario's clock |
+//! | `runner.rs` | [`run_blocking`] / [`run`] (events kept), [`run_blocking_with`] / [`run_with`] (kept or streamed, [`EventsTo`]): world, backend, store and the [`App`] adapter ([`TerminalApp`]) on the scenario's clock |
 //!
 //! # Format
 //!
@@ -99,6 +100,28 @@
 //! step does not wait for a connect to finish; a failed one reports
 //! `ActionFailed` with the error's code.
 //!
+//! # Memory
+//!
+//! The runner checks each event as it comes: the steps' `after` triggers
+//! (armed when the step before runs), the expectations and the invariants
+//! keep state per expectation, step, reader and invariant, not per event,
+//! and the events a failure shows ("events around it") are captured as
+//! they pass — a ring of the last few, then the few after the point. So a
+//! run need not keep its events: with [`EventsTo::Stream`] (what
+//! `readerlink simulate --scenario` uses) each is handed on when it comes
+//! and the run's memory does not grow with virtual time; with
+//! [`EventsTo::Keep`] ([`run`], [`run_blocking`], `readerlink explore`)
+//! every event is also kept in [`Outcome::events`]. The verdict, the
+//! failures and the events around each are the same either way.
+//!
+//! `expect.sequence` is matched greedily in order, and an item that never
+//! matches leaves the next one looking from the same place; as the stream
+//! cannot know yet whether an item will come, the checker follows each
+//! reading (at most one per item) at once and keeps the one the run made
+//! true, so its state is bounded by the number of items. What does grow is
+//! what a run reports: the violations of the invariants (every one is
+//! listed), not the events.
+//!
 //! # Actions
 //!
 //! | action | keys | does |
@@ -181,6 +204,7 @@
 //! compared, so they may hold anything; reports and event lines print such
 //! text with those characters escaped (`\u{1b}`), one line per part.
 
+mod context;
 mod error;
 pub mod events;
 mod expect;
@@ -201,7 +225,8 @@ pub use format::{
 pub use invariants::{Invariant, Violation};
 pub use parse::{ACTIONS, DEFAULT_RUN_PAST, MAX_DURATION, MAX_SCENARIO_BYTES, MAX_TEXT_BYTES, load, parse};
 pub use runner::{
-    App, AppError, AppParts, EventSink, Outcome, TerminalApp, TraceTo, check_supported, run, run_blocking,
+    App, AppError, AppParts, EventSink, EventsTo, Outcome, TerminalApp, TraceTo, check_supported, run,
+    run_blocking, run_blocking_with, run_with,
 };
 pub use shape::{Shape, ShapeError};
 pub use write::to_toml;

@@ -1,7 +1,9 @@
 //! Runs a [`Scenario`]: builds the simulated world, the in-process backend
 //! and a store, starts the app side through an [`App`] adapter (the
 //! [`TerminalApp`] over [`Terminal`]), carries out the steps on the
-//! scenario's clock, records every event, and checks the expectations.
+//! scenario's clock, checks each event against the expectations and the
+//! invariants as it comes, and keeps the events or streams them
+//! ([`EventsTo`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -17,13 +19,14 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::context::{Around, Context, events_of};
 use super::error::ScenarioError;
 use super::events::RecordedEvent;
-use super::expect::{self, Failure, describe, matches};
+use super::expect::{ExpectChecker, Failure, describe, matches};
 use super::format::{
     Action, AppAction, BackendAction, ClockMode, EventPattern, Scenario, Trigger, WorldAction,
 };
-use super::invariants::{self, Violation};
+use super::invariants::{self, InvariantChecker, Violation};
 use crate::backend::{Address, BackendCore, CreateLocation, FaultInjector, LocalBackend, Route};
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
@@ -38,7 +41,9 @@ use crate::transport::sim::{Fleet, SimTransport, SimWorld};
 pub struct Outcome {
     /// The scenario's name.
     pub scenario: String,
-    /// Every event, in order, with its virtual time.
+    /// Every event, in order, with its virtual time, when the run kept
+    /// them ([`EventsTo::Keep`]); empty when it streamed them
+    /// ([`EventsTo::Stream`]).
     pub events: Vec<RecordedEvent>,
     /// Every expectation (and step) that did not hold; empty when the run
     /// passed.
@@ -60,12 +65,14 @@ impl Outcome {
         self.failures.is_empty()
     }
 
-    /// The event stream, one JSON object a line (`--json`).
+    /// The event stream, one JSON object a line (`--json`); empty when the
+    /// run streamed its events ([`EventsTo::Stream`]).
     pub fn json_lines(&self) -> String {
         self.events.iter().map(|e| e.json_line() + "\n").collect()
     }
 
-    /// The event stream, one line each, for people.
+    /// The event stream, one line each, for people; empty when the run
+    /// streamed its events ([`EventsTo::Stream`]).
     pub fn human_lines(&self) -> String {
         self.events.iter().map(|e| e.human_line() + "\n").collect()
     }
@@ -101,19 +108,136 @@ pub struct AppError {
     pub message: String,
 }
 
-/// Where the run's events go: one list, in order, each stamped with the
-/// virtual time since the run started. Clones share it.
+/// What a run does with its events as they come.
+///
+/// [`EventsTo::Keep`] (what [`run`] and [`run_blocking`] do) keeps every
+/// event in [`Outcome::events`]: the run's memory grows with its length.
+/// [`EventsTo::Stream`] hands each event to a function as it comes and
+/// keeps none ([`Outcome::events`] is empty, so are
+/// [`Outcome::json_lines`] and [`Outcome::human_lines`]): the run's memory
+/// does not grow with virtual time. Either way the expectations, the
+/// invariants and the steps' triggers are checked as the events come, with
+/// the same verdict and the same events around each failure.
+///
+/// ```no_run
+/// use readerlink::scenario::{self, EventsTo, TraceTo};
+///
+/// let scenario = scenario::load("examples/scenarios/connect_and_disconnect.toml")?;
+/// let print = EventsTo::Stream(Box::new(|event| println!("{}", event.human_line())));
+/// let outcome = scenario::run_blocking_with(&scenario, &TraceTo::Off, print)?;
+/// assert!(outcome.events.is_empty());
+/// eprint!("{}", outcome.report());
+/// # Ok::<(), readerlink::scenario::ScenarioError>(())
+/// ```
+#[derive(Default)]
+pub enum EventsTo {
+    /// Keep every event in [`Outcome::events`].
+    #[default]
+    Keep,
+    /// Hand each event to this function when it comes; keep none.
+    Stream(Box<dyn FnMut(&RecordedEvent)>),
+}
+
+impl std::fmt::Debug for EventsTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Keep => f.write_str("Keep"),
+            Self::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// Where a streamed run's events go.
+type StreamTo = Box<dyn FnMut(&RecordedEvent)>;
+
+/// What the sink does with each event: the checkers, the step's trigger,
+/// and the list or the stream.
+struct SinkState {
+    kept: Option<Vec<RecordedEvent>>,
+    stream: Option<StreamTo>,
+    context: Context,
+    expect: Option<ExpectChecker>,
+    invariants: Option<InvariantChecker>,
+    /// The first `EventsMissed`: the events around it, and how many were
+    /// missed in all.
+    missed: Option<(Around, u64)>,
+    /// The next step's `after` event: whether it came since the step
+    /// before ran, and the events around that point.
+    waiter: Option<(EventPattern, bool, Around)>,
+    /// The run is over: later events (the system tearing down) are dropped.
+    closed: bool,
+}
+
+impl SinkState {
+    fn observe(&mut self, event: RecordedEvent) {
+        self.context.feed(&event);
+        if let Some(expect) = &mut self.expect {
+            expect.observe(&event, &mut self.context);
+        }
+        if let Some(invariants) = &mut self.invariants {
+            invariants.observe(&event, &mut self.context);
+        }
+        if event.kind == "EventsMissed" {
+            let count = event.fields.get("count").and_then(Value::as_u64).unwrap_or(0);
+            match &mut self.missed {
+                Some((_, missed)) => *missed += count,
+                None => {
+                    let at = self.context.count() - 1;
+                    self.missed = Some((self.context.around(at), count));
+                }
+            }
+        }
+        if let Some((pattern, found, _)) = &mut self.waiter
+            && !*found
+        {
+            *found = matches(pattern, &event);
+        }
+        if let Some(stream) = &mut self.stream {
+            stream(&event);
+        }
+        if let Some(kept) = &mut self.kept {
+            kept.push(event);
+        }
+    }
+}
+
+/// Where the run's events go, in order, each stamped with the virtual time
+/// since the run started: checked as they come, then kept or streamed as
+/// [`EventsTo`] says. Clones share it.
 #[derive(Clone)]
 pub struct EventSink {
-    inner: Rc<RefCell<Vec<RecordedEvent>>>,
+    inner: Rc<RefCell<SinkState>>,
     count: Rc<watch::Sender<usize>>,
     start: Instant,
 }
 
+/// What the sink has when the run is over.
+struct Finished {
+    events: Vec<RecordedEvent>,
+    failures: Vec<Failure>,
+    violations: Vec<invariants::Reported>,
+}
+
 impl EventSink {
-    fn new() -> Self {
+    fn new(scenario: &Scenario, events: EventsTo) -> Self {
+        let mut context = Context::new(scenario.invariants.is_some());
+        let expect = ExpectChecker::new(&scenario.expect, &mut context);
+        let invariants = scenario.invariants.as_ref().map(InvariantChecker::new);
+        let (kept, stream) = match events {
+            EventsTo::Keep => (Some(Vec::new()), None),
+            EventsTo::Stream(stream) => (None, Some(stream)),
+        };
         Self {
-            inner: Rc::default(),
+            inner: Rc::new(RefCell::new(SinkState {
+                kept,
+                stream,
+                context,
+                expect: Some(expect),
+                invariants,
+                missed: None,
+                waiter: None,
+                closed: false,
+            })),
             count: Rc::new(watch::channel(0).0),
             start: Instant::now(),
         }
@@ -126,9 +250,12 @@ impl EventSink {
     /// Records an event now.
     pub fn push(&self, event: RecordedEvent) {
         let len = {
-            let mut events = self.inner.borrow_mut();
-            events.push(event);
-            events.len()
+            let mut state = self.inner.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.observe(event);
+            state.context.count()
         };
         self.count.send_replace(len);
     }
@@ -142,34 +269,69 @@ impl EventSink {
         });
     }
 
-    fn len(&self) -> usize {
-        self.inner.borrow().len()
+    /// From now on, watch for the first event that matches `pattern`
+    /// (a step's `after`), and keep the events around this point.
+    fn arm(&self, pattern: &EventPattern) {
+        let mut state = self.inner.borrow_mut();
+        let at = state.context.count();
+        let around = state.context.around(at);
+        state.waiter = Some((pattern.clone(), false, around));
     }
 
-    /// The first event at or after `from` that matches, waiting for it
-    /// until `deadline`.
-    async fn wait_for(&self, pattern: &EventPattern, from: usize, deadline: Instant) -> Option<usize> {
+    /// Waits until the armed pattern has matched, or until `deadline`:
+    /// then the events around where it was armed.
+    async fn wait(&self, deadline: Instant) -> Result<(), Vec<RecordedEvent>> {
         let mut seen = self.count.subscribe();
         loop {
             seen.borrow_and_update();
-            if let Some(i) = self
-                .inner
-                .borrow()
-                .iter()
-                .skip(from)
-                .position(|e| matches(pattern, e))
-            {
-                return Some(from + i);
+            match &self.inner.borrow().waiter {
+                Some((_, true, _)) => return Ok(()),
+                Some((_, false, around)) if Instant::now() >= deadline => return Err(events_of(around)),
+                Some(_) => {}
+                None => return Err(Vec::new()),
             }
             tokio::select! {
-                changed = seen.changed() => if changed.is_err() { return None },
-                () = tokio::time::sleep_until(deadline) => return None,
+                changed = seen.changed() => if changed.is_err() { return Err(Vec::new()) },
+                () = tokio::time::sleep_until(deadline) => {}
             }
         }
     }
 
-    fn take(&self) -> Vec<RecordedEvent> {
-        std::mem::take(&mut *self.inner.borrow_mut())
+    /// The run is over: closes the sink and finishes the checks.
+    fn finish(
+        &self,
+        final_status: &BTreeMap<SerialNumber, ConnectionStatus>,
+        final_connection_status: ConnectionStatus,
+        run_ms: u64,
+    ) -> Finished {
+        let mut state = self.inner.borrow_mut();
+        state.closed = true;
+        let mut failures = Vec::new();
+        // Whatever the app adapter, a run whose stream lost events proves
+        // nothing about the events it lost.
+        if let Some((around, missed)) = &state.missed {
+            failures.push(Failure {
+                line: 0,
+                field: "events".into(),
+                expectation: "the runner receives every event".into(),
+                why: format!("{missed} events were dropped before the runner saw them; the expectations were checked on what was left"),
+                around: events_of(around),
+            });
+        }
+        if let Some(expect) = state.expect.take() {
+            failures.extend(expect.finish(&state.context, final_status, final_connection_status));
+        }
+        let violations = match state.invariants.take() {
+            Some(checker) => {
+                checker.finish(&mut state.context, final_status, final_connection_status, run_ms)
+            }
+            None => Vec::new(),
+        };
+        Finished {
+            events: state.kept.take().unwrap_or_default(),
+            failures,
+            violations,
+        }
     }
 }
 
@@ -490,8 +652,18 @@ impl Write for TraceFile {
 
 /// Runs a scenario through the [`Terminal`] on its own actix system (on a
 /// paused clock unless the scenario says `clock = "real"`), writing its
-/// trace as `trace` says. Call it outside any runtime.
+/// trace as `trace` says, keeping every event ([`EventsTo::Keep`]). Call
+/// it outside any runtime.
 pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, ScenarioError> {
+    run_blocking_with(scenario, trace, EventsTo::Keep)
+}
+
+/// [`run_blocking`], with the events kept or streamed as `events` says.
+pub fn run_blocking_with(
+    scenario: &Scenario,
+    trace: &TraceTo,
+    events: EventsTo,
+) -> Result<Outcome, ScenarioError> {
     check_supported::<TerminalApp>(scenario)?;
     let io_error = |path: &Path, e: std::io::Error| ScenarioError::Io {
         path: path.display().to_string(),
@@ -514,7 +686,7 @@ pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, Sce
         ClockMode::Real => actix::System::new(),
     };
     let outcome = system.block_on(async {
-        let outcome = run::<TerminalApp>(scenario, tracer.clone()).await;
+        let outcome = run_with::<TerminalApp>(scenario, tracer.clone(), events).await;
         let flushed = tracer.flush();
         let closed = file.as_ref().map_or(Ok(()), |(_, f)| f.close());
         (outcome, flushed.and(closed))
@@ -528,8 +700,17 @@ pub fn run_blocking(scenario: &Scenario, trace: &TraceTo) -> Result<Outcome, Sce
 }
 
 /// Runs a scenario with app `A` inside the current actix system, on its
-/// clock.
+/// clock, keeping every event ([`EventsTo::Keep`]).
 pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome, ScenarioError> {
+    run_with::<A>(scenario, tracer, EventsTo::Keep).await
+}
+
+/// [`run`], with the events kept or streamed as `events` says.
+pub async fn run_with<A: App>(
+    scenario: &Scenario,
+    tracer: Tracer,
+    events: EventsTo,
+) -> Result<Outcome, ScenarioError> {
     check_supported::<A>(scenario)?;
     let world = SimWorld::new(scenario.fleet.clone());
     let mut core = BackendCore::in_memory(scenario.seed);
@@ -563,7 +744,15 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
             .unwrap_or_else(|| saved.location.clone());
         let _ = store.set_last_connected(&saved.serial, &location);
     }
-    let sink = EventSink::new();
+    let sink = EventSink::new(scenario, events);
+    // A step's `after` counts the events from when the step before it ran
+    // (for the first, from the start): watch for it from then.
+    let arm = |index: usize| {
+        if let Some(Trigger::After { event, .. }) = scenario.steps.get(index).map(|s| &s.trigger) {
+            sink.arm(event);
+        }
+    };
+    arm(0);
     let app = Rc::new(A::start(
         AppParts {
             transport: world.transport(),
@@ -579,12 +768,11 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
     let start = sink.start;
     let end = start + scenario.run_for;
     let mut failures = Vec::new();
-    let mut mark = 0usize;
     // When the previous step's trigger held: an `at` step due before it
     // cannot run on time. (Comparing with the clock instead would fail the
     // first step at "0s" on real time, where the clock has always moved on.)
     let mut previous_ran: Option<Instant> = None;
-    for step in &scenario.steps {
+    for (step_number, step) in scenario.steps.iter().enumerate() {
         match &step.trigger {
             Trigger::At(at) => {
                 let due = start + *at;
@@ -603,15 +791,13 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
                 tokio::time::sleep_until(due).await;
                 previous_ran = Some(due.max(previous_ran.unwrap_or(due)));
             }
-            Trigger::After { event, delay } => match sink.wait_for(event, mark, end).await {
-                Some(_) => {
+            Trigger::After { event, delay } => match sink.wait(end).await {
+                Ok(()) => {
                     let due = (Instant::now() + *delay).min(end);
                     tokio::time::sleep_until(due).await;
                     previous_ran = Some(due);
                 }
-                None => {
-                    let events = sink.inner.borrow();
-                    let from = mark.saturating_sub(expect::CONTEXT_EVENTS);
+                Err(around) => {
                     failures.push(Failure {
                         line: step.line,
                         field: format!("steps[{}].after", step.index),
@@ -620,10 +806,7 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
                             "no such event came by the end of the run ({}); this step and the rest did not run",
                             fmt_ms(ms(scenario.run_for))
                         ),
-                        around: events
-                            .get(from..events.len().min(mark + expect::CONTEXT_EVENTS))
-                            .map(<[_]>::to_vec)
-                            .unwrap_or_default(),
+                        around,
                     });
                     break;
                 }
@@ -636,7 +819,7 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
             fields.insert("serial_number".into(), Value::from(serial.as_str()));
         }
         sink.emit("StepRan", fields.clone());
-        mark = sink.len();
+        arm(step_number + 1);
         let step_fields = fields.clone();
         let failed = move |error: String, message: String| {
             let mut fields = step_fields.clone();
@@ -682,49 +865,17 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
         .map(|r| (r.serial.clone(), app.reader_status(&r.serial)))
         .collect();
     let final_connection_status = app.connection_status();
-    let events = sink.take();
-    // Whatever the app adapter, a run whose stream lost events proves
-    // nothing about the events it lost.
-    if let Some(at) = events.iter().position(|e| e.kind == "EventsMissed") {
-        let missed: u64 = events
-            .iter()
-            .filter(|e| e.kind == "EventsMissed")
-            .filter_map(|e| e.fields.get("count").and_then(Value::as_u64))
-            .sum();
-        failures.push(Failure {
-            line: 0,
-            field: "events".into(),
-            expectation: "the runner receives every event".into(),
-            why: format!("{missed} events were dropped before the runner saw them; the expectations were checked on what was left"),
-            around: events
-                .get(at.saturating_sub(expect::CONTEXT_EVENTS)..(at + expect::CONTEXT_EVENTS).min(events.len()))
-                .map(<[_]>::to_vec)
-                .unwrap_or_default(),
-        });
-    }
-    failures.extend(expect::check(
-        &scenario.expect,
-        &events,
-        &final_status,
-        final_connection_status,
-    ));
-    let violations = match &scenario.invariants {
-        None => Vec::new(),
-        Some(spec) => invariants::check(
-            &events,
-            spec,
-            &final_status,
-            final_connection_status,
-            ms(scenario.run_for),
-        ),
-    };
+    let finished = sink.finish(&final_status, final_connection_status, ms(scenario.run_for));
+    failures.extend(finished.failures);
     // One failure per broken invariant: its first violation.
-    let mut reported = std::collections::BTreeSet::new();
-    for v in &violations {
-        if !reported.insert(v.invariant) {
-            continue;
-        }
-        let more = violations.iter().filter(|w| w.invariant == v.invariant).count() - 1;
+    for (v, near) in &finished.violations {
+        let Some(near) = near else { continue };
+        let more = finished
+            .violations
+            .iter()
+            .filter(|(w, _)| w.invariant == v.invariant)
+            .count()
+            - 1;
         failures.push(Failure {
             line: 0,
             field: format!("invariants.{}", v.invariant.name()),
@@ -734,14 +885,11 @@ pub async fn run<A: App>(scenario: &Scenario, tracer: Tracer) -> Result<Outcome,
             } else {
                 format!("{v} (and {more} more)")
             },
-            around: events
-                .iter()
-                .filter(|e| e.t_ms.abs_diff(v.t_ms) <= 1000)
-                .take(2 * expect::CONTEXT_EVENTS)
-                .cloned()
-                .collect(),
+            around: near.clone(),
         });
     }
+    let events = finished.events;
+    let violations = finished.violations.into_iter().map(|(v, _)| v).collect();
     Ok(Outcome {
         scenario: scenario.name.clone(),
         events,
