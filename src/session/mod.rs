@@ -22,4 +22,4 @@ mod messages;
 pub use actor::{SessionActor, SessionEffects, SessionReportFn};
 pub(crate) use actor::{SessionParts, Supervisors, start_session};
 pub use machine::{SPEC, Session};
-pub use messages::{HubItem, SessionInput, SessionOutput, SessionReport, SessionTimer};
+pub use messages::{HubItem, HubNote, SessionInput, SessionOutput, SessionReport, SessionTimer};
