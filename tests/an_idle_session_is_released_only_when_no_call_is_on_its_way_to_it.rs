@@ -73,7 +73,9 @@ fn replies(outputs: &[TerminalOutput]) -> Vec<Result<CallOutcome, String>> {
 fn a_call_crossing_the_idle_report_keeps_the_session_and_the_next_idle_report_releases_it() {
     let mut hub = Harness::new(Hub::new());
     let mut session = Harness::new(Session::new(reader()));
-    hub.input(TerminalInput::ReadersDiscovered { readers: vec![reader()] });
+    hub.input(TerminalInput::ReadersDiscovered {
+        readers: vec![reader()],
+    });
     let out = hub.input(TerminalInput::ConnectReaderRequested {
         call: 1,
         reader: reader(),
@@ -98,7 +100,10 @@ fn a_call_crossing_the_idle_report_keeps_the_session_and_the_next_idle_report_re
         }
     }
     assert_eq!(session.state(), "not_connected");
-    assert!(idle.is_empty(), "not idle while its released children may still report");
+    assert!(
+        idle.is_empty(),
+        "not idle while its released children may still report"
+    );
     assert_eq!(hub.machine().reader_status(&"A".into()), Default::default());
 
     let idle = to_hub(session.input(SessionInput::ChildrenReleased));
@@ -127,7 +132,11 @@ fn a_call_crossing_the_idle_report_keeps_the_session_and_the_next_idle_report_re
         out.extend(hub.input(input));
     }
     assert_eq!(replies(&out), [Err("not_connected".to_owned())]);
-    assert_eq!(stops(&out), 1, "the session, idle again after the call, is released");
+    assert_eq!(
+        stops(&out),
+        1,
+        "the session, idle again after the call, is released"
+    );
 
     // The hub answers a reader with no session itself, as the session did.
     let calls = [
@@ -163,9 +172,13 @@ fn a_call_crossing_the_idle_report_keeps_the_session_and_the_next_idle_report_re
         assert!(routed(&out).is_empty(), "nothing is routed to a released session");
         from_hub.extend(replies(&out));
         let input = match call.clone() {
-            TerminalInput::DisconnectReaderRequested { call, .. } => SessionInput::DisconnectRequested { call },
+            TerminalInput::DisconnectReaderRequested { call, .. } => {
+                SessionInput::DisconnectRequested { call }
+            }
             TerminalInput::RebootReaderRequested { call, .. } => SessionInput::RebootRequested { call },
-            TerminalInput::InstallUpdateRequested { call, .. } => SessionInput::InstallUpdateRequested { call },
+            TerminalInput::InstallUpdateRequested { call, .. } => {
+                SessionInput::InstallUpdateRequested { call }
+            }
             TerminalInput::TransactionStartRequested { call, .. } => {
                 SessionInput::TransactionStartRequested { call }
             }
@@ -176,18 +189,25 @@ fn a_call_crossing_the_idle_report_keeps_the_session_and_the_next_idle_report_re
         };
         for output in idle_session.input(input) {
             if let SessionOutput::ToHub(report) = output {
-                from_session.extend(report.now.into_iter().chain(report.after_status).filter_map(
-                    |item| match item {
-                        readerlink::session::HubItem::Reply { result, .. } => {
-                            Some(result.map_err(|e| e.code().to_owned()))
-                        }
-                        _ => None,
-                    },
-                ));
+                from_session.extend(
+                    report
+                        .now
+                        .into_iter()
+                        .chain(report.after_status)
+                        .filter_map(|item| match item {
+                            readerlink::session::HubItem::Reply { result, .. } => {
+                                Some(result.map_err(|e| e.code().to_owned()))
+                            }
+                            _ => None,
+                        }),
+                );
             }
         }
     }
-    assert_eq!(from_hub, from_session, "the hub answers as the idle session answered");
+    assert_eq!(
+        from_hub, from_session,
+        "the hub answers as the idle session answered"
+    );
     assert_eq!(from_hub.len(), calls.len(), "every call is answered");
 
     let out = hub.input(TerminalInput::ConnectReaderRequested {
@@ -196,7 +216,10 @@ fn a_call_crossing_the_idle_report_keeps_the_session_and_the_next_idle_report_re
         config: ConnectionConfig::new("tml_000001"),
     });
     assert!(
-        matches!(&routed(&out)[..], [SessionInput::ConnectRequested { call: 8, .. }]),
+        matches!(
+            &routed(&out)[..],
+            [SessionInput::ConnectRequested { call: 8, .. }]
+        ),
         "the next connect starts a fresh session: {out:?}"
     );
 }

@@ -16,7 +16,10 @@
 //! reports mean together — a reboot's disconnect starts a reconnection
 //! (R12), a transaction holds off every reboot (R20), an attempt's connect
 //! is the supervisor's, not the app's — and tells the hub the reader's
-//! status, what to publish and which calls to answer.
+//! status, what to publish and which calls to answer. Back in
+//! `not_connected` it releases its children and, once they are gone,
+//! tells the hub it is idle, with the count of the hub's inputs it has
+//! handled, so the hub can release the session itself.
 
 use statig::prelude::*;
 
