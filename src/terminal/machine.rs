@@ -438,7 +438,7 @@ impl TerminalCore {
             reader: reader.clone(),
             config: config.clone(),
         };
-        self.to_session(context, serial_number, input);
+        self.send_to_session(context, serial_number, input);
     }
 
     /// A call about a reader goes to its session. A reader without one
@@ -448,7 +448,7 @@ impl TerminalCore {
     fn route(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber, input: SessionInput) {
         let serial_number = serial_number.clone();
         if self.readers.contains_key(&serial_number) {
-            self.to_session(context, serial_number, input);
+            self.send_to_session(context, serial_number, input);
         } else if matches!(input, SessionInput::TransactionEndRequested { .. }) {
             self.reply_now(context, call, Ok(CallOutcome::Done));
         } else {
@@ -457,7 +457,7 @@ impl TerminalCore {
     }
 
     /// Delivers `input` to the reader's session, counted.
-    fn to_session(&mut self, context: &mut Out, serial_number: SerialNumber, input: SessionInput) {
+    fn send_to_session(&mut self, context: &mut Out, serial_number: SerialNumber, input: SessionInput) {
         *self.routed.entry(serial_number.clone()).or_default() += 1;
         context.emit(TerminalOutput::ToSession { serial_number, input });
     }
