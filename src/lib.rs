@@ -32,7 +32,7 @@
 //! | [`cancelable`] | [`cancelable::Cancelable`], the handle that stops a discovery, a reconnection or an install |
 //! | [`backend`] | the backend boundary: the [`backend::Backend`] trait, its in-process core (locations, readers, the update catalog), the local HTTP server and the HTTP client |
 //! | [`connection`] | the connection actor, one per reader: link, hello, token, registration (R6), disconnect reasons (R8), reader reports (R18a) |
-//! | [`session`] | the reader session, one per reader the app connects: owns the reader's life, supervises its connection, reconnect supervisor, reboot timer and updater, decides what their reports mean together (R6–R20) |
+//! | [`session`] | the reader session, one per reader the app connects, released once the reader is not connected and nothing runs for it: owns the reader's life, supervises its connection, reconnect supervisor, reboot timer and updater, decides what their reports mean together (R6–R20) |
 //! | [`reconnect`] | the reconnect supervisor, one per connected reader: backoff within a window, seeded jitter, cancel (R8–R10); restart intensity |
 //! | [`reboot`] | the 24-hour reboot timer, one per connected M2 or WisePad 3: counts from the reader's reported uptime, reboots a lead before the reader's own deadline, never during a transaction (R12, R20) |
 //! | [`firmware`] | firmware integrity (R19): signed manifests, pinned keys, the checks before any chunk goes to a reader, version order, chunk framing |

@@ -69,9 +69,10 @@ pub trait StatigCore: IntoStateMachine + Unpin + Sized + 'static {
     }
 
     /// Called after every input the handlers took, with shared access to
-    /// the core: what a machine sends once per input, whatever path its
-    /// handlers took (a session's one report to the hub), goes out here.
-    fn input_handled(&self, _out: &mut Outbox<Self::Output, Self::Timer>) {}
+    /// the core and the input: what a machine sends once per input,
+    /// whatever path its handlers took (a session's one report to the
+    /// hub), goes out here.
+    fn input_handled(&self, _input: &Self::Event<'static>, _out: &mut Outbox<Self::Output, Self::Timer>) {}
 
     /// The seed the core's random choices come from, if it makes any
     /// ([`Machine::seed`]).
@@ -165,7 +166,7 @@ where
     fn handle(&mut self, input: &Self::Input, out: &mut Outbox<C::Output, C::Timer>) {
         if self.inner.inner().accepts(input) {
             self.inner.handle_with_context(input, out);
-            self.inner.inner().input_handled(out);
+            self.inner.inner().input_handled(input, out);
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 
 use super::machine::Session;
-use super::messages::{HubItem, SessionInput, SessionOutput, SessionReport};
+use super::messages::{HubItem, HubNote, SessionInput, SessionOutput};
 use crate::backend::Backend;
 use crate::cancelable::{CancelOutcome, Cancelable};
 use crate::connection::{ConnectionActor, ConnectionInput, ConnectionParts, ImageSlot, start_connection};
@@ -28,7 +28,7 @@ use crate::updater::{UpdaterActor, UpdaterParts, UpdaterPolicy, start_updater};
 pub type SessionActor = MachineActor<Session, SessionEffects>;
 
 /// Where a session's reports go: called on the actor, in order.
-pub type SessionReportFn = Rc<dyn Fn(SessionReport)>;
+pub type SessionReportFn = Rc<dyn Fn(HubNote)>;
 
 /// Each reader's reconnect supervisor, shared with the terminal for
 /// `cancel_reconnect`.
@@ -175,19 +175,37 @@ impl SessionEffects {
 impl SessionEffects {
     /// Stops the reader's children after what was sent to them (a
     /// mailbox is first in, first out); the next use starts them again.
-    fn release_children(&mut self) {
+    /// Once each has handled its `Stop` (or was gone already), whatever
+    /// it sent the session is in the session's mailbox, and
+    /// `ChildrenReleased` follows it there.
+    fn release_children(&mut self, session: Addr<SessionActor>) {
+        let mut stops: Vec<futures::future::LocalBoxFuture<'static, ()>> = Vec::new();
         if let Some(connection) = self.connection.take() {
-            connection.do_send(Stop);
+            stops.push(Box::pin(async move {
+                let _ = connection.send(Stop).await;
+            }));
         }
         if let Some(timer) = self.reboot_timer.take() {
-            timer.do_send(Stop);
+            stops.push(Box::pin(async move {
+                let _ = timer.send(Stop).await;
+            }));
         }
         if let Some(updater) = self.updater.take() {
-            updater.do_send(Stop);
+            stops.push(Box::pin(async move {
+                let _ = updater.send(Stop).await;
+            }));
         }
         if let Some(supervisor) = lock(&self.parts.supervisors).remove(&self.serial) {
-            supervisor.addr().do_send(Stop);
+            let supervisor = supervisor.addr().clone();
+            stops.push(Box::pin(async move {
+                let _ = supervisor.send(Stop).await;
+            }));
         }
+        let source = format!("actor:session:{}", self.serial);
+        actix::spawn(async move {
+            futures::future::join_all(stops).await;
+            session.do_send(Deliver::from(source, SessionInput::ChildrenReleased));
+        });
     }
 }
 
@@ -234,9 +252,10 @@ impl Effects<Session> for SessionEffects {
                         _ => {}
                     }
                 }
-                (self.report)(report);
+                (self.report)(HubNote::Report(report));
             }
-            SessionOutput::ReleaseChildren => self.release_children(),
+            SessionOutput::ReleaseChildren => self.release_children(ctx.address()),
+            SessionOutput::ToHubIdle { inputs_seen } => (self.report)(HubNote::Idle { inputs_seen }),
         }
     }
 }

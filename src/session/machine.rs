@@ -16,7 +16,10 @@
 //! reports mean together — a reboot's disconnect starts a reconnection
 //! (R12), a transaction holds off every reboot (R20), an attempt's connect
 //! is the supervisor's, not the app's — and tells the hub the reader's
-//! status, what to publish and which calls to answer.
+//! status, what to publish and which calls to answer. Back in
+//! `not_connected` it releases its children and, once they are gone,
+//! tells the hub it is idle, with the count of the hub's inputs it has
+//! handled, so the hub can release the session itself.
 
 use statig::prelude::*;
 
@@ -66,12 +69,13 @@ pub static SPEC: MachineSpec = MachineSpec {
                 on("UpdateCommitAcked", &[]),
                 on("RunningVersionReported", &[]),
                 on("UpdateCommandFailed", &[]),
+                on("ChildrenReleased", &[]),
             ],
         ),
         state(
             "not_connected",
             Some("session"),
-            &[on("ConnectRequested", &["linking"])],
+            &[on("ConnectRequested", &["linking"]), on("ChildrenReleased", &[])],
         ),
         superstate(
             "connecting",
@@ -258,6 +262,17 @@ pub struct SessionCore {
     /// What this input has for the hub so far; taken after each input
     /// (a `Cell`, since statig lends the core out only shared).
     report: std::cell::Cell<Option<SessionReport>>,
+    /// How many `ReleaseChildren` still wait for their `ChildrenReleased`:
+    /// until none does, a child may still report, so the session is not
+    /// idle.
+    releases_pending: u32,
+    /// How many of the hub's inputs the session has handled, told with
+    /// each idle report (a `Cell`: counted after the handlers, where the
+    /// core is shared).
+    hub_inputs: std::cell::Cell<u64>,
+    /// Whether this input left the session idle (not connected, every
+    /// child gone): the hub is told after the input.
+    idle: std::cell::Cell<bool>,
 }
 
 #[state_machine(
@@ -326,13 +341,23 @@ impl SessionCore {
             SessionInput::InstallUpdateRequested { call } => {
                 self.reply(*call, Err(TerminalError::NotConnected { serial_number }));
             }
+            // Children released earlier are gone; the ones running now
+            // are newer.
+            SessionInput::ChildrenReleased => {
+                self.releases_pending = self.releases_pending.saturating_sub(1);
+            }
             other => self.update_traffic(context, other),
         }
         Handled
     }
 
     /// Nothing runs. `ConnectRequested` → `linking`: the connection is
-    /// asked to connect. On entry the reader's other actors are released.
+    /// asked to connect. On entry the reader's other actors are released;
+    /// once they are gone (`ChildrenReleased`) the session is idle and
+    /// tells the hub (`ToHubIdle`), which may release the session too.
+    /// Any other call of the app is answered as in every state, and the
+    /// idle session tells the hub again: the hub ignored the last word if
+    /// it had routed that call by then.
     #[state(superstate = "session", entry_action = "release_children")]
     fn not_connected(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
@@ -343,13 +368,26 @@ impl SessionCore {
                 self.ask_to_connect(context);
                 Transition(State::linking())
             }
-            _ => Super,
+            SessionInput::ChildrenReleased => {
+                self.releases_pending = self.releases_pending.saturating_sub(1);
+                self.idle.set(self.releases_pending == 0);
+                Handled
+            }
+            other => {
+                if other.is_from_hub() && self.releases_pending == 0 {
+                    self.idle.set(true);
+                }
+                Super
+            }
         }
     }
 
     #[action]
     fn release_children(&mut self, context: &mut Out) {
+        // Entered with no child started only as the initial state, before
+        // the connect that starts the session.
         if std::mem::take(&mut self.children_started) {
+            self.releases_pending += 1;
             context.emit(SessionOutput::ReleaseChildren);
         }
     }
@@ -886,6 +924,9 @@ impl SessionCore {
             installing: false,
             awaiting_activation: false,
             report: Default::default(),
+            releases_pending: 0,
+            hub_inputs: Default::default(),
+            idle: Default::default(),
         }
     }
 
@@ -1352,9 +1393,19 @@ impl StatigCore for SessionCore {
 
     /// Everything the input had for the hub goes as one report, so the hub
     /// can place the overall status change between its parts.
-    fn input_handled(&self, out: &mut Out) {
+    /// Then, if the input left the session idle, the hub is told so
+    /// with the count of its inputs handled, this one included.
+    fn input_handled(&self, input: &SessionInput, out: &mut Out) {
         if let Some(report) = self.report.take() {
             out.emit(SessionOutput::ToHub(report));
+        }
+        if input.is_from_hub() {
+            self.hub_inputs.set(self.hub_inputs.get() + 1);
+        }
+        if self.idle.take() {
+            out.emit(SessionOutput::ToHubIdle {
+                inputs_seen: self.hub_inputs.get(),
+            });
         }
     }
 }

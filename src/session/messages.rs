@@ -215,6 +215,27 @@ pub enum SessionInput {
         /// Why.
         error: CommandError,
     },
+    /// The children a `ReleaseChildren` stopped have handled everything
+    /// sent to them and are gone: nothing they sent is still on its way to
+    /// the session.
+    ChildrenReleased,
+}
+
+impl SessionInput {
+    /// Whether the hub routed this input (an app's call), as opposed to
+    /// the session's children or its own shell: the session counts these
+    /// so the hub can tell that none is on its way when it goes idle.
+    pub fn is_from_hub(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectRequested { .. }
+                | Self::DisconnectRequested { .. }
+                | Self::RebootRequested { .. }
+                | Self::TransactionStartRequested { .. }
+                | Self::TransactionEndRequested { .. }
+                | Self::InstallUpdateRequested { .. }
+        )
+    }
 }
 
 impl SessionInput {
@@ -320,8 +341,28 @@ pub enum SessionOutput {
     ToHub(SessionReport),
     /// The reader is not connected and nothing runs for it: stop its
     /// connection, supervisor, reboot timer and updater (each starts again
-    /// with the next use), so a disconnected reader keeps only its session.
+    /// with the next use), then tell the session `ChildrenReleased`.
     ReleaseChildren,
+    /// The reader's life is over for now: not connected, no child running
+    /// or still reporting. Tell the hub, which may release the session.
+    ToHubIdle {
+        /// How many of the hub's inputs the session has handled
+        /// ([`SessionInput::is_from_hub`]): the hub releases the session
+        /// only if it routed no more than that.
+        inputs_seen: u64,
+    },
+}
+
+/// What a session's shell hands the hub.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubNote {
+    /// What one input changed.
+    Report(SessionReport),
+    /// The session is idle (see [`SessionOutput::ToHubIdle`]).
+    Idle {
+        /// How many of the hub's inputs it has handled.
+        inputs_seen: u64,
+    },
 }
 
 /// What one input to a session changed, for the hub: the reader's status,

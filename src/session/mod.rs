@@ -14,6 +14,14 @@
 //! The session tells the hub, after every input that changed something,
 //! one [`SessionReport`]: the reader's status, what to publish and which
 //! calls to answer before the overall status change, and what after it.
+//!
+//! A session lives from the connect that needs it until it is idle again:
+//! back in `not_connected`, its children stopped (`ReleaseChildren`) and
+//! gone (`ChildrenReleased`, fed back by the shell once each child has
+//! handled its stop, so nothing a child sent is still on its way). It then
+//! tells the hub (`ToHubIdle`) how many of the hub's inputs it has
+//! handled; the hub stops it if it routed no more than that, and answers
+//! the reader's calls itself until the next connect starts a fresh session.
 
 mod actor;
 mod machine;
@@ -22,4 +30,4 @@ mod messages;
 pub use actor::{SessionActor, SessionEffects, SessionReportFn};
 pub(crate) use actor::{SessionParts, Supervisors, start_session};
 pub use machine::{SPEC, Session};
-pub use messages::{HubItem, SessionInput, SessionOutput, SessionReport, SessionTimer};
+pub use messages::{HubItem, HubNote, SessionInput, SessionOutput, SessionReport, SessionTimer};

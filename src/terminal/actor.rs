@@ -1,7 +1,8 @@
-//! The hub's shell side: it starts one session actor per reader, routes
-//! inputs to them, answers the app's calls, saves connected readers in the
-//! store, tells the scanner what the machine decided, and fans events out
-//! to the stream, the delegate and the view the synchronous queries read.
+//! The hub's shell side: it starts a session actor for each reader being
+//! connected and stops it when the machine releases it, routes inputs to
+//! them, answers the app's calls, saves connected readers in the store,
+//! tells the scanner what the machine decided, and fans events out to the
+//! stream, the delegate and the view the synchronous queries read.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,10 +18,10 @@ use super::messages::{CallId, CallOutcome, TerminalError, TerminalInput, Termina
 use crate::backend::LocationId;
 use crate::cancelable::Cancelable;
 use crate::reader::{ConnectionStatus, Reader, SerialNumber};
-use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor};
+use crate::runtime::shell::{Clock, Deliver, EffectContext, Effects, MachineActor, Stop};
 use crate::runtime::trace::Tracer;
 use crate::scanner::{DiscoveryUpdate, ScannerHandle};
-use crate::session::{SessionActor, SessionInput, SessionParts, start_session};
+use crate::session::{HubNote, SessionActor, SessionInput, SessionParts, start_session};
 use crate::store::{KnownReader, Store};
 
 /// The hub actor: the [`Hub`] machine run by its shell.
@@ -180,7 +181,8 @@ impl HubEffects {
         let _ = self.parts.events.send(event);
     }
 
-    /// The reader's session, started with its first connect.
+    /// The reader's session, started with a connect of a reader that has
+    /// none (its first, or the first since its session was released).
     fn session(&mut self, reader: &Reader, hub: Addr<HubActor>) -> Addr<SessionActor> {
         let parts = &self.parts;
         self.sessions
@@ -188,14 +190,19 @@ impl HubEffects {
             .or_insert_with(|| {
                 let source = format!("actor:session:{}", reader.serial_number);
                 let who = reader.serial_number.clone();
-                let report = Rc::new(move |report| {
-                    hub.do_send(Deliver::from(
-                        source.clone(),
-                        TerminalInput::SessionReported {
-                            serial_number: who.clone(),
+                let report = Rc::new(move |note| {
+                    let serial_number = who.clone();
+                    let input = match note {
+                        HubNote::Report(report) => TerminalInput::SessionReported {
+                            serial_number,
                             report,
                         },
-                    ))
+                        HubNote::Idle { inputs_seen } => TerminalInput::SessionWentIdle {
+                            serial_number,
+                            inputs_seen,
+                        },
+                    };
+                    hub.do_send(Deliver::from(source.clone(), input))
                 });
                 start_session(reader, parts.session.clone(), report)
             })
@@ -256,6 +263,11 @@ impl Effects<Hub> for HubEffects {
                 };
                 if let Some(session) = session {
                     session.do_send(Deliver::from("actor:terminal", input));
+                }
+            }
+            TerminalOutput::StopSession { serial_number } => {
+                if let Some(session) = self.sessions.remove(&serial_number) {
+                    session.do_send(Stop);
                 }
             }
             TerminalOutput::ConnectStarted { serial_number } => {

@@ -4,6 +4,14 @@
 //! sessions' reports out as [`TerminalEvent`]s, keeps discovery's list, and
 //! runs reconnect at start (R11).
 //!
+//! A reader has a session from a connect until the session, idle again
+//! (not connected, none of its children running), says so and the hub
+//! releases it (`StopSession`); the next connect starts a fresh one. The
+//! hub counts the inputs it routed to each session and releases one only
+//! if the session has handled as many: a call routed after the session
+//! went idle (mailboxes are first in, first out) keeps it. A reader with
+//! no session is answered by the hub itself, as an idle session answers.
+//!
 //! ```text
 //! idle → finding_saved_reader → connecting_saved_reader → idle
 //! ```
@@ -39,6 +47,7 @@ const SERVING_ON: &[On] = &[
     on("TransactionStartRequested", &[]),
     on("TransactionEndRequested", &[]),
     on("SessionReported", &[]),
+    on("SessionWentIdle", &[]),
     on("ReadersDiscovered", &[]),
     on("DiscoveryRunningChanged", &[]),
     on("ReconnectSavedReaderRequested", &[]),
@@ -48,7 +57,7 @@ const SERVING_ON: &[On] = &[
 /// The declared table (see [`crate::runtime::table`]).
 pub static SPEC: MachineSpec = MachineSpec {
     name: "terminal",
-    summary: "The terminal hub: routes API calls to the readers' sessions, answers them, fans reports out as events, publishes the overall status (a function of the readers' statuses, R2), and runs reconnect at start (R11).",
+    summary: "The terminal hub: routes API calls to the readers' sessions (started by a connect, released once idle), answers them, fans reports out as events, publishes the overall status (a function of the readers' statuses, R2), and runs reconnect at start (R11).",
     initial: "idle",
     states: &[
         superstate("serving", None, SERVING_ON),
@@ -120,6 +129,9 @@ pub struct TerminalCore {
     /// Each reader that has a session, with its status as its session
     /// last reported it.
     readers: BTreeMap<SerialNumber, ConnectionStatus>,
+    /// How many inputs the hub routed to each reader's session: it is
+    /// released only once it has handled them all.
+    routed: BTreeMap<SerialNumber, u64>,
     /// How many readers are in each status, so the overall status is
     /// found without a scan over every reader (R21: thousands).
     counts: [usize; 5],
@@ -190,6 +202,10 @@ impl TerminalCore {
             } => {
                 self.session_reported(context, serial_number, report);
             }
+            TerminalInput::SessionWentIdle {
+                serial_number,
+                inputs_seen,
+            } => self.session_went_idle(context, serial_number, *inputs_seen),
             TerminalInput::ReadersDiscovered { readers } => self.readers_discovered(context, readers),
             TerminalInput::DiscoveryRunningChanged { running } => self.discovering = *running,
             TerminalInput::ReconnectSavedReaderRequested { call, .. } => {
@@ -413,27 +429,53 @@ impl TerminalCore {
             if !self.known.contains_key(&serial_number) {
                 return self.reply_now(context, call, Err(TerminalError::UnknownReader { serial_number }));
             }
+            // The shell starts a session with this input.
             self.set_reader_status(&serial_number, ConnectionStatus::NotConnected);
+            self.routed.insert(serial_number.clone(), 0);
         }
-        context.emit(TerminalOutput::ToSession {
-            serial_number,
-            input: SessionInput::ConnectRequested {
-                call,
-                reader: reader.clone(),
-                config: config.clone(),
-            },
-        });
+        let input = SessionInput::ConnectRequested {
+            call,
+            reader: reader.clone(),
+            config: config.clone(),
+        };
+        self.send_to_session(context, serial_number, input);
     }
 
-    /// A call about a reader goes to its session; a reader without one is
-    /// not connected.
+    /// A call about a reader goes to its session. A reader without one
+    /// (never connected, or its session released) is answered here as an
+    /// idle session answers: not connected — except ending a transaction,
+    /// which is done already since none runs.
     fn route(&mut self, context: &mut Out, call: CallId, serial_number: &SerialNumber, input: SessionInput) {
         let serial_number = serial_number.clone();
         if self.readers.contains_key(&serial_number) {
-            context.emit(TerminalOutput::ToSession { serial_number, input });
+            self.send_to_session(context, serial_number, input);
+        } else if matches!(input, SessionInput::TransactionEndRequested { .. }) {
+            self.reply_now(context, call, Ok(CallOutcome::Done));
         } else {
             self.reply_now(context, call, Err(TerminalError::NotConnected { serial_number }));
         }
+    }
+
+    /// Delivers `input` to the reader's session, counted.
+    fn send_to_session(&mut self, context: &mut Out, serial_number: SerialNumber, input: SessionInput) {
+        *self.routed.entry(serial_number.clone()).or_default() += 1;
+        context.emit(TerminalOutput::ToSession { serial_number, input });
+    }
+
+    /// A session went idle: released if it has handled every input routed
+    /// to it. Otherwise a call is on its way to it, and the session tells
+    /// again once it has handled it (if it is idle then).
+    fn session_went_idle(&mut self, context: &mut Out, serial_number: &SerialNumber, inputs_seen: u64) {
+        if self.routed.get(serial_number) != Some(&inputs_seen) {
+            return;
+        }
+        self.routed.remove(serial_number);
+        if let Some(status) = self.readers.remove(serial_number) {
+            self.counts[status_index(status)] -= 1;
+        }
+        context.emit(TerminalOutput::StopSession {
+            serial_number: serial_number.clone(),
+        });
     }
 
     fn readers_discovered(&mut self, context: &mut Out, readers: &[Reader]) {

@@ -271,6 +271,14 @@ pub enum TerminalInput {
         /// What changed.
         report: SessionReport,
     },
+    /// A reader's session went idle: its reader is not connected and
+    /// none of its children runs.
+    SessionWentIdle {
+        /// Whose session.
+        serial_number: SerialNumber,
+        /// How many of the hub's inputs it had handled by then.
+        inputs_seen: u64,
+    },
     /// The running discovery's list changed.
     ReadersDiscovered {
         /// Every reader found so far.
@@ -312,13 +320,19 @@ pub enum TerminalOutput {
         /// The answer.
         result: Result<CallOutcome, TerminalError>,
     },
-    /// Deliver an input to a reader's session (started with its first
-    /// connect).
+    /// Deliver an input to a reader's session (started with a connect of
+    /// a reader that has none).
     ToSession {
         /// Which reader.
         serial_number: SerialNumber,
         /// What.
         input: SessionInput,
+    },
+    /// Stop a reader's idle session: it has handled every input routed to
+    /// it, and the next connect starts a fresh one.
+    StopSession {
+        /// Which reader.
+        serial_number: SerialNumber,
     },
     /// A reader's connect started: it ends the running discovery (R2).
     ConnectStarted {

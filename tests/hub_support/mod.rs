@@ -1,7 +1,10 @@
 //! The hub machine and one reader's session machine on Harnesses, wired as
 //! their shells wire them: the hub's `ToSession` outputs are the session's
 //! inputs, the session's `ToHub` reports are the hub's. The test plays the
-//! session's children (connection, reconnect supervisor).
+//! session's children (connection, reconnect supervisor). A session's
+//! idle word (`ToHubIdle`) is not carried, so the rig keeps every session
+//! (`an_idle_session_is_released_only_when_no_call_is_on_its_way_to_it.rs`
+//! wires the release by hand).
 
 #![allow(dead_code)]
 

@@ -1,7 +1,8 @@
 //! Actors are released when a reader's connection ends for good: after
-//! `disconnect_all` each reader that was connected keeps only its session
-//! (its record of the reader); its connection, reconnect supervisor,
-//! 24-hour reboot timer and updater stop, and start again with the next
+//! `disconnect_all` each reader that was connected has no actor left —
+//! its connection, reconnect supervisor, 24-hour reboot timer and updater
+//! stop, then its session once it is idle — so the actor count is back to
+//! what it was before the connects. Each starts again with the next
 //! connect. Its own test binary: the actor count is process-wide.
 
 mod common;
@@ -14,7 +15,7 @@ use readerlink::terminal::ConnectionConfig;
 use terminal_support::rig;
 
 #[test]
-fn after_disconnect_all_each_reader_keeps_only_its_session_and_connects_again() {
+fn after_disconnect_all_no_reader_keeps_an_actor_and_each_connects_again() {
     virtual_time_system().block_on(async {
         let rig = rig(Tracer::off());
         let readers = rig.discover(&["STRM2-0001", "WPC32-0001"]).await;
@@ -37,9 +38,17 @@ fn after_disconnect_all_each_reader_keeps_only_its_session_and_connects_again() 
         rig.settle().await;
         assert_eq!(
             live_machine_actors(),
-            before + readers.len(),
-            "one session per reader is left ({connected} while connected)"
+            before,
+            "no actor of a disconnected reader is left ({connected} while connected)"
         );
+        for reader in &readers {
+            assert_eq!(
+                rig.terminal.reader_status(&reader.serial_number),
+                ConnectionStatus::NotConnected
+            );
+        }
+        assert_eq!(rig.terminal.connection_status(), ConnectionStatus::NotConnected);
+        assert!(rig.terminal.connected_readers().is_empty());
 
         let again = rig
             .terminal
