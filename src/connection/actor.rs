@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::StreamExt;
+use futures::channel::mpsc;
 use futures::stream::BoxStream;
-use tokio::sync::mpsc;
 
 use super::machine::{Connection, MAX_CHUNKS_IN_FLIGHT};
 use super::messages::{BackendCall, ConnectionEvent, ConnectionInput, ConnectionOutput, Session};
@@ -48,14 +48,25 @@ pub const LINK_QUEUE_FRAMES: usize = 2 * MAX_CHUNKS_IN_FLIGHT as usize;
 struct LinkHandle {
     session: Session,
     /// Encoded frames to write; dropping it closes the link once the
-    /// frames queued before are written.
+    /// frames queued before are written. A `futures` channel, not a
+    /// `tokio` one: it allocates per queued frame, where a `tokio` channel
+    /// holds a block of 32 slots and a cache-padded core (about 1.3 KiB)
+    /// for as long as the link lives, which is most of a reader's life.
     ops: mpsc::Sender<Vec<u8>>,
 }
 
 impl LinkHandle {
+    /// A link handle and the writer's end of its queue, which holds
+    /// [`LINK_QUEUE_FRAMES`] frames.
+    fn new(session: Session) -> (Self, mpsc::Receiver<Vec<u8>>) {
+        // A `futures` channel holds its buffer plus one frame per sender.
+        let (ops, frames) = mpsc::channel(LINK_QUEUE_FRAMES - 1);
+        (Self { session, ops }, frames)
+    }
+
     /// Queues one encoded frame for the writer.
-    fn queue(&self, frame: Vec<u8>) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.ops.try_send(frame) {
+    fn queue(&mut self, frame: Vec<u8>) {
+        if self.ops.try_send(frame).is_err_and(|e| e.is_full()) {
             tracing::warn!(
                 session = self.session,
                 "the link queue is full: a frame was dropped"
@@ -122,8 +133,8 @@ impl Effects<Connection> for ConnectionEffects {
                 });
             }
             ConnectionOutput::OpenLink { session, peripheral } => {
-                let (ops, ops_rx) = mpsc::channel(LINK_QUEUE_FRAMES);
-                self.link = Some(LinkHandle { session, ops });
+                let (link, ops_rx) = LinkHandle::new(session);
+                self.link = Some(link);
                 let transport = self.transport.clone();
                 let actor = ctx.address();
                 ctx.spawn_then("transport", async move {
@@ -138,7 +149,7 @@ impl Effects<Connection> for ConnectionEffects {
                     })
                 });
             }
-            ConnectionOutput::Send { session, request } => match &self.link {
+            ConnectionOutput::Send { session, request } => match &mut self.link {
                 Some(link) if link.session == session => {
                     link.queue(request.encode());
                 }
@@ -150,7 +161,7 @@ impl Effects<Connection> for ConnectionEffects {
                 to,
                 chunk_len,
                 first_request_id,
-            } => match (&self.link, self.image.borrow().as_ref()) {
+            } => match (&mut self.link, self.image.borrow().as_ref()) {
                 (Some(link), Some(image)) if link.session == session => {
                     let to = (to as usize).min(image.len());
                     let mut offset = from as usize;
@@ -298,7 +309,7 @@ pub(crate) fn start_connection(parts: ConnectionParts) -> Addr<ConnectionActor> 
 /// payload awaited (a write waits for its connection event), until the
 /// connection drops its sender (then closes the link).
 async fn write_link(writer: Box<dyn LinkWriter>, mut frames: mpsc::Receiver<Vec<u8>>, att_payload: usize) {
-    while let Some(frame) = frames.recv().await {
+    while let Some(frame) = frames.next().await {
         for payload in fragment(&frame, att_payload) {
             if let Err(e) = writer.write(payload).await {
                 // The link's loss reaches the machine through the event
