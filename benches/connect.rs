@@ -7,7 +7,7 @@
 //! what stays live once all are connected.
 //!
 //! `cargo bench --bench connect` (a plain `main`, not criterion: one run of
-//! 1,000 readers is the measurement). Results: `benches/README.md`.
+//! 1,000 readers is the measurement; `-- 1000 10000` runs the sizes given). Results: `benches/README.md`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -134,9 +134,12 @@ fn run(n: usize) -> Run {
 }
 
 fn main() {
-    let sizes: Vec<usize> = match std::env::args().skip(1).find_map(|a| a.parse().ok()) {
-        Some(n) => vec![n],
-        None => vec![10, 100, 1000],
+    // Sizes from the arguments (`-- 1000 10000`), else 10, 100 and 1,000.
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() {
+        vec![10, 100, 1000]
+    } else {
+        sizes
     };
     println!(
         "| readers | connect phase, wall | per reader, wall | virtual time | peak heap per reader | retained heap per reader |"
