@@ -75,7 +75,18 @@ pub static SPEC: MachineSpec = MachineSpec {
         state(
             "not_connected",
             Some("session"),
-            &[on("ConnectRequested", &["linking"]), on("ChildrenReleased", &[])],
+            &[
+                on("ConnectRequested", &["linking"]),
+                on("ChildrenReleased", &[]),
+                on("RebootDue", &[]),
+                on("UpdateTransfer", &[]),
+                on("UpdateBeginAcked", &[]),
+                on("UpdateChunksAcked", &[]),
+                on("UpdateCommitAcked", &[]),
+                on("RunningVersionReported", &[]),
+                on("UpdateCommandFailed", &[]),
+                on("UpdateCancelRequested", &[]),
+            ],
         ),
         superstate(
             "connecting",
@@ -357,7 +368,9 @@ impl SessionCore {
     /// tells the hub (`ToHubIdle`), which may release the session too.
     /// Any other call of the app is answered as in every state, and the
     /// idle session tells the hub again: the hub ignored the last word if
-    /// it had routed that call by then.
+    /// it had routed that call by then. A child's late word (a reboot due,
+    /// update traffic, sent before the child was stopped) asks no other
+    /// child for anything, so no child is started again for it.
     #[state(superstate = "session", entry_action = "release_children")]
     fn not_connected(&mut self, context: &mut Out, event: &SessionInput) -> Outcome<State> {
         match event {
@@ -373,6 +386,18 @@ impl SessionCore {
                 self.idle.set(self.releases_pending == 0);
                 Handled
             }
+            // Nothing runs: what a child sent before it was stopped asks
+            // the others for nothing (each was released, or told the
+            // reader is gone; a fresh one, started for it, would ignore
+            // it). What the updater reports is still published.
+            SessionInput::RebootDue
+            | SessionInput::UpdateTransfer { .. }
+            | SessionInput::UpdateBeginAcked
+            | SessionInput::UpdateChunksAcked { .. }
+            | SessionInput::UpdateCommitAcked
+            | SessionInput::RunningVersionReported { .. }
+            | SessionInput::UpdateCommandFailed { .. }
+            | SessionInput::UpdateCancelRequested => Handled,
             other => {
                 if other.is_from_hub() && self.releases_pending == 0 {
                     self.idle.set(true);
