@@ -12,19 +12,13 @@
 //! The heap is counted by this binary's own global allocator, so the file
 //! is a test binary of its own (one test: tests run side by side).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+mod fleet_support;
 
-use futures::StreamExt;
-use readerlink::backend::{Backend, BackendCore, CreateLocation, LocalBackend};
-use readerlink::reader::DeviceType;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use fleet_support::{Fleet, m2s};
 use readerlink::runtime::virtual_time_system;
-use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
-use readerlink::store::MemoryStore;
-use readerlink::terminal::{ConnectionConfig, Terminal};
-use readerlink::transport::sim::{ReaderSpec, SimWorld};
 
 struct Counting;
 
@@ -56,44 +50,9 @@ const TARGET_PER_READER: usize = 16 * 1024;
 #[test]
 fn a_connected_reader_retains_at_most_16_kib_of_heap() {
     let per_reader = virtual_time_system().block_on(async {
-        let specs = (0..READERS)
-            .map(|i| ReaderSpec::new(format!("STRM2-H{i:04}"), DeviceType::StripeM2, "3.1.0"))
-            .collect();
-        let world = SimWorld::with_readers(specs);
-        let backend = LocalBackend::new(BackendCore::in_memory(1));
-        let shop = backend
-            .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
-            .await
-            .unwrap();
-        let terminal = Terminal::builder(
-            Arc::new(world.transport()),
-            Arc::new(backend.clone()),
-            Arc::new(MemoryStore::new()),
-        )
-        .seed(1)
-        .start();
-        let mut discovery = terminal.discover_readers(DiscoveryConfig::scan()).await;
-        let readers = loop {
-            match discovery.updates.next().await {
-                Some(DiscoveryUpdate::ReadersUpdated(readers)) if readers.len() == READERS => break readers,
-                Some(_) => {}
-                None => panic!("discovery ended before listing {READERS} readers"),
-            }
-        };
-        drop(discovery);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-
+        let fleet = Fleet::discovered(m2s(READERS, "H", false)).await;
         let before = LIVE.load(Ordering::Relaxed);
-        let config = ConnectionConfig::new(&shop.id);
-        let results =
-            futures::future::join_all(readers.iter().map(|r| terminal.connect_reader(r, config.clone())))
-                .await;
-        assert!(results.iter().all(Result::is_ok), "every connect succeeds");
-        assert_eq!(terminal.connected_readers().len(), READERS);
-        // The answers are the app's to keep, not the runtime's; what the
-        // connects set going settles.
-        drop(results);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        fleet.connect_all().await;
         LIVE.load(Ordering::Relaxed).saturating_sub(before) / READERS
     });
     assert!(

@@ -8,23 +8,17 @@
 //! again until that child was released too. What the updater reports (an
 //! install that ended) is still published.
 
+mod hub_support;
+
 use readerlink::connection::{ConnectError, ConnectionEvent};
-use readerlink::reader::{DeviceType, Reader};
+use readerlink::reader::Reader;
 use readerlink::runtime::Harness;
 use readerlink::session::{HubItem, Session, SessionInput, SessionOutput};
 use readerlink::terminal::{ConnectionConfig, TerminalEvent};
 use readerlink::updater::{TransferCommand, UpdateError};
 
 fn reader() -> Reader {
-    Reader {
-        serial_number: "A".into(),
-        device_type: DeviceType::StripeM2,
-        software_version: None,
-        battery: None,
-        rssi: Some(-50),
-        peripheral: "A".into(),
-        available_update: None,
-    }
+    hub_support::m2("A")
 }
 
 /// Outputs for a child: the connection, supervisor, reboot timer or

@@ -17,19 +17,15 @@
 //! the file is a test binary of its own (one test: tests run side by
 //! side).
 
+mod fleet_support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
-use readerlink::backend::{Backend, BackendCore, CreateLocation, LocalBackend};
-use readerlink::reader::{ConnectionStatus, DeviceType};
+use fleet_support::{Fleet, m2s};
+use readerlink::reader::ConnectionStatus;
 use readerlink::runtime::virtual_time_system;
-use readerlink::scanner::{DiscoveryConfig, DiscoveryUpdate};
-use readerlink::store::MemoryStore;
-use readerlink::terminal::{ConnectionConfig, Terminal};
-use readerlink::transport::sim::{ReaderSpec, SimWorld};
 
 struct Counting;
 
@@ -68,46 +64,12 @@ struct Work {
 
 fn work_per_reader(n: usize) -> Work {
     virtual_time_system().block_on(async move {
-        let specs = (0..n)
-            .map(|i| {
-                let mut spec = ReaderSpec::new(format!("STRM2-W{i:04}"), DeviceType::StripeM2, "3.1.0");
-                spec.charging = true;
-                spec
-            })
-            .collect();
-        let world = SimWorld::with_readers(specs);
-        let backend = LocalBackend::new(BackendCore::in_memory(1));
-        let shop = backend
-            .create_location(CreateLocation::new("Shop", "1 Main St", "US"))
-            .await
-            .unwrap();
-        let terminal = Terminal::builder(
-            Arc::new(world.transport()),
-            Arc::new(backend.clone()),
-            Arc::new(MemoryStore::new()),
-        )
-        .seed(1)
-        .start();
-        let mut discovery = terminal.discover_readers(DiscoveryConfig::scan()).await;
-        let readers = loop {
-            match discovery.updates.next().await {
-                Some(DiscoveryUpdate::ReadersUpdated(readers)) if readers.len() == n => break readers,
-                Some(_) => {}
-                None => panic!("discovery ended before listing {n} readers"),
-            }
-        };
-        drop(discovery);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let fleet = Fleet::discovered(m2s(n, "W", true)).await;
+        let (world, terminal, readers) = (&fleet.world, &fleet.terminal, &fleet.readers);
 
         let count = || ALLOCATIONS.load(Ordering::Relaxed);
         let start = count();
-        let config = ConnectionConfig::new(&shop.id);
-        let results =
-            futures::future::join_all(readers.iter().map(|r| terminal.connect_reader(r, config.clone())))
-                .await;
-        assert!(results.iter().all(Result::is_ok), "every connect succeeds");
-        drop(results);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        fleet.connect_all().await;
         let connected = count();
 
         // Reader i loses its link for 2 s at minute i * 50 / n: the drops
