@@ -370,18 +370,7 @@ impl InvariantChecker {
                         ),
                     );
                 }
-                if let Some(at) = state.failed_at.take() {
-                    found.add(
-                        Invariant::ReconnectOrder,
-                        Some(serial),
-                        kind,
-                        t,
-                        format!(
-                            "the ReconnectFailed of {} was not followed by Disconnected",
-                            fmt_ms(at)
-                        ),
-                    );
-                }
+                check_failure_ended(state, serial, kind, t, found);
                 state.reconnecting = Some(t);
                 state.succeeded = false;
                 // The connection ended: so did its transaction.
@@ -405,18 +394,7 @@ impl InvariantChecker {
                 }
             }
             "Connected" => {
-                if let Some(at) = state.failed_at.take() {
-                    found.add(
-                        Invariant::ReconnectOrder,
-                        Some(serial),
-                        kind,
-                        t,
-                        format!(
-                            "the ReconnectFailed of {} was not followed by Disconnected",
-                            fmt_ms(at)
-                        ),
-                    );
-                }
+                check_failure_ended(state, serial, kind, t, found);
                 if std::mem::take(&mut state.succeeded) {
                     return;
                 }
@@ -636,6 +614,23 @@ pub fn check(
         .into_iter()
         .map(|(v, _)| v)
         .collect()
+}
+
+/// A `ReconnectFailed` must be followed by `Disconnected` before the
+/// reader's next `ReconnectStarted` or `Connected` (`kind`).
+fn check_failure_ended(state: &mut ReaderState, serial: &str, kind: &str, t: u64, found: &mut Findings) {
+    if let Some(at) = state.failed_at.take() {
+        found.add(
+            Invariant::ReconnectOrder,
+            Some(serial),
+            kind,
+            t,
+            format!(
+                "the ReconnectFailed of {} was not followed by Disconnected",
+                fmt_ms(at)
+            ),
+        );
+    }
 }
 
 /// The connection ended (`Disconnected`, or `ReconnectStarted`): so did
