@@ -179,31 +179,20 @@ impl SessionEffects {
     /// it sent the session is in the session's mailbox, and
     /// `ChildrenReleased` follows it there.
     fn release_children(&mut self, session: Addr<SessionActor>) {
-        let mut stops: Vec<futures::future::LocalBoxFuture<'static, ()>> = Vec::new();
-        if let Some(connection) = self.connection.take() {
-            stops.push(Box::pin(async move {
-                let _ = connection.send(Stop).await;
-            }));
-        }
-        if let Some(timer) = self.reboot_timer.take() {
-            stops.push(Box::pin(async move {
-                let _ = timer.send(Stop).await;
-            }));
-        }
-        if let Some(updater) = self.updater.take() {
-            stops.push(Box::pin(async move {
-                let _ = updater.send(Stop).await;
-            }));
-        }
-        if let Some(supervisor) = lock(&self.parts.supervisors).remove(&self.serial) {
-            let supervisor = supervisor.addr().clone();
-            stops.push(Box::pin(async move {
-                let _ = supervisor.send(Stop).await;
-            }));
-        }
+        let supervisor = lock(&self.parts.supervisors).remove(&self.serial);
+        let children: Vec<Recipient<Stop>> = [
+            self.connection.take().map(Addr::recipient),
+            self.reboot_timer.take().map(Addr::recipient),
+            self.updater.take().map(Addr::recipient),
+            supervisor.map(|s| s.addr().clone().recipient()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let source = format!("actor:session:{}", self.serial);
         actix::spawn(async move {
-            futures::future::join_all(stops).await;
+            // A child already gone answers with an error: it is released too.
+            futures::future::join_all(children.iter().map(|child| child.send(Stop))).await;
             session.do_send(Deliver::from(source, SessionInput::ChildrenReleased));
         });
     }
